@@ -1,0 +1,37 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing, configure, build.
+# Sourced, not run. Works as root or through sudo on a fresh Debian 12 machine.
+set -euo pipefail
+
+HEFL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HEFL_BUILD_DIR="${HEFL_BUILD_DIR:-$HEFL_ROOT/build}"
+HEFL_JOBS="${HEFL_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+# Every Debian package hefl needs to build, test, benchmark and run its examples.
+HEFL_PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates
+  libeigen3-dev libbotan-2-dev catch2 libbenchmark-dev
+  nlohmann-json3-dev libasio-dev libsqlite3-dev
+)
+
+hefl_install_packages() {
+  local missing=()
+  for p in "${HEFL_PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+      missing+=("$p")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "hefl: installing missing packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "hefl: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+hefl_build() {
+  cmake -S "$HEFL_ROOT" -B "$HEFL_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+  cmake --build "$HEFL_BUILD_DIR" --parallel "$HEFL_JOBS"
+}
