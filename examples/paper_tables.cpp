@@ -34,14 +34,15 @@ struct options {
 
 const std::vector<std::string> known_methods{"central", "FL", "FL-poly"};
 
-[[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "paper_tables: " << problem << "\n"
-            << "usage: paper_tables [--methods central,FL,FL-poly] [--samples 1000,5000,10000]\n"
+[[noreturn]] void usage(const std::string& problem, int code = 2) {
+  auto& out = code == 0 ? std::cout : std::cerr;
+  if (!problem.empty()) out << "paper_tables: " << problem << "\n";
+  out << "usage: paper_tables [--methods central,FL,FL-poly] [--samples 1000,5000,10000]\n"
             << "                    [--features 2,3,5] [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73]\n"
             << "                    [--csv PATH]\n"
             << "methods: central = all data in one place; FL = federated, exact sigmoid;\n"
             << "         FL-poly = federated with the paper's polynomial sigmoid 0.5 + 0.197x - 0.004x^3\n";
-  std::exit(2);
+  std::exit(code);
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -70,7 +71,7 @@ options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("help");
+    if (flag == "--help" || flag == "-h") usage("", 0);
     if (i + 1 >= argc) usage("missing value after " + flag);
     const std::string value = argv[++i];
     if (flag == "--methods") {
