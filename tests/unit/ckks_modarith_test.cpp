@@ -1,11 +1,14 @@
 #include <hefl/he/ckks/detail/modarith.hpp>
+#include <hefl/he/ckks/detail/primes.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
+#include <set>
+#include <utility>
 #include <vector>
-
 using namespace hefl::he::ckks::detail;
 
 namespace {
@@ -117,4 +120,98 @@ TEST_CASE("modular arithmetic is usable at compile time", "[ckks][modarith]") {
   STATIC_REQUIRE(mul_mod(50, 60, m) == 3000 % 97);
   STATIC_REQUIRE(pow_mod(3, 96, m) == 1);
   STATIC_REQUIRE(inv_mod(3, 97) == 65);
+}
+
+namespace {
+bool trial_division_prime(u64 n) {
+  if (n < 2) return false;
+  for (u64 d = 2; d * d <= n; ++d)
+    if (n % d == 0) return false;
+  return true;
+}
+} // namespace
+
+TEST_CASE("Miller-Rabin agrees with trial division and knows the hard cases", "[ckks][primes]") {
+  for (u64 n = 0; n < 20000; ++n) REQUIRE(is_prime(n) == trial_division_prime(n));
+  for (u64 n = (u64{1} << 40) - 2000; n < (u64{1} << 40); ++n) REQUIRE(is_prime(n) == trial_division_prime(n));
+  // Carmichael numbers and strong pseudoprimes to several small bases.
+  for (u64 n : {561ULL, 1105ULL, 1729ULL, 2047ULL, 3215031751ULL, 2152302898747ULL, 3474749660383ULL,
+                341550071728321ULL, 3825123056546413051ULL})
+    CHECK_FALSE(is_prime(n));
+  CHECK(is_prime(2305843009213693951ULL));  // 2^61 - 1
+  CHECK(is_prime(18446744073709551557ULL)); // largest 64-bit prime
+  CHECK_FALSE(is_prime(18446744073709551557ULL - 2));
+  CHECK_FALSE(is_prime(4294967291ULL * 4294967279ULL)); // product of two 32-bit primes
+}
+
+TEST_CASE("NTT-friendly primes have the requested size, residue and order", "[ckks][primes]") {
+  for (std::size_t n : {4096u, 8192u, 16384u, 65536u}) {
+    for (int bits : {30, 40, 50, 60, 61}) {
+      const auto primes = ntt_primes(bits, 5, n);
+      REQUIRE(primes.size() == 5);
+      for (std::size_t i = 0; i < primes.size(); ++i) {
+        const u64 q = primes[i];
+        REQUIRE(is_prime(q));
+        REQUIRE(q % (2 * n) == 1);
+        REQUIRE(q < (u64{1} << bits));
+        REQUIRE(q > (u64{1} << (bits - 1)));
+        if (i > 0) REQUIRE(q < primes[i - 1]);
+      }
+    }
+  }
+}
+
+TEST_CASE("NTT-friendly primes are the largest ones, none skipped", "[ckks][primes]") {
+  const std::size_t n = 1024;
+  std::vector<u64> brute;
+  for (u64 q = (u64{1} << 24) - 1; q > (u64{1} << 23) && brute.size() < 6; --q)
+    if (q % (2 * n) == 1 && trial_division_prime(q)) brute.push_back(q);
+  CHECK(ntt_primes(24, 6, n) == brute);
+  const std::vector<u64> skip{brute[0], brute[2]};
+  CHECK(ntt_primes(24, 2, n, skip) == std::vector<u64>{brute[1], brute[3]});
+}
+
+TEST_CASE("generate_ntt_primes is deterministic and gives distinct primes", "[ckks][primes]") {
+  const std::vector<int> bits{60, 40, 40, 40, 60};
+  const auto a = generate_ntt_primes(bits, 8192);
+  CHECK(a == generate_ntt_primes(bits, 8192));
+  REQUIRE(a.size() == bits.size());
+  CHECK(std::set<u64>(a.begin(), a.end()).size() == a.size());
+  CHECK(a[0] > a[4]); // equal sizes: descending in order of appearance
+  CHECK(a[1] > a[2]);
+  CHECK(a[2] > a[3]);
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(64 - __builtin_clzll(a[i]) == bits[i]);
+  CHECK(generate_ntt_primes(bits, 16384) != a);
+}
+
+TEST_CASE("prime generation rejects impossible requests", "[ckks][primes]") {
+  CHECK_THROWS_AS(ntt_primes(19, 1, 4096), hefl::invalid_argument);
+  CHECK_THROWS_AS(ntt_primes(62, 1, 4096), hefl::invalid_argument);
+  CHECK_THROWS_AS(ntt_primes(40, 1, 3000), hefl::invalid_argument);
+  CHECK_THROWS_AS(ntt_primes(20, 1, 1u << 19), hefl::invalid_argument);
+  // Only a handful of 20-bit primes are 1 mod 2^14: asking for many fails with the counts named.
+  CHECK_THROWS_WITH(ntt_primes(20, 100, 8192), Catch::Contains("were requested"));
+}
+
+TEST_CASE("minimal_primitive_root is a primitive 2N-th root and the smallest one", "[ckks][primes]") {
+  // Brute force on small primes.
+  for (auto [q, n] : {std::pair<u64, std::size_t>{257, 128}, {7681, 256}, {12289, 2048}, {97, 16}}) {
+    const modulus m(q);
+    u64 smallest = 0;
+    for (u64 x = 2; x < q && smallest == 0; ++x)
+      if (pow_mod(x, n, m) == q - 1) smallest = x;
+    CHECK(minimal_primitive_root(q, n) == smallest);
+  }
+  for (std::size_t n : {4096u, 65536u}) {
+    for (u64 q : ntt_primes(60, 2, n)) {
+      const modulus m(q);
+      const u64 psi = minimal_primitive_root(q, n);
+      CHECK(pow_mod(psi, n, m) == q - 1);
+      CHECK(pow_mod(psi, 2 * n, m) == 1);
+      CHECK(minimal_primitive_root(q, n) == psi);
+    }
+  }
+  CHECK_THROWS_AS(minimal_primitive_root(12289, 4096), hefl::invalid_argument); // 12289 - 1 = 3 * 2^12
+  CHECK_THROWS_AS(minimal_primitive_root(12287, 2), hefl::invalid_argument);    // not 1 mod 4
+  CHECK_THROWS_AS(minimal_primitive_root(257, 3), hefl::invalid_argument);
 }
