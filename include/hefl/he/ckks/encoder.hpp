@@ -149,11 +149,17 @@ public:
   /// @throws hefl::invalid_argument in the same cases as decode_complex.
   [[nodiscard]] std::vector<double> decode(std::span<const double> coeffs, double scale) const {
     check_decode_arguments(coeffs, scale);
-    // Work in the output's own storage (real parts, then imaginary parts) and drop the second half.
+    // Work in the output's own storage as interleaved (re, im) pairs, which keeps each butterfly's
+    // operands on one cache line, then keep the real parts: out[j] = out[2j] never overwrites a
+    // value still to be read.
     std::vector<double> out(m_ring_degree);
     const double inv = 1.0 / scale;
-    for (std::size_t k = 0; k < m_ring_degree; ++k) out[k] = coeffs[k] * inv;
-    forward<1>(out.data(), out.data() + m_slots);
+    for (std::size_t k = 0; k < m_slots; ++k) {
+      out[2 * k] = coeffs[k] * inv;
+      out[2 * k + 1] = coeffs[k + m_slots] * inv;
+    }
+    forward<2>(out.data(), out.data() + 1);
+    for (std::size_t j = 0; j < m_slots; ++j) out[j] = out[2 * j];
     out.resize(m_slots);
     return out;
   }
