@@ -2,7 +2,7 @@
 /// @file
 /// he::ckks::encoder: packs N/2 complex (or real) slots into a real polynomial of degree < N and back,
 /// through the canonical embedding of CKKS (Cheon, Kim, Kim, Song, "Homomorphic encryption for
-/// arithmetic of approximate numbers", ASIACRYPT 2017, §3.2-3.3).
+/// arithmetic of approximate numbers", ASIACRYPT 2017, the encoding and decoding maps).
 ///
 /// Slot order. Let ζ = exp(iπ/N), a primitive 2N-th root of unity. Slot j (0 <= j < N/2) of a
 /// polynomial m(X) is m(ζ^(5^j)). The other N/2 roots ζ^(-5^j) carry the complex conjugates, which is
@@ -30,7 +30,8 @@ namespace hefl::he::ckks {
 
 /// CKKS encoder for one ring degree N: encode(z, Δ) = round(Δ · σ^{-1}(z)) and decode(m, Δ) = σ(m) / Δ,
 /// where σ evaluates at the 2N-th roots ζ^(5^j) (see the file comment for the slot order). Each call
-/// costs O(N log N) and allocates nothing beyond its output. Immutable after construction, so one
+/// costs O(N log N) and allocates nothing beyond its output (decode() allocates N doubles as work
+/// space and shrinks them to its N/2 slots). Immutable after construction, so one
 /// encoder may be shared between threads.
 class encoder {
 public:
@@ -222,7 +223,7 @@ private:
 
   // Adding and subtracting 1.5 · 2^52 rounds to the nearest integer (ties to even) in the default
   // rounding mode, inline and vectorizable, where std::round is a library call; larger doubles are
-  // already integers.
+  // already integers. Like every finiteness check here, it assumes no -ffast-math.
   static double round_to_integer(double x) noexcept {
     constexpr double magic = 0x1.8p52;
     return std::abs(x) < 0x1p52 ? (x + magic) - magic : x;
