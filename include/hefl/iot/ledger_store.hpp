@@ -1,0 +1,277 @@
+#pragma once
+/// @file
+/// Persists a ledger's blocks and transactions in SQLite (through Botan::Sqlite3_Database) and
+/// reloads them with full verification, so an edited row is reported with the block it sits in.
+/// Needs Botan 2 and nlohmann-json (target hefl::iot).
+///
+/// Botan 2.19's SQLite wrapper swallows statement errors (step() only says "no row") and reads
+/// integers as 32-bit: every write is therefore checked by counting rows (and the commit by a second
+/// connection that only sees committed data), and 64-bit values are stored as text.
+
+#include <hefl/core/error.hpp>
+#include <hefl/iot/ledger.hpp>
+
+#include <botan/hex.h>
+#include <botan/sqlite3.h>
+
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hefl::iot {
+
+/// A SQLite file holding one ledger replica's chain (tables ledger_blocks and ledger_transactions).
+/// Thread-safe. Each block is written inside BEGIN IMMEDIATE ... COMMIT, so a crash leaves either
+/// the whole block or none of it.
+class ledger_store {
+public:
+  /// Opens (or creates) the database at @p path and its tables.
+  /// @throws hefl::io_error if the file cannot be opened or is not a SQLite database
+  explicit ledger_store(const std::string& path) : m_path(path) {
+    try {
+      m_db = std::make_unique<Botan::Sqlite3_Database>(path);
+      exec("PRAGMA busy_timeout = 5000");
+      exec("CREATE TABLE IF NOT EXISTS ledger_blocks (height INTEGER PRIMARY KEY, previous TEXT NOT NULL, "
+           "merkle_root TEXT NOT NULL, time TEXT NOT NULL, sealer TEXT NOT NULL, signature TEXT NOT NULL)");
+      exec("CREATE TABLE IF NOT EXISTS ledger_transactions (height INTEGER NOT NULL, idx INTEGER NOT NULL, "
+           "body TEXT NOT NULL, PRIMARY KEY (height, idx))");
+      if (count(*m_db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                       "('ledger_blocks', 'ledger_transactions')") != 2)
+        throw io_error("ledger_store: could not create the ledger tables in " + path);
+      m_committed = std::make_unique<Botan::Sqlite3_Database>(path);
+      exec(*m_committed, "PRAGMA busy_timeout = 5000");
+    } catch (const Botan::Exception& e) {
+      throw io_error("ledger_store: cannot open " + path + ": " + e.what());
+    }
+  }
+
+  /// Number of blocks stored (genesis included).
+  /// @throws hefl::io_error if the database cannot be read
+  [[nodiscard]] std::uint64_t block_count() const {
+    const std::lock_guard lock(m_mutex);
+    return guarded("count blocks", [&] { return count(*m_db, "SELECT count(*) FROM ledger_blocks"); });
+  }
+
+  /// Writes the blocks of @p l that are not stored yet, one transaction per block.
+  /// @returns the number of blocks written
+  /// @throws hefl::io_error if a write fails (that block is rolled back; earlier ones stay), or the
+  ///         stored chain is not a prefix of @p l (another chain, or one that is longer)
+  std::size_t save(const ledger& l) {
+    const std::lock_guard lock(m_mutex);
+    const auto stored = guarded("count blocks", [&] { return count(*m_db, "SELECT count(*) FROM ledger_blocks"); });
+    const auto chain = l.blocks();
+    if (stored > chain.size())
+      throw io_error("ledger_store::save: " + m_path + " holds " + std::to_string(stored) +
+                     " blocks, the ledger only " + std::to_string(chain.size()));
+    if (stored > 0) {
+      const auto h = stored - 1;
+      const auto header = guarded("read block", [&] { return read_header(h); });
+      if (header.hash() != chain[h].hash())
+        throw io_error("ledger_store::save: block " + std::to_string(h) + " in " + m_path +
+                       " differs from the ledger's: the store belongs to another chain");
+    }
+    for (auto h = stored; h < chain.size(); ++h) append_locked(chain[h]);
+    return chain.size() - stored;
+  }
+
+  /// Reads every stored block, genesis first, without verifying signatures or hashes (see load_into()).
+  /// @throws hefl::ledger_integrity_error (fault malformed) naming the block of an unreadable or
+  ///         missing row; hefl::io_error if the database cannot be read
+  [[nodiscard]] std::vector<block> read_blocks() const {
+    const std::lock_guard lock(m_mutex);
+    std::vector<block> chain;
+    guarded("read blocks", [&] {
+      const auto rows = m_db->new_statement("SELECT CAST(height AS TEXT), previous, merkle_root, time, sealer, "
+                                            "signature FROM ledger_blocks ORDER BY height");
+      while (rows->step()) {
+        const auto h = chain.size();
+        const auto stored_height = row_field(h, "height", [&] { return parse_int(rows->get_str(0), "height"); });
+        if (stored_height != static_cast<std::int64_t>(h))
+          throw malformed(h, "rows skip from height " + std::to_string(h) + " to " + std::to_string(stored_height));
+        block b;
+        b.header = row_field(h, "header", [&] { return header_from_row(*rows, 1, h); });
+        b.signature = row_field(h, "signature", [&] { return hex_field(rows->get_str(5), "signature"); });
+        chain.push_back(std::move(b));
+      }
+      const auto txs = m_db->new_statement(
+          "SELECT CAST(height AS TEXT), CAST(idx AS TEXT), body FROM ledger_transactions ORDER BY height, idx");
+      while (txs->step()) {
+        const auto h = row_field(chain.size(), "transaction", [&] { return parse_int(txs->get_str(0), "height"); });
+        if (h < 0 || static_cast<std::uint64_t>(h) >= chain.size())
+          throw malformed(chain.size(), "a transaction row belongs to block " + std::to_string(h) + ", which is not stored");
+        auto& b = chain[static_cast<std::size_t>(h)];
+        const auto at = b.transactions.size();
+        const auto what = "transaction " + std::to_string(at);
+        const auto idx = row_field(static_cast<std::size_t>(h), what, [&] { return parse_int(txs->get_str(1), "idx"); });
+        if (idx != static_cast<std::int64_t>(at))
+          throw malformed(static_cast<std::size_t>(h), "expected transaction index " + std::to_string(at) +
+                                                           ", row says " + std::to_string(idx));
+        b.transactions.push_back(row_field(static_cast<std::size_t>(h), what,
+                                           [&] { return transaction::parse(txs->get_str(2)); }));
+      }
+    });
+    return chain;
+  }
+
+  /// Reads the chain and hands it to @p l (a fresh replica built from the trusted genesis), which
+  /// verifies every block: links, sealer turns, signatures, Merkle roots.
+  /// @throws hefl::ledger_integrity_error naming the first bad block and why; hefl::io_error if the
+  ///         database cannot be read; hefl::invalid_argument if @p l already holds blocks
+  void load_into(ledger& l) const { l.restore(read_blocks()); }
+
+  /// Path of the database file.
+  [[nodiscard]] const std::string& path() const noexcept { return m_path; }
+
+private:
+  using statement = Botan::SQL_Database::Statement;
+
+  template <class F>
+  static auto guarded(std::string_view what, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const Botan::Exception& e) {
+      throw io_error("ledger_store: " + std::string(what) + " failed: " + e.what());
+    }
+  }
+
+  static ledger_integrity_error malformed(std::uint64_t height, const std::string& why) {
+    verify_report r;
+    r.blocks_checked = 0;
+    r.bad_block = height;
+    r.fault = block_fault::malformed;
+    r.message = "block " + std::to_string(height) + ": stored row unreadable: " + why;
+    return ledger_integrity_error(std::move(r));
+  }
+
+  // Runs one row's parsing; any failure (Botan's type assertions included) names the block.
+  template <class F>
+  static auto row_field(std::uint64_t height, std::string_view what, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const ledger_integrity_error&) {
+      throw;
+    } catch (const Botan::Exception& e) {
+      throw malformed(height, std::string(what) + ": " + e.what());
+    } catch (const hefl::error& e) {
+      throw malformed(height, std::string(what) + ": " + e.what());
+    }
+  }
+
+  static std::int64_t parse_int(const std::string& text, std::string_view what) {
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+      throw parse_error(std::string(what) + " '" + text.substr(0, 32) + "' is not an integer");
+    return v;
+  }
+
+  static std::vector<std::uint8_t> hex_field(const std::string& text, std::string_view what) {
+    std::vector<std::uint8_t> out;
+    try {
+      out = Botan::hex_decode(text, false);
+    } catch (const Botan::Exception&) {
+      throw parse_error(std::string(what) + " is not hex");
+    }
+    if (ledger_detail::to_hex(out) != text) throw parse_error(std::string(what) + " is not lower-case hex");
+    return out;
+  }
+
+  static sha256_digest digest_field(const std::string& text, std::string_view what) {
+    const auto bytes = hex_field(text, what);
+    if (bytes.size() != 32)
+      throw parse_error(std::string(what) + " is " + std::to_string(bytes.size()) + " bytes, expected 32");
+    sha256_digest d;
+    std::copy(bytes.begin(), bytes.end(), d.begin());
+    return d;
+  }
+
+  // Columns from @p first: previous, merkle_root, time, sealer.
+  static block_header header_from_row(statement& row, int first, std::uint64_t height) {
+    block_header h;
+    h.height = height;
+    h.previous = digest_field(row.get_str(first), "previous");
+    h.merkle_root = digest_field(row.get_str(first + 1), "merkle_root");
+    h.time = ledger_time(std::chrono::milliseconds(parse_int(row.get_str(first + 2), "time")));
+    h.sealer = row.get_str(first + 3);
+    return h;
+  }
+
+  block_header read_header(std::uint64_t height) const {
+    const auto row = m_db->new_statement(
+        "SELECT previous, merkle_root, time, sealer FROM ledger_blocks WHERE height = ?1");
+    row->bind(1, static_cast<std::size_t>(height));
+    if (!row->step()) throw io_error("ledger_store: block " + std::to_string(height) + " is missing in " + m_path);
+    return row_field(height, "header", [&] { return header_from_row(*row, 0, height); });
+  }
+
+  void exec(const std::string& sql) { exec(*m_db, sql); }
+  static void exec(Botan::Sqlite3_Database& db, const std::string& sql) { db.new_statement(sql)->spin(); }
+
+  static std::size_t count(const Botan::Sqlite3_Database& db, const std::string& sql, std::uint64_t height = 0,
+                           bool bind_height = false) {
+    const auto q = db.new_statement(sql);
+    if (bind_height) q->bind(1, static_cast<std::size_t>(height));
+    if (!q->step()) throw io_error("ledger_store: query returned no row: " + sql);
+    return q->get_size_t(0);
+  }
+
+  void append_locked(const block& b) {
+    const auto h = b.header.height;
+    // Botan binds integers as 32-bit ints.
+    if (h > static_cast<std::uint64_t>(INT_MAX))
+      throw io_error("ledger_store: height " + std::to_string(h) + " exceeds what the store can index");
+    const auto height_arg = static_cast<std::size_t>(h);
+    guarded("write block " + std::to_string(h), [&] {
+      if (count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", h, true) != 0 ||
+          count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height >= ?1", h, true) != 0)
+        throw io_error("ledger_store: " + m_path + " already has rows at or above height " + std::to_string(h) +
+                       " that this store did not write");
+      exec("BEGIN IMMEDIATE");
+      try {
+        const auto ins = m_db->new_statement(
+            "INSERT INTO ledger_blocks (height, previous, merkle_root, time, sealer, signature) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        ins->bind(1, height_arg);
+        ins->bind(2, ledger_detail::to_hex(b.header.previous));
+        ins->bind(3, ledger_detail::to_hex(b.header.merkle_root));
+        ins->bind(4, std::to_string(b.header.time.time_since_epoch().count()));
+        ins->bind(5, b.header.sealer);
+        ins->bind(6, ledger_detail::to_hex(b.signature));
+        ins->spin();
+        for (std::size_t i = 0; i < b.transactions.size(); ++i) {
+          const auto tx = m_db->new_statement("INSERT INTO ledger_transactions (height, idx, body) VALUES (?1, ?2, ?3)");
+          tx->bind(1, height_arg);
+          tx->bind(2, i);
+          tx->bind(3, b.transactions[i].canonical());
+          tx->spin();
+        }
+        // step() hides errors: count what actually landed before committing.
+        const auto blocks = count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height = ?1", h, true);
+        const auto txs = count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height = ?1", h, true);
+        if (blocks != 1 || txs != b.transactions.size())
+          throw io_error("ledger_store: writing block " + std::to_string(h) + " stored " + std::to_string(blocks) +
+                         " header and " + std::to_string(txs) + " of " + std::to_string(b.transactions.size()) +
+                         " transaction rows; rolled back");
+        exec("COMMIT");
+        // Only a second connection tells whether COMMIT really happened.
+        if (count(*m_committed, "SELECT count(*) FROM ledger_blocks WHERE height = ?1", h, true) != 1)
+          throw io_error("ledger_store: COMMIT of block " + std::to_string(h) + " did not reach " + m_path);
+      } catch (...) {
+        exec("ROLLBACK");
+        throw;
+      }
+    });
+  }
+
+  std::string m_path;
+  mutable std::mutex m_mutex;
+  std::unique_ptr<Botan::Sqlite3_Database> m_db;
+  std::unique_ptr<Botan::Sqlite3_Database> m_committed;
+};
+
+} // namespace hefl::iot
