@@ -1,0 +1,232 @@
+#pragma once
+/// @file
+/// ckks::parameters: ring degree, RNS modulus chain and default scale of an RNS-CKKS instance
+/// (J. H. Cheon, K. Han, A. Kim, M. Kim, Y. Song, "A Full RNS Variant of Approximate Homomorphic
+/// Encryption", SAC 2018), checked against the HomomorphicEncryption.org security standard
+/// (M. Albrecht et al., "Homomorphic Encryption Security Standard", 2018, Table 1, classical 128-bit,
+/// ternary secret).
+
+#include <hefl/core/error.hpp>
+#include <hefl/core/serialization.hpp>
+#include <hefl/he/ckks/detail/modarith.hpp>
+#include <hefl/he/ckks/detail/ntt.hpp>
+#include <hefl/he/ckks/detail/primes.hpp>
+
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace hefl::he::ckks {
+
+/// The security requirement a parameter set is checked against.
+enum class security {
+  /// 128-bit classical security for ternary secrets (HomomorphicEncryption.org standard). The default.
+  classical_128,
+  /// No check at all: for tests and toy examples only. Data encrypted this way is not protected.
+  none_i_know_this_is_insecure,
+};
+
+/// Version of the binary formats of CKKS objects; part of every parameter id.
+inline constexpr std::uint32_t format_version = 1;
+
+/// Smallest ring degree accepted with security::classical_128 (and the smallest the standard lists).
+inline constexpr std::size_t min_secure_poly_degree = 4096;
+/// Largest ring degree accepted.
+inline constexpr std::size_t max_poly_degree = 65536;
+/// Smallest ring degree accepted with security::none_i_know_this_is_insecure.
+inline constexpr std::size_t min_poly_degree = 8;
+
+/// The largest log2(PQ), in bits, that gives 128-bit classical security for ternary secrets at ring
+/// degree @p poly_degree (HomomorphicEncryption.org standard, Table 1); 0 if the degree is not listed.
+[[nodiscard]] constexpr int max_secure_modulus_bits(std::size_t poly_degree) noexcept {
+  switch (poly_degree) {
+  case 4096: return 109;
+  case 8192: return 218;
+  case 16384: return 438;
+  case 32768: return 881;
+  case 65536: return 1761;
+  default: return 0;
+  }
+}
+
+namespace detail {
+
+/// Bit length of the product of @p primes, computed exactly in multi-word arithmetic.
+[[nodiscard]] inline int product_bit_count(std::span<const u64> primes) {
+  std::vector<u64> words{1};
+  for (const u64 p : primes) {
+    u64 carry = 0;
+    for (u64& w : words) {
+      const u128 t = static_cast<u128>(w) * p + carry;
+      w = static_cast<u64>(t);
+      carry = static_cast<u64>(t >> 64);
+    }
+    if (carry != 0) words.push_back(carry);
+  }
+  return static_cast<int>(64 * (words.size() - 1)) + std::bit_width(words.back());
+}
+
+/// The immutable precomputation behind a parameter set: NTT tables per prime and the pairwise
+/// inverses q_j^{-1} mod q_i used by rescaling, key-switching mod-down and CRT composition. Shared
+/// between copies of ckks::parameters through a shared_ptr, so copies are cheap.
+class context {
+public:
+  /// Builds the tables for @p primes (q_0..q_L, then the special prime) and ring degree @p poly_degree.
+  /// @throws hefl::invalid_argument if a prime is unsuitable (see ntt_tables).
+  context(std::size_t poly_degree, std::vector<u64> primes)
+      : m_poly_degree(poly_degree), m_primes(std::move(primes)) {
+    const std::size_t k = m_primes.size();
+    m_ntt.reserve(k);
+    for (const u64 q : m_primes) m_ntt.emplace_back(q, poly_degree);
+    m_inverse.assign(k * k, 0);
+    m_inverse_shoup.assign(k * k, 0);
+    for (std::size_t j = 0; j < k; ++j)
+      for (std::size_t i = 0; i < k; ++i) {
+        if (i == j) continue;
+        const u64 qi = m_primes[i];
+        const u64 inv = inv_mod(m_primes[j] % qi, qi);
+        m_inverse[j * k + i] = inv;
+        m_inverse_shoup[j * k + i] = shoup_precompute(inv, qi);
+      }
+  }
+
+  /// The ring degree N.
+  [[nodiscard]] std::size_t poly_degree() const noexcept { return m_poly_degree; }
+  /// All primes: the ciphertext chain q_0..q_L followed by the special prime.
+  [[nodiscard]] std::span<const u64> primes() const noexcept { return m_primes; }
+  /// Number of primes, including the special one.
+  [[nodiscard]] std::size_t prime_count() const noexcept { return m_primes.size(); }
+  /// Index of the special (key-switching) prime among primes().
+  [[nodiscard]] std::size_t special_index() const noexcept { return m_primes.size() - 1; }
+  /// The NTT tables of prime @p index.
+  [[nodiscard]] const ntt_tables& ntt(std::size_t index) const noexcept { return m_ntt[index]; }
+  /// q_j^{-1} mod q_i (j != i).
+  [[nodiscard]] u64 inverse(std::size_t j, std::size_t i) const noexcept { return m_inverse[j * m_primes.size() + i]; }
+  /// Shoup constant of inverse(j, i) modulo q_i.
+  [[nodiscard]] u64 inverse_shoup(std::size_t j, std::size_t i) const noexcept {
+    return m_inverse_shoup[j * m_primes.size() + i];
+  }
+
+private:
+  std::size_t m_poly_degree;
+  std::vector<u64> m_primes;
+  std::vector<ntt_tables> m_ntt;
+  std::vector<u64> m_inverse, m_inverse_shoup;
+};
+
+} // namespace detail
+
+/// An RNS-CKKS parameter set: ring degree N, primes generated from bit sizes (the last one is the
+/// special prime P for key switching, the others form the ciphertext chain q_0..q_L, so a fresh
+/// ciphertext has level L), and the default scale. Immutable; copies share the precomputed tables.
+class parameters {
+public:
+  /// Generates the primes for @p prime_bits (e.g. {60, 40, 40, 60}) at ring degree @p poly_degree and
+  /// checks the set against @p level.
+  /// @throws hefl::invalid_argument if N is not a power of two in [4096, 65536] (down to 8 with
+  /// security::none_i_know_this_is_insecure), fewer than 2 primes are given, a size is outside
+  /// [20, 61] bits, not enough NTT-friendly primes of a size exist, or log2_scale is not finite
+  /// and in [1, bits of q_0 + ... + q_L).
+  /// @throws hefl::security_error if level is security::classical_128 and log2(PQ) exceeds the
+  /// HomomorphicEncryption.org bound for N (the message names both numbers).
+  parameters(std::size_t poly_degree, std::vector<int> prime_bits, double log2_scale,
+             security level = security::classical_128)
+      : m_security(level), m_log2_scale(log2_scale), m_prime_bits(std::move(prime_bits)) {
+    const bool insecure = level == security::none_i_know_this_is_insecure;
+    const std::size_t min_degree = insecure ? min_poly_degree : min_secure_poly_degree;
+    if (poly_degree < min_degree || poly_degree > max_poly_degree || (poly_degree & (poly_degree - 1)) != 0) {
+      std::string msg = "ckks::parameters: poly_degree must be a power of two in [" + std::to_string(min_degree) +
+                        ", " + std::to_string(max_poly_degree) + "], got " + std::to_string(poly_degree);
+      if (!insecure && poly_degree >= min_poly_degree && poly_degree < min_secure_poly_degree &&
+          (poly_degree & (poly_degree - 1)) == 0)
+        throw security_error(msg + " (degrees below 4096 give no 128-bit security; pass "
+                                   "security::none_i_know_this_is_insecure for toy parameters)");
+      throw invalid_argument(msg);
+    }
+    if (m_prime_bits.size() < 2)
+      throw invalid_argument("ckks::parameters: need at least 2 primes (one ciphertext prime and the special "
+                             "prime), got " + std::to_string(m_prime_bits.size()));
+    if (m_prime_bits.size() > 256)
+      throw invalid_argument("ckks::parameters: at most 256 primes, got " + std::to_string(m_prime_bits.size()));
+    for (std::size_t i = 0; i < m_prime_bits.size(); ++i)
+      if (m_prime_bits[i] < detail::min_prime_bits || m_prime_bits[i] > detail::max_prime_bits)
+        throw invalid_argument("ckks::parameters: prime " + std::to_string(i) + " must have 20 to 61 bits, got " +
+                               std::to_string(m_prime_bits[i]));
+    int chain_bits = 0;
+    for (std::size_t i = 0; i + 1 < m_prime_bits.size(); ++i) chain_bits += m_prime_bits[i];
+    if (!std::isfinite(log2_scale) || log2_scale < 1 || log2_scale >= chain_bits)
+      throw invalid_argument("ckks::parameters: log2_scale must be in [1, " + std::to_string(chain_bits) +
+                             ") (the ciphertext modulus bits), got " + std::to_string(log2_scale));
+
+    std::vector<std::uint64_t> primes = detail::generate_ntt_primes(m_prime_bits, poly_degree);
+    m_modulus_bits = detail::product_bit_count(primes);
+    const int bound = max_secure_modulus_bits(poly_degree);
+    if (!insecure && m_modulus_bits > bound)
+      throw security_error("ckks::parameters: log2(PQ) = " + std::to_string(m_modulus_bits) + " bits exceeds the " +
+                           std::to_string(bound) + " bits allowed for 128-bit security at N = " +
+                           std::to_string(poly_degree) +
+                           " (HomomorphicEncryption.org standard, ternary secret); use fewer or smaller primes, "
+                           "a larger N, or security::none_i_know_this_is_insecure");
+
+    serial::writer w;
+    w.put_bytes("hefl.ckks.params");
+    w.put(format_version);
+    w.put(static_cast<std::uint64_t>(poly_degree));
+    w.put(static_cast<std::uint64_t>(primes.size()));
+    w.put_span<std::uint64_t>(primes);
+    w.put(log2_scale);
+    m_id = serial::checksum(w.bytes());
+
+    m_context = std::make_shared<const detail::context>(poly_degree, std::move(primes));
+  }
+
+  /// The ring degree N.
+  [[nodiscard]] std::size_t poly_degree() const noexcept { return m_context->poly_degree(); }
+  /// Number of complex slots, N/2.
+  [[nodiscard]] std::size_t slot_count() const noexcept { return poly_degree() / 2; }
+  /// The highest level L: a fresh ciphertext has L + 1 primes and can be rescaled L times.
+  [[nodiscard]] std::size_t max_level() const noexcept { return m_context->prime_count() - 2; }
+  /// All primes: the chain q_0..q_L followed by the special prime P.
+  [[nodiscard]] std::span<const std::uint64_t> primes() const noexcept { return m_context->primes(); }
+  /// The ciphertext chain q_0..q_L.
+  [[nodiscard]] std::span<const std::uint64_t> ciphertext_primes() const noexcept {
+    return primes().first(primes().size() - 1);
+  }
+  /// The special prime P used only during key switching.
+  [[nodiscard]] std::uint64_t special_prime() const noexcept { return primes().back(); }
+  /// The bit sizes the primes were generated from.
+  [[nodiscard]] std::span<const int> prime_bits() const noexcept { return m_prime_bits; }
+  /// Bit length of P * q_0 * ... * q_L, the quantity the security standard bounds.
+  [[nodiscard]] int modulus_bits() const noexcept { return m_modulus_bits; }
+  /// log2 of the default scale.
+  [[nodiscard]] double log2_scale() const noexcept { return m_log2_scale; }
+  /// The default scale, 2^log2_scale.
+  [[nodiscard]] double scale() const noexcept { return std::exp2(m_log2_scale); }
+  /// The security requirement the set was checked against.
+  [[nodiscard]] security security_level() const noexcept { return m_security; }
+  /// A stable 64-bit id (FNV-1a over the format version, N, the primes and the scale) that
+  /// serialized objects carry to say which parameters they belong to.
+  [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
+  /// The shared precomputation (NTT tables, inverses).
+  [[nodiscard]] const detail::context& context() const noexcept { return *m_context; }
+  /// The shared precomputation as a shared pointer, for objects that must keep it alive.
+  [[nodiscard]] const std::shared_ptr<const detail::context>& context_ptr() const noexcept { return m_context; }
+
+  /// Two parameter sets are equal when their ids are (same N, primes, scale and format version).
+  friend bool operator==(const parameters& a, const parameters& b) noexcept { return a.m_id == b.m_id; }
+
+private:
+  security m_security;
+  double m_log2_scale;
+  std::vector<int> m_prime_bits;
+  int m_modulus_bits = 0;
+  std::uint64_t m_id = 0;
+  std::shared_ptr<const detail::context> m_context;
+};
+
+} // namespace hefl::he::ckks

@@ -1,0 +1,127 @@
+#include <hefl/he/ckks/params.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <set>
+#include <vector>
+
+using hefl::he::ckks::parameters;
+using hefl::he::ckks::security;
+namespace detail = hefl::he::ckks::detail;
+
+namespace {
+std::vector<int> repeat(int bits, int count, std::vector<int> tail = {}) {
+  std::vector<int> v(static_cast<std::size_t>(count), bits);
+  v.insert(v.end(), tail.begin(), tail.end());
+  return v;
+}
+} // namespace
+
+TEST_CASE("parameters expose the chain, the special prime and the scale", "[ckks][params]") {
+  const parameters p(8192, {60, 40, 40, 60}, 40);
+  CHECK(p.poly_degree() == 8192);
+  CHECK(p.slot_count() == 4096);
+  CHECK(p.max_level() == 2);
+  REQUIRE(p.primes().size() == 4);
+  CHECK(p.ciphertext_primes().size() == 3);
+  CHECK(p.special_prime() == p.primes()[3]);
+  CHECK(p.modulus_bits() == 200);
+  CHECK(p.scale() == 0x1p40);
+  CHECK(p.security_level() == security::classical_128);
+  std::set<std::uint64_t> distinct(p.primes().begin(), p.primes().end());
+  CHECK(distinct.size() == 4);
+  const auto& ctx = p.context();
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK(ctx.ntt(i).prime() == p.primes()[i]);
+    CHECK(ctx.ntt(i).degree() == 8192);
+    CHECK(p.primes()[i] % 16384 == 1);
+    for (std::size_t j = 0; j < 4; ++j) {
+      if (i == j) continue;
+      const detail::modulus qi(p.primes()[i]);
+      CHECK(detail::mul_mod(p.primes()[j] % p.primes()[i], ctx.inverse(j, i), qi) == 1);
+      CHECK(detail::mul_shoup(p.primes()[j] % p.primes()[i], ctx.inverse(j, i), ctx.inverse_shoup(j, i),
+                              p.primes()[i]) == 1);
+    }
+  }
+  // Copies share the precomputation.
+  const parameters copy = p;
+  CHECK(&copy.context() == &p.context());
+  CHECK(copy == p);
+}
+
+TEST_CASE("the HomomorphicEncryption.org 128-bit table: accept at the limit, refuse above", "[ckks][params]") {
+  struct row {
+    std::size_t n;
+    std::vector<int> at_limit, above;
+    int bound;
+  };
+  const std::vector<row> rows{
+      {4096, {36, 36, 37}, {36, 36, 38}, 109},
+      {8192, {60, 49, 49, 60}, {60, 50, 49, 60}, 218},
+      {16384, repeat(60, 6, {39, 39}), repeat(60, 6, {39, 40}), 438},
+      {32768, repeat(60, 14, {41}), repeat(60, 14, {42}), 881},
+      {65536, repeat(60, 28, {40, 41}), repeat(60, 28, {41, 41}), 1761},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.n);
+    CHECK(hefl::he::ckks::max_secure_modulus_bits(r.n) == r.bound);
+    const parameters ok(r.n, r.at_limit, 30);
+    CHECK(ok.modulus_bits() == r.bound);
+    CHECK_THROWS_AS(parameters(r.n, r.above, 30), hefl::security_error);
+    CHECK_THROWS_WITH(parameters(r.n, r.above, 30),
+                      Catch::Contains(std::to_string(r.bound + 1)) && Catch::Contains(std::to_string(r.bound)) &&
+                          Catch::Contains("N = " + std::to_string(r.n)));
+    const parameters opted_out(r.n, r.above, 30, security::none_i_know_this_is_insecure);
+    CHECK(opted_out.modulus_bits() == r.bound + 1);
+    CHECK(opted_out.security_level() == security::none_i_know_this_is_insecure);
+  }
+}
+
+TEST_CASE("small ring degrees need the named opt-out", "[ckks][params]") {
+  CHECK_THROWS_AS(parameters(2048, {30, 30}, 20), hefl::security_error);
+  CHECK_THROWS_WITH(parameters(1024, {30, 30}, 20), Catch::Contains("none_i_know_this_is_insecure"));
+  const parameters toy(16, {30, 30, 30}, 20, security::none_i_know_this_is_insecure);
+  CHECK(toy.poly_degree() == 16);
+  CHECK(toy.max_level() == 1);
+}
+
+TEST_CASE("parameters reject bad inputs with typed errors", "[ckks][params]") {
+  using hefl::invalid_argument;
+  constexpr auto insecure = security::none_i_know_this_is_insecure;
+  CHECK_THROWS_AS(parameters(8191, {60, 60}, 40), invalid_argument);
+  CHECK_THROWS_AS(parameters(0, {60, 60}, 40), invalid_argument);
+  CHECK_THROWS_AS(parameters(4, {30, 30}, 20, insecure), invalid_argument);
+  CHECK_THROWS_AS(parameters(131072, {60, 60}, 40, insecure), invalid_argument);
+  CHECK_THROWS_WITH(parameters(8192, {60}, 40), Catch::Contains("at least 2 primes") && Catch::Contains("got 1"));
+  CHECK_THROWS_AS(parameters(8192, {}, 40), invalid_argument);
+  CHECK_THROWS_WITH(parameters(8192, {60, 19, 60}, 40), Catch::Contains("prime 1") && Catch::Contains("got 19"));
+  CHECK_THROWS_AS(parameters(8192, {62, 40}, 40), invalid_argument);
+  CHECK_THROWS_AS(parameters(8192, {60, 40, 60}, 0), invalid_argument);
+  CHECK_THROWS_AS(parameters(8192, {60, 40, 60}, -3), invalid_argument);
+  CHECK_THROWS_AS(parameters(8192, {60, 40, 60}, 100), invalid_argument);
+  CHECK_THROWS_AS(parameters(8192, {60, 40, 60}, std::nan("")), invalid_argument);
+  CHECK_THROWS_AS(parameters(8192, {60, 40, 60}, 1.0 / 0.0), invalid_argument);
+  // Few 20-bit primes are 1 mod 2N = 16384; asking for many of them fails and says how many exist.
+  CHECK_THROWS_WITH(parameters(8192, std::vector<int>(12, 20), 10, insecure), Catch::Contains("were requested"));
+  // At N = 65536, 2N = 2^17 leaves room for only a few 20-bit candidates of the form k*2N + 1.
+  CHECK_THROWS_AS(parameters(65536, std::vector<int>(30, 20), 10, insecure), invalid_argument);
+  CHECK_THROWS_AS(parameters(8192, std::vector<int>(300, 30), 10, insecure), invalid_argument);
+}
+
+TEST_CASE("parameter ids are stable and tell sets apart", "[ckks][params]") {
+  const parameters a(8192, {60, 40, 40, 60}, 40);
+  CHECK(a.id() == parameters(8192, {60, 40, 40, 60}, 40).id());
+  // Pinned: a change here means serialized objects from earlier builds no longer load.
+  CHECK(a.id() == 0xd1a8168617a57ebbULL);
+  CHECK(parameters(8192, {60, 40, 40, 60}, 40, security::none_i_know_this_is_insecure).id() == a.id());
+  std::set<std::uint64_t> ids{a.id()};
+  ids.insert(parameters(8192, {60, 40, 60}, 40).id());
+  ids.insert(parameters(8192, {60, 40, 40, 50}, 40).id());
+  ids.insert(parameters(8192, {60, 40, 40, 60}, 41).id());
+  ids.insert(parameters(8192, {60, 40, 40, 60}, 40.5).id());
+  ids.insert(parameters(16384, {60, 40, 40, 60}, 40).id());
+  ids.insert(parameters(4096, {40, 30, 30}, 30).id());
+  CHECK(ids.size() == 7);
+  CHECK_FALSE(parameters(8192, {60, 40, 60}, 40) == a);
+}
