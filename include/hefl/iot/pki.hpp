@@ -318,6 +318,10 @@ public:
         stmt->bind(1, crl.issuer_dn().BER_encode());
         stmt->bind(2, crl.BER_encode());
         stmt->spin();
+        // Botan's Sqlite3 statement ignores sqlite3_step errors, so a refused write shows only as no change.
+        auto changes = m_db->new_statement("SELECT changes()");
+        if (!changes->step() || changes->get_size_t(0) == 0)
+          throw io_error("trust store: the CRL was not written to the database");
       }
     } catch (const Botan::Exception& e) {
       throw io_error(std::string("trust store: storing a CRL failed: ") + e.what());
