@@ -1,0 +1,367 @@
+#pragma once
+/// @file
+/// Polynomials of Z_Q[X]/(X^N + 1) in residue-number-system form: one limb of N residues per prime,
+/// limb-major in one contiguous buffer. Rescaling and CRT composition follow the full-RNS CKKS of
+/// J. H. Cheon, K. Han, A. Kim, M. Kim, Y. Song, "A Full RNS Variant of Approximate Homomorphic
+/// Encryption", SAC 2018 (§3, RNS.Rescale); composition uses Garner's mixed-radix algorithm
+/// (H. Garner, "The residue number system", IRE Trans. Electronic Computers, 1959).
+
+#include <hefl/core/error.hpp>
+#include <hefl/he/ckks/detail/modarith.hpp>
+#include <hefl/he/ckks/detail/ntt.hpp>
+#include <hefl/he/ckks/params.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace hefl::he::ckks::detail {
+
+/// An RNS polynomial at a level l: limbs for q_0..q_l, optionally followed by a limb for the special
+/// prime P (during key switching). Knows whether its limbs hold coefficients or NTT values; the
+/// primes themselves come from the detail::context passed to each operation.
+class rns_poly {
+public:
+  /// An empty polynomial (no limbs).
+  rns_poly() = default;
+
+  /// A zero polynomial of degree @p degree with limbs q_0..q_level (and P if @p with_special).
+  /// @throws hefl::invalid_argument if degree is 0 or the size would overflow.
+  rns_poly(std::size_t degree, std::size_t level, bool with_special, bool ntt_form = false)
+      : m_degree(degree), m_level(level), m_special(with_special), m_ntt_form(ntt_form) {
+    const std::size_t limbs = level + 1 + (with_special ? 1 : 0);
+    if (degree == 0 || degree > (std::size_t{1} << 17) || level > 1024)
+      throw invalid_argument("ckks::rns_poly: degree must be in [1, 2^17] and level at most 1024, got degree " +
+                             std::to_string(degree) + ", level " + std::to_string(level));
+    m_data.assign(limbs * degree, 0);
+  }
+
+  /// The ring degree N.
+  [[nodiscard]] std::size_t degree() const noexcept { return m_degree; }
+  /// The level l: the polynomial has limbs for q_0..q_l.
+  [[nodiscard]] std::size_t level() const noexcept { return m_level; }
+  /// Whether a limb for the special prime P follows the chain limbs.
+  [[nodiscard]] bool has_special() const noexcept { return m_special; }
+  /// Number of limbs, l + 1 (+ 1 with the special limb).
+  [[nodiscard]] std::size_t limb_count() const noexcept { return m_degree == 0 ? 0 : m_data.size() / m_degree; }
+  /// Whether the limbs hold NTT values (true) or coefficients (false).
+  [[nodiscard]] bool is_ntt_form() const noexcept { return m_ntt_form; }
+  /// Marks the representation without transforming: for code that fills limbs directly.
+  void set_ntt_form(bool ntt_form) noexcept { m_ntt_form = ntt_form; }
+
+  /// Index into context::primes() of limb @p i.
+  [[nodiscard]] std::size_t prime_index(std::size_t i, const context& ctx) const noexcept {
+    return i <= m_level ? i : ctx.special_index();
+  }
+
+  /// The N residues of limb @p i (no bounds check on i).
+  [[nodiscard]] u64* limb(std::size_t i) noexcept { return m_data.data() + i * m_degree; }
+  /// The N residues of limb @p i (no bounds check on i).
+  [[nodiscard]] const u64* limb(std::size_t i) const noexcept { return m_data.data() + i * m_degree; }
+  /// All residues, limb after limb.
+  [[nodiscard]] std::span<u64> data() noexcept { return m_data; }
+  /// All residues, limb after limb.
+  [[nodiscard]] std::span<const u64> data() const noexcept { return m_data; }
+
+  /// Removes the last limb (the special one if present, else q_level) without rounding.
+  /// @throws hefl::depth_exhausted if only the limb of q_0 is left.
+  void drop_last_limb() {
+    if (m_special) {
+      m_special = false;
+    } else {
+      if (m_level == 0) throw depth_exhausted("ckks::rns_poly: cannot drop a limb at level 0");
+      --m_level;
+    }
+    m_data.resize(m_data.size() - m_degree);
+  }
+
+  /// Exact equality of shape, representation and residues.
+  friend bool operator==(const rns_poly& a, const rns_poly& b) noexcept {
+    return a.m_degree == b.m_degree && a.m_level == b.m_level && a.m_special == b.m_special &&
+           a.m_ntt_form == b.m_ntt_form && a.m_data == b.m_data;
+  }
+
+private:
+  std::size_t m_degree = 0;
+  std::size_t m_level = 0;
+  bool m_special = false;
+  bool m_ntt_form = false;
+  std::vector<u64> m_data;
+};
+
+/// @throws hefl::invalid_argument unless @p p has the ring degree of @p ctx and a level the chain has.
+inline void check_poly(const rns_poly& p, const context& ctx, const char* op) {
+  if (p.degree() != ctx.poly_degree() || p.level() + 2 > ctx.prime_count() || p.limb_count() == 0)
+    throw invalid_argument(std::string("ckks::") + op + ": polynomial of degree " + std::to_string(p.degree()) +
+                           " at level " + std::to_string(p.level()) + " does not fit parameters of degree " +
+                           std::to_string(ctx.poly_degree()) + " with levels 0.." +
+                           std::to_string(ctx.prime_count() - 2));
+}
+
+/// @throws hefl::invalid_argument unless @p a and @p b have the same shape and representation.
+inline void check_same_shape(const rns_poly& a, const rns_poly& b, const context& ctx, const char* op) {
+  check_poly(a, ctx, op);
+  if (a.degree() != b.degree() || a.level() != b.level() || a.has_special() != b.has_special())
+    throw invalid_argument(std::string("ckks::") + op + ": operands differ in shape (level " +
+                           std::to_string(a.level()) + " vs " + std::to_string(b.level()) + ", special limb " +
+                           (a.has_special() ? "yes" : "no") + " vs " + (b.has_special() ? "yes" : "no") + ")");
+  if (a.is_ntt_form() != b.is_ntt_form())
+    throw invalid_argument(std::string("ckks::") + op + ": one operand is in NTT form and the other is not");
+}
+
+/// Transforms every limb to NTT form (no-op if already there).
+/// @throws hefl::invalid_argument if p does not fit ctx.
+inline void to_ntt(rns_poly& p, const context& ctx) {
+  check_poly(p, ctx, "to_ntt");
+  if (p.is_ntt_form()) return;
+  for (std::size_t i = 0; i < p.limb_count(); ++i) ctx.ntt(p.prime_index(i, ctx)).forward(p.limb(i));
+  p.set_ntt_form(true);
+}
+
+/// Transforms every limb back to coefficients (no-op if already there).
+/// @throws hefl::invalid_argument if p does not fit ctx.
+inline void from_ntt(rns_poly& p, const context& ctx) {
+  check_poly(p, ctx, "from_ntt");
+  if (!p.is_ntt_form()) return;
+  for (std::size_t i = 0; i < p.limb_count(); ++i) ctx.ntt(p.prime_index(i, ctx)).inverse(p.limb(i));
+  p.set_ntt_form(false);
+}
+
+/// a += b limb-wise. @throws hefl::invalid_argument on a shape or representation mismatch.
+inline void add_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
+  check_same_shape(a, b, ctx, "add");
+  const std::size_t n = a.degree();
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const u64 q = ctx.primes()[a.prime_index(i, ctx)];
+    u64* x = a.limb(i);
+    const u64* y = b.limb(i);
+    for (std::size_t j = 0; j < n; ++j) x[j] = add_mod(x[j], y[j], q);
+  }
+}
+
+/// a -= b limb-wise. @throws hefl::invalid_argument on a shape or representation mismatch.
+inline void sub_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
+  check_same_shape(a, b, ctx, "sub");
+  const std::size_t n = a.degree();
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const u64 q = ctx.primes()[a.prime_index(i, ctx)];
+    u64* x = a.limb(i);
+    const u64* y = b.limb(i);
+    for (std::size_t j = 0; j < n; ++j) x[j] = sub_mod(x[j], y[j], q);
+  }
+}
+
+/// a = -a limb-wise. @throws hefl::invalid_argument if a does not fit ctx.
+inline void negate_inplace(rns_poly& a, const context& ctx) {
+  check_poly(a, ctx, "negate");
+  const std::size_t n = a.degree();
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const u64 q = ctx.primes()[a.prime_index(i, ctx)];
+    u64* x = a.limb(i);
+    for (std::size_t j = 0; j < n; ++j) x[j] = neg_mod(x[j], q);
+  }
+}
+
+/// a *= b, pointwise in NTT form (the negacyclic product).
+/// @throws hefl::invalid_argument on a shape mismatch or if the operands are not in NTT form.
+inline void multiply_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
+  check_same_shape(a, b, ctx, "multiply");
+  if (!a.is_ntt_form()) throw invalid_argument("ckks::multiply: operands must be in NTT form");
+  const std::size_t n = a.degree();
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
+    u64* x = a.limb(i);
+    const u64* y = b.limb(i);
+    for (std::size_t j = 0; j < n; ++j) x[j] = mul_mod(x[j], y[j], q);
+  }
+}
+
+/// acc += a * b, pointwise in NTT form.
+/// @throws hefl::invalid_argument on a shape mismatch or if the operands are not in NTT form.
+inline void multiply_accumulate(rns_poly& acc, const rns_poly& a, const rns_poly& b, const context& ctx) {
+  check_same_shape(acc, a, ctx, "multiply_accumulate");
+  check_same_shape(a, b, ctx, "multiply_accumulate");
+  if (!a.is_ntt_form()) throw invalid_argument("ckks::multiply_accumulate: operands must be in NTT form");
+  const std::size_t n = a.degree();
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
+    u64* z = acc.limb(i);
+    const u64* x = a.limb(i);
+    const u64* y = b.limb(i);
+    for (std::size_t j = 0; j < n; ++j) z[j] = add_mod(z[j], mul_mod(x[j], y[j], q), q.value());
+  }
+}
+
+/// The residue of a signed 64-bit integer modulo q.
+[[nodiscard]] inline u64 signed_residue(std::int64_t v, const modulus& q) noexcept {
+  const u64 magnitude = v < 0 ? u64{0} - static_cast<u64>(v) : static_cast<u64>(v);
+  const u64 r = q.reduce(magnitude);
+  return v < 0 ? neg_mod(r, q.value()) : r;
+}
+
+/// a *= s for a signed integer scalar (either representation: scaling commutes with the NTT).
+/// @throws hefl::invalid_argument if a does not fit ctx.
+inline void multiply_scalar_inplace(rns_poly& a, std::int64_t s, const context& ctx) {
+  check_poly(a, ctx, "multiply_scalar");
+  const std::size_t n = a.degree();
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
+    const u64 w = signed_residue(s, q), w_shoup = shoup_precompute(w, q.value());
+    u64* x = a.limb(i);
+    for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(x[j], w, w_shoup, q.value());
+  }
+}
+
+/// Divides by the last prime with rounding and drops its limb: each limb i becomes
+/// (a_i - [a_last]_{q_i}) * q_last^{-1} mod q_i, after adding floor(q_last/2) so the result is
+/// round(a / q_last) rather than floor. Without a special limb this is the CKKS rescale (level
+/// drops by one); with one it divides by P (the mod-down of key switching). Works in either
+/// representation; the result keeps the representation of the input.
+/// @throws hefl::depth_exhausted if a is at level 0 without a special limb.
+/// @throws hefl::invalid_argument if a does not fit ctx.
+inline void divide_round_last_inplace(rns_poly& a, const context& ctx) {
+  check_poly(a, ctx, "rescale");
+  if (!a.has_special() && a.level() == 0)
+    throw depth_exhausted("ckks::rescale: level 0 has no prime left to divide by (one more level required)");
+  const std::size_t n = a.degree();
+  const std::size_t last = a.limb_count() - 1;
+  const std::size_t last_index = a.prime_index(last, ctx);
+  const u64 p = ctx.primes()[last_index];
+  const u64 half = p >> 1;
+
+  std::vector<u64> scratch(a.is_ntt_form() ? 2 * n : n);
+  u64* top = scratch.data();
+  const u64* src = a.limb(last);
+  for (std::size_t j = 0; j < n; ++j) top[j] = src[j];
+  if (a.is_ntt_form()) ctx.ntt(last_index).inverse(top);
+  for (std::size_t j = 0; j < n; ++j) top[j] = add_mod(top[j], half, p);
+
+  for (std::size_t i = 0; i < last; ++i) {
+    const std::size_t index = a.prime_index(i, ctx);
+    const ntt_tables& tables = ctx.ntt(index);
+    const modulus& q = tables.mod();
+    const u64 qv = q.value();
+    const u64 half_mod = q.reduce(half);
+    const u64 inv = ctx.inverse(last_index, index), inv_shoup = ctx.inverse_shoup(last_index, index);
+    u64* x = a.limb(i);
+    if (a.is_ntt_form()) {
+      // [a_last + half]_{q_i} - half is a small polynomial; move it to NTT form modulo q_i.
+      u64* t = scratch.data() + n;
+      for (std::size_t j = 0; j < n; ++j) t[j] = sub_mod(q.reduce(top[j]), half_mod, qv);
+      tables.forward(t);
+      for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(sub_mod(x[j], t[j], qv), inv, inv_shoup, qv);
+    } else {
+      for (std::size_t j = 0; j < n; ++j) {
+        const u64 t = sub_mod(q.reduce(top[j]), half_mod, qv);
+        x[j] = mul_shoup(sub_mod(x[j], t, qv), inv, inv_shoup, qv);
+      }
+    }
+  }
+  a.drop_last_limb();
+}
+
+/// The residues modulo each prime of @p a's limbs of the integer nearest to @p value.
+/// @throws hefl::invalid_argument if value is not finite.
+inline void set_coefficient(rns_poly& a, std::size_t j, double value, const context& ctx) {
+  if (!std::isfinite(value))
+    throw invalid_argument("ckks: coefficient " + std::to_string(j) + " is not finite (" + std::to_string(value) + ")");
+  const double r = std::nearbyint(value);
+  if (std::fabs(r) < 0x1p63) {
+    const auto v = static_cast<std::int64_t>(r);
+    for (std::size_t i = 0; i < a.limb_count(); ++i) a.limb(i)[j] = signed_residue(v, ctx.ntt(a.prime_index(i, ctx)).mod());
+    return;
+  }
+  // |r| >= 2^63: r = m * 2^e exactly, with m a 53-bit integer.
+  int e = 0;
+  const double frac = std::frexp(std::fabs(r), &e);
+  const auto m = static_cast<u64>(std::ldexp(frac, 53));
+  const u64 shift = static_cast<u64>(e - 53);
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
+    u64 x = mul_mod(q.reduce(m), pow_mod(2, shift, q), q);
+    a.limb(i)[j] = r < 0 ? neg_mod(x, q.value()) : x;
+  }
+}
+
+/// A polynomial in coefficient form at @p level (with the special limb if @p with_special) whose
+/// coefficients are the integers nearest to @p coeffs (e.g. the encoder's output).
+/// @throws hefl::invalid_argument if coeffs.size() != N, the level is not in the chain, or a value
+/// is not finite.
+[[nodiscard]] inline rns_poly from_signed(std::span<const double> coeffs, std::size_t level, bool with_special,
+                                          const context& ctx) {
+  if (coeffs.size() != ctx.poly_degree())
+    throw invalid_argument("ckks::from_signed: expected " + std::to_string(ctx.poly_degree()) +
+                           " coefficients, got " + std::to_string(coeffs.size()));
+  if (level + 2 > ctx.prime_count())
+    throw invalid_argument("ckks::from_signed: level " + std::to_string(level) + " exceeds the top level " +
+                           std::to_string(ctx.prime_count() - 2));
+  rns_poly a(ctx.poly_degree(), level, with_special);
+  for (std::size_t j = 0; j < coeffs.size(); ++j) set_coefficient(a, j, coeffs[j], ctx);
+  return a;
+}
+
+/// A polynomial in coefficient form with the given signed integer coefficients.
+/// @throws hefl::invalid_argument if coeffs.size() != N or the level is not in the chain.
+[[nodiscard]] inline rns_poly from_signed(std::span<const std::int64_t> coeffs, std::size_t level, bool with_special,
+                                          const context& ctx) {
+  if (coeffs.size() != ctx.poly_degree())
+    throw invalid_argument("ckks::from_signed: expected " + std::to_string(ctx.poly_degree()) +
+                           " coefficients, got " + std::to_string(coeffs.size()));
+  if (level + 2 > ctx.prime_count())
+    throw invalid_argument("ckks::from_signed: level " + std::to_string(level) + " exceeds the top level " +
+                           std::to_string(ctx.prime_count() - 2));
+  rns_poly a(ctx.poly_degree(), level, with_special);
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
+    u64* x = a.limb(i);
+    for (std::size_t j = 0; j < coeffs.size(); ++j) x[j] = signed_residue(coeffs[j], q);
+  }
+  return a;
+}
+
+/// Writes to @p out the centered value (in (-Q/2, Q/2], Q = q_0 ... q_l) of each coefficient, as a
+/// double. Garner's mixed-radix digits are balanced into (-q_i/2, q_i/2] from the bottom up, which
+/// makes the digit expansion the centered value itself; evaluating it from the top digit down in
+/// double keeps the relative error near 2^-52 at any level.
+/// @throws hefl::invalid_argument if a is in NTT form, has the special limb, does not fit ctx, or
+/// out.size() != N.
+inline void to_centered_doubles(const rns_poly& a, std::span<double> out, const context& ctx) {
+  check_poly(a, ctx, "to_centered_doubles");
+  if (a.is_ntt_form() || a.has_special())
+    throw invalid_argument("ckks::to_centered_doubles: needs coefficient form without the special limb");
+  if (out.size() != a.degree())
+    throw invalid_argument("ckks::to_centered_doubles: output has " + std::to_string(out.size()) +
+                           " entries, expected " + std::to_string(a.degree()));
+  const std::size_t limbs = a.level() + 1;
+  const auto primes = ctx.primes();
+  std::vector<u64> digits(limbs);
+  std::vector<double> balanced(limbs);
+  for (std::size_t j = 0; j < a.degree(); ++j) {
+    for (std::size_t i = 0; i < limbs; ++i) {
+      const modulus& q = ctx.ntt(i).mod();
+      u64 t = a.limb(i)[j];
+      for (std::size_t k = 0; k < i; ++k)
+        t = mul_shoup(sub_mod(t, q.reduce(digits[k]), q.value()), ctx.inverse(k, i), ctx.inverse_shoup(k, i), q.value());
+      digits[i] = t;
+    }
+    u64 carry = 0;
+    for (std::size_t i = 0; i < limbs; ++i) {
+      const u64 d = digits[i] + carry; // <= q_i
+      if (d > (primes[i] - 1) / 2) {
+        balanced[i] = -static_cast<double>(primes[i] - d);
+        carry = 1;
+      } else {
+        balanced[i] = static_cast<double>(d);
+        carry = 0;
+      }
+    }
+    double value = balanced[limbs - 1];
+    for (std::size_t i = limbs - 1; i-- > 0;) value = value * static_cast<double>(primes[i]) + balanced[i];
+    out[j] = value;
+  }
+}
+
+} // namespace hefl::he::ckks::detail
