@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -179,4 +181,23 @@ TEST_CASE("replay guard options are validated", "[iot][replay]") {
   CHECK(strict.check("d", "n", t0 + 1ns, t0).status == replay_status::future);
   static_assert(replay_policy<replay_guard>);
   static_assert(!replay_policy<int>);
+}
+
+TEST_CASE("concurrent checks accept each nonce exactly once", "[iot][replay]") {
+  replay_guard guard(small(100000, 100000));
+  std::atomic<int> accepted{0};
+  std::atomic<int> replays{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int n = 0; n < 2000; ++n) {
+        const auto v = guard.check("shared-device", "n" + std::to_string(n), t0, t0);
+        if (v.ok()) ++accepted;
+        else if (v.status == replay_status::replay) ++replays;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(accepted == 2000);
+  CHECK(replays == 3 * 2000);
+  CHECK(guard.size() == 2000);
 }

@@ -5,7 +5,9 @@
 #include <botan/auto_rng.h>
 #include <botan/x509self.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -620,4 +622,31 @@ TEST_CASE("the rule manager refuses to be built without its seams", "[iot][rules
                   hefl::invalid_argument);
   static_assert(rule_policy<rule_manager<>>);
   static_assert(!rule_policy<int>);
+}
+
+TEST_CASE("checks run concurrently with deployments and see whole contracts", "[iot][rules][deploy]") {
+  fixture f;
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::thread checker([&] {
+    const auto p = make("heart_rate", {{"bpm", 240}});  // allowed by version 1 (max 250) only
+    int i = 0;
+    while (!stop) {
+      const auto v = f.rules.check("vital-signs", "d" + std::to_string(i++ % 1000), p, t0 + std::chrono::hours(i));
+      if (!v.ok() && v.kind() != rule_violation_kind::out_of_range) ++bad;
+    }
+  });
+  for (std::uint64_t version = 2; version <= 20; ++version) {
+    auto j = example();
+    j["version"] = version;
+    j["data_types"]["heart_rate"]["fields"]["bpm"]["max"] = 200;
+    REQUIRE(f.rules.deploy(sign_deployment(j.dump(), *admin().keys.private_key, admin().cert, test_rng())).accepted());
+  }
+  stop = true;
+  checker.join();
+  CHECK(bad == 0);
+  CHECK(f.rules.contract("vital-signs")->version == 20);
+  CHECK(f.rules.check("vital-signs", "z", make("heart_rate", {{"bpm", 240}}), t0).kind() ==
+        rule_violation_kind::out_of_range);
+  CHECK(f.rec.events.size() == 20);
 }
