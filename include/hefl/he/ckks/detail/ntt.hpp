@@ -76,19 +76,39 @@ public:
   /// In-place forward transform leaving values in [0, 4q). Input values must lie in [0, 4q).
   void forward_lazy(u64* a) const noexcept {
     const u64 q = m_mod.value(), two_q = 2 * q;
+    // One Cooley-Tukey butterfly: inputs in [0, 4q), outputs in [0, 4q).
+    const auto butterfly = [q, two_q](u64& x, u64& y, u64 w, u64 w_shoup) {
+      u64 u = x;
+      u = u >= two_q ? u - two_q : u;
+      const u64 v = mul_shoup_lazy(y, w, w_shoup, q);
+      x = u + v;
+      y = u - v + two_q;
+    };
     std::size_t t = m_degree;
     for (std::size_t m = 1; m < m_degree; m <<= 1) {
       t >>= 1;
-      for (std::size_t i = 0; i < m; ++i) {
-        const u64 w = m_roots[m + i], w_shoup = m_roots_shoup[m + i];
-        u64* x = a + 2 * i * t;
-        u64* y = x + t;
-        for (std::size_t j = 0; j < t; ++j) {
-          u64 u = x[j];
-          u = u >= two_q ? u - two_q : u;
-          const u64 v = mul_shoup_lazy(y[j], w, w_shoup, q);
-          x[j] = u + v;
-          y[j] = u - v + two_q;
+      const u64* w = m_roots.data() + m;
+      const u64* ws = m_roots_shoup.data() + m;
+      // The last two stages have groups of one or two butterflies; unrolled, they skip the loop overhead.
+      if (t == 1) {
+        for (std::size_t i = 0; i < m; ++i) butterfly(a[2 * i], a[2 * i + 1], w[i], ws[i]);
+      } else if (t == 2) {
+        for (std::size_t i = 0; i < m; ++i) {
+          u64* x = a + 4 * i;
+          butterfly(x[0], x[2], w[i], ws[i]);
+          butterfly(x[1], x[3], w[i], ws[i]);
+        }
+      } else {
+        for (std::size_t i = 0; i < m; ++i) {
+          u64* __restrict x = a + 2 * i * t;
+          u64* __restrict y = x + t;
+          const u64 wi = w[i], wsi = ws[i];
+          for (std::size_t j = 0; j < t; j += 4) {
+            butterfly(x[j], y[j], wi, wsi);
+            butterfly(x[j + 1], y[j + 1], wi, wsi);
+            butterfly(x[j + 2], y[j + 2], wi, wsi);
+            butterfly(x[j + 3], y[j + 3], wi, wsi);
+          }
         }
       }
     }
@@ -109,24 +129,43 @@ public:
   /// values must lie in [0, 2q).
   void inverse_lazy(u64* a) const noexcept {
     const u64 q = m_mod.value(), two_q = 2 * q;
+    // One Gentleman-Sande butterfly: inputs in [0, 2q), outputs in [0, 2q).
+    const auto butterfly = [q, two_q](u64& x, u64& y, u64 w, u64 w_shoup) {
+      const u64 u = x, v = y;
+      const u64 s = u + v;
+      x = s >= two_q ? s - two_q : s;
+      y = mul_shoup_lazy(u - v + two_q, w, w_shoup, q);
+    };
     std::size_t t = 1;
     for (std::size_t m = m_degree; m > 2; m >>= 1) {
       const std::size_t h = m >> 1;
-      for (std::size_t i = 0; i < h; ++i) {
-        const u64 w = m_inv_roots[h + i], w_shoup = m_inv_roots_shoup[h + i];
-        u64* x = a + 2 * i * t;
-        u64* y = x + t;
-        for (std::size_t j = 0; j < t; ++j) {
-          const u64 u = x[j], v = y[j];
-          const u64 s = u + v;
-          x[j] = s >= two_q ? s - two_q : s;
-          y[j] = mul_shoup_lazy(u - v + two_q, w, w_shoup, q);
+      const u64* w = m_inv_roots.data() + h;
+      const u64* ws = m_inv_roots_shoup.data() + h;
+      if (t == 1) {
+        for (std::size_t i = 0; i < h; ++i) butterfly(a[2 * i], a[2 * i + 1], w[i], ws[i]);
+      } else if (t == 2) {
+        for (std::size_t i = 0; i < h; ++i) {
+          u64* x = a + 4 * i;
+          butterfly(x[0], x[2], w[i], ws[i]);
+          butterfly(x[1], x[3], w[i], ws[i]);
+        }
+      } else {
+        for (std::size_t i = 0; i < h; ++i) {
+          u64* __restrict x = a + 2 * i * t;
+          u64* __restrict y = x + t;
+          const u64 wi = w[i], wsi = ws[i];
+          for (std::size_t j = 0; j < t; j += 4) {
+            butterfly(x[j], y[j], wi, wsi);
+            butterfly(x[j + 1], y[j + 1], wi, wsi);
+            butterfly(x[j + 2], y[j + 2], wi, wsi);
+            butterfly(x[j + 3], y[j + 3], wi, wsi);
+          }
         }
       }
       t <<= 1;
     }
-    u64* x = a;
-    u64* y = a + t;
+    u64* __restrict x = a;
+    u64* __restrict y = a + t;
     for (std::size_t j = 0; j < t; ++j) {
       const u64 u = x[j], v = y[j];
       x[j] = mul_shoup_lazy(u + v, m_degree_inv, m_degree_inv_shoup, q);
