@@ -88,7 +88,7 @@ void bm_rule_check(benchmark::State& state) {
   auto now = iot_clock::now();
   for (auto _ : state) {
     now += std::chrono::seconds(1);
-    const auto v = rules.check("vital-signs", "monitor-1", p, now);
+    const auto v = rules.check(1, "monitor-1", p, now);
     if (!v.ok()) state.SkipWithError("payload refused");
     benchmark::DoNotOptimize(v);
   }

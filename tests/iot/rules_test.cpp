@@ -60,6 +60,8 @@ payload make(std::string type, std::map<std::string, json, std::less<>> fields) 
   return payload{std::move(type), std::move(fields)};
 }
 
+constexpr std::uint32_t vital_signs = 1;
+
 const auto t0 = iot_clock::time_point{} + std::chrono::hours(24 * 365 * 50);
 
 struct recorder {
@@ -80,7 +82,7 @@ struct fixture {
     REQUIRE(e.accepted());
   }
   rule_verdict check(const payload& p) {
-    return rules.check("vital-signs", "device-" + std::to_string(next_device++), p, t0);
+    return rules.check(vital_signs, "device-" + std::to_string(next_device++), p, t0);
   }
 };
 
@@ -91,7 +93,9 @@ struct fixture {
 
 TEST_CASE("the vital-signs example contract parses and round-trips", "[iot][rules]") {
   const auto c = rule_contract::parse(vital_signs_example_contract);
-  CHECK(c.group_id == "vital-signs");
+  CHECK(c.group_id == 1);
+  CHECK(c.name == "vital-signs");
+  CHECK(c.label() == "group 1 (vital-signs)");
   CHECK(c.version == 1);
   CHECK(c.max_payload_bytes == 256);
   CHECK(c.max_messages_per_minute == 60);
@@ -128,8 +132,11 @@ TEST_CASE("the contract parser refuses every malformed contract, naming the JSON
       {"root not an object", [](json& j) { j = json::array(); }, "at (root): expected an object, got array"},
       {"unknown top-level key", [](json& j) { j["owner"] = "x"; }, "at /owner: unknown key 'owner'"},
       {"missing group_id", [](json& j) { j.erase("group_id"); }, "at (root): missing required key 'group_id'"},
-      {"group_id not a string", [](json& j) { j["group_id"] = 7; }, "at /group_id: expected a string, got integer"},
-      {"empty group_id", [](json& j) { j["group_id"] = ""; }, "at /group_id: expected 1..128 bytes, got 0"},
+      {"group_id a string", [](json& j) { j["group_id"] = "7"; }, "at /group_id: expected an integer, got string"},
+      {"negative group_id", [](json& j) { j["group_id"] = -1; }, "at /group_id: expected an integer in [0, 4294967295], got -1"},
+      {"group_id above 32 bits", [](json& j) { j["group_id"] = 4294967296; }, "at /group_id: expected an integer in [0, 4294967295], got 4294967296"},
+      {"name not a string", [](json& j) { j["name"] = 1; }, "at /name: expected a string, got integer"},
+      {"bad name", [](json& j) { j["name"] = "vital signs"; }, "at /name: name must be 1..64 characters"},
       {"missing version", [](json& j) { j.erase("version"); }, "missing required key 'version'"},
       {"version zero", [](json& j) { j["version"] = 0; }, "at /version: expected an integer in [1, "},
       {"negative version", [](json& j) { j["version"] = -3; }, "at /version: expected an integer in [1, "},
@@ -205,7 +212,7 @@ TEST_CASE("the contract parser refuses bad JSON text", "[iot][rules]") {
   CHECK_THROWS_WITH(rule_contract::parse("{} {}"), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(rule_contract::parse("{\"group_id\": \"a\xff\"}"), Catch::Contains("not valid JSON"));
   // The same key twice: a signer and a checker could read different values.
-  const std::string dup = R"({"group_id": "vital-signs", "group_id": "admin-group", "version": 1})";
+  const std::string dup = R"({"group_id": 1, "group_id": 2, "version": 1})";
   CHECK_THROWS_WITH(rule_contract::parse(dup), Catch::Contains("duplicate key 'group_id'"));
   // Deep nesting is refused before it can cost anything.
   const std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
@@ -349,9 +356,9 @@ TEST_CASE("every rule violation is reported with its kind, field and message", "
   };
 
   SECTION("unknown_group") {
-    const auto v = rejected(f.rules.check("ventilators", "d1", make("heart_rate", {{"bpm", 72}}), t0),
+    const auto v = rejected(f.rules.check(99, "d1", make("heart_rate", {{"bpm", 72}}), t0),
                             rule_violation_kind::unknown_group);
-    CHECK(v.message == "no rule contract is deployed for group 'ventilators'");
+    CHECK(v.message == "no rule contract is deployed for group 99");
   }
   SECTION("type_not_allowed") {
     const auto v = rejected(f.check(make("insulin_dose", {{"units", 4}})), rule_violation_kind::type_not_allowed);
@@ -427,9 +434,9 @@ TEST_CASE("every rule violation is reported with its kind, field and message", "
   }
   SECTION("rate_exceeded") {
     const auto p = make("heart_rate", {{"bpm", 72}});
-    for (int i = 0; i < 60; ++i) REQUIRE(f.rules.check("vital-signs", "monitor-1", p, t0).ok());
-    const auto v = rejected(f.rules.check("vital-signs", "monitor-1", p, t0), rule_violation_kind::rate_exceeded);
-    CHECK(v.message == "device 'monitor-1' exceeded 60 messages per minute of group 'vital-signs'");
+    for (int i = 0; i < 60; ++i) REQUIRE(f.rules.check(vital_signs, "monitor-1", p, t0).ok());
+    const auto v = rejected(f.rules.check(vital_signs, "monitor-1", p, t0), rule_violation_kind::rate_exceeded);
+    CHECK(v.message == "device 'monitor-1' exceeded 60 messages per minute of group 1 (vital-signs)");
     CHECK(v.max == 60);
   }
 }
@@ -438,7 +445,7 @@ TEST_CASE("rate limiting lets N per minute through per device, sustained", "[iot
   fixture f;
   const auto p = make("heart_rate", {{"bpm", 72}});
   const auto check = [&](const char* device, iot_clock::time_point t) {
-    return f.rules.check("vital-signs", device, p, t);
+    return f.rules.check(vital_signs, device, p, t);
   };
   for (int i = 0; i < 60; ++i) REQUIRE(check("a", t0).ok());
   CHECK(check("a", t0).kind() == rule_violation_kind::rate_exceeded);
@@ -465,18 +472,18 @@ TEST_CASE("the rate table stays bounded and fails closed when full", "[iot][rule
   REQUIRE(rules.deploy(sign_deployment(vital_signs_example_contract, *admin().keys.private_key, admin().cert, test_rng()))
               .accepted());
   const auto p = make("heart_rate", {{"bpm", 72}});
-  for (int i = 0; i < 100; ++i) REQUIRE(rules.check("vital-signs", "d" + std::to_string(i), p, t0).ok());
+  for (int i = 0; i < 100; ++i) REQUIRE(rules.check(vital_signs, "d" + std::to_string(i), p, t0).ok());
   CHECK(rules.tracked_devices() == 100);
-  const auto full = rules.check("vital-signs", "newcomer", p, t0);
+  const auto full = rules.check(vital_signs, "newcomer", p, t0);
   REQUIRE(full.kind() == rule_violation_kind::rate_exceeded);
   CHECK_THAT(full.violation().message, Catch::Contains("rate table full: 100 devices"));
-  CHECK(rules.check("vital-signs", "d5", p, t0).ok());  // known devices keep working
+  CHECK(rules.check(vital_signs, "d5", p, t0).ok());  // known devices keep working
   // Once the tracked devices' state has expired (1 s per message at 60/min), newcomers get in.
-  CHECK(rules.check("vital-signs", "newcomer", p, t0 + 3s).ok());
+  CHECK(rules.check(vital_signs, "newcomer", p, t0 + 3s).ok());
   CHECK(rules.tracked_devices() == 1);
   // A flood of distinct device ids over time never grows the table past its cap.
   for (int i = 0; i < 5000; ++i) {
-    (void)rules.check("vital-signs", "flood-" + std::to_string(i), p, t0 + 10s + std::chrono::milliseconds(i));
+    (void)rules.check(vital_signs, "flood-" + std::to_string(i), p, t0 + 10s + std::chrono::milliseconds(i));
     REQUIRE(rules.tracked_devices() <= 100);
   }
 }
@@ -493,14 +500,15 @@ TEST_CASE("only an admin-signed, newer deployment installs a contract; each outc
   const auto first = sign_deployment(with_version(1), key, admin().cert, test_rng());
   const auto e1 = rules.deploy(first);
   CHECK(e1.accepted());
-  CHECK(e1.group_id == "vital-signs");
+  CHECK(e1.group_id == std::optional<std::uint32_t>(1));
+  CHECK(e1.group_name == "vital-signs");
   CHECK(e1.version == 1);
   CHECK(e1.installed_version == 0);
   CHECK(e1.contract_hash == sha256(first.contract));
   CHECK_THAT(e1.signer, Catch::Contains("admin"));
   CHECK_FALSE(e1.signer_fingerprint.empty());
-  REQUIRE(rules.contract("vital-signs"));
-  CHECK(rules.contract("vital-signs")->version == 1);
+  REQUIRE(rules.contract(vital_signs));
+  CHECK(rules.contract(vital_signs)->version == 1);
   CHECK(rules.group_count() == 1);
 
   SECTION("a newer version replaces the contract") {
@@ -510,15 +518,29 @@ TEST_CASE("only an admin-signed, newer deployment installs a contract; each outc
     const auto e = rules.deploy(sign_deployment(j.dump(), key, admin().cert, test_rng()));
     CHECK(e.accepted());
     CHECK(e.installed_version == 1);
-    CHECK(rules.contract("vital-signs")->version == 2);
-    CHECK(rules.check("vital-signs", "d", make("heart_rate", {{"bpm", 230}}), t0).kind() ==
+    CHECK(rules.contract(vital_signs)->version == 2);
+    CHECK(rules.check(vital_signs, "d", make("heart_rate", {{"bpm", 230}}), t0).kind() ==
           rule_violation_kind::out_of_range);
     SECTION("and replaying the old deployment is refused") {
       const auto replay = rules.deploy(first);
       CHECK(replay.status == deployment_status::stale_version);
-      CHECK(replay.message == "group 'vital-signs': version 1 is not above the installed version 2");
-      CHECK(rules.contract("vital-signs")->version == 2);
+      CHECK(replay.message == "group 1 (vital-signs): version 1 is not above the installed version 2");
+      CHECK(rules.contract(vital_signs)->version == 2);
     }
+  }
+  SECTION("another group gets its own contract and versions") {
+    auto j = example();
+    j["group_id"] = 2;
+    j["name"] = "infusion";
+    j["data_types"] = json::parse(R"({"rate": {"fields": {"ml_per_h": {"type": "number", "unit": "ml/h", "min": 0, "max": 999, "required": true}}}})");
+    const auto e = rules.deploy(sign_deployment(j.dump(), key, admin().cert, test_rng()));
+    CHECK(e.accepted());
+    CHECK(e.installed_version == 0);  // version 1 again, but of another group
+    CHECK(rules.group_count() == 2);
+    CHECK(rules.check(2, "pump", make("rate", {{"ml_per_h", 20}}), t0).ok());
+    CHECK(rules.check(2, "pump", make("heart_rate", {{"bpm", 72}}), t0).kind() == rule_violation_kind::type_not_allowed);
+    CHECK(rules.check(vital_signs, "pump", make("rate", {{"ml_per_h", 20}}), t0).kind() ==
+          rule_violation_kind::type_not_allowed);
   }
   SECTION("replaying the same deployment is refused") {
     const auto e = rules.deploy(first);
@@ -529,8 +551,8 @@ TEST_CASE("only an admin-signed, newer deployment installs a contract; each outc
     const auto e = rules.deploy(sign_deployment(with_version(5), *nurse().keys.private_key, nurse().cert, test_rng()));
     CHECK(e.status == deployment_status::not_admin);
     CHECK_THAT(e.message, Catch::Contains("nurse") && Catch::Contains("is not an admin"));
-    CHECK(e.group_id.empty());  // not parsed
-    CHECK(rules.contract("vital-signs")->version == 1);
+    CHECK_FALSE(e.group_id.has_value());  // not parsed
+    CHECK(rules.contract(vital_signs)->version == 1);
   }
   SECTION("an admin certificate with a signature by another key is refused") {
     auto d = sign_deployment(with_version(5), *nurse().keys.private_key, nurse().cert, test_rng());
@@ -596,10 +618,10 @@ TEST_CASE("a deployment the observer could not record is not installed", "[iot][
   });
   const auto d = sign_deployment(vital_signs_example_contract, *admin().keys.private_key, admin().cert, test_rng());
   CHECK_THROWS_AS(rules.deploy(d), hefl::io_error);
-  CHECK_FALSE(rules.contract("vital-signs"));
+  CHECK_FALSE(rules.contract(vital_signs));
   ledger_up = true;
   CHECK(rules.deploy(d).accepted());
-  CHECK(rules.contract("vital-signs"));
+  CHECK(rules.contract(vital_signs));
   CHECK(calls == 2);
 }
 
@@ -632,7 +654,7 @@ TEST_CASE("checks run concurrently with deployments and see whole contracts", "[
     const auto p = make("heart_rate", {{"bpm", 240}});  // allowed by version 1 (max 250) only
     int i = 0;
     while (!stop) {
-      const auto v = f.rules.check("vital-signs", "d" + std::to_string(i++ % 1000), p, t0 + std::chrono::hours(i));
+      const auto v = f.rules.check(vital_signs, "d" + std::to_string(i++ % 1000), p, t0 + std::chrono::hours(i));
       if (!v.ok() && v.kind() != rule_violation_kind::out_of_range) ++bad;
     }
   });
@@ -645,8 +667,8 @@ TEST_CASE("checks run concurrently with deployments and see whole contracts", "[
   stop = true;
   checker.join();
   CHECK(bad == 0);
-  CHECK(f.rules.contract("vital-signs")->version == 20);
-  CHECK(f.rules.check("vital-signs", "z", make("heart_rate", {{"bpm", 240}}), t0).kind() ==
+  CHECK(f.rules.contract(vital_signs)->version == 20);
+  CHECK(f.rules.check(vital_signs, "z", make("heart_rate", {{"bpm", 240}}), t0).kind() ==
         rule_violation_kind::out_of_range);
   CHECK(f.rec.events.size() == 20);
 }

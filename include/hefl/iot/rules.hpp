@@ -405,11 +405,12 @@ struct data_type_rule {
 ///
 /// JSON form (every key listed is required unless marked optional; no other keys are allowed):
 /// ```
-/// { "group_id": "vital-signs", "version": 1, "max_payload_bytes": 256, "max_messages_per_minute": 60,
+/// { "group_id": 1, "name": "vital-signs", "version": 1, "max_payload_bytes": 256, "max_messages_per_minute": 60,
 ///   "data_types": { "heart_rate": { "fields": {
 ///       "bpm": { "type": "integer", "unit": "bpm", "min": 20, "max": 250, "required": true } } } } }
 /// ```
-/// Field keys: "type" (number | integer | string | bool) and "required" always; "unit" optional;
+/// "group_id" is the certificate's group id (hefl/iot/identity.hpp, INTEGER 0..2^32-1); "name" is an
+/// optional label of 1..64 characters of [A-Za-z0-9_.-] for messages. Field keys: "type" (number | integer | string | bool) and "required" always; "unit" optional;
 /// "min" and "max" required for number and integer (integers for integer fields) and refused for the
 /// others; "max_length" optional for string and refused for the others.
 struct rule_contract {
@@ -422,7 +423,8 @@ struct rule_contract {
   /// Largest number of data types per contract and of fields per data type.
   static constexpr std::size_t max_entries = 256;
 
-  std::string group_id;                    ///< the group this contract governs (1..128 bytes)
+  std::uint32_t group_id = 0;              ///< the group this contract governs, as in device certificates
+  std::string name;                        ///< optional label for messages, e.g. "vital-signs"
   std::uint64_t version = 0;               ///< strictly increasing per group, >= 1
   std::size_t max_payload_bytes = 0;       ///< largest payload::canonical_bytes() size, 1..2^20
   std::uint32_t max_messages_per_minute = 0;  ///< sustained rate per device, 1..60000; bursts up to this many
@@ -447,11 +449,14 @@ struct rule_contract {
     constexpr std::string_view what = "rule contract";
     using namespace detail;
     expect_object(doc, what, "",
-                  {"group_id", "version", "max_payload_bytes", "max_messages_per_minute", "data_types"});
+                  {"group_id", "name", "version", "max_payload_bytes", "max_messages_per_minute", "data_types"});
     rule_contract c;
-    c.group_id = get_string(require_key(doc, what, "", "group_id"), what, "/group_id");
-    if (c.group_id.empty() || c.group_id.size() > 128)
-      json_fail(what, "/group_id", "expected 1..128 bytes, got " + std::to_string(c.group_id.size()));
+    c.group_id = static_cast<std::uint32_t>(
+        get_integer(require_key(doc, what, "", "group_id"), what, "/group_id", 0, UINT32_MAX));
+    if (doc.contains("name")) {
+      c.name = get_string(doc["name"], what, "/name");
+      if (!is_identifier(c.name)) json_fail(what, "/name", "name must be 1..64 characters of [A-Za-z0-9_.-]");
+    }
     c.version = static_cast<std::uint64_t>(
         get_integer(require_key(doc, what, "", "version"), what, "/version", 1, INT64_MAX));
     c.max_payload_bytes = static_cast<std::size_t>(get_integer(
@@ -510,11 +515,21 @@ struct rule_contract {
       }
       types[type_name] = nlohmann::json{{"fields", std::move(fields)}};
     }
-    return nlohmann::json{{"group_id", group_id},
+    nlohmann::json out{{"group_id", group_id},
                           {"version", version},
                           {"max_payload_bytes", max_payload_bytes},
                           {"max_messages_per_minute", max_messages_per_minute},
                           {"data_types", std::move(types)}};
+    if (!name.empty()) out["name"] = name;
+    return out;
+  }
+
+  /// "group 1 (vital-signs)", or "group 1" without a name: how messages refer to the group.
+  [[nodiscard]] std::string label() const { return group_label(group_id, name); }
+
+  /// How messages refer to group @p id with optional @p name.
+  [[nodiscard]] static std::string group_label(std::uint32_t id, std::string_view name) {
+    return "group " + std::to_string(id) + (name.empty() ? "" : " (" + std::string(name) + ")");
   }
 
 private:
@@ -564,7 +579,8 @@ private:
 /// used by the tests, the examples and the attack scenarios. Bounds are plausibility limits for
 /// adult patients, not clinical alarm thresholds.
 inline constexpr std::string_view vital_signs_example_contract = R"({
-  "group_id": "vital-signs",
+  "group_id": 1,
+  "name": "vital-signs",
   "version": 1,
   "max_payload_bytes": 256,
   "max_messages_per_minute": 60,
@@ -662,7 +678,7 @@ private:
 /// Requirements: `check(group_id, device_id, payload, now)` -> rule_verdict, callable on an lvalue
 /// (it may keep per-device rate state).
 template <class R>
-concept rule_policy = requires(R& rules, std::string_view group_id, std::string_view device_id, const payload& p,
+concept rule_policy = requires(R& rules, std::uint32_t group_id, std::string_view device_id, const payload& p,
                                iot_clock::time_point now) {
   { rules.check(group_id, device_id, p, now) } -> std::same_as<rule_verdict>;
 };
@@ -699,7 +715,7 @@ concept rule_policy = requires(R& rules, std::string_view group_id, std::string_
     std::string allowed;
     for (const auto& [name, dt] : contract.data_types) allowed += (allowed.empty() ? "" : ", ") + name;
     return rule_verdict::rejected(fail(rule_violation_kind::type_not_allowed, "",
-                                       "group '" + contract.group_id + "' may not send data type '" + p.type +
+                                       contract.label() + " may not send data type '" + p.type +
                                            "' (allowed: " + allowed + ")"));
   }
   const auto& rules = type_it->second.fields;
@@ -884,7 +900,8 @@ enum class deployment_status {
 /// What the rule manager reports for every deployment, accepted or refused (for the ledger).
 struct deployment_event {
   deployment_status status = deployment_status::malformed_contract;  ///< outcome
-  std::string group_id;              ///< the contract's group; empty if not parsed (unauthenticated bytes are not parsed)
+  std::optional<std::uint32_t> group_id;  ///< the contract's group; empty if not parsed (unauthenticated bytes are not parsed)
+  std::string group_name;            ///< the contract's name, if any
   std::uint64_t version = 0;         ///< the contract's version; 0 if not parsed
   std::uint64_t installed_version = 0;  ///< the version installed before this deployment; 0 if none
   record_digest contract_hash{};     ///< SHA-256 of the contract bytes
@@ -978,6 +995,7 @@ public:
       return refuse(deployment_status::malformed_contract, ex.what());
     }
     e.group_id = contract->group_id;
+    e.group_name = contract->name;
     e.version = contract->version;
     {
       const std::lock_guard lock(m_mutex);
@@ -986,11 +1004,11 @@ public:
     }
     if (e.installed_version != 0 && contract->version <= e.installed_version)
       return refuse(deployment_status::stale_version,
-                    "group '" + e.group_id + "': version " + std::to_string(e.version) +
+                    contract->label() + ": version " + std::to_string(e.version) +
                         " is not above the installed version " + std::to_string(e.installed_version));
 
     e.status = deployment_status::accepted;
-    e.message = "group '" + e.group_id + "': installed version " + std::to_string(e.version);
+    e.message = contract->label() + ": installed version " + std::to_string(e.version);
     m_observer(e);  // recorded first: a deployment the ledger did not take is not installed
     const std::lock_guard lock(m_mutex);
     m_contracts.insert_or_assign(contract->group_id, std::move(contract));
@@ -1000,7 +1018,7 @@ public:
   /// Checks @p p from @p device_id of @p group_id at @p now. Every message of a known group counts
   /// against the device's rate, refused ones too, so a flood of bad messages is cut off early.
   /// Order: unknown_group, rate_exceeded, then check_content(). Never throws for any payload.
-  [[nodiscard]] rule_verdict check(std::string_view group_id, std::string_view device_id, const payload& p,
+  [[nodiscard]] rule_verdict check(std::uint32_t group_id, std::string_view device_id, const payload& p,
                                    iot_clock::time_point now) {
     std::shared_ptr<const rule_contract> contract;
     device_rate_limiter::decision rate = device_rate_limiter::decision::admitted;
@@ -1015,7 +1033,7 @@ public:
     if (!contract) {
       rule_violation v;
       v.kind = rule_violation_kind::unknown_group;
-      v.message = "no rule contract is deployed for group '" + std::string(group_id) + "'";
+      v.message = "no rule contract is deployed for group " + std::to_string(group_id);
       return rule_verdict::rejected(std::move(v));
     }
     if (rate != device_rate_limiter::decision::admitted) {
@@ -1024,8 +1042,8 @@ public:
       v.max = contract->max_messages_per_minute;
       v.message = rate == device_rate_limiter::decision::rate_exceeded
                       ? "device '" + std::string(device_id) + "' exceeded " +
-                            std::to_string(contract->max_messages_per_minute) + " messages per minute of group '" +
-                            contract->group_id + "'"
+                            std::to_string(contract->max_messages_per_minute) + " messages per minute of " +
+                            contract->label()
                       : "rate table full: " + std::to_string(m_rate.size()) +
                             " devices are being limited, new device '" + std::string(device_id) + "' refused";
       return rule_verdict::rejected(std::move(v));
@@ -1034,7 +1052,7 @@ public:
   }
 
   /// The installed contract of @p group_id, or null.
-  [[nodiscard]] std::shared_ptr<const rule_contract> contract(std::string_view group_id) const {
+  [[nodiscard]] std::shared_ptr<const rule_contract> contract(std::uint32_t group_id) const {
     const std::lock_guard lock(m_mutex);
     const auto it = m_contracts.find(group_id);
     return it == m_contracts.end() ? nullptr : it->second;
@@ -1062,7 +1080,7 @@ private:
   deployment_observer m_observer;
   mutable std::mutex m_mutex;   // guards m_contracts and m_rate
   std::mutex m_deploy_mutex;    // serialises deployments, so the version check and install are atomic
-  std::map<std::string, std::shared_ptr<const rule_contract>, std::less<>> m_contracts;
+  std::map<std::uint32_t, std::shared_ptr<const rule_contract>> m_contracts;
   device_rate_limiter m_rate;
 };
 
