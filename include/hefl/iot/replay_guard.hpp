@@ -84,8 +84,8 @@ struct replay_guard_options {
 /// Refuses replayed, stale and future-dated messages per device, with bounded memory.
 ///
 /// A nonce is remembered until its message's timestamp is older than max_age; after that any replay is
-/// stale anyway. Each entry costs a fixed amount of memory (a 16-byte digest of the nonce plus tree
-/// nodes, about 150 bytes), so max_entries bounds memory. When max_entries or max_entries_per_device
+/// stale anyway. Each entry costs a fixed amount of memory whatever the nonce's length (a 16-byte
+/// digest of the nonce in two tree nodes), so max_entries bounds memory. When max_entries or max_entries_per_device
 /// would be exceeded the new message is refused as overloaded; one flooding device therefore cannot
 /// push out other devices' nonces, nor its own. The guard's notion of now never runs backwards: a
 /// clock stepped back cannot revive forgotten nonces. Thread-safe.

@@ -255,8 +255,8 @@ using record_digest = std::array<std::uint8_t, 32>;
 
 /// A patient's smart card: it holds the patient's private key and signs SHA-256 hashes of records.
 /// The private key never leaves the object (no getter, no copy); it is generated on the card or moved
-/// in once at provisioning. Movable; signing is serialised by an internal mutex, so one card may be
-/// shared by several collector threads.
+/// in once at provisioning. Movable (a moved-from card holds nothing and must not be used); signing is
+/// serialised by an internal mutex, so one card may be shared by several collector threads.
 /// @tparam SigningPolicy a hefl::iot::signing_policy, Ed25519 by default
 template <signing_policy SigningPolicy = ed25519_signing>
 class patient_smart_card {
