@@ -14,7 +14,6 @@ using hefl::he::ckks::security;
 namespace {
 
 constexpr auto insecure = security::none_i_know_this_is_insecure;
-using i128 = __int128;
 
 // Two chain primes (40 and 50 bits: Q < 2^90 fits __int128) and a 60-bit special prime.
 const parameters& toy() {

@@ -68,7 +68,7 @@ namespace detail {
     }
     if (carry != 0) words.push_back(carry);
   }
-  return static_cast<int>(64 * (words.size() - 1)) + std::bit_width(words.back());
+  return static_cast<int>(64 * (words.size() - 1) + static_cast<std::size_t>(std::bit_width(words.back())));
 }
 
 /// The immutable precomputation behind a parameter set: NTT tables per prime and the pairwise

@@ -14,7 +14,9 @@
 namespace hefl::he::ckks::detail {
 
 using u64 = std::uint64_t;
-using u128 = unsigned __int128;
+// __extension__ keeps -Wpedantic quiet about the GCC/Clang 128-bit integer types.
+__extension__ typedef unsigned __int128 u128;
+__extension__ typedef __int128 i128;
 
 /// Largest modulus the limb arithmetic accepts: 2^61 keeps 4q < 2^63.
 inline constexpr u64 max_modulus = u64{1} << 61;
@@ -126,19 +128,19 @@ private:
 [[nodiscard]] constexpr u64 inv_mod(u64 a, u64 q) {
   if (q < 2) throw invalid_argument("ckks::inv_mod: modulus must be at least 2, got " + std::to_string(q));
   // Signed 128-bit Bezout coefficients stay bounded by q, so no overflow.
-  __int128 old_r = static_cast<__int128>(a % q), r = q, old_s = 1, s = 0;
+  i128 old_r = static_cast<i128>(a % q), r = q, old_s = 1, s = 0;
   while (r != 0) {
-    const __int128 quotient = old_r / r;
-    const __int128 next_r = old_r - quotient * r;
+    const i128 quotient = old_r / r;
+    const i128 next_r = old_r - quotient * r;
     old_r = r;
     r = next_r;
-    const __int128 next_s = old_s - quotient * s;
+    const i128 next_s = old_s - quotient * s;
     old_s = s;
     s = next_s;
   }
   if (old_r != 1)
     throw invalid_argument("ckks::inv_mod: " + std::to_string(a) + " is not invertible modulo " + std::to_string(q));
-  __int128 result = old_s % static_cast<__int128>(q);
+  i128 result = old_s % static_cast<i128>(q);
   if (result < 0) result += q;
   return static_cast<u64>(result);
 }
