@@ -162,6 +162,18 @@ public:
       : m_params(params), m_pk(pk), m_rng(rng) {
     if (pk.parameters_id() != params.id())
       throw invalid_argument("ckks::encryptor: the public key belongs to other parameters");
+    // The key is fixed, so Shoup constants for it turn every v·pk product into two multiplications.
+    const auto& ctx = params.context();
+    m_b_shoup.resize(pk.b().data().size());
+    m_a_shoup.resize(pk.a().data().size());
+    const std::size_t n = params.poly_degree();
+    for (std::size_t i = 0; i < pk.b().limb_count(); ++i) {
+      const detail::u64 q = ctx.primes()[pk.b().prime_index(i, ctx)];
+      for (std::size_t j = 0; j < n; ++j) {
+        m_b_shoup[i * n + j] = detail::shoup_precompute(pk.b().limb(i)[j], q);
+        m_a_shoup[i * n + j] = detail::shoup_precompute(pk.a().limb(i)[j], q);
+      }
+    }
   }
 
   /// A fresh encryption of zero at @p level and @p scale.
@@ -182,15 +194,17 @@ public:
       for (std::size_t i = 0; i < u.limb_count(); ++i) {
         const std::size_t src = i <= level ? i : pk_special;
         const detail::ntt_tables& tables = ctx.ntt(u.prime_index(i, ctx));
-        const detail::modulus& q = tables.mod();
+        const detail::u64 q = tables.prime();
         const detail::u64* ui = u.limb(i);
         const detail::u64* b = m_pk.b().limb(src);
         const detail::u64* a = m_pk.a().limb(src);
+        const detail::u64* b_shoup = m_b_shoup.data() + src * n;
+        const detail::u64* a_shoup = m_a_shoup.data() + src * n;
         detail::u64* x0 = c0.limb(i);
         detail::u64* x1 = c1.limb(i);
         for (std::size_t j = 0; j < n; ++j) {
-          x0[j] = detail::mul_mod(b[j], ui[j], q);
-          x1[j] = detail::mul_mod(a[j], ui[j], q);
+          x0[j] = detail::mul_shoup(ui[j], b[j], b_shoup[j], q);
+          x1[j] = detail::mul_shoup(ui[j], a[j], a_shoup[j], q);
         }
         tables.inverse(x0);
         tables.inverse(x1);
@@ -225,6 +239,7 @@ public:
 private:
   parameters m_params;
   public_key m_pk;
+  std::vector<detail::u64> m_b_shoup, m_a_shoup;
   random_source& m_rng;
 };
 
