@@ -294,3 +294,167 @@ TEST_CASE("keys, encryptor and decryptor refuse objects of other parameters and 
   auto ct = encryptor.encrypt(ckks::encode(p, enc, values));
   CHECK_THROWS_AS(ct.set_scale(-1.0), hefl::invalid_argument);
 }
+
+namespace {
+
+// (c0, c1, c2) -> (c0 + u0, c1 + u1) with (u0, u1) the key switch of c2 from s^2 to s.
+ckks::ciphertext relinearize(const ckks::parameters& p, const ckks::ciphertext& ct, const ckks::relin_keys& rk) {
+  const auto& ctx = p.context();
+  detail::rns_poly u0, u1;
+  detail::key_switch(ct.poly(2), rk.key(), ctx, u0, u1);
+  detail::rns_poly c0 = ct.poly(0), c1 = ct.poly(1);
+  detail::add_inplace(c0, u0, ctx);
+  detail::add_inplace(c1, u1, ctx);
+  return ckks::ciphertext(p, {c0, c1}, ct.scale());
+}
+
+// (c0(X^g), c1(X^g)) switched back from s(X^g) to s.
+ckks::ciphertext apply(const ckks::parameters& p, const ckks::ciphertext& ct, std::uint64_t g, const ckks::galois_keys& gk) {
+  const auto& ctx = p.context();
+  detail::rns_poly c0, c1, u0, u1;
+  detail::apply_galois(ct.poly(0), g, c0, ctx);
+  detail::apply_galois(ct.poly(1), g, c1, ctx);
+  detail::key_switch(c1, gk.key(g), ctx, u0, u1);
+  detail::add_inplace(c0, u0, ctx);
+  return ckks::ciphertext(p, {c0, u1}, ct.scale());
+}
+
+ckks::ciphertext tensor(const ckks::parameters& p, const ckks::ciphertext& cx, const ckks::ciphertext& cy) {
+  const auto& ctx = p.context();
+  detail::rns_poly d0 = cx.poly(0), d1 = cx.poly(0), d2 = cx.poly(1);
+  detail::multiply_inplace(d0, cy.poly(0), ctx);
+  detail::multiply_inplace(d1, cy.poly(1), ctx);
+  detail::multiply_accumulate(d1, cx.poly(1), cy.poly(0), ctx);
+  detail::multiply_inplace(d2, cy.poly(1), ctx);
+  return ckks::ciphertext(p, {d0, d1, d2}, cx.scale() * cy.scale());
+}
+
+} // namespace
+
+TEST_CASE("Galois elements follow the encoder's slot order; automorphisms agree in both forms", "[ckks][keys][galois]") {
+  const ckks::encoder enc(8192);
+  for (long long step : {1LL, -1LL, 2LL, 5LL, -7LL, 4095LL, 4096LL, 10000LL, -10000LL})
+    CHECK(ckks::galois_element_for_step(step, 8192) == enc.rotation_galois_element(step));
+  CHECK(ckks::conjugation_galois_element(8192) == enc.conjugation_galois_element());
+  CHECK_THROWS_AS(ckks::galois_element_for_step(1, 1000), hefl::invalid_argument);
+
+  const ckks::parameters p(64, {40, 40, 50}, 20, insecure);
+  const auto& ctx = p.context();
+  std::mt19937_64 rng(50);
+  detail::rns_poly a(64, 1, true);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 64; ++j) a.limb(i)[j] = rng() % ctx.primes()[i];
+  for (std::uint64_t g : {1ULL, 3ULL, 5ULL, 25ULL, 127ULL}) {
+    CAPTURE(g);
+    detail::rns_poly coeff_then_ntt, ntt_in = a, ntt_out;
+    detail::apply_galois(a, g, coeff_then_ntt, ctx);
+    detail::to_ntt(coeff_then_ntt, ctx);
+    detail::to_ntt(ntt_in, ctx);
+    detail::apply_galois(ntt_in, g, ntt_out, ctx);
+    CHECK(ntt_out == coeff_then_ntt);
+  }
+  detail::rns_poly once, twice, direct;
+  detail::apply_galois(a, 5, once, ctx);
+  detail::apply_galois(once, 25, twice, ctx);
+  detail::apply_galois(a, 125, direct, ctx);
+  CHECK(twice == direct);
+  detail::apply_galois(a, 1, once, ctx);
+  CHECK(once == a);
+  // X -> X^3 maps the monomial X^50 to X^150 = X^(128+22) = X^22 * X^128 = X^22 (X^64 = -1 twice).
+  detail::rns_poly mono(64, 0, false);
+  mono.limb(0)[50] = 1;
+  detail::apply_galois(mono, 3, once, ctx);
+  CHECK(once.limb(0)[22] == 1);
+  detail::apply_galois(mono, 5, once, ctx); // 250 = 3*64 + 58: odd number of wraps
+  CHECK(once.limb(0)[58] == ctx.primes()[0] - 1);
+  CHECK_THROWS_AS(detail::apply_galois(a, 4, once, ctx), hefl::invalid_argument);
+  CHECK_THROWS_AS(detail::apply_galois(a, 129, once, ctx), hefl::invalid_argument);
+  CHECK_THROWS_AS(detail::apply_galois(a, 3, a, ctx), hefl::invalid_argument);
+}
+
+TEST_CASE("relinearization key turns a 3-part product into 2 parts at every level", "[ckks][keys][relin]") {
+  const auto& p = params8192();
+  seeded_random rng(60);
+  ckks::key_generator keygen(p, rng);
+  ckks::encryptor encryptor(p, keygen.create_public_key(), rng);
+  const ckks::decryptor decryptor(p, keygen.secret());
+  const auto rk = keygen.create_relin_keys();
+  CHECK(rk.key().digit_count() == 3);
+  const ckks::encoder enc(8192);
+  const auto x = random_values(4096, 61), y = random_values(4096, 62);
+  std::vector<double> want(4096);
+  for (std::size_t i = 0; i < 4096; ++i) want[i] = x[i] * y[i];
+  for (std::size_t level : {2u, 1u}) {
+    CAPTURE(level);
+    const auto cx = encryptor.encrypt(ckks::encode(p, enc, x, p.scale(), level));
+    const auto cy = encryptor.encrypt(ckks::encode(p, enc, y, p.scale(), level));
+    const auto relin = relinearize(p, tensor(p, cx, cy), rk);
+    CHECK(relin.size() == 2);
+    CHECK(relin.level() == level);
+    CHECK(max_error(decryptor.decrypt_decode(relin, enc), want) < 0x1p-20);
+  }
+  // Rescaling the relinearized product brings the scale back near 2^40 and keeps the values.
+  const auto cx = encryptor.encrypt(ckks::encode(p, enc, x)), cy = encryptor.encrypt(ckks::encode(p, enc, y));
+  auto relin = relinearize(p, tensor(p, cx, cy), rk);
+  detail::rns_poly r0 = relin.poly(0), r1 = relin.poly(1);
+  detail::divide_round_last_inplace(r0, p.context());
+  detail::divide_round_last_inplace(r1, p.context());
+  const double new_scale = relin.scale() / static_cast<double>(p.primes()[2]);
+  const ckks::ciphertext rescaled(p, {r0, r1}, new_scale);
+  CHECK(rescaled.level() == 1);
+  CHECK(max_error(decryptor.decrypt_decode(rescaled, enc), want) < 0x1p-20);
+}
+
+TEST_CASE("Galois keys rotate and conjugate slots; only requested keys exist", "[ckks][keys][galois]") {
+  const auto& p = params8192();
+  seeded_random rng(70);
+  ckks::key_generator keygen(p, rng);
+  ckks::encryptor encryptor(p, keygen.create_public_key(), rng);
+  const ckks::decryptor decryptor(p, keygen.secret());
+  const std::vector<long long> steps{1, -1, 3, 1000};
+  const auto gk = keygen.create_galois_keys(steps, true);
+  CHECK(gk.elements().size() == 5);
+  const ckks::encoder enc(8192);
+  const auto x = random_values(4096, 71);
+  const auto ct = encryptor.encrypt(ckks::encode(p, enc, x));
+  for (long long step : steps) {
+    CAPTURE(step);
+    const auto rotated = apply(p, ct, ckks::galois_element_for_step(step, 8192), gk);
+    const auto back = decryptor.decrypt_decode(rotated, enc);
+    std::vector<double> want(4096);
+    for (std::size_t i = 0; i < 4096; ++i) want[i] = x[static_cast<std::size_t>(((static_cast<long long>(i) + step) % 4096 + 4096) % 4096)];
+    // Key switching adds about sqrt(N)·q_0/sqrt(12)·σ/P ~ 2^6.4 per coefficient (P ~ q_0): a
+    // slot error near 2^-25 at scale 2^40; 2^-23 leaves room for the maximum over 4096 slots.
+    CHECK(max_error(back, want) < 0x1p-23);
+  }
+  std::vector<std::complex<double>> z(4096);
+  for (std::size_t i = 0; i < 4096; ++i) z[i] = {x[i], x[(i + 1) % 4096]};
+  const auto cz = encryptor.encrypt(ckks::encode(p, enc, std::span<const std::complex<double>>(z), p.scale(), 2));
+  const auto conj = apply(p, cz, ckks::conjugation_galois_element(8192), gk);
+  const auto backz = ckks::decode_complex(p, enc, decryptor.decrypt(conj));
+  double err = 0;
+  for (std::size_t i = 0; i < 4096; ++i) err = std::max(err, std::abs(backz[i] - std::conj(z[i])));
+  CHECK(err < 0x1p-23);
+
+  CHECK_FALSE(gk.has(ckks::galois_element_for_step(2, 8192)));
+  CHECK_THROWS_WITH(gk.key(ckks::galois_element_for_step(2, 8192)), Catch::Contains("no key for Galois element"));
+  const std::vector<long long> zero{4096};
+  CHECK_THROWS_AS(keygen.create_galois_keys(zero), hefl::invalid_argument);
+  const std::vector<std::uint64_t> even{4};
+  CHECK_THROWS_AS(keygen.create_galois_keys_for_elements(even), hefl::invalid_argument);
+}
+
+TEST_CASE("default Galois keys cover the powers of two in both directions", "[ckks][keys][galois]") {
+  const ckks::parameters p(256, {40, 40, 50}, 20, insecure);
+  seeded_random rng(80);
+  ckks::key_generator keygen(p, rng);
+  const auto gk = keygen.create_galois_keys();
+  CHECK(gk.elements().size() == 2 * 7 - 1); // steps +-1, ..., +-32 and 64 (= -64) for 128 slots
+  for (long long s = 1; s < 128; s *= 2) {
+    CHECK(gk.has(ckks::galois_element_for_step(s, 256)));
+    CHECK(gk.has(ckks::galois_element_for_step(-s, 256)));
+  }
+  CHECK_FALSE(gk.has(ckks::galois_element_for_step(3, 256)));
+  CHECK_THROWS_AS(keygen.create_kswitch_key(detail::rns_poly(256, 0, true, true)), hefl::invalid_argument);
+  CHECK_THROWS_AS(ckks::kswitch_key(p, {}, {}), hefl::invalid_argument);
+}

@@ -2,6 +2,9 @@
 /// @file
 /// CKKS secret and public keys (Cheon, Kim, Kim, Song, ASIACRYPT 2017, §3.4: KeyGen with a ternary
 /// secret and a discrete Gaussian error of σ = 3.2, the HomomorphicEncryption.org standard's choice).
+/// Key-switching keys (relinearization, Galois) use one special prime P and one digit per chain
+/// prime, the hybrid method of Han and Ki ("Better Bootstrapping for Approximate Homomorphic
+/// Encryption", CT-RSA 2020, §3) with dnum = L + 1, which is also Microsoft SEAL's layout.
 /// The public key keeps its uniform "common random polynomial" a explicit, so that several parties
 /// holding secret shares s_i can each publish b_i = -a·s_i + e_i for the same a and sum them into a
 /// collective key (Mouchet, Troncoso-Pastoriza, Bossuat, Hubaux, "Multiparty Homomorphic Encryption
@@ -18,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <utility>
@@ -226,6 +230,179 @@ private:
   detail::rns_poly m_b, m_a;
 };
 
+/// A key-switching key from a polynomial s' to the secret s: for each chain prime q_j a pair
+/// (b_j, a_j) over all primes, b_j = -a_j·s + e_j + P·s'·[j], where [j] is 1 modulo q_j and 0
+/// modulo the other chain primes. Switching c·s' to s costs one NTT per (digit, prime) pair.
+class kswitch_key {
+public:
+  /// Assembles a key from L + 1 pairs (NTT form, all primes).
+  /// @throws hefl::invalid_argument if the counts or shapes are wrong.
+  kswitch_key(const parameters& params, std::vector<detail::rns_poly> b, std::vector<detail::rns_poly> a)
+      : m_params_id(params.id()), m_b(std::move(b)), m_a(std::move(a)) {
+    if (m_b.size() != params.max_level() + 1 || m_a.size() != m_b.size())
+      throw invalid_argument("ckks::kswitch_key: expected " + std::to_string(params.max_level() + 1) +
+                             " pairs (one per chain prime), got " + std::to_string(m_b.size()) + " and " +
+                             std::to_string(m_a.size()));
+    for (const auto* v : {&m_b, &m_a})
+      for (const auto& p : *v)
+        if (p.degree() != params.poly_degree() || p.level() != params.max_level() || !p.has_special() ||
+            !p.is_ntt_form())
+          throw invalid_argument("ckks::kswitch_key: every polynomial must be in NTT form over all primes");
+  }
+
+  /// Id of the parameters the key belongs to.
+  [[nodiscard]] std::uint64_t parameters_id() const noexcept { return m_params_id; }
+  /// Number of digits (chain primes), L + 1.
+  [[nodiscard]] std::size_t digit_count() const noexcept { return m_b.size(); }
+  /// b_j.
+  [[nodiscard]] const detail::rns_poly& b(std::size_t j) const noexcept { return m_b[j]; }
+  /// a_j, uniform: the common random polynomials of this key.
+  [[nodiscard]] const detail::rns_poly& a(std::size_t j) const noexcept { return m_a[j]; }
+
+private:
+  std::uint64_t m_params_id;
+  std::vector<detail::rns_poly> m_b, m_a;
+};
+
+/// The relinearization key: switches s^2 to s, turning a 3-part product back into 2 parts.
+class relin_keys {
+public:
+  /// Wraps the key-switching key for s^2.
+  explicit relin_keys(kswitch_key key) : m_key(std::move(key)) {}
+  /// The key-switching key for s^2.
+  [[nodiscard]] const kswitch_key& key() const noexcept { return m_key; }
+  /// Id of the parameters the key belongs to.
+  [[nodiscard]] std::uint64_t parameters_id() const noexcept { return m_key.parameters_id(); }
+
+private:
+  kswitch_key m_key;
+};
+
+/// The Galois element g = 5^steps mod 2N (5^(N/2 - |steps|) for negative steps) whose automorphism
+/// X -> X^g rotates the N/2 slots left by @p steps; the slot order of ckks::encoder.
+/// @throws hefl::invalid_argument if poly_degree is not a power of two >= 4.
+[[nodiscard]] inline std::uint64_t galois_element_for_step(long long steps, std::size_t poly_degree) {
+  if (poly_degree < 4 || (poly_degree & (poly_degree - 1)) != 0)
+    throw invalid_argument("ckks::galois_element_for_step: ring degree must be a power of two >= 4, got " +
+                           std::to_string(poly_degree));
+  const auto slots = static_cast<long long>(poly_degree / 2);
+  const auto k = static_cast<std::uint64_t>(((steps % slots) + slots) % slots);
+  const std::uint64_t mask = 2 * static_cast<std::uint64_t>(poly_degree) - 1;
+  std::uint64_t g = 1;
+  for (std::uint64_t i = 0; i < k; ++i) g = (g * 5) & mask;
+  return g;
+}
+
+/// The Galois element of complex conjugation, X -> X^(2N-1).
+[[nodiscard]] constexpr std::uint64_t conjugation_galois_element(std::size_t poly_degree) noexcept {
+  return 2 * static_cast<std::uint64_t>(poly_degree) - 1;
+}
+
+/// Key-switching keys for a chosen set of Galois elements (rotations, conjugation).
+class galois_keys {
+public:
+  /// Keys indexed by Galois element.
+  galois_keys(std::uint64_t params_id, std::map<std::uint64_t, kswitch_key> keys)
+      : m_params_id(params_id), m_keys(std::move(keys)) {}
+
+  /// Id of the parameters the keys belong to.
+  [[nodiscard]] std::uint64_t parameters_id() const noexcept { return m_params_id; }
+  /// Whether a key for Galois element @p g exists.
+  [[nodiscard]] bool has(std::uint64_t g) const noexcept { return m_keys.count(g) != 0; }
+  /// The key for Galois element @p g.
+  /// @throws hefl::invalid_argument if no key for g was generated (the message names g).
+  [[nodiscard]] const kswitch_key& key(std::uint64_t g) const {
+    const auto it = m_keys.find(g);
+    if (it == m_keys.end())
+      throw invalid_argument("ckks::galois_keys: no key for Galois element " + std::to_string(g) +
+                             "; generate it by listing its rotation step in create_galois_keys");
+    return it->second;
+  }
+  /// The Galois elements that have keys, ascending.
+  [[nodiscard]] std::vector<std::uint64_t> elements() const {
+    std::vector<std::uint64_t> out;
+    for (const auto& [g, k] : m_keys) out.push_back(g);
+    return out;
+  }
+
+private:
+  std::uint64_t m_params_id;
+  std::map<std::uint64_t, kswitch_key> m_keys;
+};
+
+namespace detail {
+
+/// Key switching (hybrid, dnum = l + 1): for @p c (NTT form, level l, no special limb) that
+/// multiplies s', writes (u0, u1) at level l, NTT form, with u0 + u1·s ~ c·s'. Digit j is the limb
+/// [c]_{q_j}, centered, lifted to every prime of q_0..q_l, P; the sum of digit times key is divided
+/// by P with rounding, which leaves the noise sum_j [c]_{q_j}·e_j / P, small when P is at least as
+/// large as the q_j.
+/// @throws hefl::invalid_argument if c or the key do not fit ctx.
+inline void key_switch(const rns_poly& c, const kswitch_key& key, const context& ctx, rns_poly& u0, rns_poly& u1) {
+  check_poly(c, ctx, "key_switch");
+  if (!c.is_ntt_form() || c.has_special())
+    throw invalid_argument("ckks::key_switch: input must be in NTT form without the special limb");
+  if (key.digit_count() + 1 != ctx.prime_count() || key.b(0).degree() != c.degree())
+    throw invalid_argument("ckks::key_switch: the key does not belong to these parameters");
+  const std::size_t n = c.degree(), level = c.level();
+  rns_poly coeff = c;
+  from_ntt(coeff, ctx);
+  u0 = rns_poly(n, level, true, true);
+  u1 = rns_poly(n, level, true, true);
+  std::vector<u64> digit(n);
+  std::vector<u128> acc0(n), acc1(n);
+  const std::size_t key_special = key.b(0).limb_count() - 1;
+  for (std::size_t i = 0; i < u0.limb_count(); ++i) {
+    const std::size_t index = u0.prime_index(i, ctx);
+    const std::size_t src = i <= level ? i : key_special;
+    const ntt_tables& tables = ctx.ntt(index);
+    const modulus& q = tables.mod();
+    const u64 qi = q.value();
+    std::fill(acc0.begin(), acc0.end(), u128{0});
+    std::fill(acc1.begin(), acc1.end(), u128{0});
+    for (std::size_t j = 0; j <= level; ++j) {
+      const u64* d = digit.data();
+      if (j == i) {
+        d = c.limb(j); // already the NTT of this digit modulo q_j
+      } else {
+        // Lift the digit as its centered representative in (-q_j/2, q_j/2]: a centered digit has a
+        // quarter of the second moment of one in [0, q_j), which halves the key-switching noise.
+        const u64* x = coeff.limb(j);
+        const u64 qj = ctx.primes()[j], half_j = qj >> 1;
+        if (qj < qi) { // the digit is already reduced modulo q_i
+          for (std::size_t k = 0; k < n; ++k) digit[k] = x[k] > half_j ? qi - (qj - x[k]) : x[k];
+        } else {
+          for (std::size_t k = 0; k < n; ++k)
+            digit[k] = x[k] > half_j ? neg_mod(q.reduce(qj - x[k]), qi) : q.reduce(x[k]);
+        }
+        tables.forward_lazy(digit.data()); // [0, 4q): the products below still fit the 128-bit sums
+      }
+      const u64* b = key.b(j).limb(src);
+      const u64* a = key.a(j).limb(src);
+      for (std::size_t k = 0; k < n; ++k) {
+        acc0[k] += static_cast<u128>(d[k]) * b[k];
+        acc1[k] += static_cast<u128>(d[k]) * a[k];
+      }
+      // Products are below 4q^2 < 2^124: fold every 8 digits so the 128-bit sums cannot overflow.
+      if (j % 8 == 7)
+        for (std::size_t k = 0; k < n; ++k) {
+          acc0[k] = q.reduce(acc0[k]);
+          acc1[k] = q.reduce(acc1[k]);
+        }
+    }
+    u64* y0 = u0.limb(i);
+    u64* y1 = u1.limb(i);
+    for (std::size_t k = 0; k < n; ++k) {
+      y0[k] = q.reduce(acc0[k]);
+      y1[k] = q.reduce(acc1[k]);
+    }
+  }
+  divide_round_last_inplace(u0, ctx);
+  divide_round_last_inplace(u1, ctx);
+}
+
+} // namespace detail
+
 /// A fresh common random polynomial for @p params: uniform, NTT form, over all primes. Parties that
 /// draw it from identically seeded sources obtain the same polynomial.
 /// @throws whatever the random source throws.
@@ -283,6 +460,88 @@ public:
       for (std::size_t j = 0; j < b.degree(); ++j) y[j] = detail::sub_mod(y[j], detail::mul_mod(x[j], s[j], q), q.value());
     }
     return public_key(m_params, std::move(b), std::move(a));
+  }
+
+  /// The relinearization key (switches s^2 to s).
+  /// @throws whatever the random source throws.
+  [[nodiscard]] relin_keys create_relin_keys() {
+    detail::rns_poly s2 = m_secret.poly();
+    detail::multiply_inplace(s2, m_secret.poly(), m_params.context());
+    relin_keys keys(create_kswitch_key(s2));
+    detail::secure_wipe(s2.data());
+    return keys;
+  }
+
+  /// Galois keys for rotating the slots left by each of @p steps (negative: right), plus complex
+  /// conjugation if @p conjugation. Only the keys asked for are generated: each costs L + 1
+  /// polynomial pairs over all primes.
+  /// @throws hefl::invalid_argument if a step is 0 modulo N/2 (no rotation).
+  [[nodiscard]] galois_keys create_galois_keys(std::span<const long long> steps, bool conjugation = false) {
+    const std::size_t n = m_params.poly_degree();
+    std::vector<std::uint64_t> elements;
+    for (const long long step : steps) {
+      if (step % static_cast<long long>(n / 2) == 0)
+        throw invalid_argument("ckks::key_generator: rotation step " + std::to_string(step) +
+                               " is a multiple of the slot count " + std::to_string(n / 2) + " (no rotation)");
+      elements.push_back(galois_element_for_step(step, n));
+    }
+    if (conjugation) elements.push_back(conjugation_galois_element(n));
+    return create_galois_keys_for_elements(elements);
+  }
+
+  /// Galois keys for rotations by every power of two below N/2, in both directions (N/4 and -N/4
+  /// are the same rotation, so 2·log2(N/2) - 1 keys).
+  /// @throws whatever the random source throws.
+  [[nodiscard]] galois_keys create_galois_keys() {
+    std::vector<long long> steps;
+    for (long long s = 1; s < static_cast<long long>(m_params.poly_degree() / 2); s *= 2) {
+      steps.push_back(s);
+      steps.push_back(-s);
+    }
+    return create_galois_keys(steps);
+  }
+
+  /// Galois keys for explicit Galois elements (odd, below 2N).
+  /// @throws hefl::invalid_argument if an element is even or not below 2N.
+  [[nodiscard]] galois_keys create_galois_keys_for_elements(std::span<const std::uint64_t> elements) {
+    const auto& ctx = m_params.context();
+    std::map<std::uint64_t, kswitch_key> keys;
+    detail::rns_poly rotated;
+    for (const std::uint64_t g : elements) {
+      if (keys.count(g) != 0) continue;
+      detail::apply_galois(m_secret.poly(), g, rotated, ctx);
+      keys.emplace(g, create_kswitch_key(rotated));
+    }
+    detail::secure_wipe(rotated.data());
+    return galois_keys(m_params.id(), std::move(keys));
+  }
+
+  /// A key-switching key from @p target (NTT form, all primes) to this generator's secret.
+  /// @throws hefl::invalid_argument if target does not have that shape.
+  [[nodiscard]] kswitch_key create_kswitch_key(const detail::rns_poly& target) {
+    const auto& ctx = m_params.context();
+    if (target.degree() != m_params.poly_degree() || target.level() != m_params.max_level() ||
+        !target.has_special() || !target.is_ntt_form())
+      throw invalid_argument("ckks::key_generator: the key-switching target must be in NTT form over all primes");
+    const std::size_t digits = m_params.max_level() + 1;
+    const detail::u64 special = m_params.special_prime();
+    std::vector<detail::rns_poly> bs, as;
+    bs.reserve(digits);
+    as.reserve(digits);
+    for (std::size_t j = 0; j < digits; ++j) {
+      public_key pair = create_public_key(sample_common_random_polynomial(m_params, m_rng));
+      detail::rns_poly b = pair.b();
+      const detail::modulus& qj = ctx.ntt(j).mod();
+      const detail::u64 factor = qj.reduce(special);
+      const detail::u64 factor_shoup = detail::shoup_precompute(factor, qj.value());
+      detail::u64* y = b.limb(j);
+      const detail::u64* t = target.limb(j);
+      for (std::size_t k = 0; k < b.degree(); ++k)
+        y[k] = detail::add_mod(y[k], detail::mul_shoup(t[k], factor, factor_shoup, qj.value()), qj.value());
+      bs.push_back(std::move(b));
+      as.push_back(pair.a());
+    }
+    return kswitch_key(m_params, std::move(bs), std::move(as));
   }
 
 private:

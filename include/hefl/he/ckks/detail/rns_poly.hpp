@@ -263,6 +263,50 @@ inline void divide_round_last_inplace(rns_poly& a, const context& ctx) {
   a.drop_last_limb();
 }
 
+/// out = a(X^g) for an odd Galois element @p galois_elt in [1, 2N): the automorphism behind slot
+/// rotations and conjugation (Gentry, Halevi, Smart, "Fully Homomorphic Encryption with Polylog
+/// Overhead", EUROCRYPT 2012, §5). In coefficient form X^i moves to +-X^(i·g mod N); in NTT form the
+/// automorphism permutes the evaluation points psi^(2·rev(k)+1), so slot k takes slot k' with
+/// 2·rev(k')+1 = g·(2·rev(k)+1) mod 2N. @p out takes a's shape and representation.
+/// @throws hefl::invalid_argument if galois_elt is even or not below 2N, a does not fit ctx, or out aliases a.
+inline void apply_galois(const rns_poly& a, std::uint64_t galois_elt, rns_poly& out, const context& ctx) {
+  check_poly(a, ctx, "apply_galois");
+  const std::size_t n = a.degree();
+  const u64 two_n = 2 * static_cast<u64>(n);
+  if (galois_elt % 2 == 0 || galois_elt >= two_n)
+    throw invalid_argument("ckks::apply_galois: Galois element must be odd and below 2N = " + std::to_string(two_n) +
+                           ", got " + std::to_string(galois_elt));
+  if (&a == &out) throw invalid_argument("ckks::apply_galois: output must not alias the input");
+  if (out.degree() != n || out.level() != a.level() || out.has_special() != a.has_special())
+    out = rns_poly(n, a.level(), a.has_special());
+  out.set_ntt_form(a.is_ntt_form());
+  if (a.is_ntt_form()) {
+    int log_n = 0;
+    while ((std::size_t{1} << log_n) < n) ++log_n;
+    std::vector<std::size_t> source(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      const u64 e = (galois_elt * (2 * reverse_bits(k, log_n) + 1)) & (two_n - 1);
+      source[k] = reverse_bits(static_cast<std::size_t>((e - 1) / 2), log_n);
+    }
+    for (std::size_t i = 0; i < a.limb_count(); ++i) {
+      const u64* x = a.limb(i);
+      u64* y = out.limb(i);
+      for (std::size_t k = 0; k < n; ++k) y[k] = x[source[k]];
+    }
+    return;
+  }
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const u64 q = ctx.primes()[a.prime_index(i, ctx)];
+    const u64* x = a.limb(i);
+    u64* y = out.limb(i);
+    for (std::size_t k = 0; k < n; ++k) {
+      const u64 e = (galois_elt * k) & (two_n - 1);
+      if (e < n) y[e] = x[k];
+      else y[e - n] = neg_mod(x[k], q);
+    }
+  }
+}
+
 /// The residues modulo each prime of @p a's limbs of the integer nearest to @p value.
 /// @throws hefl::invalid_argument if value is not finite.
 inline void set_coefficient(rns_poly& a, std::size_t j, double value, const context& ctx) {
