@@ -458,3 +458,29 @@ TEST_CASE("default Galois keys cover the powers of two in both directions", "[ck
   CHECK_THROWS_AS(keygen.create_kswitch_key(detail::rns_poly(256, 0, true, true)), hefl::invalid_argument);
   CHECK_THROWS_AS(ckks::kswitch_key(p, {}, {}), hefl::invalid_argument);
 }
+
+TEST_CASE("symmetric encryption decrypts, and its uniform part can come from a seeded source", "[ckks][keys][encrypt]") {
+  const auto& p = params8192();
+  seeded_random rng(90);
+  ckks::key_generator keygen(p, rng);
+  ckks::symmetric_encryptor encryptor(p, keygen.secret(), rng);
+  const ckks::decryptor decryptor(p, keygen.secret());
+  const ckks::encoder enc(8192);
+  const auto x = random_values(4096, 91);
+  for (std::size_t level : {0u, 2u}) {
+    const auto ct = encryptor.encrypt(ckks::encode(p, enc, x, p.scale(), level));
+    CHECK(ct.level() == level);
+    const double err = max_error(decryptor.decrypt_decode(ct, enc), x);
+    CHECK(err < 0x1p-25);
+    CHECK(err > 0);
+  }
+  const auto pt = ckks::encode(p, enc, x);
+  seeded_random seed_a(1234), seed_b(1234);
+  const auto c1 = encryptor.encrypt(pt, seed_a), c2 = encryptor.encrypt(pt, seed_b);
+  CHECK(c1.poly(1) == c2.poly(1));       // same seed, same a
+  CHECK_FALSE(c1.poly(0) == c2.poly(0)); // fresh error each time
+  CHECK(max_error(decryptor.decrypt_decode(c2, enc), x) < 0x1p-25);
+  const ckks::parameters other(8192, {60, 40, 60}, 40);
+  CHECK_THROWS_AS(ckks::symmetric_encryptor(other, keygen.secret(), rng), hefl::invalid_argument);
+  CHECK_THROWS_AS(encryptor.encrypt(ckks::encode(other, enc, x)), hefl::invalid_argument);
+}

@@ -243,4 +243,65 @@ private:
   random_source& m_rng;
 };
 
+/// Secret-key encryption: Enc(m) = (-a·s + e + m, a) with a uniform (Cheon, Kim, Kim, Song 2017,
+/// §3.4, symmetric variant). Its noise is the fresh error e alone, and a may be drawn from its own
+/// source: a serializer that knows that source's seed can store the seed instead of a, halving the
+/// size of a fresh ciphertext. Holds a copy of the secret key, wiped on destruction.
+class symmetric_encryptor {
+public:
+  /// Keeps a copy of @p sk and a reference to @p rng (for the error and, by default, for a), which
+  /// must outlive the encryptor.
+  /// @throws hefl::invalid_argument if the secret key belongs to other parameters.
+  symmetric_encryptor(const parameters& params, const secret_key& sk, random_source& rng)
+      : m_params(params), m_sk(sk), m_rng(rng) {
+    if (sk.parameters_id() != params.id())
+      throw invalid_argument("ckks::symmetric_encryptor: the secret key belongs to other parameters");
+  }
+
+  /// Encrypts @p pt at its level and scale, drawing a from the encryptor's source.
+  /// @throws hefl::invalid_argument if the plaintext belongs to other parameters.
+  [[nodiscard]] ciphertext encrypt(const plaintext& pt) { return encrypt(pt, m_rng); }
+
+  /// Encrypts @p pt drawing the uniform component a from @p a_source (e.g. a seeded stream whose seed
+  /// travels instead of a); the error still comes from the encryptor's own source.
+  /// @throws hefl::invalid_argument if the plaintext belongs to other parameters.
+  [[nodiscard]] ciphertext encrypt(const plaintext& pt, random_source& a_source) {
+    if (pt.parameters_id() != m_params.id())
+      throw invalid_argument("ckks::symmetric_encryptor: the plaintext belongs to other parameters");
+    const auto& ctx = m_params.context();
+    const std::size_t n = m_params.poly_degree(), level = pt.level();
+    detail::rns_poly a(n, level, false);
+    {
+      detail::random_stream rs(a_source);
+      detail::sample_uniform(a, rs, ctx);
+    }
+    detail::rns_poly c0(n, level, false);
+    {
+      detail::random_stream rs(m_rng);
+      detail::add_gaussian_error(c0, rs, ctx);
+    }
+    detail::to_ntt(c0, ctx);
+    // c0 = e - a·s + m
+    for (std::size_t i = 0; i <= level; ++i) {
+      const detail::modulus& q = ctx.ntt(i).mod();
+      const detail::u64* x = a.limb(i);
+      const detail::u64* s = m_sk.poly().limb(i);
+      const detail::u64* m = pt.poly().limb(i);
+      detail::u64* y = c0.limb(i);
+      for (std::size_t j = 0; j < n; ++j)
+        y[j] = detail::add_mod(detail::sub_mod(y[j], detail::mul_mod(x[j], s[j], q), q.value()), m[j], q.value());
+    }
+    std::vector<detail::rns_poly> polys;
+    polys.reserve(2);
+    polys.push_back(std::move(c0));
+    polys.push_back(std::move(a));
+    return ciphertext(m_params, std::move(polys), pt.scale());
+  }
+
+private:
+  parameters m_params;
+  secret_key m_sk;
+  random_source& m_rng;
+};
+
 } // namespace hefl::he::ckks
