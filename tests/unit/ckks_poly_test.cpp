@@ -260,13 +260,20 @@ TEST_CASE("rescale divides by the last prime with rounding, in both representati
   CHECK(out[5] == -6);
   CHECK(out[6] == 0);
   CHECK_THROWS_AS(divide_round_last_inplace(coeff, ctx), hefl::depth_exhausted);
+  CHECK_THROWS_WITH(rescale_inplace(coeff, ctx), Catch::Contains("level 0"));
+  rns_poly again = a;
+  rescale_inplace(again, ctx);
+  CHECK(again == coeff);
+  CHECK_THROWS_AS(mod_down_inplace(again, ctx), hefl::invalid_argument);
 
   // With the special limb, the division is by P and the chain limbs stay.
   std::vector<i128> small(n);
   for (std::size_t j = 0; j < n; ++j) small[j] = static_cast<i128>(rng() % (u64{1} << 20)) * big_p + (j % 3) * (big_p / 2);
   rns_poly s = from_i128(small, 1, true, ctx);
   to_ntt(s, ctx);
-  divide_round_last_inplace(s, ctx);
+  rns_poly with_special = s;
+  CHECK_THROWS_AS(rescale_inplace(with_special, ctx), hefl::invalid_argument);
+  mod_down_inplace(s, ctx);
   CHECK_FALSE(s.has_special());
   CHECK(s.level() == 1);
   from_ntt(s, ctx);

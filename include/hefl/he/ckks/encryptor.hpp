@@ -215,8 +215,8 @@ public:
       detail::add_gaussian_error(c0, rs, ctx);
       detail::add_gaussian_error(c1, rs, ctx);
     }
-    detail::divide_round_last_inplace(c0, ctx);
-    detail::divide_round_last_inplace(c1, ctx);
+    detail::mod_down_inplace(c0, ctx);
+    detail::mod_down_inplace(c1, ctx);
     detail::to_ntt(c0, ctx);
     detail::to_ntt(c1, ctx);
     std::vector<detail::rns_poly> polys;

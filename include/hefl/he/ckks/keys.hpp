@@ -397,8 +397,8 @@ inline void key_switch(const rns_poly& c, const kswitch_key& key, const context&
       y1[k] = q.reduce(acc1[k]);
     }
   }
-  divide_round_last_inplace(u0, ctx);
-  divide_round_last_inplace(u1, ctx);
+  mod_down_inplace(u0, ctx);
+  mod_down_inplace(u1, ctx);
 }
 
 } // namespace detail

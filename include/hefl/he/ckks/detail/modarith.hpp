@@ -69,6 +69,7 @@ public:
     return r >= m_value ? r - m_value : r;
   }
 
+  /// Moduli are equal when their values are.
   friend constexpr bool operator==(const modulus& a, const modulus& b) noexcept { return a.m_value == b.m_value; }
 
 private:

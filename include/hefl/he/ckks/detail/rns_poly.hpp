@@ -78,7 +78,7 @@ public:
     m_data.resize(m_data.size() - m_degree);
   }
 
-  /// Exact equality of shape, representation and residues.
+  /// Exact equality of shape, representation and residues (not constant-time: never compare secrets).
   friend bool operator==(const rns_poly& a, const rns_poly& b) noexcept {
     return a.m_degree == b.m_degree && a.m_level == b.m_level && a.m_special == b.m_special &&
            a.m_ntt_form == b.m_ntt_form && a.m_data == b.m_data;
@@ -261,6 +261,21 @@ inline void divide_round_last_inplace(rns_poly& a, const context& ctx) {
     }
   }
   a.drop_last_limb();
+}
+
+/// The CKKS rescale: divides by q_level with rounding and drops that limb (level - 1).
+/// @throws hefl::invalid_argument if a has the special limb or does not fit ctx.
+/// @throws hefl::depth_exhausted if a is at level 0.
+inline void rescale_inplace(rns_poly& a, const context& ctx) {
+  if (a.has_special()) throw invalid_argument("ckks::rescale: the polynomial still has the special limb");
+  divide_round_last_inplace(a, ctx);
+}
+
+/// The mod-down of key switching: divides by the special prime P with rounding and drops its limb.
+/// @throws hefl::invalid_argument if a has no special limb or does not fit ctx.
+inline void mod_down_inplace(rns_poly& a, const context& ctx) {
+  if (!a.has_special()) throw invalid_argument("ckks::mod_down: the polynomial has no special limb");
+  divide_round_last_inplace(a, ctx);
 }
 
 /// out = a(X^g) for an odd Galois element @p galois_elt in [1, 2N): the automorphism behind slot
