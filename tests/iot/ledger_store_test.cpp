@@ -210,18 +210,19 @@ TEST_CASE("ledger_store refuses to mix chains", "[iot][ledger][store]") {
   CHECK(store.block_count() == 3);
 }
 
-TEST_CASE("ledger_store writes a block entirely or not at all", "[iot][ledger][store]") {
+TEST_CASE("ledger_store saves all new blocks or none", "[iot][ledger][store]") {
   const temp_db tmp;
   chain_fixture f;
   f.grow(1);
   ledger_store store(tmp.path);
   REQUIRE(store.save(f.node_a) == 2);
   f.grow(2);
-  // A failure in the middle of block 2 (its third transaction row), like a crash or a full disk.
-  raw_sql(tmp.path, "CREATE TRIGGER fail_third BEFORE INSERT ON ledger_transactions WHEN NEW.idx = 2 "
-                    "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
+  // A failure in the middle of the second new block (its third transaction row), like a full disk:
+  // block 2 was written completely in the same save, and must go too.
+  raw_sql(tmp.path, "CREATE TRIGGER fail_third BEFORE INSERT ON ledger_transactions "
+                    "WHEN NEW.height = 3 AND NEW.idx = 2 BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
   CHECK_THROWS_AS(store.save(f.node_a), hefl::io_error);
-  CHECK_THROWS_WITH(store.save(f.node_a), Catch::Contains("2 of 3 transaction rows; rolled back"));
+  CHECK_THROWS_WITH(store.save(f.node_a), Catch::Contains("5 of 6 transaction rows; rolled back"));
   CHECK(store.block_count() == 2);
   {
     Botan::Sqlite3_Database db(tmp.path);
@@ -237,6 +238,26 @@ TEST_CASE("ledger_store writes a block entirely or not at all", "[iot][ledger][s
   ledger full(f.genesis, f.cfg);
   store.load_into(full);
   CHECK(full.head_hash() == f.node_a.head_hash());
+}
+
+TEST_CASE("ledger_store refuses rows it did not write", "[iot][ledger][store]") {
+  const temp_db tmp;
+  chain_fixture f;
+  f.grow(1);
+  ledger_store store(tmp.path);
+  store.save(f.node_a);
+  f.grow(1);
+  raw_sql(tmp.path, "INSERT INTO ledger_transactions (height, idx, body) VALUES (2, 0, 'planted')");
+  CHECK_THROWS_WITH(store.save(f.node_a), Catch::Contains("did not write"));
+  CHECK(store.block_count() == 2);
+  ledger fresh(f.genesis, f.cfg);
+  try {
+    store.load_into(fresh);
+    FAIL("a planted row was read without complaint");
+  } catch (const ledger_integrity_error& e) {
+    CHECK(e.report().fault == block_fault::malformed);
+    CHECK(e.report().bad_block == 2u);
+  }
 }
 
 TEST_CASE("ledger_store reports unusable files as io_error", "[iot][ledger][store]") {

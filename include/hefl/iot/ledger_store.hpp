@@ -26,8 +26,8 @@
 namespace hefl::iot {
 
 /// A SQLite file holding one ledger replica's chain (tables ledger_blocks and ledger_transactions).
-/// Thread-safe. Each block is written inside BEGIN IMMEDIATE ... COMMIT, so a crash leaves either
-/// the whole block or none of it.
+/// Thread-safe. Each save() is one BEGIN IMMEDIATE ... COMMIT, so a crash leaves every block it
+/// wrote or none of them, never half a block.
 class ledger_store {
 public:
   /// Opens (or creates) the database at @p path and its tables.
@@ -57,10 +57,10 @@ public:
     return guarded("count blocks", [&] { return count(*m_db, "SELECT count(*) FROM ledger_blocks"); });
   }
 
-  /// Writes the blocks of @p l that are not stored yet, one transaction per block.
+  /// Writes the blocks of @p l that are not stored yet, all in one SQLite transaction.
   /// @returns the number of blocks written
-  /// @throws hefl::io_error if a write fails (that block is rolled back; earlier ones stay), or the
-  ///         stored chain is not a prefix of @p l (another chain, or one that is longer)
+  /// @throws hefl::io_error if a write fails (nothing of this call is kept), or the stored chain is
+  ///         not a prefix of @p l (another chain, or one that is longer)
   std::size_t save(const ledger& l) {
     const std::lock_guard lock(m_mutex);
     const auto stored = guarded("count blocks", [&] { return count(*m_db, "SELECT count(*) FROM ledger_blocks"); });
@@ -75,7 +75,7 @@ public:
         throw io_error("ledger_store::save: block " + std::to_string(h) + " in " + m_path +
                        " differs from the ledger's: the store belongs to another chain");
     }
-    for (auto h = stored; h < chain.size(); ++h) append_locked(chain[h]);
+    if (stored < chain.size()) write_locked(chain, stored);
     return chain.size() - stored;
   }
 
@@ -212,55 +212,62 @@ private:
   void exec(const std::string& sql) { exec(*m_db, sql); }
   static void exec(Botan::Sqlite3_Database& db, const std::string& sql) { db.new_statement(sql)->spin(); }
 
-  static std::size_t count(const Botan::Sqlite3_Database& db, const std::string& sql, std::uint64_t height = 0,
+  static std::size_t count(const Botan::Sqlite3_Database& db, const std::string& sql, std::size_t height = 0,
                            bool bind_height = false) {
     const auto q = db.new_statement(sql);
-    if (bind_height) q->bind(1, static_cast<std::size_t>(height));
+    if (bind_height) q->bind(1, height);
     if (!q->step()) throw io_error("ledger_store: query returned no row: " + sql);
     return q->get_size_t(0);
   }
 
-  void append_locked(const block& b) {
-    const auto h = b.header.height;
+  // Writes chain[first..] in one SQLite transaction: all of those blocks land, or none.
+  void write_locked(const std::vector<block>& chain, std::size_t first) {
     // Botan binds integers as 32-bit ints.
-    if (h > static_cast<std::uint64_t>(INT_MAX))
-      throw io_error("ledger_store: height " + std::to_string(h) + " exceeds what the store can index");
-    const auto height_arg = static_cast<std::size_t>(h);
-    guarded("write block " + std::to_string(h), [&] {
-      if (count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", h, true) != 0 ||
-          count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height >= ?1", h, true) != 0)
-        throw io_error("ledger_store: " + m_path + " already has rows at or above height " + std::to_string(h) +
+    if (chain.size() > static_cast<std::size_t>(INT_MAX))
+      throw io_error("ledger_store: height " + std::to_string(chain.size() - 1) + " exceeds what the store can index");
+    const auto from = std::to_string(first);
+    guarded("write blocks from " + from, [&] {
+      if (count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", first, true) != 0 ||
+          count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height >= ?1", first, true) != 0)
+        throw io_error("ledger_store: " + m_path + " already has rows at or above height " + from +
                        " that this store did not write");
+      std::size_t tx_rows = 0;
       exec("BEGIN IMMEDIATE");
       try {
-        const auto ins = m_db->new_statement(
-            "INSERT INTO ledger_blocks (height, previous, merkle_root, time, sealer, signature) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        ins->bind(1, height_arg);
-        ins->bind(2, ledger_detail::to_hex(b.header.previous));
-        ins->bind(3, ledger_detail::to_hex(b.header.merkle_root));
-        ins->bind(4, std::to_string(b.header.time.time_since_epoch().count()));
-        ins->bind(5, b.header.sealer);
-        ins->bind(6, ledger_detail::to_hex(b.signature));
-        ins->spin();
-        for (std::size_t i = 0; i < b.transactions.size(); ++i) {
-          const auto tx = m_db->new_statement("INSERT INTO ledger_transactions (height, idx, body) VALUES (?1, ?2, ?3)");
-          tx->bind(1, height_arg);
-          tx->bind(2, i);
-          tx->bind(3, b.transactions[i].canonical());
-          tx->spin();
+        for (auto h = first; h < chain.size(); ++h) {
+          const auto& b = chain[h];
+          const auto ins = m_db->new_statement(
+              "INSERT INTO ledger_blocks (height, previous, merkle_root, time, sealer, signature) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+          ins->bind(1, h);
+          ins->bind(2, ledger_detail::to_hex(b.header.previous));
+          ins->bind(3, ledger_detail::to_hex(b.header.merkle_root));
+          ins->bind(4, std::to_string(b.header.time.time_since_epoch().count()));
+          ins->bind(5, b.header.sealer);
+          ins->bind(6, ledger_detail::to_hex(b.signature));
+          ins->spin();
+          for (std::size_t i = 0; i < b.transactions.size(); ++i) {
+            const auto tx =
+                m_db->new_statement("INSERT INTO ledger_transactions (height, idx, body) VALUES (?1, ?2, ?3)");
+            tx->bind(1, h);
+            tx->bind(2, i);
+            tx->bind(3, b.transactions[i].canonical());
+            tx->spin();
+          }
+          tx_rows += b.transactions.size();
         }
         // step() hides errors: count what actually landed before committing.
-        const auto blocks = count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height = ?1", h, true);
-        const auto txs = count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height = ?1", h, true);
-        if (blocks != 1 || txs != b.transactions.size())
-          throw io_error("ledger_store: writing block " + std::to_string(h) + " stored " + std::to_string(blocks) +
-                         " header and " + std::to_string(txs) + " of " + std::to_string(b.transactions.size()) +
-                         " transaction rows; rolled back");
+        const auto blocks = count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", first, true);
+        const auto txs = count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height >= ?1", first, true);
+        if (blocks != chain.size() - first || txs != tx_rows)
+          throw io_error("ledger_store: writing blocks from " + from + " stored " + std::to_string(blocks) + " of " +
+                         std::to_string(chain.size() - first) + " headers and " + std::to_string(txs) + " of " +
+                         std::to_string(tx_rows) + " transaction rows; rolled back");
         exec("COMMIT");
         // Only a second connection tells whether COMMIT really happened.
-        if (count(*m_committed, "SELECT count(*) FROM ledger_blocks WHERE height = ?1", h, true) != 1)
-          throw io_error("ledger_store: COMMIT of block " + std::to_string(h) + " did not reach " + m_path);
+        if (count(*m_committed, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", first, true) !=
+            chain.size() - first)
+          throw io_error("ledger_store: COMMIT of blocks from " + from + " did not reach " + m_path);
       } catch (...) {
         exec("ROLLBACK");
         throw;
