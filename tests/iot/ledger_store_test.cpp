@@ -73,16 +73,21 @@ struct chain_fixture {
   }
 };
 
-verify_report reload_failure(const chain_fixture& f, const std::string& path) {
-  ledger fresh(f.genesis, f.cfg);
+// Loads @p path into @p target and returns the report of the integrity error it must raise.
+verify_report reload_failure(ledger& target, const std::string& path) {
   try {
-    ledger_store(path).load_into(fresh);
+    ledger_store(path).load_into(target);
   } catch (const ledger_integrity_error& e) {
-    CHECK(fresh.height() == 0);
+    CHECK(target.height() == 0);
     return e.report();
   }
-  FAIL("reload accepted a tampered database");
+  FAIL("reload accepted a tampered or foreign database");
   return {};
+}
+
+verify_report reload_failure(const chain_fixture& f, const std::string& path) {
+  ledger fresh(f.genesis, f.cfg);
+  return reload_failure(fresh, path);
 }
 
 } // namespace
@@ -185,13 +190,9 @@ TEST_CASE("ledger_store reload names the tampered block", "[iot][ledger][store][
   SECTION("a different genesis") {
     const auto other = make_genesis({f.a.identity()}, "another-chain", at_ms(1));
     ledger stranger(other);
-    try {
-      ledger_store(tmp.path).load_into(stranger);
-      FAIL("reload accepted a foreign chain");
-    } catch (const ledger_integrity_error& e) {
-      CHECK(e.report().bad_block == 0u);
-      CHECK(e.report().fault == block_fault::genesis_mismatch);
-    }
+    const auto r = reload_failure(stranger, tmp.path);
+    CHECK(r.bad_block == 0u);
+    CHECK(r.fault == block_fault::genesis_mismatch);
   }
 }
 
@@ -250,14 +251,9 @@ TEST_CASE("ledger_store refuses rows it did not write", "[iot][ledger][store]") 
   raw_sql(tmp.path, "INSERT INTO ledger_transactions (height, idx, body) VALUES (2, 0, 'planted')");
   CHECK_THROWS_WITH(store.save(f.node_a), Catch::Contains("did not write"));
   CHECK(store.block_count() == 2);
-  ledger fresh(f.genesis, f.cfg);
-  try {
-    store.load_into(fresh);
-    FAIL("a planted row was read without complaint");
-  } catch (const ledger_integrity_error& e) {
-    CHECK(e.report().fault == block_fault::malformed);
-    CHECK(e.report().bad_block == 2u);
-  }
+  const auto r = reload_failure(f, tmp.path);
+  CHECK(r.fault == block_fault::malformed);
+  CHECK(r.bad_block == 2u);
 }
 
 TEST_CASE("ledger_store reports unusable files as io_error", "[iot][ledger][store]") {

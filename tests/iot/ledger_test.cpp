@@ -441,6 +441,9 @@ TEST_CASE("verify() names the first tampered block and why", "[iot][ledger][tamp
   CHECK(intact.ok());
   CHECK(intact.blocks_checked == 6);
   CHECK(intact.fault == block_fault::none);
+  CHECK(to_string(block_fault::none) == "none");
+  CHECK(to_string(block_fault::tampered_header) == "tampered_header");
+  CHECK(to_string(block_fault::genesis_mismatch) == "genesis_mismatch");
 
   const auto expect = [&](const std::vector<block>& c, std::uint64_t height, block_fault why) {
     const auto r = l.verify_chain(c);

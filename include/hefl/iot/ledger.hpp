@@ -400,10 +400,19 @@ enum class block_fault : std::uint8_t {
 /// The name of a fault, for messages and logs.
 /// @throws nothing
 [[nodiscard]] inline std::string_view to_string(block_fault f) noexcept {
-  constexpr std::array<std::string_view, 13> names{
-      "none",         "malformed",     "out_of_order",  "broken_link",           "tampered_transaction",
-      "tampered_header", "unknown_sealer", "wrong_sealer", "bad_signature",     "bad_timestamp",
-      "duplicate_transaction", "oversized", "genesis_mismatch"};
+  constexpr std::array<std::string_view, 13> names{"none",
+                                                   "malformed",
+                                                   "out_of_order",
+                                                   "broken_link",
+                                                   "tampered_transaction",
+                                                   "tampered_header",
+                                                   "unknown_sealer",
+                                                   "wrong_sealer",
+                                                   "bad_signature",
+                                                   "bad_timestamp",
+                                                   "duplicate_transaction",
+                                                   "oversized",
+                                                   "genesis_mismatch"};
   const auto i = static_cast<std::size_t>(f);
   return i < names.size() ? names[i] : std::string_view("unknown");
 }
