@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "raw_extension.hpp"
+
 #include <chrono>
 #include <memory>
 
@@ -26,21 +28,7 @@ identity device_identity() {
   return id;
 }
 
-/// An extension with arbitrary bytes under any OID: the only way to forge a malformed identity.
-class raw_extension final : public Botan::Certificate_Extension {
-public:
-  raw_extension(Botan::OID oid, std::vector<std::uint8_t> bytes) : m_oid(std::move(oid)), m_bytes(std::move(bytes)) {}
-  Botan::OID oid_of() const override { return m_oid; }
-  std::string oid_name() const override { return "test.raw"; }
-  raw_extension* copy() const override { return new raw_extension(*this); }
-  void contents_to(Botan::Data_Store&, Botan::Data_Store&) const override {}
-  std::vector<std::uint8_t> encode_inner() const override { return m_bytes; }
-  void decode_inner(const std::vector<std::uint8_t>& in) override { m_bytes = in; }
-
-private:
-  Botan::OID m_oid;
-  std::vector<std::uint8_t> m_bytes;
-};
+using hefl_test::raw_extension;
 
 /// One issuer key for the whole file: certificates here only need to carry extensions.
 struct issuer_fixture {
