@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -332,6 +333,188 @@ private:
 
 namespace detail {
 
+/// The digit decomposition of one polynomial c (level l) for key switching, hoisted: digit j is the
+/// limb [c]_{q_j}, centered into (-q_j/2, q_j/2] and lifted to every prime of q_0..q_l, P, in NTT
+/// form. Computing it costs l + 1 inverse and (l + 1)^2 forward NTTs, which dominate a key switch;
+/// the digits of a Galois image c(X^g) are the digits of c with their NTT values permuted, so one
+/// decomposition serves any number of rotations of the same ciphertext ("hoisting": S. Halevi,
+/// V. Shoup, "Faster Homomorphic Linear Transformations in HElib", CRYPTO 2018, §5).
+/// Digit values are lazy, in [0, 4q_i).
+class key_switch_digits {
+public:
+  key_switch_digits() = default;
+
+  /// The level l of the decomposed polynomial: l + 1 digits over l + 2 primes.
+  [[nodiscard]] std::size_t level() const noexcept { return m_level; }
+  /// The ring degree N.
+  [[nodiscard]] std::size_t degree() const noexcept { return m_degree; }
+  /// Number of digits, l + 1.
+  [[nodiscard]] std::size_t digit_count() const noexcept { return m_level + 1; }
+  /// Number of limbs per digit, l + 2 (q_0..q_l and P).
+  [[nodiscard]] std::size_t limb_count() const noexcept { return m_level + 2; }
+  /// Whether a decomposition is held.
+  [[nodiscard]] bool empty() const noexcept { return m_data == nullptr; }
+  /// The N NTT values of digit @p j modulo the prime of limb @p i (limb l + 1 is P).
+  [[nodiscard]] const u64* digit(std::size_t j, std::size_t i) const noexcept {
+    return m_data.get() + (i * digit_count() + j) * m_degree;
+  }
+  /// Writable digit(j, i), for decompose_for_key_switch.
+  [[nodiscard]] u64* digit(std::size_t j, std::size_t i) noexcept {
+    return m_data.get() + (i * digit_count() + j) * m_degree;
+  }
+
+  /// Allocates (without initializing) room for the digits of a polynomial at @p level.
+  void reset(std::size_t degree, std::size_t level) {
+    m_degree = degree;
+    m_level = level;
+    m_data = uninitialized_words((level + 1) * (level + 2) * degree);
+  }
+
+private:
+  std::size_t m_level = 0;
+  std::size_t m_degree = 0;
+  std::unique_ptr<u64[]> m_data; // limb-major: all digits of limb 0, then limb 1, ...
+};
+
+/// Decomposes @p c (NTT form, level l, no special limb) into the digits of key switching.
+/// Parallel over (digit, limb) pairs; the result does not depend on the thread count.
+/// @throws hefl::invalid_argument if c does not fit ctx, is not in NTT form or has the special limb.
+[[nodiscard]] inline key_switch_digits decompose_for_key_switch(const rns_poly& c, const context& ctx) {
+  check_poly(c, ctx, "key_switch");
+  if (!c.is_ntt_form() || c.has_special())
+    throw invalid_argument("ckks::key_switch: input must be in NTT form without the special limb");
+  const std::size_t n = c.degree(), level = c.level();
+  key_switch_digits d;
+  d.reset(n, level);
+  const std::size_t digits = level + 1, limbs = level + 2;
+  const auto primes = ctx.primes();
+  // Coefficient form of each limb of c: one inverse NTT each.
+  const std::unique_ptr<u64[]> coeff = uninitialized_words(digits * n);
+  hefl::parallel_for(digits, [&](std::size_t j) {
+    u64* x = coeff.get() + j * n;
+    std::copy_n(c.limb(j), n, x);
+    ctx.ntt(j).inverse(x);
+  });
+  hefl::parallel_for(digits * limbs, [&](std::size_t item) {
+    const std::size_t i = item / digits, j = item % digits;
+    u64* out = d.digit(j, i);
+    if (i == j) { // already the NTT of this digit modulo q_j
+      std::copy_n(c.limb(j), n, out);
+      return;
+    }
+    const std::size_t index = i <= level ? i : ctx.special_index();
+    const ntt_tables& tables = ctx.ntt(index);
+    const modulus& q = tables.mod();
+    const u64 qi = q.value();
+    // The centered representative in (-q_j/2, q_j/2]: a centered digit has a quarter of the second
+    // moment of one in [0, q_j), which halves the key-switching noise.
+    const u64* x = coeff.get() + j * n;
+    const u64 qj = primes[j], half_j = qj >> 1;
+    if (qj < qi) { // the digit is already reduced modulo q_i
+      const u64 shift = qi - qj;
+      for (std::size_t k = 0; k < n; ++k) out[k] = x[k] > half_j ? x[k] + shift : x[k];
+    } else {
+      for (std::size_t k = 0; k < n; ++k) out[k] = x[k] > half_j ? neg_mod(q.reduce(qj - x[k]), qi) : q.reduce(x[k]);
+    }
+    tables.forward_lazy(out);
+  });
+  return d;
+}
+
+/// One term of a key-switching sum: a key, and the NTT permutation of a Galois automorphism to
+/// apply to the digits first (nullptr: none).
+struct key_switch_term {
+  const kswitch_key* key = nullptr;
+  const std::uint32_t* permutation = nullptr;
+};
+
+/// (ext0, ext1) = sum over @p terms of sum_j perm(digit_j) · (b_j, a_j): the key-switching inner
+/// products over q_0..q_l, P (NTT form, with the special limb), before the division by P. Summing
+/// several terms before one mod-down is the "double hoisting" of J.-P. Bossuat, C. Mouchet,
+/// J. Troncoso-Pastoriza, J.-P. Hubaux, "Efficient Bootstrapping for Approximate Homomorphic
+/// Encryption with Non-Sparse Keys", EUROCRYPT 2021, §3.
+/// Products accumulate in 128 bits and are reduced once per limb, or every few terms when the
+/// primes are large enough that more terms could overflow.
+/// @throws hefl::invalid_argument if a key does not belong to ctx's parameters or terms is empty.
+inline void key_switch_inner_product(const key_switch_digits& d, std::span<const key_switch_term> terms,
+                                     const context& ctx, rns_poly& ext0, rns_poly& ext1) {
+  if (d.empty() || terms.empty())
+    throw invalid_argument("ckks::key_switch: nothing to switch (no digits or no keys)");
+  const std::size_t n = d.degree(), level = d.level(), digits = d.digit_count(), limbs = d.limb_count();
+  for (const key_switch_term& t : terms)
+    if (t.key == nullptr || t.key->digit_count() + 1 != ctx.prime_count() || t.key->b(0).degree() != n)
+      throw invalid_argument("ckks::key_switch: the key does not belong to these parameters");
+  if (ext0.degree() != n || ext0.level() != level || !ext0.has_special()) ext0 = rns_poly(n, level, true, true);
+  if (ext1.degree() != n || ext1.level() != level || !ext1.has_special()) ext1 = rns_poly(n, level, true, true);
+  ext0.set_ntt_form(true);
+  ext1.set_ntt_form(true);
+  const std::size_t key_special = terms[0].key->b(0).limb_count() - 1;
+  // Work items: (limb, chunk of coefficients), so that two threads share even a few limbs evenly.
+  const std::size_t chunk = std::min<std::size_t>(n, 2048);
+  const std::size_t chunks = n / chunk;
+  hefl::parallel_for(limbs * chunks, [&](std::size_t item) {
+    const std::size_t i = item / chunks;
+    const std::size_t begin = (item % chunks) * chunk;
+    const std::size_t index = i <= level ? i : ctx.special_index();
+    const std::size_t src = i <= level ? i : key_special;
+    const modulus& q = ctx.ntt(index).mod();
+    const u64 qv = q.value();
+    // After a fold the sums are below q; each product is below 4q·q (lazy digits): fold before
+    // q + T·4q^2 could pass 2^128.
+    const u128 room = (~u128{0} - qv) / (4 * static_cast<u128>(qv) * qv);
+    const std::size_t fold_every = room > 4096 ? 4096 : static_cast<std::size_t>(room);
+    constexpr std::size_t block = 128;
+    u128 acc0[block], acc1[block];
+    u64 gathered[block];
+    for (std::size_t b0 = begin; b0 < begin + chunk; b0 += block) {
+      const std::size_t len = std::min(block, begin + chunk - b0);
+      std::fill_n(acc0, len, u128{0});
+      std::fill_n(acc1, len, u128{0});
+      std::size_t since_fold = 0;
+      for (const key_switch_term& t : terms) {
+        for (std::size_t j = 0; j < digits; ++j) {
+          const u64* x = d.digit(j, i);
+          const u64* kb = t.key->b(j).limb(src) + b0;
+          const u64* ka = t.key->a(j).limb(src) + b0;
+          const u64* xs = x + b0;
+          if (t.permutation != nullptr) {
+            const std::uint32_t* perm = t.permutation + b0;
+            for (std::size_t k = 0; k < len; ++k) gathered[k] = x[perm[k]];
+            xs = gathered;
+          }
+          for (std::size_t k = 0; k < len; ++k) {
+            acc0[k] += static_cast<u128>(xs[k]) * kb[k];
+            acc1[k] += static_cast<u128>(xs[k]) * ka[k];
+          }
+          if (++since_fold == fold_every) {
+            for (std::size_t k = 0; k < len; ++k) {
+              acc0[k] = q.reduce(acc0[k]);
+              acc1[k] = q.reduce(acc1[k]);
+            }
+            since_fold = 0;
+          }
+        }
+      }
+      u64* y0 = ext0.limb(i) + b0;
+      u64* y1 = ext1.limb(i) + b0;
+      for (std::size_t k = 0; k < len; ++k) {
+        y0[k] = q.reduce(acc0[k]);
+        y1[k] = q.reduce(acc1[k]);
+      }
+    }
+  });
+}
+
+/// Divides both outputs of key_switch_inner_product by P with rounding (the mod-down), leaving them
+/// at level l without the special limb.
+/// @throws hefl::invalid_argument if they have no special limb.
+inline void key_switch_mod_down(rns_poly& ext0, rns_poly& ext1, const context& ctx) {
+  if (!ext0.has_special() || !ext1.has_special())
+    throw invalid_argument("ckks::mod_down: the polynomial has no special limb");
+  rns_poly* both[2] = {&ext0, &ext1};
+  divide_round_last_inplace(std::span<rns_poly* const>(both), ctx);
+}
+
 /// Key switching (hybrid, dnum = l + 1): for @p c (NTT form, level l, no special limb) that
 /// multiplies s', writes (u0, u1) at level l, NTT form, with u0 + u1·s ~ c·s'. Digit j is the limb
 /// [c]_{q_j}, centered, lifted to every prime of q_0..q_l, P; the sum of digit times key is divided
@@ -339,66 +522,10 @@ namespace detail {
 /// large as the q_j.
 /// @throws hefl::invalid_argument if c or the key do not fit ctx.
 inline void key_switch(const rns_poly& c, const kswitch_key& key, const context& ctx, rns_poly& u0, rns_poly& u1) {
-  check_poly(c, ctx, "key_switch");
-  if (!c.is_ntt_form() || c.has_special())
-    throw invalid_argument("ckks::key_switch: input must be in NTT form without the special limb");
-  if (key.digit_count() + 1 != ctx.prime_count() || key.b(0).degree() != c.degree())
-    throw invalid_argument("ckks::key_switch: the key does not belong to these parameters");
-  const std::size_t n = c.degree(), level = c.level();
-  rns_poly coeff = c;
-  from_ntt(coeff, ctx);
-  u0 = rns_poly(n, level, true, true);
-  u1 = rns_poly(n, level, true, true);
-  std::vector<u64> digit(n);
-  std::vector<u128> acc0(n), acc1(n);
-  const std::size_t key_special = key.b(0).limb_count() - 1;
-  for (std::size_t i = 0; i < u0.limb_count(); ++i) {
-    const std::size_t index = u0.prime_index(i, ctx);
-    const std::size_t src = i <= level ? i : key_special;
-    const ntt_tables& tables = ctx.ntt(index);
-    const modulus& q = tables.mod();
-    const u64 qi = q.value();
-    std::fill(acc0.begin(), acc0.end(), u128{0});
-    std::fill(acc1.begin(), acc1.end(), u128{0});
-    for (std::size_t j = 0; j <= level; ++j) {
-      const u64* d = digit.data();
-      if (j == i) {
-        d = c.limb(j); // already the NTT of this digit modulo q_j
-      } else {
-        // Lift the digit as its centered representative in (-q_j/2, q_j/2]: a centered digit has a
-        // quarter of the second moment of one in [0, q_j), which halves the key-switching noise.
-        const u64* x = coeff.limb(j);
-        const u64 qj = ctx.primes()[j], half_j = qj >> 1;
-        if (qj < qi) { // the digit is already reduced modulo q_i
-          for (std::size_t k = 0; k < n; ++k) digit[k] = x[k] > half_j ? qi - (qj - x[k]) : x[k];
-        } else {
-          for (std::size_t k = 0; k < n; ++k)
-            digit[k] = x[k] > half_j ? neg_mod(q.reduce(qj - x[k]), qi) : q.reduce(x[k]);
-        }
-        tables.forward_lazy(digit.data()); // [0, 4q): the products below still fit the 128-bit sums
-      }
-      const u64* b = key.b(j).limb(src);
-      const u64* a = key.a(j).limb(src);
-      for (std::size_t k = 0; k < n; ++k) {
-        acc0[k] += static_cast<u128>(d[k]) * b[k];
-        acc1[k] += static_cast<u128>(d[k]) * a[k];
-      }
-      // Products are below 4q^2 < 2^124: fold every 8 digits so the 128-bit sums cannot overflow.
-      if (j % 8 == 7)
-        for (std::size_t k = 0; k < n; ++k) {
-          acc0[k] = q.reduce(acc0[k]);
-          acc1[k] = q.reduce(acc1[k]);
-        }
-    }
-    u64* y0 = u0.limb(i);
-    u64* y1 = u1.limb(i);
-    for (std::size_t k = 0; k < n; ++k) {
-      y0[k] = q.reduce(acc0[k]);
-      y1[k] = q.reduce(acc1[k]);
-    }
-  }
-  mod_down_inplace(u0, ctx);
-  mod_down_inplace(u1, ctx);
+  const key_switch_digits d = decompose_for_key_switch(c, ctx);
+  const key_switch_term term{&key, nullptr};
+  key_switch_inner_product(d, std::span<const key_switch_term>(&term, 1), ctx, u0, u1);
+  key_switch_mod_down(u0, u1, ctx);
 }
 
 } // namespace detail

@@ -7,13 +7,16 @@
 /// (H. Garner, "The residue number system", IRE Trans. Electronic Computers, 1959).
 
 #include <hefl/core/error.hpp>
+#include <hefl/core/parallel.hpp>
 #include <hefl/he/ckks/detail/modarith.hpp>
 #include <hefl/he/ckks/detail/ntt.hpp>
 #include <hefl/he/ckks/params.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -112,12 +115,34 @@ inline void check_same_shape(const rns_poly& a, const rns_poly& b, const context
     throw invalid_argument(std::string("ckks::") + op + ": one operand is in NTT form and the other is not");
 }
 
+/// Below this many residues a limb-wise loop runs on the calling thread: waking a second thread
+/// costs more than the few microseconds of work it would take over.
+inline constexpr std::size_t parallel_min_residues = std::size_t{1} << 15;
+
+/// Calls @p f(i) for every limb i of @p p, spread over hefl::thread_count() threads when the
+/// polynomial is large enough. Each call must touch only limb i, so results do not depend on the
+/// thread count.
+template <class F>
+void for_each_limb(const rns_poly& p, F&& f) {
+  if (p.data().size() >= parallel_min_residues) {
+    hefl::parallel_for(p.limb_count(), f);
+  } else {
+    for (std::size_t i = 0; i < p.limb_count(); ++i) f(i);
+  }
+}
+
+/// A buffer of @p count words left uninitialized (std::vector would zero it first).
+[[nodiscard]] inline std::unique_ptr<u64[]> uninitialized_words(std::size_t count) {
+  return std::unique_ptr<u64[]>(new u64[count]);
+}
+
 /// Transforms every limb to NTT form (no-op if already there).
 /// @throws hefl::invalid_argument if p does not fit ctx.
 inline void to_ntt(rns_poly& p, const context& ctx) {
   check_poly(p, ctx, "to_ntt");
   if (p.is_ntt_form()) return;
-  for (std::size_t i = 0; i < p.limb_count(); ++i) ctx.ntt(p.prime_index(i, ctx)).forward(p.limb(i));
+  // One transform per limb is tens of microseconds: always worth a second thread.
+  hefl::parallel_for(p.limb_count(), [&](std::size_t i) { ctx.ntt(p.prime_index(i, ctx)).forward(p.limb(i)); });
   p.set_ntt_form(true);
 }
 
@@ -126,7 +151,7 @@ inline void to_ntt(rns_poly& p, const context& ctx) {
 inline void from_ntt(rns_poly& p, const context& ctx) {
   check_poly(p, ctx, "from_ntt");
   if (!p.is_ntt_form()) return;
-  for (std::size_t i = 0; i < p.limb_count(); ++i) ctx.ntt(p.prime_index(i, ctx)).inverse(p.limb(i));
+  hefl::parallel_for(p.limb_count(), [&](std::size_t i) { ctx.ntt(p.prime_index(i, ctx)).inverse(p.limb(i)); });
   p.set_ntt_form(false);
 }
 
@@ -134,35 +159,35 @@ inline void from_ntt(rns_poly& p, const context& ctx) {
 inline void add_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
   check_same_shape(a, b, ctx, "add");
   const std::size_t n = a.degree();
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
     u64* x = a.limb(i);
     const u64* y = b.limb(i);
     for (std::size_t j = 0; j < n; ++j) x[j] = add_mod(x[j], y[j], q);
-  }
+  });
 }
 
 /// a -= b limb-wise. @throws hefl::invalid_argument on a shape or representation mismatch.
 inline void sub_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
   check_same_shape(a, b, ctx, "sub");
   const std::size_t n = a.degree();
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
     u64* x = a.limb(i);
     const u64* y = b.limb(i);
     for (std::size_t j = 0; j < n; ++j) x[j] = sub_mod(x[j], y[j], q);
-  }
+  });
 }
 
 /// a = -a limb-wise. @throws hefl::invalid_argument if a does not fit ctx.
 inline void negate_inplace(rns_poly& a, const context& ctx) {
   check_poly(a, ctx, "negate");
   const std::size_t n = a.degree();
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
     u64* x = a.limb(i);
     for (std::size_t j = 0; j < n; ++j) x[j] = neg_mod(x[j], q);
-  }
+  });
 }
 
 /// a *= b, pointwise in NTT form (the negacyclic product).
@@ -171,12 +196,12 @@ inline void multiply_inplace(rns_poly& a, const rns_poly& b, const context& ctx)
   check_same_shape(a, b, ctx, "multiply");
   if (!a.is_ntt_form()) throw invalid_argument("ckks::multiply: operands must be in NTT form");
   const std::size_t n = a.degree();
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  for_each_limb(a, [&](std::size_t i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
     u64* x = a.limb(i);
     const u64* y = b.limb(i);
     for (std::size_t j = 0; j < n; ++j) x[j] = mul_mod(x[j], y[j], q);
-  }
+  });
 }
 
 /// acc += a * b, pointwise in NTT form.
@@ -186,13 +211,13 @@ inline void multiply_accumulate(rns_poly& acc, const rns_poly& a, const rns_poly
   check_same_shape(a, b, ctx, "multiply_accumulate");
   if (!a.is_ntt_form()) throw invalid_argument("ckks::multiply_accumulate: operands must be in NTT form");
   const std::size_t n = a.degree();
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  for_each_limb(a, [&](std::size_t i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
     u64* z = acc.limb(i);
     const u64* x = a.limb(i);
     const u64* y = b.limb(i);
     for (std::size_t j = 0; j < n; ++j) z[j] = add_mod(z[j], mul_mod(x[j], y[j], q), q.value());
-  }
+  });
 }
 
 /// The residue of a signed 64-bit integer modulo q.
@@ -202,44 +227,67 @@ inline void multiply_accumulate(rns_poly& acc, const rns_poly& a, const rns_poly
   return v < 0 ? neg_mod(r, q.value()) : r;
 }
 
+/// [round(value)]_q for a finite double of any magnitude; exact, since a double is m·2^e with a
+/// 53-bit integer m.
+[[nodiscard]] inline u64 rounded_residue(double value, const modulus& q) noexcept {
+  const double r = std::nearbyint(value);
+  if (std::fabs(r) < 0x1p63) return signed_residue(static_cast<std::int64_t>(r), q);
+  int e = 0;
+  const double frac = std::frexp(std::fabs(r), &e);
+  const auto m = static_cast<u64>(std::ldexp(frac, 53));
+  const u64 x = mul_mod(q.reduce(m), pow_mod(2, static_cast<u64>(e - 53), q), q);
+  return r < 0 ? neg_mod(x, q.value()) : x;
+}
+
 /// a *= s for a signed integer scalar (either representation: scaling commutes with the NTT).
 /// @throws hefl::invalid_argument if a does not fit ctx.
 inline void multiply_scalar_inplace(rns_poly& a, std::int64_t s, const context& ctx) {
   check_poly(a, ctx, "multiply_scalar");
   const std::size_t n = a.degree();
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  for_each_limb(a, [&](std::size_t i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
     const u64 w = signed_residue(s, q), w_shoup = shoup_precompute(w, q.value());
     u64* x = a.limb(i);
     for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(x[j], w, w_shoup, q.value());
-  }
+  });
 }
 
-/// Divides by the last prime with rounding and drops its limb: each limb i becomes
-/// (a_i - [a_last]_{q_i}) * q_last^{-1} mod q_i, after adding floor(q_last/2) so the result is
-/// round(a / q_last) rather than floor. Without a special limb this is the CKKS rescale (level
-/// drops by one); with one it divides by P (the mod-down of key switching). Works in either
-/// representation; the result keeps the representation of the input.
-/// @throws hefl::depth_exhausted if a is at level 0 without a special limb.
-/// @throws hefl::invalid_argument if a does not fit ctx.
-inline void divide_round_last_inplace(rns_poly& a, const context& ctx) {
-  check_poly(a, ctx, "rescale");
-  if (!a.has_special() && a.level() == 0)
+/// Divides every polynomial of @p polys by its last prime with rounding and drops that limb: each
+/// limb i becomes (a_i - [a_last]_{q_i}) * q_last^{-1} mod q_i, after adding floor(q_last/2) so the
+/// result is round(a / q_last) rather than floor. Without a special limb this is the CKKS rescale
+/// (level drops by one); with one it divides by P (the mod-down of key switching). Works in either
+/// representation; each result keeps the representation of its input. The polynomials must share
+/// one shape and representation; they are processed together so that a ciphertext's parts (or a
+/// key switch's two outputs) keep both threads busy.
+/// @throws hefl::depth_exhausted if the polynomials are at level 0 without a special limb.
+/// @throws hefl::invalid_argument if a polynomial does not fit ctx or the shapes differ.
+inline void divide_round_last_inplace(std::span<rns_poly* const> polys, const context& ctx) {
+  if (polys.empty()) return;
+  const rns_poly& first = *polys[0];
+  for (const rns_poly* a : polys) check_same_shape(first, *a, ctx, "rescale");
+  if (!first.has_special() && first.level() == 0)
     throw depth_exhausted("ckks::rescale: level 0 has no prime left to divide by (one more level required)");
-  const std::size_t n = a.degree();
-  const std::size_t last = a.limb_count() - 1;
-  const std::size_t last_index = a.prime_index(last, ctx);
+  const std::size_t n = first.degree();
+  const std::size_t last = first.limb_count() - 1;
+  const std::size_t last_index = first.prime_index(last, ctx);
+  const bool ntt = first.is_ntt_form();
   const u64 p = ctx.primes()[last_index];
   const u64 half = p >> 1;
+  const std::size_t count = polys.size();
 
-  std::vector<u64> scratch(a.is_ntt_form() ? 2 * n : n);
-  u64* top = scratch.data();
-  const u64* src = a.limb(last);
-  for (std::size_t j = 0; j < n; ++j) top[j] = src[j];
-  if (a.is_ntt_form()) ctx.ntt(last_index).inverse(top);
-  for (std::size_t j = 0; j < n; ++j) top[j] = add_mod(top[j], half, p);
+  // [a_last + half]_p in coefficient form, one row per polynomial.
+  const std::unique_ptr<u64[]> top = uninitialized_words(count * n);
+  hefl::parallel_for(count, [&](std::size_t c) {
+    u64* t = top.get() + c * n;
+    std::copy_n(polys[c]->limb(last), n, t);
+    if (ntt) ctx.ntt(last_index).inverse(t);
+    for (std::size_t j = 0; j < n; ++j) t[j] = add_mod(t[j], half, p);
+  });
 
-  for (std::size_t i = 0; i < last; ++i) {
+  hefl::parallel_for(count * last, [&](std::size_t item) {
+    const std::size_t c = item / last, i = item % last;
+    rns_poly& a = *polys[c];
+    const u64* t_top = top.get() + c * n;
     const std::size_t index = a.prime_index(i, ctx);
     const ntt_tables& tables = ctx.ntt(index);
     const modulus& q = tables.mod();
@@ -247,20 +295,28 @@ inline void divide_round_last_inplace(rns_poly& a, const context& ctx) {
     const u64 half_mod = q.reduce(half);
     const u64 inv = ctx.inverse(last_index, index), inv_shoup = ctx.inverse_shoup(last_index, index);
     u64* x = a.limb(i);
-    if (a.is_ntt_form()) {
-      // [a_last + half]_{q_i} - half is a small polynomial; move it to NTT form modulo q_i.
-      u64* t = scratch.data() + n;
-      for (std::size_t j = 0; j < n; ++j) t[j] = sub_mod(q.reduce(top[j]), half_mod, qv);
-      tables.forward(t);
-      for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(sub_mod(x[j], t[j], qv), inv, inv_shoup, qv);
+    // [a_last + half]_{q_i} - half: the small remainder, reduced modulo q_i (no reduction needed when p < q_i).
+    const auto remainder = [&](u64 v) { return sub_mod(p <= qv ? v : q.reduce(v), half_mod, qv); };
+    if (ntt) {
+      const std::unique_ptr<u64[]> work = uninitialized_words(n);
+      u64* t = work.get();
+      for (std::size_t j = 0; j < n; ++j) t[j] = remainder(t_top[j]);
+      tables.forward_lazy(t); // [0, 4q): x + 4q - t stays below 5q < 2^64
+      const u64 four_q = 4 * qv;
+      for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(x[j] + four_q - t[j], inv, inv_shoup, qv);
     } else {
-      for (std::size_t j = 0; j < n; ++j) {
-        const u64 t = sub_mod(q.reduce(top[j]), half_mod, qv);
-        x[j] = mul_shoup(sub_mod(x[j], t, qv), inv, inv_shoup, qv);
-      }
+      for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(sub_mod(x[j], remainder(t_top[j]), qv), inv, inv_shoup, qv);
     }
-  }
-  a.drop_last_limb();
+  });
+  for (rns_poly* a : polys) a->drop_last_limb();
+}
+
+/// divide_round_last_inplace for one polynomial.
+/// @throws hefl::depth_exhausted if a is at level 0 without a special limb.
+/// @throws hefl::invalid_argument if a does not fit ctx.
+inline void divide_round_last_inplace(rns_poly& a, const context& ctx) {
+  rns_poly* one[1] = {&a};
+  divide_round_last_inplace(std::span<rns_poly* const>(one), ctx);
 }
 
 /// The CKKS rescale: divides by q_level with rounding and drops that limb (level - 1).
@@ -278,6 +334,49 @@ inline void mod_down_inplace(rns_poly& a, const context& ctx) {
   divide_round_last_inplace(a, ctx);
 }
 
+/// The bit-reversal permutation of log2(@p n) bits as a table (n a power of two, at most 2^31).
+[[nodiscard]] inline std::vector<std::uint32_t> bit_reverse_table(std::size_t n) {
+  std::vector<std::uint32_t> rev(n, 0);
+  int log_n = 0;
+  while ((std::size_t{1} << log_n) < n) ++log_n;
+  for (std::size_t k = 1; k < n; ++k)
+    rev[k] = static_cast<std::uint32_t>((rev[k >> 1] >> 1) | ((k & 1) << (log_n - 1)));
+  return rev;
+}
+
+/// The permutation by which the automorphism X -> X^g acts on NTT values: slot k of a(X^g) is slot
+/// @p source[k] of a, where 2·rev(source[k]) + 1 = g·(2·rev(k) + 1) mod 2N (see apply_galois).
+/// @p bit_reverse is bit_reverse_table(N); @p source receives N entries. g must be odd.
+inline void galois_ntt_permutation(std::uint64_t galois_elt, std::span<const std::uint32_t> bit_reverse,
+                                   std::span<std::uint32_t> source) noexcept {
+  const std::size_t n = bit_reverse.size();
+  const u64 mask = 2 * static_cast<u64>(n) - 1;
+  for (std::size_t k = 0; k < n; ++k) {
+    const u64 e = (galois_elt * (2 * static_cast<u64>(bit_reverse[k]) + 1)) & mask;
+    source[k] = bit_reverse[static_cast<std::size_t>((e - 1) >> 1)];
+  }
+}
+
+/// out = a(X^g) for a polynomial in NTT form, given the permutation of galois_ntt_permutation.
+/// Every limb moves the same way. @p out takes a's shape.
+/// @throws hefl::invalid_argument if a is not in NTT form, does not fit ctx, or out aliases a.
+inline void apply_galois_ntt(const rns_poly& a, std::span<const std::uint32_t> source, rns_poly& out,
+                             const context& ctx) {
+  check_poly(a, ctx, "apply_galois");
+  if (!a.is_ntt_form() || source.size() != a.degree())
+    throw invalid_argument("ckks::apply_galois_ntt: needs NTT form and one permutation entry per coefficient");
+  if (&a == &out) throw invalid_argument("ckks::apply_galois: output must not alias the input");
+  if (out.degree() != a.degree() || out.level() != a.level() || out.has_special() != a.has_special())
+    out = rns_poly(a.degree(), a.level(), a.has_special());
+  out.set_ntt_form(true);
+  const std::size_t n = a.degree();
+  for_each_limb(a, [&](std::size_t i) {
+    const u64* x = a.limb(i);
+    u64* y = out.limb(i);
+    for (std::size_t k = 0; k < n; ++k) y[k] = x[source[k]];
+  });
+}
+
 /// out = a(X^g) for an odd Galois element @p galois_elt in [1, 2N): the automorphism behind slot
 /// rotations and conjugation (Gentry, Halevi, Smart, "Fully Homomorphic Encryption with Polylog
 /// Overhead", EUROCRYPT 2012, §5). In coefficient form X^i moves to +-X^(i·g mod N); in NTT form the
@@ -292,25 +391,17 @@ inline void apply_galois(const rns_poly& a, std::uint64_t galois_elt, rns_poly& 
     throw invalid_argument("ckks::apply_galois: Galois element must be odd and below 2N = " + std::to_string(two_n) +
                            ", got " + std::to_string(galois_elt));
   if (&a == &out) throw invalid_argument("ckks::apply_galois: output must not alias the input");
-  if (out.degree() != n || out.level() != a.level() || out.has_special() != a.has_special())
-    out = rns_poly(n, a.level(), a.has_special());
-  out.set_ntt_form(a.is_ntt_form());
   if (a.is_ntt_form()) {
-    int log_n = 0;
-    while ((std::size_t{1} << log_n) < n) ++log_n;
-    std::vector<std::size_t> source(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      const u64 e = (galois_elt * (2 * reverse_bits(k, log_n) + 1)) & (two_n - 1);
-      source[k] = reverse_bits(static_cast<std::size_t>((e - 1) / 2), log_n);
-    }
-    for (std::size_t i = 0; i < a.limb_count(); ++i) {
-      const u64* x = a.limb(i);
-      u64* y = out.limb(i);
-      for (std::size_t k = 0; k < n; ++k) y[k] = x[source[k]];
-    }
+    const std::vector<std::uint32_t> rev = bit_reverse_table(n);
+    std::vector<std::uint32_t> source(n);
+    galois_ntt_permutation(galois_elt, rev, source);
+    apply_galois_ntt(a, source, out, ctx);
     return;
   }
-  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+  if (out.degree() != n || out.level() != a.level() || out.has_special() != a.has_special())
+    out = rns_poly(n, a.level(), a.has_special());
+  out.set_ntt_form(false);
+  for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
     const u64* x = a.limb(i);
     u64* y = out.limb(i);
@@ -319,7 +410,7 @@ inline void apply_galois(const rns_poly& a, std::uint64_t galois_elt, rns_poly& 
       if (e < n) y[e] = x[k];
       else y[e - n] = neg_mod(x[k], q);
     }
-  }
+  });
 }
 
 /// The residues modulo each prime of @p a's limbs of the integer nearest to @p value.
@@ -396,30 +487,42 @@ inline void to_centered_doubles(const rns_poly& a, std::span<double> out, const 
                            " entries, expected " + std::to_string(a.degree()));
   const std::size_t limbs = a.level() + 1;
   const auto primes = ctx.primes();
-  std::vector<u64> digits(limbs);
-  std::vector<double> balanced(limbs);
-  for (std::size_t j = 0; j < a.degree(); ++j) {
-    for (std::size_t i = 0; i < limbs; ++i) {
-      const modulus& q = ctx.ntt(i).mod();
-      u64 t = a.limb(i)[j];
-      for (std::size_t k = 0; k < i; ++k)
-        t = mul_shoup(sub_mod(t, q.reduce(digits[k]), q.value()), ctx.inverse(k, i), ctx.inverse_shoup(k, i), q.value());
-      digits[i] = t;
-    }
-    u64 carry = 0;
-    for (std::size_t i = 0; i < limbs; ++i) {
-      const u64 d = digits[i] + carry; // <= q_i
-      if (d > (primes[i] - 1) / 2) {
-        balanced[i] = -static_cast<double>(primes[i] - d);
-        carry = 1;
-      } else {
-        balanced[i] = static_cast<double>(d);
-        carry = 0;
+  // Coefficients are independent: chunks of them go to different threads, each with its own scratch.
+  constexpr std::size_t chunk = 1024;
+  const std::size_t chunks = (a.degree() + chunk - 1) / chunk;
+  const auto compose = [&](std::size_t c) {
+    std::vector<u64> digits(limbs);
+    std::vector<double> balanced(limbs);
+    const std::size_t end = std::min(a.degree(), (c + 1) * chunk);
+    for (std::size_t j = c * chunk; j < end; ++j) {
+      for (std::size_t i = 0; i < limbs; ++i) {
+        const modulus& q = ctx.ntt(i).mod();
+        u64 t = a.limb(i)[j];
+        for (std::size_t k = 0; k < i; ++k)
+          t = mul_shoup(sub_mod(t, q.reduce(digits[k]), q.value()), ctx.inverse(k, i), ctx.inverse_shoup(k, i),
+                        q.value());
+        digits[i] = t;
       }
+      u64 carry = 0;
+      for (std::size_t i = 0; i < limbs; ++i) {
+        const u64 d = digits[i] + carry; // <= q_i
+        if (d > (primes[i] - 1) / 2) {
+          balanced[i] = -static_cast<double>(primes[i] - d);
+          carry = 1;
+        } else {
+          balanced[i] = static_cast<double>(d);
+          carry = 0;
+        }
+      }
+      double value = balanced[limbs - 1];
+      for (std::size_t i = limbs - 1; i-- > 0;) value = value * static_cast<double>(primes[i]) + balanced[i];
+      out[j] = value;
     }
-    double value = balanced[limbs - 1];
-    for (std::size_t i = limbs - 1; i-- > 0;) value = value * static_cast<double>(primes[i]) + balanced[i];
-    out[j] = value;
+  };
+  if (limbs > 1 && a.degree() >= 4096) {
+    hefl::parallel_for(chunks, compose);
+  } else {
+    for (std::size_t c = 0; c < chunks; ++c) compose(c);
   }
 }
 
