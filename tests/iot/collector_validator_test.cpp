@@ -1,4 +1,4 @@
-#include <hefl/iot/collector_validator.hpp>
+#include <hefl/iot.hpp>  // the umbrella, so that the suite compiles every IoT header together
 
 #include <catch2/catch.hpp>
 
