@@ -174,7 +174,8 @@ struct collector_verdict {
 
 /// Tunables of a collector_validator.
 struct collector_validator_options {
-  /// This collector's id: logged in every entry, and compared with the registry's assignment.
+  /// This collector's id: logged in every entry, and compared with the registry's assignment. Give each
+  /// validator sharing a ledger its own id: (collector, seq, time) is what keeps their entries distinct.
   std::string collector_id = "collector";
   /// Size limit of requests.
   request_limits limits{};
