@@ -73,7 +73,7 @@ public:
     const auto& ctx = m_params.context();
     const std::size_t n = m_params.poly_degree();
     detail::rns_poly m = ct.poly(0);
-    for (std::size_t i = 0; i <= ct.level(); ++i) {
+    detail::for_each_limb(m, [&](std::size_t i) {
       const detail::modulus& q = ctx.ntt(i).mod();
       const detail::u64* s = m_sk.poly().limb(i);
       detail::u64* x = m.limb(i);
@@ -86,7 +86,7 @@ public:
           acc = detail::add_mod(detail::mul_mod(acc, s[j], q), ct.poly(t).limb(i)[j], q.value());
         x[j] = acc;
       }
-    }
+    });
     return plaintext(m_params, std::move(m), ct.scale());
   }
 

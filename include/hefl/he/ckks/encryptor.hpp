@@ -6,6 +6,7 @@
 /// error (the same choice as Microsoft SEAL's public-key encryption).
 
 #include <hefl/core/error.hpp>
+#include <hefl/core/parallel.hpp>
 #include <hefl/core/random.hpp>
 #include <hefl/he/ckks/detail/rns_poly.hpp>
 #include <hefl/he/ckks/encoder.hpp>
@@ -191,7 +192,8 @@ public:
       detail::sample_ternary(u, rs, ctx);
       detail::to_ntt(u, ctx);
       const std::size_t pk_special = m_pk.b().limb_count() - 1;
-      for (std::size_t i = 0; i < u.limb_count(); ++i) {
+      // Randomness is drawn sequentially above and below; the limbs in between are independent.
+      hefl::parallel_for(u.limb_count(), [&](std::size_t i) {
         const std::size_t src = i <= level ? i : pk_special;
         const detail::ntt_tables& tables = ctx.ntt(u.prime_index(i, ctx));
         const detail::u64 q = tables.prime();
@@ -208,15 +210,14 @@ public:
         }
         tables.inverse(x0);
         tables.inverse(x1);
-      }
+      });
       detail::secure_wipe(u.data());
       c0.set_ntt_form(false);
       c1.set_ntt_form(false);
       detail::add_gaussian_error(c0, rs, ctx);
       detail::add_gaussian_error(c1, rs, ctx);
     }
-    detail::mod_down_inplace(c0, ctx);
-    detail::mod_down_inplace(c1, ctx);
+    detail::key_switch_mod_down(c0, c1, ctx);
     detail::to_ntt(c0, ctx);
     detail::to_ntt(c1, ctx);
     std::vector<detail::rns_poly> polys;
@@ -282,7 +283,7 @@ public:
     }
     detail::to_ntt(c0, ctx);
     // c0 = e - a·s + m
-    for (std::size_t i = 0; i <= level; ++i) {
+    detail::for_each_limb(c0, [&](std::size_t i) {
       const detail::modulus& q = ctx.ntt(i).mod();
       const detail::u64* x = a.limb(i);
       const detail::u64* s = m_sk.poly().limb(i);
@@ -290,7 +291,7 @@ public:
       detail::u64* y = c0.limb(i);
       for (std::size_t j = 0; j < n; ++j)
         y[j] = detail::add_mod(detail::sub_mod(y[j], detail::mul_mod(x[j], s[j], q), q.value()), m[j], q.value());
-    }
+    });
     std::vector<detail::rns_poly> polys;
     polys.reserve(2);
     polys.push_back(std::move(c0));
