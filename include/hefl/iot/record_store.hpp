@@ -142,6 +142,8 @@ public:
 
   /// Whether inserts are logged on a ledger.
   [[nodiscard]] bool logs_to_ledger() const noexcept { return static_cast<bool>(m_log); }
+  /// The directory inserts, reads and scans verify against.
+  [[nodiscard]] const identity_directory& directory() const noexcept { return *m_keys; }
   /// The database path given at construction.
   [[nodiscard]] const std::string& path() const noexcept { return m_path; }
 

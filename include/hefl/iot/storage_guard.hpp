@@ -1,0 +1,278 @@
+#pragma once
+/// @file
+/// The application-layer re-check that defeats a sinkhole (seed 003, "Sinkhole attack": a compromised
+/// collector attracts traffic and forwards forged data). The storage node trusts no collector: before a
+/// record reaches the store it re-validates the collector's certificate chain and signature, that the
+/// device is registered to this patient and this collector, the patient signature under the patient's
+/// own registered key, and the rule contract of the device's group. A refused record is never stored
+/// and its refusal is a ledger transaction.
+///
+/// Where the device's group comes from: the storage node's identity_directory, filled at enrolment
+/// from the device's certificate (identity_directory::enrol_device). Never from the record or from the
+/// collector: a compromised collector writes the record and would name the laxest group's contract.
+///
+/// Why the rule check matters although the patient signs: in the paper's flow the collector hashes
+/// and the patient's card signs the hash it is given, so a compromised collector can obtain a valid
+/// patient signature over values the device never sent. Only the contract stops those values.
+
+#include <hefl/core/error.hpp>
+#include <hefl/crypto/botan_random.hpp>
+#include <hefl/iot/ledger.hpp>
+#include <hefl/iot/pki.hpp>
+#include <hefl/iot/record.hpp>
+#include <hefl/iot/record_store.hpp>
+#include <hefl/iot/registry.hpp>
+#include <hefl/iot/rules.hpp>
+
+#include <botan/x509cert.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hefl::iot {
+
+/// Why the storage node refused a record. Checks run in this order; the first failure wins.
+enum class storage_refusal : std::uint8_t {
+  malformed,                ///< a field breaks the record format
+  untrusted_collector,      ///< the collector's chain does not validate as a collector's (unknown CA, revoked, expired, other role)
+  collector_mismatch,       ///< the record names another collector than the certificate, or the collector is not registered
+  hash_mismatch,            ///< the hash is not SHA-256 of the record's content
+  bad_collector_signature,  ///< the collector signature is missing or does not verify under the certificate's key
+  unknown_device,           ///< the device is not registered
+  device_not_assigned,      ///< the device is registered to another patient or reports to another collector
+  unknown_patient_key,      ///< no key is registered for the patient
+  bad_patient_signature,    ///< the patient signature is missing or not made by the patient's registered key
+  future_timestamp,         ///< measured further in the future than the allowed clock skew
+  rule_violation,           ///< the payload breaks the contract of the device's group (or the device has no group)
+  duplicate,                ///< the same record is already stored (a replay)
+};
+
+/// The spelling of @p r in messages and ledger entries, e.g. "device_not_assigned".
+[[nodiscard]] constexpr std::string_view to_string(storage_refusal r) noexcept {
+  switch (r) {
+    case storage_refusal::malformed: return "malformed";
+    case storage_refusal::untrusted_collector: return "untrusted_collector";
+    case storage_refusal::collector_mismatch: return "collector_mismatch";
+    case storage_refusal::hash_mismatch: return "hash_mismatch";
+    case storage_refusal::bad_collector_signature: return "bad_collector_signature";
+    case storage_refusal::unknown_device: return "unknown_device";
+    case storage_refusal::device_not_assigned: return "device_not_assigned";
+    case storage_refusal::unknown_patient_key: return "unknown_patient_key";
+    case storage_refusal::bad_patient_signature: return "bad_patient_signature";
+    case storage_refusal::future_timestamp: return "future_timestamp";
+    case storage_refusal::rule_violation: return "rule_violation";
+    case storage_refusal::duplicate: return "duplicate";
+  }
+  return "unknown";
+}
+
+/// The storage node's decision on one record.
+struct storage_verdict {
+  std::optional<storage_refusal> refusal;       ///< empty when stored
+  std::string message;                          ///< why, for logs; empty when stored
+  std::optional<rule_violation> violation;      ///< the broken rule, for rule_violation
+  chain_status collector_certificate = chain_status::untrusted;  ///< the collector chain's verdict
+  std::uint64_t record_id = 0;                  ///< the new id when stored; the stored copy's id for a duplicate
+  sha256_digest ledger_entry{};                 ///< id of the refusal transaction (stored records are logged by the store)
+
+  /// True when the record was stored.
+  [[nodiscard]] bool ok() const noexcept { return !refusal.has_value(); }
+  /// Same as ok().
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+/// Tunables of the storage guard.
+struct storage_guard_options {
+  /// How far a record's timestamp may lie ahead of the storage node's clock (device clocks drift).
+  std::chrono::milliseconds max_future_skew{std::chrono::minutes(5)};
+};
+
+/// Re-checks every record a collector forwards before the record store accepts it, and logs each
+/// refusal on the ledger. All referenced objects must outlive the guard. Thread-safe if the rule
+/// policy and the ledger are.
+/// @tparam RulePolicy a hefl::iot::rule_policy: the storage node's own rule manager (a separate
+///         instance from any collector's, since check() also counts each device's message rate)
+/// @tparam Ledger a hefl::iot::ledger_policy
+/// @tparam PatientPolicy, CollectorPolicy as in the record store
+template <rule_policy RulePolicy, ledger_policy Ledger, signing_policy PatientPolicy = ed25519_signing,
+          signing_policy CollectorPolicy = ecdsa_p256_signing>
+class storage_guard {
+public:
+  /// A guard in front of @p store. Collector keys of chains that pass are added to @p keys, which must
+  /// be the store's directory, so that later integrity scans verify those records too.
+  /// @throws hefl::invalid_argument if @p store does not log to a ledger (every stored record must be
+  ///         logged) or does not verify against @p keys
+  storage_guard(const trust_store& trust, const registry& reg, identity_directory& keys, RulePolicy& rules,
+                record_store<PatientPolicy, CollectorPolicy>& store, Ledger& ledger,
+                storage_guard_options options = {})
+      : m_trust(&trust), m_registry(&reg), m_keys(&keys), m_rules(&rules), m_store(&store), m_ledger(&ledger),
+        m_options(options), m_random(std::make_unique<crypto::system_random>()),
+        m_random_mutex(std::make_unique<std::mutex>()) {
+    if (!store.logs_to_ledger())
+      throw invalid_argument("storage_guard: the record store must log to a ledger (construct it with one)");
+    if (&store.directory() != &keys)
+      throw invalid_argument("storage_guard: the record store verifies against another identity_directory");
+    if (options.max_future_skew.count() < 0)
+      throw invalid_argument("storage_guard: max_future_skew must not be negative, got " +
+                             std::to_string(options.max_future_skew.count()) + " ms");
+  }
+
+  /// Re-checks @p r, forwarded by the holder of @p collector_chain (end-entity first), at @p now, and
+  /// stores it if every check passes (see storage_refusal for the order).
+  /// @returns the stored id, or the refusal (logged as a custom "record_refused" transaction)
+  /// @throws whatever the ledger's submit() throws (nothing is stored then); hefl::io_error if the
+  ///         store cannot write
+  [[nodiscard]] storage_verdict submit(const record& r, const std::vector<Botan::X509_Certificate>& collector_chain,
+                                       clock_time now = std::chrono::system_clock::now()) {
+    storage_verdict v;
+    if (auto problem = r.format_problem()) return refuse(v, r, storage_refusal::malformed, *problem, now);
+
+    const auto chain = validate_chain(collector_chain, *m_trust, cert_usage::tls_client, now, {role::collector});
+    v.collector_certificate = chain.status;
+    if (!chain) return refuse(v, r, storage_refusal::untrusted_collector, chain.reason, now);
+    const std::string& collector = chain.holder->subject_id;
+    if (collector != r.collector_id)
+      return refuse(v, r, storage_refusal::collector_mismatch,
+                    "record names collector \"" + r.collector_id + "\", certificate belongs to \"" + collector + "\"",
+                    now);
+    if (!m_registry->has_collector(collector))
+      return refuse(v, r, storage_refusal::collector_mismatch, "collector \"" + collector + "\" is not registered",
+                    now);
+
+    if (r.compute_hash() != r.hash)
+      return refuse(v, r, storage_refusal::hash_mismatch, "hash is not SHA-256 of the record's content", now);
+    std::unique_ptr<Botan::Public_Key> collector_key;
+    try {
+      collector_key = collector_chain.front().load_subject_public_key();
+    } catch (const std::exception&) {
+      collector_key.reset();
+    }
+    if (r.collector_signature.empty() || !collector_key ||
+        !CollectorPolicy::verify(*collector_key, r.collector_message(), r.collector_signature))
+      return refuse(v, r, storage_refusal::bad_collector_signature,
+                    r.collector_signature.empty()
+                        ? "record has no collector signature"
+                        : "collector signature does not verify as " + std::string(CollectorPolicy::algorithm_name) +
+                              " under the key of \"" + collector + "\"'s certificate",
+                    now);
+
+    const auto device = m_registry->device(r.device);
+    if (!device)
+      return refuse(v, r, storage_refusal::unknown_device, "device " + r.device.to_urn() + " is not registered", now);
+    if (device->patient_id != r.patient_id || device->collector_id != collector)
+      return refuse(v, r, storage_refusal::device_not_assigned,
+                    "device " + r.device.to_urn() + " is registered to patient \"" + device->patient_id +
+                        "\" through \"" + device->collector_id + "\", not to \"" + r.patient_id + "\" through \"" +
+                        collector + "\"",
+                    now);
+
+    const auto patient_keys = m_keys->patient_keys(r.patient_id);
+    if (patient_keys.empty())
+      return refuse(v, r, storage_refusal::unknown_patient_key,
+                    "no key is registered for patient \"" + r.patient_id + "\"", now);
+    if (r.patient_signature.empty())
+      return refuse(v, r, storage_refusal::bad_patient_signature, "record has no patient signature", now);
+    const bool patient_signed = std::any_of(patient_keys.begin(), patient_keys.end(), [&](const auto& k) {
+      return k && PatientPolicy::verify(*k, r.hash, r.patient_signature);
+    });
+    if (!patient_signed)
+      return refuse(v, r, storage_refusal::bad_patient_signature,
+                    "patient signature is not made by the registered key of \"" + r.patient_id + "\"", now);
+
+    if (r.timestamp > std::chrono::floor<std::chrono::milliseconds>(now) + m_options.max_future_skew)
+      return refuse(v, r, storage_refusal::future_timestamp,
+                    "measured at " + std::to_string(r.timestamp.time_since_epoch().count()) +
+                        " ms, more than " + std::to_string(m_options.max_future_skew.count()) +
+                        " ms after the storage clock",
+                    now);
+
+    const auto group = m_keys->device_group(r.device);
+    if (!group) {
+      rule_violation none;
+      none.kind = rule_violation_kind::unknown_group;
+      none.message = "device " + r.device.to_urn() + " was never enrolled with a group";
+      v.violation = none;
+      return refuse(v, r, storage_refusal::rule_violation, none.message, now);
+    }
+    const auto rule = m_rules->check(*group, r.device.to_urn(), r.decode_payload(), now);
+    if (!rule) {
+      v.violation = rule.violation();
+      return refuse(v, r, storage_refusal::rule_violation,
+                    std::string(rule.code()) + ": " + rule.violation().message, now);
+    }
+
+    m_keys->add_collector_key(collector, *collector_key);
+    const auto stored = m_store->try_insert(r);
+    if (!stored) {
+      v.record_id = stored.id;
+      return refuse(v, r, from_store(stored.check.fault), stored.check.message, now);
+    }
+    v.record_id = stored.id;
+    return v;
+  }
+
+private:
+  static storage_refusal from_store(record_fault f) noexcept {
+    switch (f) {
+      case record_fault::duplicate: return storage_refusal::duplicate;
+      case record_fault::hash_mismatch: return storage_refusal::hash_mismatch;
+      case record_fault::unknown_patient_key: return storage_refusal::unknown_patient_key;
+      case record_fault::missing_patient_signature:
+      case record_fault::bad_patient_signature: return storage_refusal::bad_patient_signature;
+      case record_fault::missing_collector_signature:
+      case record_fault::unknown_collector_key:
+      case record_fault::bad_collector_signature: return storage_refusal::bad_collector_signature;
+      default: return storage_refusal::malformed;
+    }
+  }
+
+  storage_verdict& refuse(storage_verdict& v, const record& r, storage_refusal why, const std::string& message,
+                          clock_time now) {
+    v.refusal = why;
+    v.message = std::string(to_string(why)) + ": " + message;
+    std::array<std::uint8_t, 16> nonce{};
+    {
+      const std::lock_guard lock(*m_random_mutex);
+      m_random->fill(nonce);
+    }
+    std::string device = "invalid";
+    try {
+      device = r.device.to_hex();
+    } catch (const hefl::error&) {
+    }
+    nlohmann::json fields{{"type", "record_refused"},
+                          {"reason", to_string(why)},
+                          {"patient", record_detail::loggable(r.patient_id)},
+                          {"device", device},
+                          {"collector", record_detail::loggable(r.collector_id)},
+                          {"hash", record_detail::to_hex(r.hash)},
+                          {"attempt", record_detail::to_hex(nonce)}};
+    if (v.violation) {
+      fields["violation"] = std::string(to_string(v.violation->kind));
+      if (!v.violation->field.empty()) fields["field"] = record_detail::loggable(v.violation->field);
+    }
+    v.ledger_entry =
+        m_ledger->submit(transaction(tx_kind::custom, std::move(fields), std::chrono::floor<std::chrono::milliseconds>(now)));
+    return v;
+  }
+
+  const trust_store* m_trust;
+  const registry* m_registry;
+  identity_directory* m_keys;
+  RulePolicy* m_rules;
+  record_store<PatientPolicy, CollectorPolicy>* m_store;
+  Ledger* m_ledger;
+  storage_guard_options m_options;
+  std::unique_ptr<random_source> m_random;
+  std::unique_ptr<std::mutex> m_random_mutex;
+};
+
+} // namespace hefl::iot

@@ -1,0 +1,249 @@
+#include <hefl/iot/storage_guard.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <botan/auto_rng.h>
+#include <botan/ecdsa.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace hefl::iot;
+using namespace std::chrono_literals;
+
+namespace {
+
+payload guard_payload(const std::string& type, const std::string& field, nlohmann::json value) {
+  payload p;
+  p.type = type;
+  p.fields.emplace(field, std::move(value));
+  return p;
+}
+
+// The storage side of a hospital: CA (and a rogue CA with the same name), registry, the storage
+// node's directory filled from real certificates, its own rule manager with the vital-signs contract
+// deployed by an admin, a ledger, a record store that logs to it, and the guard in front of the store.
+struct storage_fixture {
+  Botan::AutoSeeded_RNG rng;
+  clock_time t0 = std::chrono::system_clock::now();
+  certificate_authority ca{"St Mary Hospital", t0 - 2h};
+  certificate_authority rogue{"St Mary Hospital", t0 - 2h};
+  trust_store trust = trust_store::in_memory();
+  registry reg;
+  identity_directory keys;
+  local_ledger chain;
+  Botan::ECDSA_PrivateKey node_key{rng, Botan::EC_Group("secp256r1")};   // the ICU collector's key
+  Botan::ECDSA_PrivateKey er_key{rng, Botan::EC_Group("secp256r1")};     // the ER collector's key
+  Botan::ECDSA_PrivateKey admin_key{rng, Botan::EC_Group("secp256r1")};
+  Botan::X509_Certificate icu_cert, er_cert, admin_cert;
+  patient_smart_card<> alice{"p-1001", rng};
+  patient_smart_card<> bob{"p-1002", rng};
+  sgtin96 monitor = sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345.1", 1);  // alice's, via the ICU
+  sgtin96 pump = sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345.2", 1);     // bob's, via the ICU
+  sgtin96 spare = sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345.3", 1);    // alice's, never enrolled
+  rule_manager<> rules{[this](const Botan::X509_Certificate& c) {
+                         return validate_chain(c, trust, cert_usage::any, t0, {role::admin}).ok();
+                       },
+                       [this](const deployment_event& e) {
+                         if (e.accepted())
+                           chain.submit(transaction::rule_deployment(e.group_name, e.version, e.contract_hash,
+                                                                     e.signer, ledger_now()));
+                       }};
+  record_store<> store{":memory:", keys, chain};
+  storage_guard<rule_manager<>, local_ledger> guard{trust, reg, keys, rules, store, chain};
+  std::uint64_t next_ms = 0;
+
+  storage_fixture() {
+    trust.add_root(ca.root());
+    icu_cert = issue(node_key, role::collector, "collector-icu");
+    er_cert = issue(er_key, role::collector, "collector-er");
+    admin_cert = issue(admin_key, role::admin, "admin.root");
+    reg.register_patient({"p-1001", "icu", "1", "A"});
+    reg.register_patient({"p-1002", "icu", "1", "B"});
+    reg.register_collector("collector-icu");
+    reg.register_collector("collector-er");
+    reg.register_device(monitor, "p-1001", "collector-icu");
+    reg.register_device(pump, "p-1002", "collector-icu");
+    reg.register_device(spare, "p-1001", "collector-icu");
+    // Enrolment: every key and group the storage node relies on comes from a validated certificate.
+    REQUIRE(keys.enrol_patient({issue(alice.public_key(), role::patient, "p-1001")}, trust, t0));
+    REQUIRE(keys.enrol_patient({issue(bob.public_key(), role::patient, "p-1002")}, trust, t0));
+    REQUIRE(keys.enrol_device({issue_device(monitor, "monitor-1")}, trust, t0));
+    REQUIRE(keys.enrol_device({issue_device(pump, "pump-2")}, trust, t0));
+    REQUIRE(rules.deploy(sign_deployment(vital_signs_example_contract, admin_key, admin_cert, rng)).accepted());
+    next_ms = static_cast<std::uint64_t>(
+        std::chrono::floor<std::chrono::milliseconds>(t0).time_since_epoch().count() - 60'000);
+  }
+
+  Botan::X509_Certificate issue(const Botan::Public_Key& key, role r, const std::string& subject,
+                                certificate_authority* by = nullptr) {
+    identity id;
+    id.role = r;
+    id.subject_id = subject;
+    return (by ? *by : ca).issue(key, id, t0 - 1h, 24h * 30);
+  }
+
+  Botan::X509_Certificate issue_device(const sgtin96& epc, const std::string& subject) {
+    Botan::ECDSA_PrivateKey device_key(rng, Botan::EC_Group("secp256r1"));
+    identity id;
+    id.role = role::device;
+    id.subject_id = subject;
+    id.device_epc = epc;
+    id.group_id = 1;  // the vital-signs group
+    return ca.issue(device_key, id, t0 - 1h, 24h * 30);
+  }
+
+  // What an honest collector builds: the patient's card signs, the collector countersigns.
+  record honest(patient_smart_card<>& card, const sgtin96& device, const payload& p) {
+    return make_record(card.patient_id(), device, p.type, p, record_time(std::chrono::milliseconds(next_ms++)), card,
+                       "collector-icu", node_key, rng);
+  }
+  record heart(std::int64_t bpm) { return honest(alice, monitor, guard_payload("heart_rate", "bpm", bpm)); }
+
+  // The sealed record_refused transactions, in order.
+  std::vector<transaction> refusals() {
+    chain.flush();
+    std::vector<transaction> out;
+    for (auto& loc : chain.find([](const transaction& tx) { return tx.field_string("type") == "record_refused"; }))
+      out.push_back(loc.tx);
+    return out;
+  }
+};
+
+} // namespace
+
+TEST_CASE("storage_guard stores honest records forwarded by a registered collector", "[iot][storage_guard]") {
+  storage_fixture f;
+  const auto a = f.guard.submit(f.heart(72), {f.icu_cert}, f.t0);
+  INFO(a.message);
+  REQUIRE(a.ok());
+  CHECK(a.record_id == 1);
+  CHECK(a.collector_certificate == chain_status::ok);
+  const auto b = f.guard.submit(f.honest(f.bob, f.pump, guard_payload("spo2", "saturation", 97.5)), {f.icu_cert}, f.t0);
+  REQUIRE(b.ok());
+  CHECK(b.record_id == 2);
+
+  CHECK(f.store.records_of("p-1001").size() == 1);
+  CHECK(f.store.records_of("p-1002").at(0).decode_payload() == guard_payload("spo2", "saturation", 97.5));
+  CHECK(f.keys.collector_keys("collector-icu").size() == 1);  // learned from the validated chain
+  CHECK(f.store.integrity_scan().ok());
+  f.chain.flush();
+  CHECK(f.chain.find(tx_kind::record_stored).size() == 2);
+  CHECK(f.refusals().empty());
+}
+
+TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges and logs each refusal",
+          "[iot][storage_guard][attack]") {
+  storage_fixture f;
+  const std::vector<Botan::X509_Certificate> icu{f.icu_cert};
+  REQUIRE(f.guard.submit(f.heart(70), icu, f.t0).ok());
+
+  struct forgery {
+    std::string name;
+    record r;
+    std::vector<Botan::X509_Certificate> chain;
+    storage_refusal expected;
+  };
+  std::vector<forgery> forgeries;
+
+  // False data: the collector had the card sign a value no device sent, or a type the group may not send.
+  forgeries.push_back({"value out of range", f.heart(400), icu, storage_refusal::rule_violation});
+  forgeries.push_back({"type not allowed",
+                       f.honest(f.alice, f.monitor, guard_payload("blood_glucose", "mg_dl", 90)), icu,
+                       storage_refusal::rule_violation});
+  // A patient signature made with a key of the collector's own, not the patient's card.
+  patient_smart_card<> fake_card{"p-1001", f.rng};
+  forgeries.push_back({"patient signature from another key",
+                       make_record("p-1001", f.monitor, "heart_rate", guard_payload("heart_rate", "bpm", 75),
+                                   record_time(std::chrono::milliseconds(f.next_ms++)), fake_card, "collector-icu",
+                                   f.node_key, f.rng),
+                       icu, storage_refusal::bad_patient_signature});
+  // A record for a patient the device is not assigned to (bob's card really signed it).
+  forgeries.push_back({"device not assigned to the patient",
+                       f.honest(f.bob, f.monitor, guard_payload("heart_rate", "bpm", 80)), icu,
+                       storage_refusal::device_not_assigned});
+  // A device nobody registered.
+  forgeries.push_back({"unknown device",
+                       f.honest(f.alice, sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345.99", 1),
+                                guard_payload("heart_rate", "bpm", 80)),
+                       icu, storage_refusal::unknown_device});
+  // A registered device whose group the storage node never enrolled: no contract can vouch for it.
+  forgeries.push_back({"device without an enrolled group",
+                       f.honest(f.alice, f.spare, guard_payload("heart_rate", "bpm", 80)), icu,
+                       storage_refusal::rule_violation});
+  // Content changed after the patient signed.
+  auto altered = f.heart(71);
+  altered.payload_bytes = guard_payload("heart_rate", "bpm", 200).canonical_bytes();
+  forgeries.push_back({"content altered after signing", altered, icu, storage_refusal::hash_mismatch});
+  // The collector signature is not made by the certificate's key.
+  auto resigned = f.heart(72);
+  sign_as_collector(resigned, "collector-icu", f.er_key, f.rng);
+  forgeries.push_back({"collector signature by another key", resigned, icu, storage_refusal::bad_collector_signature});
+  // Posing as the ER collector with the ICU certificate.
+  auto posing = f.heart(73);
+  sign_as_collector(posing, "collector-er", f.node_key, f.rng);
+  forgeries.push_back({"record names another collector", posing, icu, storage_refusal::collector_mismatch});
+  // A certificate from a rogue CA with the same name, and a device certificate posing as a collector.
+  forgeries.push_back({"rogue CA", f.heart(74), {f.issue(f.node_key, role::collector, "collector-icu", &f.rogue)},
+                       storage_refusal::untrusted_collector});
+  forgeries.push_back({"device certificate", f.heart(75), {f.issue_device(f.monitor, "collector-icu")},
+                       storage_refusal::untrusted_collector});
+  // Timestamps far in the future, malformed fields, and a replay of a stored record.
+  auto future = make_record("p-1001", f.monitor, "heart_rate", guard_payload("heart_rate", "bpm", 76),
+                            std::chrono::floor<std::chrono::milliseconds>(f.t0) + 1h, f.alice, "collector-icu",
+                            f.node_key, f.rng);
+  forgeries.push_back({"future timestamp", future, icu, storage_refusal::future_timestamp});
+  auto malformed = f.heart(77);
+  malformed.patient_id = "p-1001'; DROP TABLE hefl_records; --";
+  forgeries.push_back({"malformed patient id", malformed, icu, storage_refusal::malformed});
+  forgeries.push_back({"replayed record", f.store.get(1).value(), icu, storage_refusal::duplicate});
+
+  for (const auto& fg : forgeries) {
+    const auto v = f.guard.submit(fg.r, fg.chain, f.t0);
+    INFO(fg.name << ": " << v.message);
+    REQUIRE_FALSE(v.ok());
+    CHECK(*v.refusal == fg.expected);
+    CHECK(v.ledger_entry != sha256_digest{});
+  }
+  CHECK(f.store.size() == 1);
+
+  const auto log = f.refusals();
+  REQUIRE(log.size() == forgeries.size());
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    INFO(forgeries[i].name);
+    CHECK(log[i].field_string("reason") == to_string(forgeries[i].expected));
+    CHECK(log[i].field_string("collector") == (i == 8 ? "collector-er" : "collector-icu"));
+  }
+  CHECK(log[0].field_string("violation") == "out_of_range");
+  CHECK(log[0].field_string("field") == "bpm");
+  CHECK(log[1].field_string("violation") == "type_not_allowed");
+  CHECK(log[5].field_string("violation") == "unknown_group");
+  CHECK(log[0].field_string("patient") == "p-1001");
+  CHECK_THAT(std::string(log[12].field_string("patient")), Catch::StartsWith("hex:"));
+  CHECK(f.chain.verify().ok());
+
+  // Honest traffic interleaved with the attacks is still accepted.
+  CHECK(f.guard.submit(f.heart(81), icu, f.t0).ok());
+  CHECK(f.store.size() == 2);
+}
+
+TEST_CASE("storage_guard refuses a revoked collector and needs a logging store", "[iot][storage_guard]") {
+  storage_fixture f;
+  f.ca.revoke(f.icu_cert, Botan::CRL_Code::KEY_COMPROMISE, f.t0 - 10min);
+  f.trust.add_crl(f.ca.crl());
+  const auto v = f.guard.submit(f.heart(70), {f.icu_cert}, f.t0);
+  REQUIRE_FALSE(v.ok());
+  CHECK(*v.refusal == storage_refusal::untrusted_collector);
+  CHECK(v.collector_certificate == chain_status::revoked);
+  CHECK(f.refusals().size() == 1);
+
+  record_store<> silent(":memory:", f.keys);
+  CHECK_THROWS_WITH((storage_guard<rule_manager<>, local_ledger>(f.trust, f.reg, f.keys, f.rules, silent, f.chain)),
+                    Catch::Contains("must log to a ledger"));
+  identity_directory other;
+  record_store<> elsewhere(":memory:", other, f.chain);
+  CHECK_THROWS_WITH((storage_guard<rule_manager<>, local_ledger>(f.trust, f.reg, f.keys, f.rules, elsewhere, f.chain)),
+                    Catch::Contains("another identity_directory"));
+}
