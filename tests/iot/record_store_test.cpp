@@ -12,7 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace hefl::iot;
@@ -350,6 +352,33 @@ TEST_CASE("record_store keeps nothing of a failed insert", "[iot][record_store][
     CHECK(store.integrity_scan().ok());
     CHECK(store.insert(second) == 2);
   }
+}
+
+TEST_CASE("record_store: two connections inserting at once lose nothing", "[iot][record_store][concurrency]") {
+  store_fixture f;
+  store_temp_dir dir;
+  const auto file = dir.file("shared.db");
+  local_ledger chain;
+  std::vector<std::vector<record>> batches(2);
+  for (int t = 0; t < 2; ++t)
+    for (int i = 0; i < 8; ++i) batches[t].push_back(f.make(t == 0 ? f.alice : f.bob, 60 + i, 1'700'000'000'000 + i));
+  record_store first(file, f.keys, chain);  // creates the table before the threads start
+  std::vector<std::vector<std::uint64_t>> ids(2);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 2; ++t)
+    writers.emplace_back([&, t] {
+      record_store own(file, f.keys, chain);  // a separate SQLite connection per thread
+      for (const auto& r : batches[t]) ids[t].push_back(own.insert(r));
+    });
+  for (auto& w : writers) w.join();
+  std::set<std::uint64_t> all(ids[0].begin(), ids[0].end());
+  all.insert(ids[1].begin(), ids[1].end());
+  CHECK(all.size() == 16);
+  CHECK(*all.rbegin() == 16);
+  CHECK(first.size() == 16);
+  CHECK(first.records_of("p-1002").size() == 8);
+  CHECK(first.integrity_scan().ok());
+  CHECK(stored_tx_count(chain) == 16);
 }
 
 TEST_CASE("record_store reports unusable files as io_error", "[iot][record_store]") {
