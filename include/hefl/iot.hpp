@@ -20,3 +20,4 @@
 #include <hefl/iot/record.hpp>
 #include <hefl/iot/record_store.hpp>
 #include <hefl/iot/access.hpp>
+#include <hefl/iot/storage_guard.hpp>
