@@ -59,7 +59,8 @@ inline bool issued_by(const Botan::X509_Object& obj, const Botan::X509_DN& issue
                       const std::vector<std::uint8_t>& authority_key_id, const Botan::X509_Certificate& issuer) {
   if (issuer_dn != issuer.subject_dn()) return false;
   if (authority_key_id != issuer.subject_key_id()) return false;
-  const auto key = issuer.subject_public_key();
+  // load_subject_public_key() owns the key; subject_public_key() hands out a raw pointer to free.
+  const std::unique_ptr<Botan::Public_Key> key = issuer.load_subject_public_key();
   return obj.check_signature(*key);
 }
 
@@ -285,7 +286,7 @@ public:
   /// @throws hefl::io_error if the SQLite write fails.
   void add_root(const Botan::X509_Certificate& root) {
     if (!root.is_CA_cert()) throw invalid_argument("trust store: \"" + root.subject_dn().to_string() + "\" is not a CA certificate");
-    if (!root.is_self_signed() || !root.check_signature(*root.subject_public_key()))
+    if (!root.is_self_signed() || !root.check_signature(*root.load_subject_public_key()))
       throw invalid_argument("trust store: \"" + root.subject_dn().to_string() + "\" is not a self-signed root");
     std::unique_lock lock(*m_mutex);
     try {
