@@ -286,26 +286,25 @@ public:
   /// same level and scale. A 2-part ciphertext is returned unchanged.
   /// @throws hefl::invalid_argument if a or rk belong to other parameters.
   [[nodiscard]] ciphertext relinearize(const ciphertext& a, const relin_keys& rk) const {
-    ciphertext r = a;
-    relinearize_inplace(r, rk);
-    return r;
+    check(a, "relinearize");
+    check(rk);
+    if (a.size() == 2) return a;
+    detail::rns_poly u0, u1;
+    detail::key_switch(a.poly(2), rk.key(), ctx(), u0, u1);
+    detail::add_inplace(u0, a.poly(0), ctx());
+    detail::add_inplace(u1, a.poly(1), ctx());
+    std::vector<detail::rns_poly> polys;
+    polys.reserve(2);
+    polys.push_back(std::move(u0));
+    polys.push_back(std::move(u1));
+    return ciphertext(m_params, std::move(polys), a.scale());
   }
   /// a = relinearize(a, rk).
   void relinearize_inplace(ciphertext& a, const relin_keys& rk) const {
     check(a, "relinearize");
-    if (rk.parameters_id() != m_params.id())
-      throw invalid_argument("ckks::evaluator::relinearize: the relinearization key belongs to other parameters");
+    check(rk);
     if (a.size() == 2) return;
-    detail::rns_poly u0, u1;
-    detail::key_switch(a.poly(2), rk.key(), ctx(), u0, u1);
-    detail::add_inplace(a.poly(0), u0, ctx());
-    detail::add_inplace(a.poly(1), u1, ctx());
-    const double scale = a.scale();
-    std::vector<detail::rns_poly> polys;
-    polys.reserve(2);
-    polys.push_back(std::move(a.poly(0)));
-    polys.push_back(std::move(a.poly(1)));
-    a = ciphertext(m_params, std::move(polys), scale);
+    a = relinearize(a, rk);
   }
 
   /// Divides by the last prime q_l with rounding: level l-1, scale s/q_l (Cheon, Han, Kim, Kim,
@@ -314,22 +313,20 @@ public:
   ///         below 1 (every bit of precision lost: rescale only after a multiplication).
   /// @throws hefl::depth_exhausted if a is at level 0.
   [[nodiscard]] ciphertext rescale(const ciphertext& a) const {
-    ciphertext r = a;
-    rescale_inplace(r);
-    return r;
+    const double scale = rescaled_scale(a);
+    std::vector<const detail::rns_poly*> in;
+    std::vector<detail::rns_poly> polys(a.size());
+    std::vector<detail::rns_poly*> out;
+    for (std::size_t c = 0; c < a.size(); ++c) {
+      in.push_back(&a.poly(c));
+      out.push_back(&polys[c]);
+    }
+    detail::divide_round_last(in, out, ctx());
+    return ciphertext(m_params, std::move(polys), scale);
   }
   /// a = rescale(a).
   void rescale_inplace(ciphertext& a) const {
-    check(a, "rescale");
-    if (a.level() == 0)
-      throw depth_exhausted("ckks::evaluator::rescale: the ciphertext is at level 0, no prime is left to divide "
-                            "by (the computation needs more levels than the parameters have)");
-    const double q = static_cast<double>(m_params.primes()[a.level()]);
-    const double scale = a.scale() / q;
-    if (scale < 1)
-      throw invalid_argument("ckks::evaluator::rescale: dividing scale 2^" + std::to_string(std::log2(a.scale())) +
-                             " by q_" + std::to_string(a.level()) + " = 2^" + std::to_string(std::log2(q)) +
-                             " would leave a scale below 1; rescale after a multiplication");
+    const double scale = rescaled_scale(a);
     std::vector<detail::rns_poly*> polys;
     for (std::size_t c = 0; c < a.size(); ++c) polys.push_back(&a.poly(c));
     detail::divide_round_last_inplace(std::span<detail::rns_poly* const>(polys), ctx());
@@ -627,6 +624,10 @@ private:
                              ": the plaintext belongs to other parameters (id " + std::to_string(p.parameters_id()) +
                              ", expected " + std::to_string(m_params.id()) + ")");
   }
+  void check(const relin_keys& rk) const {
+    if (rk.parameters_id() != m_params.id())
+      throw invalid_argument("ckks::evaluator::relinearize: the relinearization key belongs to other parameters");
+  }
   void check(const galois_keys& gk, const char* op) const {
     if (gk.parameters_id() != m_params.id())
       throw invalid_argument(std::string("ckks::evaluator::") + op + ": the Galois keys belong to other parameters");
@@ -668,6 +669,21 @@ private:
           << "); rescale the product first or encode at the matching scale";
       throw invalid_argument(msg.str());
     }
+  }
+
+  // The scale after rescaling a, after checking that a can be rescaled.
+  [[nodiscard]] double rescaled_scale(const ciphertext& a) const {
+    check(a, "rescale");
+    if (a.level() == 0)
+      throw depth_exhausted("ckks::evaluator::rescale: the ciphertext is at level 0, no prime is left to divide "
+                            "by (the computation needs more levels than the parameters have)");
+    const double q = static_cast<double>(m_params.primes()[a.level()]);
+    const double scale = a.scale() / q;
+    if (scale < 1)
+      throw invalid_argument("ckks::evaluator::rescale: dividing scale 2^" + std::to_string(std::log2(a.scale())) +
+                             " by q_" + std::to_string(a.level()) + " = 2^" + std::to_string(std::log2(q)) +
+                             " would leave a scale below 1; rescale after a multiplication");
+    return scale;
   }
 
   [[nodiscard]] long long normalized_step(long long steps) const noexcept {
@@ -721,7 +737,8 @@ private:
   // before its single reduction.
   [[nodiscard]] ciphertext tensor(const ciphertext& a, const ciphertext& b, double scale) const {
     const std::size_t n = m_params.poly_degree(), level = a.level();
-    detail::rns_poly d0(n, level, false, true), d1(n, level, false, true), d2(n, level, false, true);
+    detail::rns_poly d0(n, level, false, true, detail::uninitialized), d1(n, level, false, true, detail::uninitialized),
+        d2(n, level, false, true, detail::uninitialized);
     const bool same = &a == &b;
     detail::for_each_limb(d0, [&](std::size_t i) {
       const detail::modulus& q = ctx().ntt(i).mod();
