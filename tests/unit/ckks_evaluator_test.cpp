@@ -505,3 +505,32 @@ TEST_CASE("ckks evaluator at N = 8192 {60, 40, 40, 60}: product and rotation acc
           })) < 0x1p-20);
   }
 }
+
+TEST_CASE("ckks buffer pool: freed limb buffers are reused, and released on request", "[ckks][evaluator][memory]") {
+  namespace detail = ckks::detail;
+  auto& pool = detail::buffer_pool::instance();
+  ckks::release_cached_memory();
+  CHECK(pool.cached_bytes() == 0);
+  const std::size_t bytes = 4096 * 3 * sizeof(detail::u64);
+  const detail::u64* first = nullptr;
+  {
+    const detail::rns_poly p(4096, 2, false);
+    first = p.limb(0);
+    CHECK(std::all_of(p.data().begin(), p.data().end(), [](detail::u64 v) { return v == 0; }));
+  }
+  CHECK(pool.cached_bytes() == bytes);
+  {
+    detail::rns_poly again(4096, 2, false, false, detail::uninitialized);
+    CHECK(again.limb(0) == first); // the cached buffer came back
+    CHECK(pool.cached_bytes() == 0);
+    std::fill(again.data().begin(), again.data().end(), detail::u64{7});
+    const detail::rns_poly zero(4096, 2, false); // the zero constructor clears whatever it gets
+    CHECK(std::all_of(zero.data().begin(), zero.data().end(), [](detail::u64 v) { return v == 0; }));
+  }
+  CHECK(pool.cached_bytes() == 2 * bytes);
+  ckks::release_cached_memory();
+  CHECK(pool.cached_bytes() == 0);
+  // Small buffers bypass the pool.
+  { const detail::rns_poly tiny(64, 0, false); }
+  CHECK(pool.cached_bytes() == 0);
+}

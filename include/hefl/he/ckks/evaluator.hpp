@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// ckks::evaluator: homomorphic arithmetic on CKKS ciphertexts (Cheon, Kim, Kim, Song, "Homomorphic
-/// Encryption for Arithmetic of Approximate Numbers", ASIACRYPT 2017, §3-4; in the full-RNS form of
+/// Encryption for Arithmetic of Approximate Numbers", ASIACRYPT 2017; in the full-RNS form of
 /// Cheon, Han, Kim, Kim, Song, SAC 2018): addition, multiplication, relinearization, rescaling,
 /// level switching, rotations and conjugation, hoisted rotations (Halevi, Shoup, CRYPTO 2018) and
 /// the sum of all slots.
@@ -12,7 +12,7 @@
 /// - Binary operations accept operands at different levels: the higher operand is brought down to
 ///   the lower one's level *and scale* (adjust_to: one integer multiplication and a rescale,
 ///   Kim, Papadimitriou, Polyakov, "Approximate Homomorphic Encryption with Reduced Approximation
-///   Error", CT-RSA 2022, §4), so that every ciphertext of one level derived from the same inputs
+///   Error", CT-RSA 2022), so that every ciphertext of one level derived from the same inputs
 ///   carries the same scale. Additions then require scales equal within scale_tolerance() and throw
 ///   otherwise (usually a forgotten rescale).
 /// - The convenience layer (multiply_relin_rescale, square_relin_rescale, multiply_scalar,
@@ -36,7 +36,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <span>
 #include <sstream>
 #include <string>
@@ -44,6 +43,12 @@
 #include <vector>
 
 namespace hefl::he::ckks {
+
+/// Gives the limb buffers that CKKS operations keep for reuse back to the system (see
+/// detail::buffer_pool: freed ciphertext-sized buffers are cached, up to 512 MiB, because faulting
+/// fresh pages in costs more than the arithmetic). Call it after a large computation to shrink the
+/// process; later operations allocate again as needed.
+inline void release_cached_memory() noexcept { detail::release_cached_memory(); }
 
 /// Default relative tolerance under which two scales count as equal in an addition (2^-20: above
 /// the drift that rescaling by primes close to the scale leaves, far below any real mismatch).
@@ -487,7 +492,7 @@ public:
 
   /// The rotations of a by each of @p steps, in order, sharing one digit decomposition of a's second
   /// part (hoisting: Halevi, Shoup, "Faster Homomorphic Linear Transformations in HElib", CRYPTO
-  /// 2018, §5). Each hoisted rotation costs an inner product with its key and a mod-down, instead
+  /// 2018). Each hoisted rotation costs an inner product with its key and a mod-down, instead
   /// of a full key switch. Steps without their own key are composed as in rotate() (not hoisted).
   /// @throws as rotate, for any of the steps.
   [[nodiscard]] std::vector<ciphertext> rotate_many(const ciphertext& a, std::span<const long long> steps,
@@ -531,11 +536,11 @@ public:
   /// a = conjugate(a, gk).
   void conjugate_inplace(ciphertext& a, const galois_keys& gk) const { a = conjugate(a, gk); }
 
-  /// The rotation steps sum_slots uses for @p slot_count slots (a power of two): per radix-4 round
-  /// of stride s the steps s, 2s and -s, and s alone for a last radix-2 round. All are signed powers
-  /// of two, so key_generator::create_galois_keys() (every ±2^i) covers them;
-  /// create_galois_keys(sum_slots_steps(n)) generates only these (2·log2(n/2) - 1 keys at most... in
-  /// practice about 1.5·log2(n) keys).
+  /// The rotation steps sum_slots uses for @p slot_count slots (a power of two): s, 2s and -s for
+  /// each radix-4 round of stride s = 4^t, and s alone for a last radix-2 round when log2(slots)
+  /// is odd; about 1.5·log2(slots) steps, all signed powers of two, so the default
+  /// key_generator::create_galois_keys() covers them and create_galois_keys(sum_slots_steps(n))
+  /// generates only these.
   [[nodiscard]] static std::vector<long long> sum_slots_steps(std::size_t slot_count) {
     std::vector<long long> steps;
     const auto slots = static_cast<long long>(slot_count);
@@ -585,7 +590,8 @@ public:
         throw invalid_argument("ckks::evaluator::sum_slots: no Galois key for rotation step " + std::to_string(s) +
                                " (Galois element " + std::to_string(g1) +
                                "); generate the keys of evaluator::sum_slots_steps(" + std::to_string(slots) + ")");
-      add_inplace(acc, apply_keyed_automorphism(acc, g1, gk.key(g1)));
+      const std::uint64_t single[1] = {g1};
+      hoisted_sum_round(acc, single, gk);
       s *= 2;
     }
     return acc;

@@ -338,7 +338,7 @@ namespace detail {
 /// form. Computing it costs l + 1 inverse and (l + 1)^2 forward NTTs, which dominate a key switch;
 /// the digits of a Galois image c(X^g) are the digits of c with their NTT values permuted, so one
 /// decomposition serves any number of rotations of the same ciphertext ("hoisting": S. Halevi,
-/// V. Shoup, "Faster Homomorphic Linear Transformations in HElib", CRYPTO 2018, §5).
+/// V. Shoup, "Faster Homomorphic Linear Transformations in HElib", CRYPTO 2018).
 /// Digit values are lazy, in [0, 4q_i).
 class key_switch_digits {
 public:
@@ -434,7 +434,7 @@ struct key_switch_term {
 /// products over q_0..q_l, P (NTT form, with the special limb), before the division by P. Summing
 /// several terms before one mod-down is the "double hoisting" of J.-P. Bossuat, C. Mouchet,
 /// J. Troncoso-Pastoriza, J.-P. Hubaux, "Efficient Bootstrapping for Approximate Homomorphic
-/// Encryption with Non-Sparse Keys", EUROCRYPT 2021, §3.
+/// Encryption with Non-Sparse Keys", EUROCRYPT 2021.
 /// Products accumulate in 128 bits and are reduced once per limb, or every few terms when the
 /// primes are large enough that more terms could overflow.
 /// @throws hefl::invalid_argument if a key does not belong to ctx's parameters or terms is empty.
