@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <thread>
 #include <vector>
 
 namespace ckks = hefl::he::ckks;
@@ -105,4 +106,35 @@ TEST_CASE("ckks results are bit-identical with 1 and 2 threads", "[ckks][paralle
   // The run computed something: the sum of all slots is the same in slots 0 and 100.
   const auto& sum = serial.decrypted[serial.decrypted.size() - 3];
   CHECK(std::fabs(sum[0] - sum[100]) < 1e-4);
+}
+
+TEST_CASE("one ckks evaluator shared by two threads gives the sequential results", "[ckks][parallel]") {
+  const ckks::parameters p(2048, {60, 40, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure);
+  parallel_test_source rng(99);
+  ckks::key_generator keygen(p, rng);
+  const auto rk = keygen.create_relin_keys();
+  const auto gk = keygen.create_galois_keys();
+  ckks::encryptor encryptor(p, keygen.create_public_key(), rng);
+  const ckks::evaluator eval(p);
+  std::vector<double> x(p.slot_count());
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.001 * static_cast<double>(i % 100);
+  const auto cx = encryptor.encrypt(ckks::encode(p, eval.slot_encoder(), x));
+  const auto work = [&] {
+    auto c = eval.multiply_relin_rescale(cx, cx, rk);
+    c = eval.add(c, eval.rotate(cx, 3, gk));
+    return eval.sum_slots(c, gk);
+  };
+  const auto expected = work();
+  std::vector<ckks::ciphertext> got(4, cx);
+  {
+    const hefl::scoped_thread_count two(2);
+    std::thread t1([&] { got[0] = work(); got[1] = work(); });
+    std::thread t2([&] { got[2] = work(); got[3] = work(); });
+    t1.join();
+    t2.join();
+  }
+  for (const auto& g : got) {
+    CHECK(g.poly(0) == expected.poly(0));
+    CHECK(g.poly(1) == expected.poly(1));
+  }
 }
