@@ -110,15 +110,49 @@ private:
   std::size_t m_pos = 0;
 };
 
-/// FNV-1a 64-bit checksum: detects accidental corruption of serialized objects (not an attacker;
-/// authenticity is the job of signatures). Fowler–Noll–Vo, IETF draft-eastlake-fnv.
-[[nodiscard]] inline std::uint64_t checksum(std::span<const std::uint8_t> bytes) noexcept {
+/// FNV-1a 64-bit hash of @p bytes, byte by byte (Fowler–Noll–Vo, IETF draft-eastlake-fnv). Used where
+/// a value must stay stable across versions (CKKS parameter ids); checksum() is the faster choice for
+/// bulk data.
+[[nodiscard]] inline std::uint64_t fnv1a(std::span<const std::uint8_t> bytes) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (std::uint8_t b : bytes) {
     h ^= b;
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+/// 64-bit checksum that detects accidental corruption of serialized objects (not an attacker;
+/// authenticity is the job of signatures). FNV-1a's xor-then-multiply step (Fowler–Noll–Vo, IETF
+/// draft-eastlake-fnv) applied to 64-bit little-endian words in four interleaved lanes, so it runs
+/// at memory speed; the lanes and the length are folded with the same step, then mixed with
+/// splitmix64's finalizer. Every step is a bijection of the running value, so any change confined to
+/// one 8-byte word (in particular any single-byte change) always changes the result.
+[[nodiscard]] inline std::uint64_t checksum(std::span<const std::uint8_t> bytes) noexcept {
+  constexpr std::uint64_t prime = 0x100000001b3ULL;
+  const auto load = [](const std::uint8_t* p, std::size_t n) {
+    std::uint64_t w = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&w, p, n);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    }
+    return w;
+  };
+  std::uint64_t lane[4] = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL, 0x9ce484222325cbf2ULL, 0x2325cbf29ce48422ULL};
+  const std::uint8_t* p = bytes.data();
+  const std::size_t words = bytes.size() / 8;
+  std::size_t w = 0;
+  for (; w + 4 <= words; w += 4)
+    for (std::size_t j = 0; j < 4; ++j) lane[j] = (lane[j] ^ load(p + 8 * (w + j), 8)) * prime;
+  for (std::size_t j = 0; w < words; ++w, ++j) lane[j] = (lane[j] ^ load(p + 8 * w, 8)) * prime;
+  const std::size_t tail = bytes.size() % 8;
+  std::uint64_t h = (lane[0] ^ load(p + 8 * words, tail)) * prime;
+  for (std::size_t j = 1; j < 4; ++j) h = (h ^ lane[j]) * prime;
+  h = (h ^ static_cast<std::uint64_t>(bytes.size())) * prime;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
 }
 
 } // namespace hefl::serial

@@ -180,7 +180,7 @@ public:
     w.put(static_cast<std::uint64_t>(primes.size()));
     w.put_span<std::uint64_t>(primes);
     w.put(log2_scale);
-    m_id = serial::checksum(w.bytes());
+    m_id = serial::fnv1a(w.bytes());
 
     m_context = std::make_shared<const detail::context>(poly_degree, std::move(primes));
   }

@@ -4,8 +4,8 @@
 ///
 /// Every object is self-delimiting: an 8-byte magic naming its type, the format version, the id of
 /// its parameter set, its total length, an object header (ring degree, level, limb count,
-/// polynomial count, flags, scale, Galois elements, ...), the payload, and a 64-bit FNV-1a checksum
-/// of everything before it. The checksum detects accidental corruption (truncated files, flipped
+/// polynomial count, flags, scale, Galois elements, ...), the payload, and a 64-bit checksum of
+/// everything before it (serial::checksum: FNV-1a steps over 64-bit words in four lanes). The checksum detects accidental corruption (truncated files, flipped
 /// bits); it is NOT cryptographic and does not stop an attacker, who can recompute it: sign or MAC
 /// the bytes when authenticity matters. Residues are bit-packed: limb i stores each of its N
 /// residues in bit_width(q_i) bits, so a fresh ciphertext at N = 8192, {60, 40, 40, 60} takes
