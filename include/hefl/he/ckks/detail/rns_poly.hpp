@@ -423,13 +423,23 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
   const u64 half = p >> 1;
   const std::size_t count = in.size();
 
-  // [a_last + half]_p in coefficient form, one row per polynomial.
+  // [a_last + half]_p in coefficient form, one row per polynomial (the lazy inverse leaves [0, 2p),
+  // so [a_last]_p + half < 3p needs at most two subtractions).
   word_vector top = uninitialized_words(count * n);
   hefl::parallel_for(count, [&](std::size_t c) {
     u64* t = top.data() + c * n;
-    std::copy_n(in[c]->limb(last), n, t);
-    if (ntt) ctx.ntt(last_index).inverse(t);
-    for (std::size_t j = 0; j < n; ++j) t[j] = add_mod(t[j], half, p);
+    if (ntt) {
+      std::copy_n(in[c]->limb(last), n, t);
+      ctx.ntt(last_index).inverse_lazy(t);
+      for (std::size_t j = 0; j < n; ++j) {
+        u64 v = t[j] + half;
+        v = v >= 2 * p ? v - 2 * p : v;
+        t[j] = v >= p ? v - p : v;
+      }
+    } else {
+      const u64* x = in[c]->limb(last);
+      for (std::size_t j = 0; j < n; ++j) t[j] = add_mod(x[j], half, p);
+    }
   });
   for (std::size_t c = 0; c < count; ++c)
     if (out[c] != in[c]) *out[c] = rns_poly(n, out_level, false, ntt, uninitialized);
