@@ -6,6 +6,7 @@
 
 #include <botan/auto_rng.h>
 #include <botan/chacha_rng.h>
+#include <botan/build.h>
 #include <botan/secmem.h>
 
 #include <cstdint>
@@ -13,13 +14,21 @@
 
 namespace hefl::crypto {
 
-/// The system CSPRNG (Botan::AutoSeeded_RNG, reseeded from the OS). Use this in production.
+/// The production CSPRNG: a Botan::ChaCha_RNG (ChaCha20 keyed stream, RFC 8439) seeded with 256 bits
+/// from Botan::AutoSeeded_RNG (HMAC_DRBG over the operating system's entropy, NIST SP 800-90A) and
+/// reseeded from it every 1024 requests. The DRBG alone delivers ~22 MB/s here, too slow for CKKS
+/// noise sampling; the ChaCha stream runs at ~0.5 GB/s. Not thread-safe: one per thread.
 class system_random final : public random_source {
 public:
+  system_random() : m_seed_source(), m_rng(m_seed_source, BOTAN_RNG_DEFAULT_RESEED_INTERVAL) {}
+  system_random(const system_random&) = delete;
+  system_random& operator=(const system_random&) = delete;
+
   void fill(std::span<std::uint8_t> out) override { m_rng.randomize(out.data(), out.size()); }
 
 private:
-  Botan::AutoSeeded_RNG m_rng;
+  Botan::AutoSeeded_RNG m_seed_source;  // declared first: m_rng keeps a reference to it
+  Botan::ChaCha_RNG m_rng;
 };
 
 /// A deterministic ChaCha20 stream (Botan::ChaCha_RNG) seeded from a 64-bit value, for reproducible
