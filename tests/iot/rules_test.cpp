@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+
 #include <botan/auto_rng.h>
 #include <botan/x509self.h>
 
@@ -14,6 +16,9 @@
 using namespace hefl::iot;
 using nlohmann::json;
 using namespace std::chrono_literals;
+
+// A verdict is made only by accepted() or rejected(): none is "ok" by default.
+static_assert(!std::is_default_constructible_v<rule_verdict>);
 
 namespace {
 

@@ -369,14 +369,14 @@ private:
     }
     if (!rv.ok()) return finish(a, reason_of(rv.status), rv.message, now);
 
-    rule_verdict rule;
+    std::optional<rule_verdict> rule;
     try {
-      rule = m_rules->check(holder.group_id, device, r.data, now);
+      rule.emplace(m_rules->check(holder.group_id, device, r.data, now));
     } catch (const std::exception& e) {
       return finish(a, verdict_reason::policy_error, std::string("rule policy threw: ") + e.what(), now);
     }
-    if (!rule.ok()) {
-      a.violation = rule.violation();
+    if (!rule->ok()) {
+      a.violation = rule->violation();
       auto message = std::string(to_string(a.violation->kind)) + ": " + a.violation->message;
       return finish(a, verdict_reason::rule_violation, std::move(message), now);
     }

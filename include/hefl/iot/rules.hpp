@@ -671,6 +671,8 @@ public:
   [[nodiscard]] std::string_view code() const noexcept { return m_violation ? to_string(m_violation->kind) : "ok"; }
 
 private:
+  rule_verdict() = default;  // only through accepted() / rejected(): no verdict is "ok" by accident
+
   std::optional<rule_violation> m_violation;
 };
 
