@@ -16,8 +16,9 @@ namespace hefl::crypto {
 
 /// The production CSPRNG: a Botan::ChaCha_RNG (ChaCha20 keyed stream, RFC 8439) seeded with 256 bits
 /// from Botan::AutoSeeded_RNG (HMAC_DRBG over the operating system's entropy, NIST SP 800-90A) and
-/// reseeded from it every 1024 requests. The DRBG alone delivers ~22 MB/s here, too slow for CKKS
-/// noise sampling; the ChaCha stream runs at ~0.5 GB/s. Not thread-safe: one per thread.
+/// reseeded from it every 1024 requests. The DRBG alone was too slow for CKKS noise sampling (it made
+/// public-key encryption 2.7x slower in ckks_bench); with the ChaCha stream, encryption costs the
+/// same as with seeded_random (see docs/ckks.md). Not thread-safe: one per thread.
 class system_random final : public random_source {
 public:
   system_random() : m_seed_source(), m_rng(m_seed_source, BOTAN_RNG_DEFAULT_RESEED_INTERVAL) {}
