@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -112,8 +113,17 @@ options parse(int argc, char** argv) {
   return o;
 }
 
+// The CKKS key holder of the FL-CKKS rows, made once in main (aggregation needs neither
+// relinearization nor rotation keys). Not a static: Botan's secure allocator must outlive its RNGs.
+struct ckks_holder {
+  hefl::crypto::system_random rng;
+  hefl::he::ckks_backend backend{hefl::he::ckks::parameters(8192, {60, 40, 60}, 40), rng,
+                                 hefl::he::ckks_backend_options{false, false, {}}};
+};
+
 // Runs one method on one configuration and returns the test accuracy after every round.
-std::vector<double> run(const std::string& method, const hefl::data::train_test& data, const options& o) {
+std::vector<double> run(const std::string& method, const hefl::data::train_test& data, const options& o,
+                        ckks_holder* ckks) {
   hefl::he::plain_backend backend(4096);
   hefl::fl::trainer_config cfg;
   cfg.rounds = o.rounds;
@@ -124,11 +134,7 @@ std::vector<double> run(const std::string& method, const hefl::data::train_test&
   std::vector<double> acc;
   const auto record = [&](const hefl::fl::round_metrics& m) { acc.push_back(m.accuracy); };
   if (method == "FL-CKKS") {
-    // One key holder for the whole run: aggregation needs neither relinearization nor rotation keys.
-    static hefl::crypto::system_random rng;
-    static hefl::he::ckks_backend ckks(hefl::he::ckks::parameters(8192, {60, 40, 60}, 40), rng,
-                                       hefl::he::ckks_backend_options{false, false, {}});
-    hefl::fl::federated_trainer<hefl::he::ckks_backend> trainer(ckks, cfg);
+    hefl::fl::federated_trainer<hefl::he::ckks_backend> trainer(ckks->backend, cfg);
     trainer.fit(model, data.train, data.test, record);
   } else if (method == "FL-poly") {
     hefl::fl::federated_trainer<hefl::he::plain_backend, hefl::model::logistic_regression, hefl::aggregate::fedavg,
@@ -157,6 +163,8 @@ int main(int argc, char** argv) {
   }
   std::cout << "# Accuracy after " << o.rounds << " rounds, " << o.clients << " clients with equal shares, seed "
             << o.seed << "\n";
+  std::unique_ptr<ckks_holder> ckks;
+  if (std::find(o.methods.begin(), o.methods.end(), "FL-CKKS") != o.methods.end()) ckks = std::make_unique<ckks_holder>();
   double largest_gap = 0.0;
   std::string gap_where;
   for (std::size_t m : o.samples) {
@@ -165,7 +173,7 @@ int main(int argc, char** argv) {
       const auto data = hefl::data::paper_random(m, n, o.seed + 1000003 * m + n);
       double lo = 1.0, hi = 0.0;
       for (const auto& method : o.methods) {
-        const auto acc = run(method, data, o);
+        const auto acc = run(method, data, o, ckks.get());
         for (std::size_t r = 0; r < acc.size(); ++r)
           if (csv) *csv << m << ',' << n << ',' << method << ',' << r + 1 << ',' << acc[r] << '\n';
         final_acc[{method, n}] = acc.back();
