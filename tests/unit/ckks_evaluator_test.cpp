@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckks_test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -20,41 +22,16 @@ namespace ckks = hefl::he::ckks;
 
 namespace {
 
+using hefl_test::max_error;
+using hefl_test::random_values;
+using hefl_test::test_source;
+
 constexpr auto insecure = ckks::security::none_i_know_this_is_insecure;
 
 // Deterministic bytes for keys and noise without Botan (xoshiro256**: fine for tests, never for keys
 // that protect data).
-class test_source final : public hefl::random_source {
-public:
-  explicit test_source(std::uint64_t seed) : m_rng(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    std::size_t i = 0;
-    for (; i + 8 <= out.size(); i += 8) {
-      const std::uint64_t v = m_rng();
-      std::memcpy(out.data() + i, &v, 8);
-    }
-    if (i < out.size()) {
-      const std::uint64_t v = m_rng();
-      std::memcpy(out.data() + i, &v, out.size() - i);
-    }
-  }
 
-private:
-  hefl::deterministic_rng m_rng;
-};
 
-std::vector<double> random_values(std::size_t count, std::uint64_t seed, double bound = 1.0) {
-  hefl::deterministic_rng rng(seed);
-  std::vector<double> v(count);
-  for (auto& x : v) x = (2 * rng.uniform() - 1) * bound;
-  return v;
-}
-
-double max_error(const std::vector<double>& got, const std::vector<double>& want) {
-  double e = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) e = std::max(e, std::fabs(got[i] - want[i]));
-  return e;
-}
 
 template <class F>
 std::vector<double> map(std::size_t n, F f) {

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckks_test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -17,6 +19,9 @@ namespace detail = hefl::he::ckks::detail;
 using hefl::crypto::seeded_random;
 
 namespace {
+
+using hefl_test::max_error;
+using hefl_test::random_values;
 
 constexpr auto insecure = ckks::security::none_i_know_this_is_insecure;
 
@@ -36,19 +41,7 @@ std::vector<std::int64_t> centered_limb(const detail::rns_poly& p, std::size_t i
   return out;
 }
 
-std::vector<double> random_values(std::size_t count, std::uint64_t seed, double bound = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> dist(-bound, bound);
-  std::vector<double> v(count);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
 
-double max_error(const std::vector<double>& got, const std::vector<double>& want) {
-  double e = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) e = std::max(e, std::fabs(got[i] - want[i]));
-  return e;
-}
 
 } // namespace
 

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckks_test_support.hpp"
+
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -19,19 +21,6 @@ namespace ckks = hefl::he::ckks;
 namespace {
 
 // Deterministic bytes without Botan (xoshiro256**; for tests only).
-class parallel_test_source final : public hefl::random_source {
-public:
-  explicit parallel_test_source(std::uint64_t seed) : m_rng(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (std::size_t i = 0; i < out.size(); i += 8) {
-      const std::uint64_t v = m_rng();
-      std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, out.size() - i));
-    }
-  }
-
-private:
-  hefl::deterministic_rng m_rng;
-};
 
 // Everything a seeded run produces, to compare between thread counts.
 struct run_result {
@@ -40,7 +29,7 @@ struct run_result {
 };
 
 run_result seeded_run(const ckks::parameters& p) {
-  parallel_test_source rng(2024);
+  hefl_test::test_source rng(2024);
   ckks::key_generator keygen(p, rng);
   const auto pk = keygen.create_public_key();
   const auto rk = keygen.create_relin_keys();
@@ -110,7 +99,7 @@ TEST_CASE("ckks results are bit-identical with 1 and 2 threads", "[ckks][paralle
 
 TEST_CASE("one ckks evaluator shared by two threads gives the sequential results", "[ckks][parallel]") {
   const ckks::parameters p(2048, {60, 40, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure);
-  parallel_test_source rng(99);
+  hefl_test::test_source rng(99);
   ckks::key_generator keygen(p, rng);
   const auto rk = keygen.create_relin_keys();
   const auto gk = keygen.create_galois_keys();

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckks_test_support.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -24,6 +26,9 @@ namespace wire = hefl::he::ckks::detail::wire;
 using bytes_t = std::vector<std::uint8_t>;
 
 namespace {
+
+using hefl_test::max_error;
+using hefl_test::random_values;
 
 constexpr auto insecure = ckks::security::none_i_know_this_is_insecure;
 
@@ -61,19 +66,7 @@ struct toolkit {
   ckks::decryptor decryptor;
 };
 
-std::vector<double> values(std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<double> v(count);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
 
-double max_error(const std::vector<double>& got, const std::vector<double>& want) {
-  double e = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) e = std::max(e, std::fabs(got[i] - want[i]));
-  return e;
-}
 
 template <class T>
 void poke(bytes_t& b, std::size_t offset, T value) {
@@ -199,7 +192,7 @@ TEST_CASE("ckks serialization: bit packing round-trips every width and flags unr
 TEST_CASE("ckks serialization: every object type round-trips and works after loading", "[ckks][serialization]") {
   toolkit t(tiny());
   const auto& p = t.p;
-  const auto x = values(8, 11);
+  const auto x = random_values(8, 11);
 
   // Parameters.
   const bytes_t pb = ckks::save(p);
@@ -302,7 +295,7 @@ TEST_CASE("ckks serialization: seeded symmetric ciphertexts store the seed and r
   const auto& p = t.p;
   auto err_rng = test_source(50), seed_rng = test_source(51);
   ckks::symmetric_encryptor sym(p, t.keygen.secret(), err_rng);
-  const auto x = values(8, 12);
+  const auto x = random_values(8, 12);
   for (std::size_t level = 0; level <= p.max_level(); ++level) {
     CAPTURE(level);
     const auto sct = ckks::encrypt_seeded(sym, ckks::encode(p, t.enc, x, p.scale(), level), seed_rng);
@@ -337,7 +330,7 @@ TEST_CASE("ckks serialization: seeded symmetric ciphertexts store the seed and r
 TEST_CASE("ckks serialization: a ciphertext refuses each corrupted header field by name", "[ckks][serialization]") {
   toolkit t(tiny(), 3);
   const auto& p = t.p;
-  const auto ct = t.encrypt(values(8, 13), 1);
+  const auto ct = t.encrypt(random_values(8, 13), 1);
   const bytes_t good = ckks::save(p, ct);
   const auto load = [&](const bytes_t& b) { return parse_message([&] { (void)ckks::load_ciphertext(p, b); }); };
   const auto with = [&](auto change) {
@@ -411,8 +404,8 @@ TEST_CASE("ckks serialization: truncation at every offset and random damage are 
   toolkit t(tiny(), 4);
   const auto& p = t.p;
   const auto gk = t.keygen.create_galois_keys();
-  const auto ct = t.encrypt(values(8, 14), 2);
-  const auto pt = ckks::encode(p, t.enc, values(8, 15), p.scale(), 1);
+  const auto ct = t.encrypt(random_values(8, 14), 2);
+  const auto pt = ckks::encode(p, t.enc, random_values(8, 15), p.scale(), 1);
 
   struct object {
     const char* name;
@@ -458,7 +451,7 @@ TEST_CASE("ckks serialization: keys refuse wrong shapes, foreign parameters and 
                     Contains("wrong parameter id") && Contains(wire::hex(p.id())) && Contains(wire::hex(other.id())));
   CHECK_THROWS_AS(ckks::save(other, t.pk), hefl::invalid_argument);
   CHECK_THROWS_AS(ckks::save(other, t.keygen.secret(), ckks::expose_secret), hefl::invalid_argument);
-  CHECK_THROWS_AS(ckks::save(other, t.encrypt(values(8, 1), 0)), hefl::invalid_argument);
+  CHECK_THROWS_AS(ckks::save(other, t.encrypt(random_values(8, 1), 0)), hefl::invalid_argument);
 
   // Keys are at the top level, with the special limb.
   bytes_t b = pkb;
@@ -567,7 +560,7 @@ TEST_CASE("ckks serialization: parameters are validated, regenerated and checked
 TEST_CASE("ckks serialization: streams carry several objects and refuse lying lengths", "[ckks][serialization]") {
   toolkit t(tiny(), 6);
   const auto& p = t.p;
-  const auto ct = t.encrypt(values(8, 16), 2);
+  const auto ct = t.encrypt(random_values(8, 16), 2);
   std::stringstream s;
   ckks::save(p, s);
   ckks::save(p, t.pk, s);
@@ -609,7 +602,7 @@ TEST_CASE("ckks serialization: N = 8192 ciphertexts and keys are bit-packed belo
           "[ckks][serialization]") {
   const ckks::parameters p(8192, {60, 40, 40, 60}, 40);
   toolkit t(p, 7);
-  const auto x = values(4096, 17);
+  const auto x = random_values(4096, 17);
   const auto ct = t.encrypt(x, 2);
   const bytes_t cb = ckks::save(p, ct);
   CHECK(cb.size() == 68 + 2 * 8192 * (60 + 40 + 40) / 8);
