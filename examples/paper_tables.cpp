@@ -138,22 +138,22 @@ std::vector<double> run_fhe(const hefl::data::train_test& data, const options& o
   const hefl::fl::trainer_config defaults;
   const auto parts = hefl::data::partition_iid(data.train, o.clients, o.seed);
   std::vector<hefl::fl::encrypted_dataset<hefl::he::ckks_backend>> encrypted;
-  double total = 0;
+  std::vector<double> counts;
   for (const auto& p : parts) {
     encrypted.push_back(hefl::fl::encrypt_dataset(fhe.backend, p));
-    total += static_cast<double>(p.size());
+    counts.push_back(static_cast<double>(p.size()));
   }
   hefl::model::logistic_regression global(data.train.features());
   std::vector<double> acc;
   for (int round = 1; round <= o.rounds; ++round) {
-    Eigen::VectorXd sum = Eigen::VectorXd::Zero(global.parameters().size());
+    std::vector<Eigen::VectorXd> locals;
     for (std::size_t k = 0; k < parts.size(); ++k) {
       hefl::model::logistic_regression local = global;
       hefl::fl::train_encrypted(fhe.backend, local, encrypted[k], o.local_epochs, defaults.learning_rate, defaults.l2,
                                 hefl::approx::paper_sigmoid3());
-      sum += (static_cast<double>(parts[k].size()) / total) * local.parameters();
+      locals.push_back(local.parameters());
     }
-    global.set_parameters(sum);
+    global.set_parameters(hefl::aggregate::fedavg{}.aggregate(locals, counts));
     acc.push_back(global.accuracy(data.test));
   }
   return acc;
