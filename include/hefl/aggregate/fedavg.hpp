@@ -28,6 +28,11 @@ struct fedavg {
     return c;
   }
 
+  /// Any number of clients but zero. @throws hefl::invalid_argument if k == 0.
+  void check_clients(std::size_t k) const {
+    if (k == 0) throw invalid_argument("fedavg: no client has data, nothing to average");
+  }
+
   /// @throws hefl::invalid_argument on no updates, mismatched lengths or bad weights.
   [[nodiscard]] Eigen::VectorXd aggregate(std::span<const Eigen::VectorXd> updates, std::span<const double> weights) const {
     detail::check_updates(updates, weights, "fedavg");

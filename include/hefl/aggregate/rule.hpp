@@ -30,6 +30,23 @@ concept linear_aggregation_rule = aggregation_rule<A> && A::is_linear && require
   { a.coefficients(w) } -> std::same_as<std::vector<double>>;
 };
 
+/// A rule that can say, before any client trains, whether it works with k clients. Rules that have
+/// a precondition on the number of clients (trimmed mean, Krum, Multi-Krum) provide
+/// `void check_clients(std::size_t k) const`, throwing hefl::invalid_argument with the reason.
+template <class A>
+concept checks_client_count = requires(const A& a, std::size_t k) { a.check_clients(k); };
+
+/// Calls `rule.check_clients(k)` when the rule has it; otherwise only refuses k == 0.
+/// @throws hefl::invalid_argument if the rule cannot aggregate the updates of k clients.
+template <class A>
+void check_clients(const A& rule, std::size_t k) {
+  if constexpr (checks_client_count<A>) {
+    rule.check_clients(k);
+  } else {
+    if (k == 0) throw invalid_argument(std::string(rule.name()) + ": no client has data, nothing to aggregate");
+  }
+}
+
 namespace detail {
 /// Shared argument checks: at least one update, equal lengths, weights aligned, finite values.
 inline void check_updates(std::span<const Eigen::VectorXd> updates, std::span<const double> weights, const char* who) {
