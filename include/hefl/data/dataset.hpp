@@ -6,6 +6,7 @@
 
 #include <Eigen/Dense>
 
+#include <cmath>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -21,11 +22,28 @@ struct dataset {
   [[nodiscard]] std::size_t features() const noexcept { return static_cast<std::size_t>(x.cols()); }
   [[nodiscard]] bool empty() const noexcept { return x.rows() == 0; }
 
-  /// @throws hefl::invalid_argument if x and y disagree on the number of samples.
-  void validate() const {
+  /// Checks only that x and y agree on the number of samples.
+  /// @throws hefl::invalid_argument if they do not.
+  void validate_shape() const {
     if (x.rows() != y.size())
       throw invalid_argument("dataset: " + std::to_string(x.rows()) + " samples but " + std::to_string(y.size()) +
                              " labels");
+  }
+
+  /// Checks what binary logistic regression needs: as many labels as samples, every feature finite,
+  /// every label 0 or 1. The message names the first offending sample (0-based row) and column.
+  /// @throws hefl::invalid_argument on the first violation found.
+  void validate() const {
+    validate_shape();
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index j = 0; j < x.cols(); ++j)
+        if (!std::isfinite(x(i, j)))
+          throw invalid_argument("dataset: feature " + std::to_string(j) + " of sample " + std::to_string(i) +
+                                 " is not finite (" + std::to_string(x(i, j)) + ")");
+    for (Eigen::Index i = 0; i < y.size(); ++i)
+      if (y(i) != 0.0 && y(i) != 1.0)
+        throw invalid_argument("dataset: label of sample " + std::to_string(i) + " is " + std::to_string(y(i)) +
+                               ", expected 0 or 1");
   }
 
   /// The rows listed in @p indices, in that order.
