@@ -10,8 +10,12 @@
 #include <hefl/approx/sigmoid.hpp>
 #include <hefl/core/error.hpp>
 #include <hefl/core/parallel.hpp>
+#include <hefl/data/arff.hpp>
 #include <hefl/data/csv.hpp>
 #include <hefl/data/partition.hpp>
+#include <hefl/data/pima.hpp>
+#include <hefl/data/split.hpp>
+#include <hefl/data/standardize.hpp>
 #include <hefl/data/synthetic.hpp>
 #include <hefl/fl/encrypted_gradient.hpp>
 #include <hefl/fl/federated_trainer.hpp>
