@@ -174,6 +174,8 @@ TEST_CASE("CSV loader: BOM, quoted fields, chosen feature columns", "[data][csv]
     const auto d = data::read_csv(in, "y");
     REQUIRE(d.size() == 2);
     CHECK(d.x(1, 0) == 3);
+    std::istringstream quoted("\xEF\xBB\xBF\"y\",a\n1,2\n");
+    CHECK(data::read_csv(quoted, "y").x(0, 0) == 2);
   }
   SECTION("RFC 4180 quoting: delimiters, doubled quotes and line breaks inside quotes") {
     std::istringstream in("\"blood pressure, systolic\",\"say \"\"hi\"\"\",\"y\"\n"

@@ -56,6 +56,7 @@ inline bool read_csv_record(std::istream& in, std::size_t& line_no, const csv_op
   std::string line;
   if (!std::getline(in, line)) return false;
   ++line_no;
+  if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 byte-order mark
   rec.fields.clear();
   rec.line = line_no;
   rec.blank = trim(line).empty();
@@ -155,7 +156,6 @@ inline std::string delimiter_hint(std::string_view text, char delimiter) {
   } while (rec.blank);
   const std::size_t header_line = rec.line;
   std::vector<std::string> header = std::move(rec.fields);
-  if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0] = std::string(detail::trim(header[0].substr(3)));
   const std::string where = detail::csv_where(header_line);
   std::set<std::string, std::less<>> names;
   std::ptrdiff_t label_index = -1;
