@@ -23,12 +23,6 @@
 
 namespace hefl::approx {
 
-/// Levels approx::evaluate consumes for a polynomial of degree @p degree: ceil(log2(degree + 1)),
-/// i.e. 0 for a constant, 1 for degree 1, 2 for degrees 2-3, 3 for 4-7, 4 for 8-15, 5 for 16-31.
-[[nodiscard]] constexpr int multiplicative_depth(std::size_t degree) noexcept {
-  return static_cast<int>(std::bit_width(degree));
-}
-
 namespace detail {
 
 template <class Backend>

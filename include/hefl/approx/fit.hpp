@@ -5,6 +5,7 @@
 /// for approx::evaluate. The degree decides the multiplicative depth (approx::multiplicative_depth),
 /// the interval decides where the fit is accurate: keep w·x+b inside it.
 
+#include <hefl/approx/chebyshev.hpp>
 #include <hefl/approx/sigmoid.hpp>
 #include <hefl/core/error.hpp>
 
@@ -47,41 +48,6 @@ inline std::string interval_suffix(double lo, double hi) {
     return s;
   };
   return "[" + fmt(lo) + "," + fmt(hi) + "]";
-}
-
-/// Converts Σ c_k T_k(t), t = (2x - lo - hi) / (hi - lo), to power-basis coefficients in x. The
-/// Chebyshev polynomials' integer power coefficients come from T_{k+1} = 2t T_k - T_{k-1}; the affine
-/// substitution expands (a x + b)^j binomially. long double keeps the cancellation error small.
-inline std::vector<double> chebyshev_to_power(const std::vector<long double>& c, double lo, double hi) {
-  const std::size_t n = c.size();
-  std::vector<long double> in_t(n, 0.0L);
-  std::vector<long double> t_prev(n, 0.0L), t_cur(n, 0.0L), t_next(n, 0.0L);
-  t_cur[0] = 1.0L;  // T_0
-  for (std::size_t k = 0; k < n; ++k) {
-    for (std::size_t j = 0; j <= k; ++j) in_t[j] += c[k] * t_cur[j];
-    if (k + 1 == n) break;
-    std::fill(t_next.begin(), t_next.end(), 0.0L);
-    for (std::size_t j = 0; j + 1 < n; ++j) t_next[j + 1] = (k == 0 ? 1.0L : 2.0L) * t_cur[j];
-    if (k > 0)
-      for (std::size_t j = 0; j < n; ++j) t_next[j] -= t_prev[j];
-    std::swap(t_prev, t_cur);
-    std::swap(t_cur, t_next);
-  }
-  const long double a = 2.0L / (static_cast<long double>(hi) - static_cast<long double>(lo));
-  const long double b = -(static_cast<long double>(hi) + static_cast<long double>(lo)) /
-                        (static_cast<long double>(hi) - static_cast<long double>(lo));
-  std::vector<long double> in_x(n, 0.0L);
-  std::vector<long double> binom(n, 0.0L);  // row j of Pascal's triangle
-  for (std::size_t j = 0; j < n; ++j) {
-    for (std::size_t i = j; i > 0; --i) binom[i] += binom[i - 1];
-    binom[0] = 1.0L;
-    for (std::size_t i = 0; i <= j; ++i)
-      in_x[i] += in_t[j] * binom[i] * std::pow(a, static_cast<long double>(i)) *
-                 std::pow(b, static_cast<long double>(j - i));
-  }
-  std::vector<double> out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(in_x[i]);
-  return out;
 }
 
 // The sigmoid minus 1/2 is odd, so on an interval symmetric about 0 only odd Chebyshev terms appear:

@@ -5,13 +5,22 @@
 
 #include <hefl/core/error.hpp>
 
+#include <bit>
 #include <cmath>
+#include <cstddef>
 #include <concepts>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace hefl::approx {
+
+/// Levels approx::evaluate consumes for a power-basis polynomial of degree @p degree:
+/// ceil(log2(degree + 1)), i.e. 0 for a constant, 1 for degree 1, 2 for degrees 2-3, 3 for 4-7,
+/// 4 for 8-15, 5 for 16-31.
+[[nodiscard]] constexpr int multiplicative_depth(std::size_t degree) noexcept {
+  return static_cast<int>(std::bit_width(degree));
+}
 
 /// A sigmoid policy: callable on a double, named, and telling whether it is a polynomial
 /// (only polynomials can be evaluated on ciphertexts).
@@ -64,6 +73,8 @@ public:
   [[nodiscard]] std::size_t degree() const noexcept { return m_coefficients.size() - 1; }
   [[nodiscard]] double lo() const noexcept { return m_lo; }
   [[nodiscard]] double hi() const noexcept { return m_hi; }
+  /// Levels approx::evaluate consumes on this polynomial (power-basis plan): multiplicative_depth(degree()).
+  [[nodiscard]] int depth() const noexcept { return multiplicative_depth(degree()); }
   [[nodiscard]] std::string name() const { return m_name; }
 
 private:
@@ -92,7 +103,55 @@ private:
                             "idash-deg7");
 }
 
+/// A sigmoid that can be evaluated on ciphertexts: a sigmoid_policy with is_polynomial == true that
+/// tells its degree, its power-basis coefficients (lowest first), the interval [lo, hi] it is fitted
+/// on and the multiplicative depth its evaluation by approx::evaluate consumes. The encrypted
+/// training modes require it. Satisfied by approx::polynomial_sigmoid and approx::sigmoid_approximation.
+template <class S>
+concept polynomial_sigmoid_policy = sigmoid_policy<S> && S::is_polynomial && requires(const S& s) {
+  { s.degree() } -> std::convertible_to<std::size_t>;
+  { s.coefficients() } -> std::convertible_to<std::vector<double>>;
+  { s.lo() } -> std::convertible_to<double>;
+  { s.hi() } -> std::convertible_to<double>;
+  { s.depth() } -> std::convertible_to<int>;
+};
+
+/// Checks the polynomial_sigmoid_policy requirements one at a time, so a failing type is told in one
+/// sentence which piece it lacks. Use as `static_assert(check_polynomial_sigmoid_policy<S>());`.
+template <class S>
+consteval bool check_polynomial_sigmoid_policy() {
+  static_assert(sigmoid_policy<S>,
+                "hefl: the sigmoid is not an approx::sigmoid_policy (needs operator()(double), name() and "
+                "is_polynomial): see docs/approximations.md");
+  if constexpr (sigmoid_policy<S>) {
+    static_assert(S::is_polynomial,
+                  "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (approx::exact_sigmoid is for "
+                  "plaintext training; use e.g. approx::fit_chebyshev(7, 8.0)): see docs/approximations.md");
+    if constexpr (S::is_polynomial) {
+      static_assert(requires(const S& s) {
+        { s.degree() } -> std::convertible_to<std::size_t>;
+      }, "hefl: the polynomial sigmoid has no `degree() const`: see docs/approximations.md");
+      static_assert(requires(const S& s) {
+        { s.coefficients() } -> std::convertible_to<std::vector<double>>;
+      }, "hefl: the polynomial sigmoid has no `coefficients() const` (power basis, lowest degree first): see "
+         "docs/approximations.md");
+      static_assert(requires(const S& s) {
+        { s.lo() } -> std::convertible_to<double>;
+        { s.hi() } -> std::convertible_to<double>;
+      }, "hefl: the polynomial sigmoid does not tell its interval (`lo() const`, `hi() const`), so inputs outside "
+         "it cannot be counted: see docs/approximations.md");
+      static_assert(requires(const S& s) {
+        { s.depth() } -> std::convertible_to<int>;
+      }, "hefl: the polynomial sigmoid has no `depth() const`, so its levels cannot be planned before encrypting: "
+         "see docs/approximations.md");
+    }
+  }
+  return true;
+}
+
 static_assert(sigmoid_policy<exact_sigmoid>);
 static_assert(sigmoid_policy<polynomial_sigmoid>);
+static_assert(polynomial_sigmoid_policy<polynomial_sigmoid>);
+static_assert(!polynomial_sigmoid_policy<exact_sigmoid>);
 
 } // namespace hefl::approx
