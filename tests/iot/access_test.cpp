@@ -45,6 +45,7 @@ struct ward_fixture {
 
   ward_fixture() {
     trust.add_root(ca.root());
+    trust.add_crl(ca.crl());  // revocation information is required by default
     reg.register_patient({"p-1001", "cardiology", "12", "A"});
     reg.register_patient({"p-1002", "cardiology", "12", "B"});
     reg.register_collector("collector-icu");

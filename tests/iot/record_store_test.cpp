@@ -73,6 +73,7 @@ struct store_fixture {
 
   store_fixture() {
     trust.add_root(ca.root());
+    trust.add_crl(ca.crl());  // revocation information is required by default
     identity id;
     id.role = role::collector;
     id.subject_id = "collector-icu";

@@ -57,6 +57,7 @@ struct storage_fixture {
 
   storage_fixture() {
     trust.add_root(ca.root());
+    trust.add_crl(ca.crl());  // revocation information is required by default
     icu_cert = issue(node_key, role::collector, "collector-icu");
     er_cert = issue(er_key, role::collector, "collector-er");
     admin_cert = issue(admin_key, role::admin, "admin.root");

@@ -9,6 +9,7 @@
 /// the wrong algorithm or parameters are simply not valid.
 
 #include <hefl/core/error.hpp>
+#include <hefl/iot/key_validation.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/dl_group.h>
@@ -125,10 +126,11 @@ struct ed25519_signing {
                                                 signature_size);
   }
 
-  /// True when @p key is an Ed25519 key.
+  /// True when @p key is an Ed25519 key with a canonical encoding that is not a small-order point
+  /// (check_public_key at encoding depth: with the identity as key, R = identity, S = 0 verifies anything).
   static bool accepts_key(const Botan::Public_Key& key) noexcept {
     try {
-      return key.algo_name() == "Ed25519";
+      return key.algo_name() == "Ed25519" && check_public_key(key, key_check_depth::encoding).ok();
     } catch (...) {
       return false;
     }
@@ -166,12 +168,12 @@ struct ecdsa_p256_signing {
                                                    Botan::IEEE_1363, signature_size);
   }
 
-  /// True when @p key is an ECDSA key on P-256.
+  /// True when @p key is an ECDSA key on P-256 whose point is on the curve and not the identity.
   static bool accepts_key(const Botan::Public_Key& key) noexcept {
     try {
       if (key.algo_name() != "ECDSA") return false;
       const auto* ec = dynamic_cast<const Botan::EC_PublicKey*>(&key);
-      return ec != nullptr && ec->domain() == curve();
+      return ec != nullptr && ec->domain() == curve() && check_public_key(key, key_check_depth::encoding).ok();
     } catch (...) {
       return false;
     }
@@ -218,12 +220,14 @@ struct dsa2048_signing {
                                                 Botan::IEEE_1363, 0);
   }
 
-  /// True when @p key is a DSA key with p >= 2048 and q >= 224 bits.
+  /// True when @p key is a DSA key with p >= 2048 and q >= 224 bits, q | p - 1, 1 < g < p - 1 and
+  /// 1 < y < p - 1 (check_public_key at encoding depth: with g = y = 1, r = 1 verifies anything).
   static bool accepts_key(const Botan::Public_Key& key) noexcept {
     try {
       if (key.algo_name() != "DSA") return false;
       const auto* dl = dynamic_cast<const Botan::DL_Scheme_PublicKey*>(&key);
-      return dl != nullptr && dl->get_group().p_bits() >= min_p_bits && dl->get_group().q_bits() >= min_q_bits;
+      return dl != nullptr && dl->get_group().p_bits() >= min_p_bits && dl->get_group().q_bits() >= min_q_bits &&
+             check_public_key(key, key_check_depth::encoding).ok();
     } catch (...) {
       return false;
     }
