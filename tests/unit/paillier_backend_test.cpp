@@ -100,6 +100,10 @@ TEST_CASE("paillier_backend adds and scales slot-wise, tracking scale and overfl
   const auto frac = b.multiply_scalar(cx, 0.1);
   CHECK(frac.scale_bits == 64);
   CHECK(b.decrypt(frac)[2] == Approx(100.0).epsilon(1e-9));
+  // The stated headroom: a fresh value times a fractional scalar |s| <= 1 is bounded by 2^(20+32+32),
+  // the slot limit is 2^104, so fewer than 2^20 such terms always fit in one sum.
+  CHECK(b.multiply_scalar(cx, -0.999).bound <= std::ldexp(1.0, 84));
+  CHECK(b.slot_limit() == std::ldexp(1.0, 104));
   // Mixed scales: the fresh operand is aligned.
   CHECK(b.decrypt(b.add(frac, cy))[0] == Approx(0.15 - 3.0));
   // Overflow is refused before it happens. A fresh slot may hold 2^(20+32); a slot has 105 bits, so

@@ -20,9 +20,9 @@
 /// leaves (−2^(slot_bits−1), 2^(slot_bits−1)); the backend tracks a public bound on every ciphertext
 /// and refuses an operation that could overflow, instead of decrypting garbage. slot_bits() =
 /// integer_bits + fraction_bits + scalar_fraction_bits + headroom_bits + 1, so with the defaults
-/// (20, 32, 32, 20) a slot is 105 bits, a 2048-bit modulus packs 19 slots, and 2^20 full-range
-/// values, each multiplied by one fractional scalar of magnitude ≤ 1 (a FedAvg coefficient), can be
-/// added before the bound is reached.
+/// (20, 32, 32, 20) a slot is 105 bits, a 2048-bit modulus packs 19 slots, and fewer than 2^20
+/// full-range values, each multiplied by one fractional scalar of magnitude ≤ 1 (a FedAvg
+/// coefficient), always fit in one sum.
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
