@@ -1,5 +1,7 @@
 // Cost of the hospital PKI operations a collector and the CA perform: path validation with and
-// without a CRL, reading the identity extension, issuing a certificate, revoking (CRL re-signing).
+// without a CRL, reading the identity extension, issuing a certificate (in memory and with the CA's
+// state in a SQLite file), and refusing a crafted chain of same-named fake intermediates (capped,
+// and, for comparison, what Botan's path builder costs without the cap).
 #include <hefl/iot/pki.hpp>
 
 #include <botan/auto_rng.h>
@@ -8,6 +10,9 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <filesystem>
+#include <random>
+#include <vector>
 
 using namespace hefl::iot;
 
@@ -37,9 +42,10 @@ bench_env& env() {
   return e;
 }
 
+// Revocation checking switched off by name (the insecure opt-out), to show what the CRL check costs.
 void validate_without_crl(benchmark::State& state) {
   auto& e = env();
-  auto store = trust_store::in_memory();
+  auto store = trust_store::in_memory({revocation_policy::not_checked});
   store.add_root(e.ca.root());
   for (auto _ : state) {
     auto v = validate_chain(e.device, store, cert_usage::tls_client, e.t0 + std::chrono::minutes(1));
@@ -91,6 +97,77 @@ void issue_certificate(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(issue_certificate)->Unit(benchmark::kMicrosecond);
+
+// Issuing with the CA's state in a SQLite file: each serial is recorded before the certificate is signed.
+void issue_certificate_persistent(benchmark::State& state) {
+  auto& e = env();
+  std::random_device rd;
+  const auto file = std::filesystem::temp_directory_path() / ("hefl_pki_bench_" + std::to_string(rd()) + ".sqlite");
+  {
+    auto ca = certificate_authority::open_sqlite(file, std::make_unique<Botan::ECDSA_PrivateKey>(e.rng, Botan::EC_Group("secp256r1")),
+                                                 "Bench Persistent Hospital", e.t0);
+    std::uint64_t serial = 10;
+    for (auto _ : state) {
+      auto c = ca.issue(e.key, device_identity(serial++ % 100000), e.t0, std::chrono::hours(24));
+      benchmark::DoNotOptimize(c);
+    }
+  }
+  std::filesystem::remove(file);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(issue_certificate_persistent)->Unit(benchmark::kMicrosecond);
+
+/// CA certificates named like the root (subject = issuer), without key identifiers, each signed by a
+/// key other than its own so none is self-signed: Botan's path builder tries their orderings (issue 10, item 12).
+std::vector<Botan::X509_Certificate> crafted_chain(const Botan::X509_Certificate& leaf, std::size_t fakes) {
+  auto& e = env();
+  std::vector<Botan::X509_Certificate> chain{leaf};
+  for (std::size_t i = 0; i < fakes; ++i) {
+    Botan::ECDSA_PrivateKey k(e.rng, Botan::EC_Group("secp256r1"));
+    Botan::ECDSA_PrivateKey subject(e.rng, Botan::EC_Group("secp256r1"));
+    Botan::Extensions ext;
+    ext.add(new Botan::Cert_Extension::Basic_Constraints(true, 16), true);
+    Botan::AlgorithmIdentifier alg;
+    std::unique_ptr<Botan::PK_Signer> signer(Botan::choose_sig_format(k, e.rng, "SHA-256", alg));
+    chain.push_back(Botan::X509_CA::make_cert(signer.get(), e.rng, Botan::BigInt(e.rng, 64), alg, subject.subject_public_key(),
+                                              Botan::X509_Time(e.t0), Botan::X509_Time(e.t0 + std::chrono::hours(24)),
+                                              leaf.issuer_dn(), leaf.issuer_dn(), ext));
+  }
+  return chain;
+}
+
+// A leaf plus state.range(0) fake intermediates against the default store (chain capped at leaf + root):
+// refused as chain_too_long before any path is built.
+void crafted_chain_refused(benchmark::State& state) {
+  auto& e = env();
+  auto store = trust_store::in_memory();
+  store.add_root(e.ca.root());
+  store.add_crl(e.ca.crl());
+  const auto chain = crafted_chain(e.device, static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto v = validate_chain(chain, store, cert_usage::tls_client, e.t0 + std::chrono::minutes(1));
+    if (v.status != chain_status::chain_too_long) state.SkipWithError(v.reason.c_str());
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(crafted_chain_refused)->Arg(10)->Arg(100)->Unit(benchmark::kMicrosecond);
+
+// The same crafted chain with the cap lifted (max_chain_length 64): what Botan's path builder costs.
+// It grows about sevenfold per extra fake (measured up to 6), so the range stops at 5.
+void crafted_chain_uncapped(benchmark::State& state) {
+  auto& e = env();
+  auto store = trust_store::in_memory({revocation_policy::required, 64});
+  store.add_root(e.ca.root());
+  store.add_crl(e.ca.crl());
+  const auto chain = crafted_chain(e.device, static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto v = validate_chain(chain, store, cert_usage::tls_client, e.t0 + std::chrono::minutes(1));
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(crafted_chain_uncapped)->DenseRange(1, 5)->Iterations(2)->Unit(benchmark::kMillisecond);
 
 } // namespace
 

@@ -69,6 +69,26 @@ BENCHMARK_TEMPLATE(bm_sign, dsa2048_signing);
 BENCHMARK_TEMPLATE(bm_verify, ed25519_signing);
 BENCHMARK_TEMPLATE(bm_verify, ecdsa_p256_signing);
 BENCHMARK_TEMPLATE(bm_verify, dsa2048_signing);
+// Public-key validation (hefl/iot/key_validation.hpp) at each depth: encoding runs inside every
+// verify(), subgroup on every validate_chain(), full when the CA certifies a key.
+template <class Policy>
+void bm_key_check(benchmark::State& state) {
+  const auto& k = keys<Policy>();
+  const auto depth = static_cast<key_check_depth>(state.range(0));
+  for (auto _ : state) {
+    const auto r = check_public_key(*k.public_key, depth);
+    if (!r.ok()) state.SkipWithError(r.reason.c_str());
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(std::string(Policy::algorithm_name) + (depth == key_check_depth::encoding   ? " encoding"
+                                                        : depth == key_check_depth::subgroup ? " subgroup"
+                                                                                             : " full"));
+}
+BENCHMARK_TEMPLATE(bm_key_check, ed25519_signing)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(bm_key_check, ecdsa_p256_signing)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(bm_key_check, dsa2048_signing)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+
 BENCHMARK_TEMPLATE(bm_card_sign_record, ed25519_signing);
 BENCHMARK_TEMPLATE(bm_card_sign_record, ecdsa_p256_signing);
 BENCHMARK_TEMPLATE(bm_card_sign_record, dsa2048_signing);

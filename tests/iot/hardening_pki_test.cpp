@@ -137,20 +137,22 @@ bool ed25519_times_8_is_identity(const Botan::BigInt& y_in) {
   return x2.is_zero() && y == 1;
 }
 
-/// Same-named CA certificates without key identifiers, each under its own key: Botan's path builder
-/// tries every ordering of them before checking a signature.
+/// CA certificates named like the root (subject = issuer = the root's name) without key identifiers,
+/// each signed by a key other than its own, so none is self-signed: Botan's path builder tries every
+/// ordering of them before checking a signature (FIELD_NOTES: 20 s for 10 of them).
 std::vector<Botan::X509_Certificate> fake_intermediates(const Botan::X509_Certificate& leaf, std::size_t n,
                                                         Botan::RandomNumberGenerator& rng, clock_time t0) {
   std::vector<Botan::X509_Certificate> out;
   for (std::size_t i = 0; i < n; ++i) {
     Botan::ECDSA_PrivateKey k(rng, Botan::EC_Group("secp256r1"));
+    Botan::ECDSA_PrivateKey subject(rng, Botan::EC_Group("secp256r1"));
     Botan::Extensions ext;
     ext.add(new Botan::Cert_Extension::Basic_Constraints(true, 8), true);
     ext.add(new Botan::Cert_Extension::Key_Usage(static_cast<Botan::Key_Constraints>(Botan::KEY_CERT_SIGN | Botan::CRL_SIGN)),
             true);
     Botan::AlgorithmIdentifier alg;
     std::unique_ptr<Botan::PK_Signer> signer(Botan::choose_sig_format(k, rng, "SHA-256", alg));
-    out.push_back(Botan::X509_CA::make_cert(signer.get(), rng, Botan::BigInt(rng, 64), alg, k.subject_public_key(),
+    out.push_back(Botan::X509_CA::make_cert(signer.get(), rng, Botan::BigInt(rng, 64), alg, subject.subject_public_key(),
                                             Botan::X509_Time(t0 - 1h), Botan::X509_Time(t0 + 24h), leaf.issuer_dn(),
                                             leaf.issuer_dn(), ext));
   }
@@ -297,6 +299,23 @@ TEST_CASE("a leaf plus 10 same-named fake intermediates is refused before path b
   CHECK(validate_chain(std::vector{leaf, fakes.front()}, store, cert_usage::tls_client, f.t0 + 1min).ok());
   // The cap is the store's configuration; it cannot be below 1.
   CHECK_THROWS_AS(trust_store::in_memory({revocation_policy::required, 0}), hefl::invalid_argument);
+}
+
+TEST_CASE("validation reads an immutable snapshot: a CRL added meanwhile does not change it", "[iot][pki][hardening]") {
+  // validate_chain takes the store's lock only to copy this pointer; path building runs on the copy.
+  auto& f = fx();
+  certificate_authority ca("Snapshot Hospital", f.t0 - 1h);
+  const auto captured = ca.issue(f.device_key, make_identity(role::device, "snap-dev", 121), f.t0 - 1h, 24h);
+  auto store = trust_store::in_memory();
+  store.add_root(ca.root());
+  store.add_crl(ca.crl());
+  const auto before = store.snapshot();
+  REQUIRE(ca.revoke(captured, Botan::CRL_Code::KEY_COMPROMISE, f.t0 - 30min));
+  store.add_crl(ca.crl());
+  CHECK_FALSE(before->crls.front()->is_revoked(captured));
+  CHECK(store.snapshot()->crls.front()->is_revoked(captured));
+  CHECK(store.snapshot() != before);
+  CHECK(validate_chain(captured, store, cert_usage::tls_client, f.t0).status == chain_status::revoked);
 }
 
 // ---- item 6: revocation fails closed ---------------------------------------------------------------
