@@ -11,7 +11,7 @@ void bm_local_step(benchmark::State& state) {
   const auto d = hefl::data::paper_random(samples, 5, 1);
   hefl::model::logistic_regression m(5);
   for (auto _ : state) {
-    m.train(d.train, {1, 1.0, 0.05}, hefl::approx::paper_sigmoid3());
+    m.train(d.train, {.epochs = 1, .learning_rate = 1.0, .l2 = 0.05}, hefl::approx::paper_sigmoid3());
     benchmark::DoNotOptimize(m.bias());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * samples));

@@ -97,8 +97,8 @@ TEST_CASE("encrypted_gradient on the plain backend equals the plaintext gradient
   // train_encrypted follows logistic_regression::train step for step.
   model::logistic_regression enc_model(3), plain_model(3);
   int calls = 0;
-  fl::train_encrypted(b, enc_model, enc, 4, 1.0, 0.05, sigma, [&](int e, const model::logistic_regression&) { calls = e; });
-  plain_model.train(data.train, model::train_options{4, 1.0, 0.05}, sigma);
+  fl::train_encrypted(b, enc_model, enc, {.epochs = 4, .learning_rate = 1.0, .l2 = 0.05}, sigma, [&](int e, const model::logistic_regression&) { calls = e; });
+  plain_model.train(data.train, model::train_options{.epochs = 4, .learning_rate = 1.0, .l2 = 0.05}, sigma);
   CHECK(calls == 4);
   CHECK((enc_model.parameters() - plain_model.parameters()).cwiseAbs().maxCoeff() < 1e-12);
 }
@@ -115,7 +115,7 @@ TEST_CASE("encrypted_gradient refuses a too-shallow budget before any work, and 
                     Catch::Contains("level 3 < 4 required"));
   CHECK(shallow.operations == 0);
   model::logistic_regression trained(2);
-  CHECK_THROWS_AS(fl::train_encrypted(shallow, trained, enc, 1, 1.0, 0.05, sigma), depth_exhausted);
+  CHECK_THROWS_AS(fl::train_encrypted(shallow, trained, enc, {.epochs = 1, .learning_rate = 1.0, .l2 = 0.05}, sigma), depth_exhausted);
   CHECK(shallow.operations == 0);
   CHECK(trained.parameters().isZero());
 
@@ -136,7 +136,7 @@ TEST_CASE("encrypted_gradient refuses a too-shallow budget before any work, and 
                                        Eigen::VectorXd::Zero(1), 0.0),
                   invalid_argument);
   model::logistic_regression wrong(3);
-  CHECK_THROWS_AS(fl::train_encrypted(b, wrong, enc_b, 1, 1.0, 0.05, sigma), invalid_argument);
+  CHECK_THROWS_AS(fl::train_encrypted(b, wrong, enc_b, {.epochs = 1, .learning_rate = 1.0, .l2 = 0.05}, sigma), invalid_argument);
 }
 
 TEST_CASE("encrypted_gradient under CKKS matches plaintext training", "[fl][encrypted_gradient][ckks]") {
@@ -154,8 +154,8 @@ TEST_CASE("encrypted_gradient under CKKS matches plaintext training", "[fl][encr
   CHECK((got - want).cwiseAbs().maxCoeff() < 1e-4);
 
   model::logistic_regression enc_model(3), plain_model(3);
-  fl::train_encrypted(b, enc_model, enc, 5, 1.0, 0.05, sigma);
-  plain_model.train(data.train, model::train_options{5, 1.0, 0.05}, sigma);
+  fl::train_encrypted(b, enc_model, enc, {.epochs = 5, .learning_rate = 1.0, .l2 = 0.05}, sigma);
+  plain_model.train(data.train, model::train_options{.epochs = 5, .learning_rate = 1.0, .l2 = 0.05}, sigma);
   CHECK((enc_model.parameters() - plain_model.parameters()).cwiseAbs().maxCoeff() < 1e-3);
   CHECK(enc_model.accuracy(data.test) >= 0.95);
 
