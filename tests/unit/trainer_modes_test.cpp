@@ -53,6 +53,9 @@ struct picky_rule {
 
 } // namespace
 
+static_assert(he::check_arithmetic_backend<he::plain_backend>() && he::check_arithmetic_backend<he::ckks_backend>());
+static_assert(he::backend_traits<he::ckks_server>::free_integer_scalars && he::backend_traits<he::plain_backend>::mixed_levels);
+
 TEST_CASE("every compute mode and transport reproduces plaintext FL-poly on the plain backend", "[fl][modes]") {
   const auto d = data::paper_random(600, 3, 21);
   const auto parts = data::partition_quantity_skew(d.train, 4, 1.0, 5);  // unequal shares: weights matter
