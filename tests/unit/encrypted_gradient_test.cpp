@@ -162,3 +162,18 @@ TEST_CASE("encrypted_gradient under CKKS matches plaintext training", "[fl][encr
   // 1025 samples do not fit 1024 slots.
   CHECK_THROWS_AS(fl::encrypt_dataset(b, data::paper_random(1025, 3, 8).train), invalid_argument);
 }
+
+TEST_CASE("the packed gradient puts every sum in a block of its own and matches encrypted_gradient", "[fl][encrypted_gradient]") {
+  const auto data = data::paper_random(300, 3, 5);
+  const auto sigma = approx::paper_sigmoid3();
+  he::plain_backend b(2048, 4);
+  const auto enc = fl::encrypt_dataset(b, data.train);
+  const auto m = some_model(3);
+  const std::size_t block = fl::packed_gradient_block(b, enc.samples, enc.features());
+  REQUIRE(block == 512);
+  const auto sums = fl::encrypted_gradient(b, enc, m.weights(), m.bias(), sigma);
+  const auto packed = b.decrypt(fl::encrypted_gradient_packed(b, enc, m.weights(), m.bias(), sigma, block));
+  for (std::size_t j = 0; j < sums.size(); ++j) CHECK(std::fabs(packed[j * block] - b.decrypt(sums[j])[0]) < 1e-9);
+  CHECK(fl::packed_gradient_block(b, 600, 3) == 0);  // 4 blocks of 1024 do not fit in 2048 slots
+  CHECK_THROWS_AS(fl::encrypted_gradient_packed(b, enc, m.weights(), m.bias(), sigma, 256), invalid_argument);
+}

@@ -17,6 +17,7 @@
 #include <Eigen/Dense>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -141,6 +142,44 @@ template <class Sigmoid>
   return 1 + approx::multiplicative_depth(sigmoid.degree()) + 1;
 }
 
+namespace detail {
+// e = σ(z) − y with z = Σ_j w_j·x_j + b, after the checks shared by the gradient functions.
+template <class B, class Sigmoid>
+typename B::ciphertext_type gradient_error(const B& backend, const encrypted_dataset<B>& data,
+                                           const Eigen::VectorXd& weights, double bias, const Sigmoid& sigmoid,
+                                           const char* who) {
+  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
+                "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
+                "approx::exact_sigmoid is for plaintext training only");
+  using ciphertext = typename B::ciphertext_type;
+  const std::size_t n = data.features();
+  if (n == 0 || data.samples == 0) throw invalid_argument(std::string(who) + ": the encrypted dataset is empty");
+  if (static_cast<std::size_t>(weights.size()) != n)
+    throw invalid_argument(std::string(who) + ": " + std::to_string(weights.size()) + " weights for " +
+                           std::to_string(n) + " encrypted features");
+  if (!weights.allFinite() || !std::isfinite(bias))
+    throw invalid_argument(std::string(who) + ": a weight or the bias is not finite");
+  const int required = encrypted_gradient_depth(sigmoid);
+  int available = static_cast<int>(backend.level(data.labels));
+  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
+  if (available < required)
+    throw depth_exhausted(std::string(who) + ": level " + std::to_string(available) + " < " +
+                          std::to_string(required) + " required (1 for w·x, " +
+                          std::to_string(required - 2) + " for the degree-" + std::to_string(sigmoid.degree()) +
+                          " sigmoid, 1 for e·x)");
+
+  ciphertext z = backend.multiply_scalar(data.columns[0], weights(0));
+  for (std::size_t j = 1; j < n; ++j)
+    backend.add_inplace(z, backend.multiply_scalar(data.columns[j], weights(static_cast<Eigen::Index>(j))));
+  if (bias != 0.0) z = backend.add_plain(z, std::vector<double>(backend.slot_count(), bias));
+  const ciphertext error =
+      backend.sub(detail::evaluate_sigmoid(backend, z, std::span<const double>(sigmoid.coefficients())), data.labels);
+
+  return error;
+}
+} // namespace detail
+
 /// The unnormalised gradient sums on encrypted data, one ciphertext per parameter in the layout of
 /// model::logistic_regression::parameters(): result[j] holds Σ_i (σ(z_i) − y_i)·x_ij in every slot
 /// (j < features), result[features] holds Σ_i (σ(z_i) − y_i), with z = Σ_j w_j·x_j + b and σ the
@@ -158,40 +197,58 @@ template <class B, class Sigmoid>
                                                                           const encrypted_dataset<B>& data,
                                                                           const Eigen::VectorXd& weights, double bias,
                                                                           const Sigmoid& sigmoid) {
-  static_assert(detail::check_encrypted_training_backend<B>());
-  static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
-                "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
-                "approx::exact_sigmoid is for plaintext training only");
   using ciphertext = typename B::ciphertext_type;
   const std::size_t n = data.features();
-  if (n == 0 || data.samples == 0) throw invalid_argument("encrypted_gradient: the encrypted dataset is empty");
-  if (static_cast<std::size_t>(weights.size()) != n)
-    throw invalid_argument("encrypted_gradient: " + std::to_string(weights.size()) + " weights for " +
-                           std::to_string(n) + " encrypted features");
-  if (!weights.allFinite() || !std::isfinite(bias))
-    throw invalid_argument("encrypted_gradient: a weight or the bias is not finite");
-  const int required = encrypted_gradient_depth(sigmoid);
-  int available = static_cast<int>(backend.level(data.labels));
-  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
-  if (available < required)
-    throw depth_exhausted("encrypted_gradient: level " + std::to_string(available) + " < " +
-                          std::to_string(required) + " required (1 for w·x, " +
-                          std::to_string(required - 2) + " for the degree-" + std::to_string(sigmoid.degree()) +
-                          " sigmoid, 1 for e·x)");
-
-  ciphertext z = backend.multiply_scalar(data.columns[0], weights(0));
-  for (std::size_t j = 1; j < n; ++j)
-    backend.add_inplace(z, backend.multiply_scalar(data.columns[j], weights(static_cast<Eigen::Index>(j))));
-  if (bias != 0.0) z = backend.add_plain(z, std::vector<double>(backend.slot_count(), bias));
-  const ciphertext error =
-      backend.sub(detail::evaluate_sigmoid(backend, z, std::span<const double>(sigmoid.coefficients())), data.labels);
-
+  const ciphertext error = detail::gradient_error(backend, data, weights, bias, sigmoid, "encrypted_gradient");
   std::vector<ciphertext> sums;
   sums.reserve(n + 1);
   for (std::size_t j = 0; j < n; ++j) sums.push_back(he::sum_slots(backend, backend.multiply(error, data.columns[j])));
   const std::vector<double> mask(data.samples, 1.0);  // zero-padded to the slot count by the backend
   sums.push_back(he::sum_slots(backend, backend.multiply_plain(error, mask)));
   return sums;
+}
+
+/// The block size encrypted_gradient_packed uses for @p samples samples and @p features features:
+/// the smallest power of two >= samples, or 0 when the features+1 blocks do not fit in the slots
+/// (or the slot count is not a power of two), in which case use encrypted_gradient.
+template <class B>
+[[nodiscard]] std::size_t packed_gradient_block(const B& backend, std::size_t samples, std::size_t features) {
+  const auto slots = static_cast<std::size_t>(backend.slot_count());
+  if (samples == 0 || slots == 0 || (slots & (slots - 1)) != 0) return 0;
+  const std::size_t block = std::bit_ceil(samples);
+  return block <= slots / (features + 1) ? block : 0;
+}
+
+/// encrypted_gradient with the n+1 sums packed into ONE ciphertext: sum j (j < features: Σ_i e_i·x_ij;
+/// j = features: Σ_i e_i) lands in slot j·block, with block = packed_gradient_block(...). The
+/// products are rotated into blocks of their own (j·block slots to the right) and added, then one
+/// window sum of log2(block) rotations adds up every block at once: about 2·log2(block) rotations
+/// instead of n+1 sums over all slots, and one ciphertext to send and decrypt instead of n+1.
+/// @tparam B an he::arithmetic_evaluator with rotate.
+/// @throws hefl::invalid_argument if block is 0, not a power of two, smaller than the samples, or the
+///         blocks do not fit; otherwise as encrypted_gradient.
+template <class B, class Sigmoid>
+[[nodiscard]] typename B::ciphertext_type encrypted_gradient_packed(const B& backend, const encrypted_dataset<B>& data,
+                                                                    const Eigen::VectorXd& weights, double bias,
+                                                                    const Sigmoid& sigmoid, std::size_t block) {
+  static_assert(he::has_rotate<B>, "hefl: encrypted_gradient_packed needs `rotate(c, steps)`: see docs/backends.md");
+  const std::size_t n = data.features();
+  if (block == 0 || (block & (block - 1)) != 0 || block < data.samples ||
+      block > static_cast<std::size_t>(backend.slot_count()) / (n + 1))
+    throw invalid_argument("encrypted_gradient_packed: block " + std::to_string(block) + " cannot hold " +
+                           std::to_string(data.samples) + " samples in " + std::to_string(n + 1) + " blocks of " +
+                           std::to_string(backend.slot_count()) + " slots");
+  using ciphertext = typename B::ciphertext_type;
+  const ciphertext error = detail::gradient_error(backend, data, weights, bias, sigmoid, "encrypted_gradient_packed");
+  const std::vector<double> mask(data.samples, 1.0);
+  ciphertext packed = backend.multiply(error, data.columns[0]);
+  for (std::size_t j = 1; j <= n; ++j) {
+    const ciphertext product = j < n ? backend.multiply(error, data.columns[j]) : backend.multiply_plain(error, mask);
+    backend.add_inplace(packed, backend.rotate(product, -static_cast<int>(j * block)));
+  }
+  for (std::size_t step = 1; step < block; step *= 2)
+    backend.add_inplace(packed, backend.rotate(packed, static_cast<int>(step)));
+  return packed;
 }
 
 /// The regularised gradient (1/m)·sums + l2·[w, 0] from the decrypted gradient sums (slot 0 of each

@@ -359,13 +359,25 @@ private:
     Model local = global;
     for (int e = 1; e <= o.epochs; ++e) {
       detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores);
+      std::vector<double> first(data.features() + 1);
+      std::size_t block = 0;
+      if constexpr (he::has_rotate<server_t>) block = packed_gradient_block(server, data.samples, data.features());
       auto t = detail::clock::now();
-      const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), m_sigmoid);
-      m.seconds_local_training += detail::seconds_since(t);
-      t = detail::clock::now();
-      std::vector<double> first(sums.size());
-      for (std::size_t j = 0; j < sums.size(); ++j)
-        first[j] = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[j]), 1)[0];
+      if (block != 0) {  // the n+1 sums in one ciphertext, sum j in slot j·block
+        const ciphertext packed =
+            encrypted_gradient_packed(server, data, local.weights(), local.bias(), m_sigmoid, block);
+        m.seconds_local_training += detail::seconds_since(t);
+        t = detail::clock::now();
+        const std::vector<double> v =
+            he::decrypt_for_sharing(key_holder, send(server, key_holder, packed), data.features() * block + 1);
+        for (std::size_t j = 0; j < first.size(); ++j) first[j] = v[j * block];
+      } else {
+        const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), m_sigmoid);
+        m.seconds_local_training += detail::seconds_since(t);
+        t = detail::clock::now();
+        for (std::size_t j = 0; j < sums.size(); ++j)
+          first[j] = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[j]), 1)[0];
+      }
       m.seconds_decryption += detail::seconds_since(t);
       const Eigen::VectorXd next =
           local.parameters() - o.learning_rate * gradient_from_sums(first, data.samples, local.weights(), o.l2);
