@@ -1,8 +1,20 @@
-// Plaintext federated-learning costs: a local gradient step, one federated round on the plain
-// backend, and each aggregation rule on 10 updates.
+// Federated-learning costs, one row per mode of fl::federated_trainer:
+// - plaintext: a local gradient step; one federated run on the plain backend; each aggregation rule
+//   on 10 updates;
+// - encrypted data, public weights (FL-FHE): one local epoch of one client (1000 samples x 5
+//   features, N = 16384, 128-bit secure): the compute party's packed gradient on the encrypted
+//   columns and the key holder's decryption of the one ciphertext holding the 6 gradient sums;
+// - encrypted data and weights (FL-FHE-model): one local epoch of the same client: the compute
+//   party's epoch on encrypted data and weights and the key holder's refresh (decrypt and re-encrypt
+//   the 6 parameters);
+// - encrypted updates (FL-CKKS): one round of 10 clients through the trainer (N = 8192).
+// The encrypted rows run on one thread (hefl::set_thread_count(1)); the args give the thread count.
+#include <hefl/crypto/botan_random.hpp>
 #include <hefl/hefl.hpp>
 
 #include <benchmark/benchmark.h>
+
+#include <memory>
 
 namespace {
 
@@ -11,7 +23,7 @@ void bm_local_step(benchmark::State& state) {
   const auto d = hefl::data::paper_random(samples, 5, 1);
   hefl::model::logistic_regression m(5);
   for (auto _ : state) {
-    m.train(d.train, {1, 1.0, 0.05}, hefl::approx::paper_sigmoid3());
+    m.train(d.train, {.epochs = 1, .learning_rate = 1.0, .l2 = 0.05}, hefl::approx::paper_sigmoid3());
     benchmark::DoNotOptimize(m.bias());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * samples));
@@ -49,6 +61,95 @@ BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::fedavg)->Arg(6)->Arg(10000);
 BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::median)->Arg(6)->Arg(10000);
 BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::trimmed_mean)->Arg(6)->Arg(10000);
 BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::krum)->Arg(6)->Arg(10000);
+
+// One client's encrypted data at N = 16384 {60, 40 x 4, 60} (depth 4: w·x, cubic, e·x). Made once
+// and never destroyed: Botan's allocator must outlive the RNG, and a leak at exit is harmless here.
+struct fhe_env {
+  hefl::crypto::system_random rng;
+  hefl::he::ckks_backend backend{hefl::he::ckks::parameters(16384, {60, 40, 40, 40, 40, 60}, 40), rng};
+  hefl::data::train_test data = hefl::data::paper_random(1000, 5, 7);
+  hefl::fl::encrypted_dataset<hefl::he::ckks_server> encrypted = load(backend, data.train);
+  hefl::model::logistic_regression model = start();
+
+  static hefl::fl::encrypted_dataset<hefl::he::ckks_server> load(hefl::he::ckks_backend& b, const hefl::data::dataset& d) {
+    const auto mine = hefl::fl::encrypt_dataset(b.client(), d);
+    std::vector<hefl::he::ckks::ciphertext> columns;
+    for (const auto& c : mine.columns) columns.push_back(b.server().deserialize(b.client().serialize(c)));
+    return {std::move(columns), b.server().deserialize(b.client().serialize(mine.labels)), mine.samples};
+  }
+  static hefl::model::logistic_regression start() {
+    hefl::model::logistic_regression m(5);
+    Eigen::VectorXd p(6);
+    p << 0.4, -0.3, 0.05, -0.02, 0.01, 0.1;
+    m.set_parameters(p);
+    return m;
+  }
+};
+fhe_env& fhe() {
+  static fhe_env* env = new fhe_env;
+  return *env;
+}
+
+void bm_encrypted_data_epoch(benchmark::State& state) {
+  hefl::set_thread_count(static_cast<int>(state.range(0)));
+  auto& f = fhe();
+  const auto& server = f.backend.server();
+  auto& holder = f.backend.key_holder();
+  const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
+  const auto sigma = hefl::approx::paper_sigmoid3();
+  // What the trainer runs: the packed gradient (6 sums in one ciphertext) and one decryption.
+  const std::size_t block = hefl::fl::packed_gradient_block(server, f.encrypted.samples, f.encrypted.features());
+  for (auto _ : state) {
+    const auto packed =
+        hefl::fl::encrypted_gradient_packed(server, f.encrypted, f.model.weights(), f.model.bias(), sigma, block);
+    const std::vector<double> v = holder.decrypt_for_sharing(packed);
+    std::vector<double> sums(6);
+    for (std::size_t j = 0; j < sums.size(); ++j) sums[j] = v[j * block];
+    const Eigen::VectorXd g = hefl::fl::gradient_from_sums(sums, f.encrypted.samples, f.model.weights(), o.l2);
+    benchmark::DoNotOptimize(g.data());
+  }
+  hefl::set_thread_count(0);
+}
+BENCHMARK(bm_encrypted_data_epoch)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void bm_encrypted_model_epoch(benchmark::State& state) {
+  hefl::set_thread_count(static_cast<int>(state.range(0)));
+  auto& f = fhe();
+  const auto& server = f.backend.server();
+  auto& holder = f.backend.key_holder();
+  const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
+  const auto sigma = hefl::approx::paper_sigmoid3();
+  auto params = hefl::fl::encrypt_parameters(holder, f.model.parameters());
+  for (auto _ : state) {
+    const auto next = hefl::fl::encrypted_model_epoch(server, f.encrypted, params, o, sigma);
+    // The key holder's refresh: decrypt each parameter (slot 0) and re-encrypt it in every slot.
+    Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
+    for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = holder.decrypt(next[j])[0];
+    params = hefl::fl::encrypt_parameters(holder, p);
+    benchmark::DoNotOptimize(params.data());
+  }
+  hefl::set_thread_count(0);
+}
+BENCHMARK(bm_encrypted_model_epoch)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// FL-CKKS: one round of 10 clients with 100 samples x 5 features; uploads encrypted at N = 8192.
+void bm_encrypted_updates_round(benchmark::State& state) {
+  hefl::set_thread_count(static_cast<int>(state.range(0)));
+  static auto* rng = new hefl::crypto::system_random;
+  static auto* backend = new hefl::he::ckks_backend(hefl::he::ckks::parameters(8192, {60, 40, 60}, 40), *rng,
+                                                    hefl::he::ckks_backend_options{false, false, {}});
+  const auto d = hefl::data::paper_random(1000, 5, 1);
+  const auto parts = hefl::data::partition_iid(d.train, 10, 1);
+  hefl::fl::trainer_config cfg;
+  cfg.rounds = 1;
+  for (auto _ : state) {
+    hefl::model::logistic_regression m(5);
+    hefl::fl::federated_trainer<hefl::he::ckks_backend> trainer(*backend, cfg);
+    benchmark::DoNotOptimize(trainer.fit(m, parts, d.test));
+  }
+  hefl::set_thread_count(0);
+}
+BENCHMARK(bm_encrypted_updates_round)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 } // namespace
 

@@ -26,8 +26,7 @@ int main() {
   // One gradient needs 1 (w·x) + 2 (degree-3 sigmoid) + 1 (e·x) = 4 levels.
   const ckks::parameters params(16384, {60, 40, 40, 40, 40, 60}, 40);
   const auto sigma = hefl::approx::paper_sigmoid3();
-  const int epochs = 5;
-  const double learning_rate = 1.0, l2 = 0.05;  // the tutorial's values
+  const hefl::model::train_options options{.epochs = 5, .learning_rate = 1.0, .l2 = 0.05};  // the tutorial's values
   std::printf("N = %zu, %zu slots, %d levels; sigmoid %s needs %d\n", params.poly_degree(), params.slot_count(),
               static_cast<int>(params.max_level()), sigma.name().c_str(), hefl::fl::encrypted_gradient_depth(sigma));
 
@@ -48,10 +47,10 @@ int main() {
   double worst = 0.0;
   std::printf("epoch | test acc (encrypted) | test acc (plaintext) | max |param diff| | time\n");
   t = clock_type::now();
-  hefl::fl::train_encrypted(backend, model, encrypted, epochs, learning_rate, l2, sigma,
+  hefl::fl::train_encrypted(backend, model, encrypted, options, sigma,
                             [&](int epoch, const hefl::model::logistic_regression& m) {
                               const double took = seconds_since(t);
-                              reference.train(data.train, hefl::model::train_options{1, learning_rate, l2}, sigma);
+                              reference.train(data.train, hefl::model::train_options{.epochs = 1, .learning_rate = options.learning_rate, .l2 = options.l2}, sigma);
                               const double diff = (m.parameters() - reference.parameters()).cwiseAbs().maxCoeff();
                               worst = std::max(worst, diff);
                               std::printf("%5d | %18.2f%% | %19.2f%% | %17.2e | %.2f s\n", epoch,

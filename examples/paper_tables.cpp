@@ -1,26 +1,32 @@
 // Reproduces the accuracy tables of the seed paper (Saputra, Alfian & Octava: federated learning with
 // homomorphic encryption for IoT devices): 10 clients with equal shares, 1000/5000/10000 samples,
 // 2/3/5 features, 5 rounds. Prints one markdown table per sample count (rows = methods, columns =
-// feature counts, accuracy after the last round) and writes every round to a CSV. Each client runs
-// 3 full-batch gradient steps per round by default (lr 1, L2 0.05, as in the TenSEAL tutorial);
-// "central" trains on all the data with the same number of steps. "FL-CKKS" is FL whose uploads are
-// CKKS ciphertexts (N = 8192, primes {60,40,60}, scale 2^40, 128-bit secure): the server forms the
-// weighted average on ciphertexts and only the key holder decrypts it. "FL-FHE" is the paper's
-// FL + FHE: every client's training data are CKKS-encrypted (N = 16384, primes {60,40,40,40,40,60},
-// scale 2^40, one ciphertext per feature column), each local step computes the gradient on the
-// ciphertexts with the paper's polynomial sigmoid, and only the key holder decrypts the gradient
-// sums (the TenSEAL tutorial's protocol); the local models are averaged by FedAvg.
+// feature counts, accuracy after the last round), progress on stderr, and writes every round to a
+// CSV. Each client runs 3 full-batch gradient steps per round by default (lr 1, L2 0.05, as in the
+// TenSEAL tutorial); "central" trains on all the data with the same number of steps. Every method is
+// one instantiation of fl::federated_trainer:
+//   FL            plaintext training, exact sigmoid, FedAvg in the clear
+//   FL-poly       the same with the paper's polynomial sigmoid 0.5 + 0.197x - 0.004x^3
+//   FL-CKKS       plaintext training, uploads CKKS-encrypted (N = 8192, primes {60,40,60}); the server
+//                 forms Σ n_k·Enc(θ_k) and only the key holder decrypts the sum
+//   FL-FHE        each client's data CKKS-encrypted (N = 16384, primes {60,40,40,40,40,60}, one
+//                 ciphertext per feature column); the compute party computes the gradient with public
+//                 weights, the key holder decrypts the gradient sums; uploads encrypted as in FL-CKKS
+//   FL-FHE-model  data AND weights encrypted (the TenSEAL tutorial's protocol): the compute party sees
+//                 neither; the key holder refreshes the weights between local epochs; uploads encrypted
+// All CKKS parameter sets are 128-bit secure (scale 2^40).
 //
-//   paper_tables [--methods central,FL,FL-poly,FL-CKKS,FL-FHE] [--samples 1000,5000,10000] [--features 2,3,5]
-//                [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73] [--csv PATH]
+//   paper_tables [--methods central,FL,FL-poly,FL-CKKS,FL-FHE,FL-FHE-model] [--samples 1000,5000,10000]
+//                [--features 2,3,5] [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73] [--csv PATH]
 #include <hefl/crypto/botan_random.hpp>
-#include <hefl/fl/encrypted_gradient.hpp>
 #include <hefl/he/ckks_backend.hpp>
 #include <hefl/hefl.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -32,7 +38,7 @@
 namespace {
 
 struct options {
-  std::vector<std::string> methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE"};
+  std::vector<std::string> methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE", "FL-FHE-model"};
   std::vector<std::size_t> samples{1000, 5000, 10000};
   std::vector<std::size_t> features{2, 3, 5};
   int rounds = 5;
@@ -42,18 +48,20 @@ struct options {
   std::string csv;
 };
 
-const std::vector<std::string> known_methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE"};
+const std::vector<std::string> known_methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE", "FL-FHE-model"};
 
 [[noreturn]] void usage(const std::string& problem, int code = 2) {
   auto& out = code == 0 ? std::cout : std::cerr;
   if (!problem.empty()) out << "paper_tables: " << problem << "\n";
-  out << "usage: paper_tables [--methods central,FL,FL-poly,FL-CKKS,FL-FHE] [--samples 1000,5000,10000]\n"
+  out << "usage: paper_tables [--methods central,FL,FL-poly,FL-CKKS,FL-FHE,FL-FHE-model] [--samples 1000,5000,10000]\n"
             << "                    [--features 2,3,5] [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73]\n"
             << "                    [--csv PATH]\n"
             << "methods: central = all data in one place; FL = federated, exact sigmoid;\n"
             << "         FL-poly = federated with the paper's polynomial sigmoid 0.5 + 0.197x - 0.004x^3;\n"
             << "         FL-CKKS = federated, uploads encrypted with CKKS and averaged on ciphertexts;\n"
-            << "         FL-FHE = federated, each client trains on its CKKS-encrypted data (paper sigmoid)\n";
+            << "         FL-FHE = federated, each client trains on its CKKS-encrypted data (paper sigmoid, public\n"
+            << "                  weights), uploads encrypted;\n"
+            << "         FL-FHE-model = federated, data and weights encrypted, uploads encrypted\n";
   std::exit(code);
 }
 
@@ -119,72 +127,54 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-// The CKKS key holder of the FL-CKKS rows, made once in main (aggregation needs neither
-// relinearization nor rotation keys). Not a static: Botan's secure allocator must outlive its RNGs.
+// The CKKS roles of the FL-CKKS rows, made once in main (aggregation needs neither relinearization
+// nor rotation keys). Not a static: Botan's secure allocator must outlive its RNGs.
 struct ckks_holder {
   hefl::crypto::system_random rng;
   hefl::he::ckks_backend backend{hefl::he::ckks::parameters(8192, {60, 40, 60}, 40), rng,
                                  hefl::he::ckks_backend_options{false, false, {}}};
 };
 
-// The key holder of the FL-FHE rows: depth 4 (w·x, the degree-3 sigmoid, e·x) needs N = 16384.
+// The roles of the FL-FHE rows: depth 4 (w·x, the degree-3 sigmoid, e·x) needs N = 16384.
 struct fhe_holder {
   hefl::crypto::system_random rng;
   hefl::he::ckks_backend backend{hefl::he::ckks::parameters(16384, {60, 40, 40, 40, 40, 60}, 40), rng};
 };
 
-// FL + FHE: local steps on encrypted data, FedAvg of the local models, accuracy after every round.
-std::vector<double> run_fhe(const hefl::data::train_test& data, const options& o, fhe_holder& fhe) {
-  const hefl::fl::trainer_config defaults;
-  const auto parts = hefl::data::partition_iid(data.train, o.clients, o.seed);
-  std::vector<hefl::fl::encrypted_dataset<hefl::he::ckks_backend>> encrypted;
-  std::vector<double> counts;
-  for (const auto& p : parts) {
-    encrypted.push_back(hefl::fl::encrypt_dataset(fhe.backend, p));
-    counts.push_back(static_cast<double>(p.size()));
-  }
-  hefl::model::logistic_regression global(data.train.features());
+template <class Trainer, class Data>
+std::vector<double> fit(Trainer&& trainer, const Data& data, const std::function<void(int)>& progress) {
+  hefl::model::logistic_regression model(data.train.features());
   std::vector<double> acc;
-  for (int round = 1; round <= o.rounds; ++round) {
-    std::vector<Eigen::VectorXd> locals;
-    for (std::size_t k = 0; k < parts.size(); ++k) {
-      hefl::model::logistic_regression local = global;
-      hefl::fl::train_encrypted(fhe.backend, local, encrypted[k], o.local_epochs, defaults.learning_rate, defaults.l2,
-                                hefl::approx::paper_sigmoid3());
-      locals.push_back(local.parameters());
-    }
-    global.set_parameters(hefl::aggregate::fedavg{}.aggregate(locals, counts));
-    acc.push_back(global.accuracy(data.test));
-  }
+  trainer.fit(model, data.train, data.test, [&](const hefl::fl::round_metrics& m) {
+    acc.push_back(m.accuracy);
+    progress(m.round);
+  });
   return acc;
 }
 
 // Runs one method on one configuration and returns the test accuracy after every round.
 std::vector<double> run(const std::string& method, const hefl::data::train_test& data, const options& o,
-                        ckks_holder* ckks, fhe_holder* fhe) {
-  if (method == "FL-FHE") return run_fhe(data, o, *fhe);
-  hefl::he::plain_backend backend(4096);
-  hefl::fl::trainer_config cfg;
+                        ckks_holder* ckks, fhe_holder* fhe, const std::function<void(int)>& progress) {
+  namespace fl = hefl::fl;
+  using hefl::he::ckks_backend;
+  using hefl::he::plain_backend;
+  using hefl::model::logistic_regression;
+  using poly = hefl::approx::polynomial_sigmoid;
+  fl::trainer_config cfg;
   cfg.rounds = o.rounds;
-  cfg.local_epochs = o.local_epochs;
+  cfg.local.epochs = o.local_epochs;
   cfg.seed = o.seed;
   cfg.clients = method == "central" ? 1 : o.clients;
-  hefl::model::logistic_regression model(data.train.features());
-  std::vector<double> acc;
-  const auto record = [&](const hefl::fl::round_metrics& m) { acc.push_back(m.accuracy); };
-  if (method == "FL-CKKS") {
-    hefl::fl::federated_trainer<hefl::he::ckks_backend> trainer(ckks->backend, cfg);
-    trainer.fit(model, data.train, data.test, record);
-  } else if (method == "FL-poly") {
-    hefl::fl::federated_trainer<hefl::he::plain_backend, hefl::model::logistic_regression, hefl::aggregate::fedavg,
-                                hefl::approx::polynomial_sigmoid>
-        trainer(backend, cfg, hefl::approx::paper_sigmoid3());
-    trainer.fit(model, data.train, data.test, record);
-  } else {
-    hefl::fl::federated_trainer<hefl::he::plain_backend> trainer(backend, cfg);
-    trainer.fit(model, data.train, data.test, record);
-  }
-  return acc;
+  const auto sigma = hefl::approx::paper_sigmoid3();
+  plain_backend plain(4096);
+  if (method == "FL-CKKS") return fit(fl::federated_trainer<ckks_backend>(ckks->backend, cfg), data, progress);
+  if (method == "FL-FHE") return fit(fl::encrypted_data_trainer<ckks_backend>(fhe->backend, cfg, sigma), data, progress);
+  if (method == "FL-FHE-model")
+    return fit(fl::encrypted_model_trainer<ckks_backend>(fhe->backend, cfg, sigma), data, progress);
+  if (method == "FL-poly")
+    return fit(fl::federated_trainer<plain_backend, logistic_regression, hefl::aggregate::fedavg, poly>(plain, cfg, sigma),
+               data, progress);
+  return fit(fl::federated_trainer<plain_backend>(plain, cfg), data, progress);
 }
 
 } // namespace
@@ -204,8 +194,16 @@ int main(int argc, char** argv) {
             << o.seed << "\n";
   std::unique_ptr<ckks_holder> ckks;
   if (std::find(o.methods.begin(), o.methods.end(), "FL-CKKS") != o.methods.end()) ckks = std::make_unique<ckks_holder>();
+  const auto wants = [&](const char* m) { return std::find(o.methods.begin(), o.methods.end(), m) != o.methods.end(); };
   std::unique_ptr<fhe_holder> fhe;
-  if (std::find(o.methods.begin(), o.methods.end(), "FL-FHE") != o.methods.end()) fhe = std::make_unique<fhe_holder>();
+  if (wants("FL-FHE") || wants("FL-FHE-model")) {
+    std::cerr << "generating the N = 16384 CKKS keys for FL-FHE ..." << std::flush;
+    fhe = std::make_unique<fhe_holder>();
+    std::cerr << " done\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::size_t runs = o.samples.size() * o.features.size() * o.methods.size();
+  std::size_t done = 0;
   double largest_gap = 0.0;
   std::string gap_where;
   for (std::size_t m : o.samples) {
@@ -214,7 +212,14 @@ int main(int argc, char** argv) {
       const auto data = hefl::data::paper_random(m, n, o.seed + 1000003 * m + n);
       double lo = 1.0, hi = 0.0;
       for (const auto& method : o.methods) {
-        const auto acc = run(method, data, o, ckks.get(), fhe.get());
+        ++done;
+        const auto progress = [&](int round) {
+          const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          std::fprintf(stderr, "\r[%zu/%zu] %zu samples, %zu features, %-12s round %d/%d  (%.0f s)   ", done, runs, m, n,
+                       method.c_str(), round, o.rounds, t);
+          std::fflush(stderr);
+        };
+        const auto acc = run(method, data, o, ckks.get(), fhe.get(), progress);
         for (std::size_t r = 0; r < acc.size(); ++r)
           if (csv) *csv << m << ',' << n << ',' << method << ',' << r + 1 << ',' << acc[r] << '\n';
         final_acc[{method, n}] = acc.back();
@@ -226,6 +231,7 @@ int main(int argc, char** argv) {
         gap_where = std::to_string(m) + " samples, " + std::to_string(n) + " features";
       }
     }
+    std::fprintf(stderr, "\n");
     std::cout << "\n## " << m << " samples\n\n| Method |";
     for (std::size_t n : o.features) std::cout << ' ' << n << " features |";
     std::cout << "\n|---|";

@@ -174,7 +174,7 @@ TEST_CASE("approx: sigmoid polynomials of degree 1..7 evaluate like Horner on [-
 TEST_CASE("approx: the depth check comes before any homomorphic operation", "[approx][evaluate]") {
   counting_backend b(8, 3);
   const std::vector<double> x{0.5, -1.0, 2.0};
-  const auto c = b.multiply_scalar(b.multiply_scalar(b.encrypt(x), 1.0), 1.0);  // level 1
+  const auto c = b.multiply_scalar(b.multiply_scalar(b.encrypt(x), 0.5), 2.5);  // level 1 (fractional scalars cost one each)
   b.ops = b.multiplies = b.scalar_multiplies = 0;
   CHECK_THROWS_WITH(evaluate(b, c, hefl::approx::idash_sigmoid3()),
                     Catch::Contains("level 1 < 2 required by degree-3 polynomial"));

@@ -97,8 +97,8 @@ TEST_CASE("encrypted_gradient on the plain backend equals the plaintext gradient
   // train_encrypted follows logistic_regression::train step for step.
   model::logistic_regression enc_model(3), plain_model(3);
   int calls = 0;
-  fl::train_encrypted(b, enc_model, enc, 4, 1.0, 0.05, sigma, [&](int e, const model::logistic_regression&) { calls = e; });
-  plain_model.train(data.train, model::train_options{4, 1.0, 0.05}, sigma);
+  fl::train_encrypted(b, enc_model, enc, {.epochs = 4, .learning_rate = 1.0, .l2 = 0.05}, sigma, [&](int e, const model::logistic_regression&) { calls = e; });
+  plain_model.train(data.train, model::train_options{.epochs = 4, .learning_rate = 1.0, .l2 = 0.05}, sigma);
   CHECK(calls == 4);
   CHECK((enc_model.parameters() - plain_model.parameters()).cwiseAbs().maxCoeff() < 1e-12);
 }
@@ -115,7 +115,7 @@ TEST_CASE("encrypted_gradient refuses a too-shallow budget before any work, and 
                     Catch::Contains("level 3 < 4 required"));
   CHECK(shallow.operations == 0);
   model::logistic_regression trained(2);
-  CHECK_THROWS_AS(fl::train_encrypted(shallow, trained, enc, 1, 1.0, 0.05, sigma), depth_exhausted);
+  CHECK_THROWS_AS(fl::train_encrypted(shallow, trained, enc, {.epochs = 1, .learning_rate = 1.0, .l2 = 0.05}, sigma), depth_exhausted);
   CHECK(shallow.operations == 0);
   CHECK(trained.parameters().isZero());
 
@@ -136,7 +136,7 @@ TEST_CASE("encrypted_gradient refuses a too-shallow budget before any work, and 
                                        Eigen::VectorXd::Zero(1), 0.0),
                   invalid_argument);
   model::logistic_regression wrong(3);
-  CHECK_THROWS_AS(fl::train_encrypted(b, wrong, enc_b, 1, 1.0, 0.05, sigma), invalid_argument);
+  CHECK_THROWS_AS(fl::train_encrypted(b, wrong, enc_b, {.epochs = 1, .learning_rate = 1.0, .l2 = 0.05}, sigma), invalid_argument);
 }
 
 TEST_CASE("encrypted_gradient under CKKS matches plaintext training", "[fl][encrypted_gradient][ckks]") {
@@ -154,11 +154,26 @@ TEST_CASE("encrypted_gradient under CKKS matches plaintext training", "[fl][encr
   CHECK((got - want).cwiseAbs().maxCoeff() < 1e-4);
 
   model::logistic_regression enc_model(3), plain_model(3);
-  fl::train_encrypted(b, enc_model, enc, 5, 1.0, 0.05, sigma);
-  plain_model.train(data.train, model::train_options{5, 1.0, 0.05}, sigma);
+  fl::train_encrypted(b, enc_model, enc, {.epochs = 5, .learning_rate = 1.0, .l2 = 0.05}, sigma);
+  plain_model.train(data.train, model::train_options{.epochs = 5, .learning_rate = 1.0, .l2 = 0.05}, sigma);
   CHECK((enc_model.parameters() - plain_model.parameters()).cwiseAbs().maxCoeff() < 1e-3);
   CHECK(enc_model.accuracy(data.test) >= 0.95);
 
   // 1025 samples do not fit 1024 slots.
   CHECK_THROWS_AS(fl::encrypt_dataset(b, data::paper_random(1025, 3, 8).train), invalid_argument);
+}
+
+TEST_CASE("the packed gradient puts every sum in a block of its own and matches encrypted_gradient", "[fl][encrypted_gradient]") {
+  const auto data = data::paper_random(300, 3, 5);
+  const auto sigma = approx::paper_sigmoid3();
+  he::plain_backend b(2048, 4);
+  const auto enc = fl::encrypt_dataset(b, data.train);
+  const auto m = some_model(3);
+  const std::size_t block = fl::packed_gradient_block(b, enc.samples, enc.features());
+  REQUIRE(block == 512);
+  const auto sums = fl::encrypted_gradient(b, enc, m.weights(), m.bias(), sigma);
+  const auto packed = b.decrypt(fl::encrypted_gradient_packed(b, enc, m.weights(), m.bias(), sigma, block));
+  for (std::size_t j = 0; j < sums.size(); ++j) CHECK(std::fabs(packed[j * block] - b.decrypt(sums[j])[0]) < 1e-9);
+  CHECK(fl::packed_gradient_block(b, 600, 3) == 0);  // 4 blocks of 1024 do not fit in 2048 slots
+  CHECK_THROWS_AS(fl::encrypted_gradient_packed(b, enc, m.weights(), m.bias(), sigma, 256), invalid_argument);
 }

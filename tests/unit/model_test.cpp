@@ -51,13 +51,13 @@ TEST_CASE("logistic regression learns the paper's rule", "[model]") {
   model::logistic_regression m(2);
   CHECK(m.accuracy(d.test) < 0.6);  // all zeros predicts class 1 everywhere
   const double before = m.log_loss(d.test);
-  m.train(d.train, {20, 1.0, 0.05});
+  m.train(d.train, {.epochs = 20, .learning_rate = 1.0, .l2 = 0.05});
   CHECK(m.accuracy(d.test) > 0.97);
   CHECK(m.log_loss(d.test) < before);
   CHECK(m.weights()(0) > 0);
   CHECK(m.weights()(1) < 0);
   model::logistic_regression poly(2);
-  poly.train(d.train, {20, 1.0, 0.05}, approx::paper_sigmoid3());
+  poly.train(d.train, {.epochs = 20, .learning_rate = 1.0, .l2 = 0.05}, approx::paper_sigmoid3());
   CHECK(poly.accuracy(d.test) > 0.97);
 }
 
@@ -71,8 +71,8 @@ TEST_CASE("logistic regression rejects bad input", "[model]") {
   CHECK_THROWS_WITH(m.accuracy(d3), Catch::Contains("data has 3 features, the model 2"));
   CHECK_THROWS_AS(m.accuracy(data::dataset{}), hefl::invalid_argument);
   const auto d2 = data::paper_random(10, 2, 1).train;
-  CHECK_THROWS_AS(m.train(d2, {1, 0.0, 0.0}), hefl::invalid_argument);
-  CHECK_THROWS_AS(m.train(d2, {1, 1.0, -1.0}), hefl::invalid_argument);
+  CHECK_THROWS_AS(m.train(d2, {.epochs = 1, .learning_rate = 0.0, .l2 = 0.0}), hefl::invalid_argument);
+  CHECK_THROWS_AS(m.train(d2, {.epochs = 1, .learning_rate = 1.0, .l2 = -1.0}), hefl::invalid_argument);
   data::dataset ragged{d2.x, Eigen::VectorXd::Zero(3)};
   CHECK_THROWS_WITH(m.accuracy(ragged), Catch::Contains("10 samples but 3 labels"));
 }

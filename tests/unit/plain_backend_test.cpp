@@ -59,7 +59,7 @@ TEST_CASE("plain_backend rejects bad arguments", "[he][plain]") {
 
 TEST_CASE("plain_backend serialization round-trips and rejects corrupt input", "[he][plain][serialization]") {
   plain_backend b(4, 3);
-  const auto c = b.multiply_scalar(b.encrypt(std::vector<double>{1.5, -2.0, 3.25}), 2.0);
+  const auto c = b.multiply_scalar(b.encrypt(std::vector<double>{1.5, -2.0, 3.25}), 2.5);
   const auto bytes = b.serialize(c);
   const auto back = b.deserialize(bytes);
   CHECK(back.slots == c.slots);

@@ -22,10 +22,10 @@ TEST_CASE("with one local step, FedAvg over equal shares equals centralised grad
   const auto d = data::paper_random(1000, 2, 4);
   he::plain_backend backend(16);
   fl::trainer_config cfg;
-  cfg.local_epochs = 1;
+  cfg.local.epochs = 1;
   model::logistic_regression federated(2), central(2);
   fl::federated_trainer<he::plain_backend>(backend, cfg).fit(federated, d.train, d.test);
-  central.train(d.train, {cfg.rounds, cfg.learning_rate, cfg.l2});
+  central.train(d.train, {.epochs = cfg.rounds, .learning_rate = cfg.local.learning_rate, .l2 = cfg.local.l2});
   CHECK((federated.parameters() - central.parameters()).norm() < 1e-12);
 }
 
@@ -33,7 +33,7 @@ TEST_CASE("federated training is deterministic for a seed", "[fl]") {
   const auto d = data::paper_random(500, 5, 9);
   he::plain_backend backend(16);
   fl::trainer_config cfg;
-  cfg.local_epochs = 3;
+  cfg.local.epochs = 3;
   const auto run = [&](std::uint64_t seed) {
     cfg.seed = seed;
     model::logistic_regression m(5);
@@ -79,25 +79,32 @@ TEST_CASE("federated trainer skips empty clients and rejects bad setups", "[fl]"
   CHECK_THROWS_WITH(trainer.fit(m, parts, data::dataset{}), Catch::Contains("empty test set"));
 
   he::plain_backend tiny(2);
-  fl::federated_trainer<he::plain_backend> cramped(tiny, cfg);
+  fl::federated_trainer<he::plain_backend, model::logistic_regression, aggregate::fedavg, approx::exact_sigmoid,
+                        fl::plaintext_training, fl::encrypted_updates>
+      cramped(tiny, cfg);
   CHECK_THROWS_WITH(cramped.fit(m, parts, d.test), Catch::Contains("3 parameters do not fit in 2 slots"));
 
   fl::trainer_config bad = cfg;
   bad.rounds = 0;
   CHECK_THROWS_AS(fl::federated_trainer<he::plain_backend>(backend, bad), hefl::invalid_argument);
   bad = cfg;
-  bad.learning_rate = -1;
+  bad.local.learning_rate = -1;
   CHECK_THROWS_AS(fl::federated_trainer<he::plain_backend>(backend, bad), hefl::invalid_argument);
 }
 
-TEST_CASE("a depth-limited plain backend shows that weighted averaging costs one level", "[fl][he]") {
+TEST_CASE("encrypted FedAvg weights by integer sample counts and spends no level", "[fl][he]") {
   const auto d = data::paper_random(100, 2, 1);
   fl::trainer_config cfg;
   cfg.clients = 2;
-  model::logistic_regression m(2);
+  using encrypted_fedavg = fl::federated_trainer<he::plain_backend, model::logistic_regression, aggregate::fedavg,
+                                                 approx::exact_sigmoid, fl::plaintext_training, fl::encrypted_updates>;
+  // A backend with no level at all still aggregates: Σ n_k·Enc(θ_k) multiplies by integers only, and
+  // the division by Σ n_k happens after decryption.
   he::plain_backend no_depth(8, 0);
-  fl::federated_trainer<he::plain_backend> trainer(no_depth, cfg);
-  CHECK_THROWS_AS(trainer.fit(m, d.train, d.test), hefl::depth_exhausted);
-  he::plain_backend one_level(8, 1);
-  CHECK_NOTHROW(fl::federated_trainer<he::plain_backend>(one_level, cfg).fit(m, d.train, d.test));
+  model::logistic_regression enc(2), clear(2);
+  const auto parts = data::partition_quantity_skew(d.train, 2, 0.5, 3);
+  REQUIRE(parts[0].size() != parts[1].size());
+  encrypted_fedavg(no_depth, cfg).fit(enc, parts, d.test);
+  fl::federated_trainer<he::plain_backend>(no_depth, cfg).fit(clear, parts, d.test);
+  CHECK((enc.parameters() - clear.parameters()).cwiseAbs().maxCoeff() < 1e-12);
 }

@@ -17,8 +17,10 @@
 #include <Eigen/Dense>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
@@ -29,19 +31,74 @@ namespace hefl::fl {
 namespace detail {
 template <class B>
 consteval bool check_encrypted_training_backend() {
-  static_assert(he::arithmetic_backend<B>,
-                "hefl: the backend cannot multiply ciphertexts, sum slots or report levels "
-                "(he::arithmetic_backend), so it cannot compute a gradient on encrypted data: see docs/backends.md");
+  static_assert(he::arithmetic_evaluator<B>,
+                "hefl: the backend cannot multiply ciphertexts or report levels (he::arithmetic_evaluator), so it "
+                "cannot compute a gradient on encrypted data: see docs/backends.md");
+  static_assert(he::has_native_sum_slots<B> || he::has_rotate<B>,
+                "hefl: the backend can neither sum slots (`sum_slots(c)`) nor rotate them (`rotate(c, steps)`), so "
+                "it cannot add up a gradient over the samples: see docs/backends.md");
   return true;
+}
+
+/// Presents a server role (evaluation keys only) to approx::evaluate_polynomial, whose concept check
+/// asks for a whole he::arithmetic_backend although it calls only evaluator operations. encrypt and
+/// decrypt exist only to satisfy that check; they are never called and throw if they were.
+template <class S>
+class evaluator_view {
+public:
+  using ciphertext_type = typename S::ciphertext_type;
+  explicit evaluator_view(const S& s) noexcept : m_s(s) {}
+  [[nodiscard]] std::size_t slot_count() const { return static_cast<std::size_t>(m_s.slot_count()); }
+  [[nodiscard]] ciphertext_type encrypt(std::span<const double>) {
+    throw error("evaluator_view: the server role cannot encrypt");
+  }
+  [[nodiscard]] std::vector<double> decrypt(const ciphertext_type&) const {
+    throw error("evaluator_view: the server role cannot decrypt");
+  }
+  [[nodiscard]] ciphertext_type add(const ciphertext_type& a, const ciphertext_type& b) const { return m_s.add(a, b); }
+  void add_inplace(ciphertext_type& a, const ciphertext_type& b) const { m_s.add_inplace(a, b); }
+  [[nodiscard]] ciphertext_type sub(const ciphertext_type& a, const ciphertext_type& b) const { return m_s.sub(a, b); }
+  [[nodiscard]] ciphertext_type multiply_scalar(const ciphertext_type& a, double v) const {
+    return m_s.multiply_scalar(a, v);
+  }
+  [[nodiscard]] ciphertext_type add_plain(const ciphertext_type& a, std::span<const double> v) const {
+    return m_s.add_plain(a, v);
+  }
+  [[nodiscard]] ciphertext_type multiply_plain(const ciphertext_type& a, std::span<const double> v) const {
+    return m_s.multiply_plain(a, v);
+  }
+  [[nodiscard]] ciphertext_type multiply(const ciphertext_type& a, const ciphertext_type& b) const {
+    return m_s.multiply(a, b);
+  }
+  [[nodiscard]] int level(const ciphertext_type& c) const { return static_cast<int>(m_s.level(c)); }
+  [[nodiscard]] int max_depth() const { return static_cast<int>(m_s.max_depth()); }
+  [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return m_s.serialize(c); }
+  [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> b) const { return m_s.deserialize(b); }
+
+private:
+  const S& m_s;
+};
+
+template <class B, class C>
+C evaluate_sigmoid(const B& backend, const C& z, std::span<const double> coefficients) {
+  if constexpr (he::arithmetic_backend<B>) return approx::evaluate_polynomial(backend, z, coefficients);
+  else return approx::evaluate_polynomial(evaluator_view<B>(backend), z, coefficients);
+}
+
+inline void check_options(const model::train_options& o, const char* who) {
+  if (o.epochs < 0) throw invalid_argument(std::string(who) + ": epochs must be >= 0, got " + std::to_string(o.epochs));
+  if (!(o.learning_rate > 0.0) || !std::isfinite(o.learning_rate))
+    throw invalid_argument(std::string(who) + ": learning_rate must be positive and finite");
+  if (!(o.l2 >= 0.0) || !std::isfinite(o.l2)) throw invalid_argument(std::string(who) + ": l2 must be >= 0 and finite");
 }
 } // namespace detail
 
 /// A training set encrypted column-wise: columns[j] holds feature j of samples 0..samples-1 in slots
 /// 0..samples-1 and zeros after them; labels holds the labels the same way.
-/// @tparam B an he::arithmetic_backend.
+/// @tparam B the backend or role whose ciphertexts these are.
 template <class B>
 struct encrypted_dataset {
-  static_assert(detail::check_encrypted_training_backend<B>());
+  using ciphertext_type = typename B::ciphertext_type;
   std::vector<typename B::ciphertext_type> columns;  ///< one ciphertext per feature
   typename B::ciphertext_type labels;                ///< the 0/1 labels
   std::size_t samples = 0;                           ///< m, the number of filled slots
@@ -51,12 +108,14 @@ struct encrypted_dataset {
 };
 
 /// Encrypts @p d column by column (Halevi-Shoup-style SIMD packing, CRYPTO 2014: samples in slots).
-/// @tparam B an he::arithmetic_backend.
+/// @tparam B anything that encrypts: a backend or a client role (he::ckks_client).
 /// @throws hefl::invalid_argument if d is empty or inconsistent, has no features, or has more samples
 ///         than backend.slot_count(); whatever the backend's encrypt throws.
 template <class B>
 [[nodiscard]] encrypted_dataset<B> encrypt_dataset(B& backend, const data::dataset& d) {
-  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(requires(std::span<const double> v) {
+    { backend.encrypt(v) } -> std::same_as<typename B::ciphertext_type>;
+  }, "hefl: encrypt_dataset needs a party that encrypts (`encrypt(std::span<const double>)`): see docs/backends.md");
   d.validate();
   if (d.empty()) throw invalid_argument("encrypt_dataset: the dataset has no samples");
   if (d.features() == 0) throw invalid_argument("encrypt_dataset: the dataset has no features");
@@ -83,6 +142,44 @@ template <class Sigmoid>
   return 1 + approx::multiplicative_depth(sigmoid.degree()) + 1;
 }
 
+namespace detail {
+// e = σ(z) − y with z = Σ_j w_j·x_j + b, after the checks shared by the gradient functions.
+template <class B, class Sigmoid>
+typename B::ciphertext_type gradient_error(const B& backend, const encrypted_dataset<B>& data,
+                                           const Eigen::VectorXd& weights, double bias, const Sigmoid& sigmoid,
+                                           const char* who) {
+  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
+                "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
+                "approx::exact_sigmoid is for plaintext training only");
+  using ciphertext = typename B::ciphertext_type;
+  const std::size_t n = data.features();
+  if (n == 0 || data.samples == 0) throw invalid_argument(std::string(who) + ": the encrypted dataset is empty");
+  if (static_cast<std::size_t>(weights.size()) != n)
+    throw invalid_argument(std::string(who) + ": " + std::to_string(weights.size()) + " weights for " +
+                           std::to_string(n) + " encrypted features");
+  if (!weights.allFinite() || !std::isfinite(bias))
+    throw invalid_argument(std::string(who) + ": a weight or the bias is not finite");
+  const int required = encrypted_gradient_depth(sigmoid);
+  int available = static_cast<int>(backend.level(data.labels));
+  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
+  if (available < required)
+    throw depth_exhausted(std::string(who) + ": level " + std::to_string(available) + " < " +
+                          std::to_string(required) + " required (1 for w·x, " +
+                          std::to_string(required - 2) + " for the degree-" + std::to_string(sigmoid.degree()) +
+                          " sigmoid, 1 for e·x)");
+
+  ciphertext z = backend.multiply_scalar(data.columns[0], weights(0));
+  for (std::size_t j = 1; j < n; ++j)
+    backend.add_inplace(z, backend.multiply_scalar(data.columns[j], weights(static_cast<Eigen::Index>(j))));
+  if (bias != 0.0) z = backend.add_plain(z, std::vector<double>(backend.slot_count(), bias));
+  const ciphertext error =
+      backend.sub(detail::evaluate_sigmoid(backend, z, std::span<const double>(sigmoid.coefficients())), data.labels);
+
+  return error;
+}
+} // namespace detail
+
 /// The unnormalised gradient sums on encrypted data, one ciphertext per parameter in the layout of
 /// model::logistic_regression::parameters(): result[j] holds Σ_i (σ(z_i) − y_i)·x_ij in every slot
 /// (j < features), result[features] holds Σ_i (σ(z_i) − y_i), with z = Σ_j w_j·x_j + b and σ the
@@ -100,51 +197,66 @@ template <class B, class Sigmoid>
                                                                           const encrypted_dataset<B>& data,
                                                                           const Eigen::VectorXd& weights, double bias,
                                                                           const Sigmoid& sigmoid) {
-  static_assert(detail::check_encrypted_training_backend<B>());
-  static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
-                "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
-                "approx::exact_sigmoid is for plaintext training only");
   using ciphertext = typename B::ciphertext_type;
   const std::size_t n = data.features();
-  if (n == 0 || data.samples == 0) throw invalid_argument("encrypted_gradient: the encrypted dataset is empty");
-  if (static_cast<std::size_t>(weights.size()) != n)
-    throw invalid_argument("encrypted_gradient: " + std::to_string(weights.size()) + " weights for " +
-                           std::to_string(n) + " encrypted features");
-  if (!weights.allFinite() || !std::isfinite(bias))
-    throw invalid_argument("encrypted_gradient: a weight or the bias is not finite");
-  const int required = encrypted_gradient_depth(sigmoid);
-  int available = static_cast<int>(backend.level(data.labels));
-  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
-  if (available < required)
-    throw depth_exhausted("encrypted_gradient: level " + std::to_string(available) + " < " +
-                          std::to_string(required) + " required (1 for w·x, " +
-                          std::to_string(required - 2) + " for the degree-" + std::to_string(sigmoid.degree()) +
-                          " sigmoid, 1 for e·x)");
-
-  ciphertext z = backend.multiply_scalar(data.columns[0], weights(0));
-  for (std::size_t j = 1; j < n; ++j)
-    backend.add_inplace(z, backend.multiply_scalar(data.columns[j], weights(static_cast<Eigen::Index>(j))));
-  if (bias != 0.0) z = backend.add_plain(z, std::vector<double>(backend.slot_count(), bias));
-  const ciphertext error =
-      backend.sub(approx::evaluate_polynomial(backend, z, std::span<const double>(sigmoid.coefficients())), data.labels);
-
+  const ciphertext error = detail::gradient_error(backend, data, weights, bias, sigmoid, "encrypted_gradient");
   std::vector<ciphertext> sums;
   sums.reserve(n + 1);
-  for (std::size_t j = 0; j < n; ++j) sums.push_back(backend.sum_slots(backend.multiply(error, data.columns[j])));
+  for (std::size_t j = 0; j < n; ++j) sums.push_back(he::sum_slots(backend, backend.multiply(error, data.columns[j])));
   const std::vector<double> mask(data.samples, 1.0);  // zero-padded to the slot count by the backend
-  sums.push_back(backend.sum_slots(backend.multiply_plain(error, mask)));
+  sums.push_back(he::sum_slots(backend, backend.multiply_plain(error, mask)));
   return sums;
 }
 
-/// The key holder's side: decrypts the sums of encrypted_gradient and returns the regularised
-/// gradient (1/m)·sums + l2·[w, 0], laid out like model::logistic_regression::gradient.
-/// @tparam B an he::arithmetic_backend.
-/// @throws hefl::invalid_argument if sums does not have weights.size()+1 entries, samples is 0, l2 is
-///         negative, or a decrypted value is not finite; whatever the backend's decrypt throws.
+/// The block size encrypted_gradient_packed uses for @p samples samples and @p features features:
+/// the smallest power of two >= samples, or 0 when the features+1 blocks do not fit in the slots
+/// (or the slot count is not a power of two), in which case use encrypted_gradient.
 template <class B>
-[[nodiscard]] Eigen::VectorXd decrypt_gradient(const B& backend, const std::vector<typename B::ciphertext_type>& sums,
-                                               std::size_t samples, const Eigen::VectorXd& weights, double l2) {
-  static_assert(detail::check_encrypted_training_backend<B>());
+[[nodiscard]] std::size_t packed_gradient_block(const B& backend, std::size_t samples, std::size_t features) {
+  const auto slots = static_cast<std::size_t>(backend.slot_count());
+  if (samples == 0 || slots == 0 || (slots & (slots - 1)) != 0) return 0;
+  const std::size_t block = std::bit_ceil(samples);
+  return block <= slots / (features + 1) ? block : 0;
+}
+
+/// encrypted_gradient with the n+1 sums packed into ONE ciphertext: sum j (j < features: Σ_i e_i·x_ij;
+/// j = features: Σ_i e_i) lands in slot j·block, with block = packed_gradient_block(...). The
+/// products are rotated into blocks of their own (j·block slots to the right) and added, then one
+/// window sum of log2(block) rotations adds up every block at once: about 2·log2(block) rotations
+/// instead of n+1 sums over all slots, and one ciphertext to send and decrypt instead of n+1.
+/// @tparam B an he::arithmetic_evaluator with rotate.
+/// @throws hefl::invalid_argument if block is 0, not a power of two, smaller than the samples, or the
+///         blocks do not fit; otherwise as encrypted_gradient.
+template <class B, class Sigmoid>
+[[nodiscard]] typename B::ciphertext_type encrypted_gradient_packed(const B& backend, const encrypted_dataset<B>& data,
+                                                                    const Eigen::VectorXd& weights, double bias,
+                                                                    const Sigmoid& sigmoid, std::size_t block) {
+  static_assert(he::has_rotate<B>, "hefl: encrypted_gradient_packed needs `rotate(c, steps)`: see docs/backends.md");
+  const std::size_t n = data.features();
+  if (block == 0 || (block & (block - 1)) != 0 || block < data.samples ||
+      block > static_cast<std::size_t>(backend.slot_count()) / (n + 1))
+    throw invalid_argument("encrypted_gradient_packed: block " + std::to_string(block) + " cannot hold " +
+                           std::to_string(data.samples) + " samples in " + std::to_string(n + 1) + " blocks of " +
+                           std::to_string(backend.slot_count()) + " slots");
+  using ciphertext = typename B::ciphertext_type;
+  const ciphertext error = detail::gradient_error(backend, data, weights, bias, sigmoid, "encrypted_gradient_packed");
+  const std::vector<double> mask(data.samples, 1.0);
+  ciphertext packed = backend.multiply(error, data.columns[0]);
+  for (std::size_t j = 1; j <= n; ++j) {
+    const ciphertext product = j < n ? backend.multiply(error, data.columns[j]) : backend.multiply_plain(error, mask);
+    backend.add_inplace(packed, backend.rotate(product, -static_cast<int>(j * block)));
+  }
+  for (std::size_t step = 1; step < block; step *= 2)
+    backend.add_inplace(packed, backend.rotate(packed, static_cast<int>(step)));
+  return packed;
+}
+
+/// The regularised gradient (1/m)·sums + l2·[w, 0] from the decrypted gradient sums (slot 0 of each
+/// ciphertext of encrypted_gradient), laid out like model::logistic_regression::gradient.
+/// @throws hefl::invalid_argument if sums does not have weights.size()+1 entries, samples is 0, l2 is
+///         negative, or a sum is not finite.
+[[nodiscard]] inline Eigen::VectorXd gradient_from_sums(std::span<const double> sums, std::size_t samples,
+                                                        const Eigen::VectorXd& weights, double l2) {
   if (sums.size() != static_cast<std::size_t>(weights.size()) + 1)
     throw invalid_argument("decrypt_gradient: " + std::to_string(sums.size()) + " ciphertexts for " +
                            std::to_string(weights.size()) + " weights plus a bias");
@@ -153,45 +265,137 @@ template <class B>
   const double inv_m = 1.0 / static_cast<double>(samples);
   Eigen::VectorXd g(static_cast<Eigen::Index>(sums.size()));
   for (std::size_t k = 0; k < sums.size(); ++k) {
-    const std::vector<double> slots = backend.decrypt(sums[k]);
-    if (slots.empty() || !std::isfinite(slots[0]))
+    if (!std::isfinite(sums[k]))
       throw invalid_argument("decrypt_gradient: ciphertext " + std::to_string(k) + " decrypts to a non-finite sum");
-    g(static_cast<Eigen::Index>(k)) = inv_m * slots[0];
+    g(static_cast<Eigen::Index>(k)) = inv_m * sums[k];
   }
   g.head(weights.size()) += l2 * weights;
   return g;
 }
 
-/// Full-batch gradient descent on encrypted data for @p epochs epochs: encrypted_gradient by the
-/// compute party, decrypt_gradient by the key holder, then the plaintext update
+/// The key holder's side: decrypts the sums of encrypted_gradient (through he::decrypt_for_sharing:
+/// the gradient determines the next public weights) and returns gradient_from_sums of them.
+/// @tparam K the key holder: has `decrypt` (and optionally `decrypt_for_sharing`).
+/// @throws hefl::invalid_argument as gradient_from_sums; whatever the key holder's decrypt throws.
+template <class K, class C>
+[[nodiscard]] Eigen::VectorXd decrypt_gradient(const K& key_holder, const std::vector<C>& sums, std::size_t samples,
+                                               const Eigen::VectorXd& weights, double l2) {
+  if (sums.size() != static_cast<std::size_t>(weights.size()) + 1)
+    throw invalid_argument("decrypt_gradient: " + std::to_string(sums.size()) + " ciphertexts for " +
+                           std::to_string(weights.size()) + " weights plus a bias");
+  std::vector<double> first(sums.size());
+  for (std::size_t k = 0; k < sums.size(); ++k) first[k] = he::decrypt_for_sharing(key_holder, sums[k], 1)[0];
+  return gradient_from_sums(first, samples, weights, l2);
+}
+
+/// Full-batch gradient descent on encrypted data for @p options.epochs epochs: encrypted_gradient
+/// by the compute party, decrypt_gradient by the key holder, then the plaintext update
 /// θ ← θ − lr·g (the TenSEAL encrypted-LR tutorial's loop). @p on_epoch, if set, is called after
 /// each epoch with the 1-based epoch and the updated model.
-/// @tparam B an he::arithmetic_backend.
+/// @tparam B an he::arithmetic_backend (one object playing compute party and key holder).
 /// @tparam Sigmoid a polynomial approx::sigmoid_policy.
 /// @throws hefl::invalid_argument for epochs < 0, learning_rate <= 0, l2 < 0, a model whose feature
 ///         count differs from the data's, or parameters that become non-finite (divergence).
 /// @throws hefl::depth_exhausted as encrypted_gradient, before the first epoch's work.
 template <class B, class Sigmoid>
-void train_encrypted(const B& backend, model::logistic_regression& model, const encrypted_dataset<B>& data, int epochs,
-                     double learning_rate, double l2, const Sigmoid& sigmoid,
+void train_encrypted(const B& backend, model::logistic_regression& model, const encrypted_dataset<B>& data,
+                     const model::train_options& options, const Sigmoid& sigmoid,
                      const std::function<void(int, const model::logistic_regression&)>& on_epoch = {}) {
   static_assert(detail::check_encrypted_training_backend<B>());
-  if (epochs < 0) throw invalid_argument("train_encrypted: epochs must be >= 0, got " + std::to_string(epochs));
-  if (!(learning_rate > 0.0)) throw invalid_argument("train_encrypted: learning_rate must be positive");
-  if (!(l2 >= 0.0)) throw invalid_argument("train_encrypted: l2 must be >= 0");
+  detail::check_options(options, "train_encrypted");
   if (model.features() != data.features())
     throw invalid_argument("train_encrypted: the model has " + std::to_string(model.features()) +
                            " features, the encrypted data " + std::to_string(data.features()));
-  for (int e = 1; e <= epochs; ++e) {
+  for (int e = 1; e <= options.epochs; ++e) {
     const auto sums = encrypted_gradient(backend, data, model.weights(), model.bias(), sigmoid);
-    const Eigen::VectorXd g = decrypt_gradient(backend, sums, data.samples, model.weights(), l2);
-    const Eigen::VectorXd next = model.parameters() - learning_rate * g;
+    const Eigen::VectorXd g = decrypt_gradient(backend, sums, data.samples, model.weights(), options.l2);
+    const Eigen::VectorXd next = model.parameters() - options.learning_rate * g;
     if (!next.allFinite())
       throw invalid_argument("train_encrypted: parameters diverged at epoch " + std::to_string(e) +
                              "; lower the learning rate");
     model.set_parameters(next);
     if (on_epoch) on_epoch(e, model);
   }
+}
+
+/// The parameters [w_0..w_{n-1}, b] of a logistic regression as n+1 ciphertexts, each value repeated
+/// in every slot (what encrypted_model_epoch reads and writes).
+template <class C>
+using encrypted_parameters = std::vector<C>;
+
+/// Encrypts @p p with @p encryptor (the key holder's public key), each value repeated in all slots.
+/// @throws whatever the encryptor throws.
+template <class E>
+[[nodiscard]] auto encrypt_parameters(E& encryptor, const Eigen::VectorXd& p) {
+  std::vector<typename E::ciphertext_type> out;
+  out.reserve(static_cast<std::size_t>(p.size()));
+  for (Eigen::Index j = 0; j < p.size(); ++j) {
+    const std::vector<double> replicated(static_cast<std::size_t>(encryptor.slot_count()), p(j));
+    out.push_back(encryptor.encrypt(std::span<const double>(replicated)));
+  }
+  return out;
+}
+
+/// One epoch of gradient descent with encrypted data AND encrypted parameters (the TenSEAL
+/// encrypted-LR tutorial's protocol, SIMD-packed): the compute party sees neither the data nor the
+/// model. With c = lr/m, it computes z = Σ_j Enc(w_j)·x_j + Enc(b), the error
+/// e = c·σ(z) − c·y (σ's coefficients scaled by c, so no extra level on z's path; c·y is taken at the
+/// labels' own higher level), the sums S_j = Σ_i e_i·x_ij and S_b = Σ_{i<m} e_i, and returns
+/// w_j ← (1 − lr·l2)·w_j − S_j, b ← b − S_b, each repeated in every slot. Consumes
+/// encrypted_gradient_depth(sigmoid) levels, relying on the backend's operations accepting operands
+/// at different levels (he::backend_traits<B>::mixed_levels); the key holder refreshes the result
+/// (decrypts and re-encrypts) before the next epoch.
+/// @tparam B an he::arithmetic_evaluator that can sum slots.
+/// @tparam Sigmoid a polynomial approx::sigmoid_policy.
+/// @throws hefl::depth_exhausted before any homomorphic operation if a data or parameter ciphertext
+///         has fewer than encrypted_gradient_depth(sigmoid) levels left.
+/// @throws hefl::invalid_argument if params does not have features()+1 ciphertexts or the options are
+///         invalid; whatever the backend throws otherwise.
+template <class B, class Sigmoid>
+[[nodiscard]] std::vector<typename B::ciphertext_type> encrypted_model_epoch(
+    const B& backend, const encrypted_dataset<B>& data, const std::vector<typename B::ciphertext_type>& params,
+    const model::train_options& options, const Sigmoid& sigmoid) {
+  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(he::backend_traits<B>::mixed_levels,
+                "hefl: training with encrypted weights combines ciphertexts at different levels, and this backend "
+                "says it needs matching levels (backend_traits<B>::mixed_levels is false): see docs/backends.md");
+  static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
+                "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
+                "approx::exact_sigmoid is for plaintext training only");
+  using ciphertext = typename B::ciphertext_type;
+  detail::check_options(options, "encrypted_model_epoch");
+  const std::size_t n = data.features();
+  if (n == 0 || data.samples == 0) throw invalid_argument("encrypted_model_epoch: the encrypted dataset is empty");
+  if (params.size() != n + 1)
+    throw invalid_argument("encrypted_model_epoch: " + std::to_string(params.size()) + " parameter ciphertexts for " +
+                           std::to_string(n) + " features plus a bias");
+  const int required = encrypted_gradient_depth(sigmoid);
+  int available = static_cast<int>(backend.level(data.labels));
+  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
+  for (const ciphertext& c : params) available = std::min(available, static_cast<int>(backend.level(c)));
+  if (available < required)
+    throw depth_exhausted("encrypted_model_epoch: level " + std::to_string(available) + " < " +
+                          std::to_string(required) + " required (1 for w·x, " + std::to_string(required - 2) +
+                          " for the degree-" + std::to_string(sigmoid.degree()) + " sigmoid, 1 for e·x)");
+
+  const double c = options.learning_rate / static_cast<double>(data.samples);
+  ciphertext z = backend.multiply(params[0], data.columns[0]);
+  for (std::size_t j = 1; j < n; ++j) backend.add_inplace(z, backend.multiply(params[j], data.columns[j]));
+  backend.add_inplace(z, params[n]);
+  std::vector<double> scaled(sigmoid.coefficients().begin(), sigmoid.coefficients().end());
+  for (double& v : scaled) v *= c;
+  const ciphertext error = backend.sub(detail::evaluate_sigmoid(backend, z, std::span<const double>(scaled)),
+                                       backend.multiply_scalar(data.labels, c));
+  const double decay = 1.0 - options.learning_rate * options.l2;
+  std::vector<ciphertext> next;
+  next.reserve(n + 1);
+  for (std::size_t j = 0; j < n; ++j) {
+    const ciphertext sum = he::sum_slots(backend, backend.multiply(error, data.columns[j]));
+    next.push_back(backend.sub(backend.multiply_scalar(params[j], decay), sum));
+  }
+  const std::vector<double> mask(data.samples, 1.0);  // the padded slots have z = b: mask their error
+  next.push_back(backend.sub(params[n], he::sum_slots(backend, backend.multiply_plain(error, mask))));
+  return next;
 }
 
 } // namespace hefl::fl

@@ -1,28 +1,47 @@
 #pragma once
 /// @file
-/// fl::federated_trainer: rounds of local training on each client, encrypted upload of the local
-/// models through the backend, aggregation by the server, decryption of the aggregate by the key
-/// holder. The backend, model, aggregation rule and sigmoid are policies (ensmallen's habit), so the
-/// same code runs plaintext FL and FL with homomorphically encrypted aggregation.
+/// fl::federated_trainer: rounds of local training on each client, upload of the local models,
+/// aggregation by the server, and (for encrypted uploads) decryption of the aggregate by the key
+/// holder. Six policies (ensmallen's habit): the backend, the model, the aggregation rule, the
+/// sigmoid, how a client computes (fl/policies.hpp: plaintext_training, encrypted_data_training,
+/// encrypted_model_training) and how updates travel (clear_updates, encrypted_updates). The simple
+/// spelling federated_trainer<Backend, Model, Aggregator, Sigmoid> trains in the clear and sends
+/// encrypted updates when the backend encrypts.
+///
+/// The parties are the backend's roles (he::client_of, he::server_of, he::key_holder_of; one object
+/// plays all three for a backend without roles), and everything that passes between two of them is
+/// serialized to bytes and loaded back, so a message the receiving role cannot parse fails here as
+/// it would over a network. Wrong pairings are refused at compile time with one sentence each.
 
 #include <hefl/aggregate/fedavg.hpp>
 #include <hefl/aggregate/rule.hpp>
 #include <hefl/approx/sigmoid.hpp>
 #include <hefl/core/error.hpp>
+#include <hefl/core/serialization.hpp>
 #include <hefl/data/dataset.hpp>
 #include <hefl/data/partition.hpp>
+#include <hefl/fl/encrypted_gradient.hpp>
+#include <hefl/fl/metrics.hpp>
+#include <hefl/fl/policies.hpp>
 #include <hefl/he/backend.hpp>
 #include <hefl/model/logistic_regression.hpp>
 
 #include <Eigen/Dense>
 
+#include <chrono>
+#include <cmath>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace hefl::fl {
+
+using model::train_options;
 
 /// What the trainer needs of a model: flat parameters, local training with a sigmoid policy, and
 /// evaluation on a test set.
@@ -39,38 +58,82 @@ concept federated_model = std::copy_constructible<M> &&
 
 /// Settings of a federated run.
 struct trainer_config {
-  int rounds = 5;              ///< the paper's 5 steps
-  int local_epochs = 1;        ///< full-batch gradient steps per client per round
-  double learning_rate = 1.0;  ///< the TenSEAL tutorial's lr
-  double l2 = 0.05;            ///< the TenSEAL tutorial's regularisation
-  std::size_t clients = 10;    ///< the paper's 10 IoT users (used when fit() partitions the data)
-  std::uint64_t seed = 73;     ///< partitioning seed (the tutorial's torch seed, for the record)
+  int rounds = 5;            ///< the paper's 5 steps
+  std::size_t clients = 10;  ///< the paper's 10 IoT users (used when fit() partitions the data)
+  std::uint64_t seed = 73;   ///< partitioning seed (the tutorial's torch seed, for the record)
+  /// Local training of every client in every round (1 epoch, lr 1, L2 0.05: the TenSEAL tutorial's).
+  train_options local{};
 
-  /// @throws hefl::invalid_argument for rounds < 1, local_epochs < 1, lr <= 0, l2 < 0 or clients == 0.
+  /// @throws hefl::invalid_argument for rounds < 1, clients == 0, local.epochs < 1, or local options
+  ///         train_options::validate refuses.
   void validate() const {
     if (rounds < 1) throw invalid_argument("trainer_config: rounds must be >= 1, got " + std::to_string(rounds));
-    if (local_epochs < 1)
-      throw invalid_argument("trainer_config: local_epochs must be >= 1, got " + std::to_string(local_epochs));
-    if (!(learning_rate > 0.0)) throw invalid_argument("trainer_config: learning_rate must be positive");
-    if (!(l2 >= 0.0)) throw invalid_argument("trainer_config: l2 must be >= 0");
     if (clients == 0) throw invalid_argument("trainer_config: clients must be >= 1");
+    if (local.epochs < 1)
+      throw invalid_argument("trainer_config: local.epochs must be >= 1, got " + std::to_string(local.epochs));
+    local.validate();
   }
 };
 
-/// Test-set metrics after one round.
-struct round_metrics {
-  int round = 0;          ///< 1-based
-  double accuracy = 0.0;  ///< fraction in [0, 1]
-  double loss = 0.0;      ///< mean binary cross-entropy
-};
+namespace detail {
+
+template <class B>
+using server_type = std::remove_cvref_t<decltype(he::server_of(std::declval<B&>()))>;
+
+template <class B>
+inline constexpr bool can_train_encrypted =
+    he::arithmetic_evaluator<server_type<B>> &&
+    (he::has_native_sum_slots<server_type<B>> || he::has_rotate<server_type<B>>);
+
+using clock = std::chrono::steady_clock;
+inline double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+inline std::vector<std::uint8_t> save_parameters(const Eigen::VectorXd& p) {
+  serial::writer w;
+  w.put_bytes("HEFLPAR1");
+  w.put<std::uint64_t>(static_cast<std::uint64_t>(p.size()));
+  w.put_span<double>(std::span<const double>(p.data(), static_cast<std::size_t>(p.size())));
+  return std::move(w).take();
+}
+
+inline Eigen::VectorXd load_parameters(std::span<const std::uint8_t> bytes, std::size_t expected) {
+  serial::reader r(bytes);
+  r.expect_magic("HEFLPAR1", "parameter update");
+  const auto n = r.get<std::uint64_t>("parameter count");
+  if (n != expected)
+    throw parse_error("parameter update: " + std::to_string(n) + " parameters, expected " + std::to_string(expected));
+  const std::vector<double> v = r.get_vector<double>(n, "parameters");
+  r.expect_end("parameter update");
+  return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(n));
+}
+
+// Counts the scores z = w·x + b of a model on a data set outside [lo, hi].
+template <class Model>
+void count_outside(const Model& m, const data::dataset& d, const std::optional<std::pair<double, double>>& interval,
+                   std::uint64_t& outside, std::uint64_t& total) {
+  if constexpr (requires { { m.decision_function(d.x) } -> std::convertible_to<Eigen::VectorXd>; }) {
+    if (!interval) return;
+    const Eigen::VectorXd z = m.decision_function(d.x);
+    for (Eigen::Index i = 0; i < z.size(); ++i) outside += (z(i) < interval->first || z(i) > interval->second) ? 1 : 0;
+    total += static_cast<std::uint64_t>(z.size());
+  }
+}
+
+} // namespace detail
 
 /// Federated training loop.
-/// @tparam Backend an he::additive_backend that carries the clients' updates to the server.
-/// @tparam Model a federated_model (default model::logistic_regression).
-/// @tparam Aggregator an aggregate::aggregation_rule; must be linear when Backend encrypts.
-/// @tparam Sigmoid an approx::sigmoid_policy used in local training.
+/// @tparam Backend an he::additive_backend (or a bundle of roles, like he::ckks_backend, whose
+///         server computes and whose key holder decrypts).
+/// @tparam Model a federated_model (default model::logistic_regression; encrypted training needs it).
+/// @tparam Aggregator an aggregate::aggregation_rule; linear when updates travel encrypted.
+/// @tparam Sigmoid an approx::sigmoid_policy; a polynomial one when training on encrypted data.
+/// @tparam Compute how a client computes its update: fl::plaintext_training (default),
+///         fl::encrypted_data_training or fl::encrypted_model_training.
+/// @tparam Transport how updates travel: fl::encrypted_updates (default for an encrypting backend)
+///         or fl::clear_updates (default for he::plain_backend).
 template <class Backend, class Model = model::logistic_regression, class Aggregator = aggregate::fedavg,
-          class Sigmoid = approx::exact_sigmoid>
+          class Sigmoid = approx::exact_sigmoid, class Compute = plaintext_training,
+          class Transport = default_transport<Backend>>
 class federated_trainer {
   static_assert(he::check_additive_backend<Backend>());
   static_assert(aggregate::aggregation_rule<Aggregator>,
@@ -82,15 +145,41 @@ class federated_trainer {
   static_assert(federated_model<Model, Sigmoid>,
                 "hefl: the Model lacks parameters(), set_parameters(), train(data, options, sigmoid), accuracy() or "
                 "log_loss(): see model::logistic_regression");
-  static_assert(!he::backend_traits<Backend>::is_encrypted || aggregate::linear_aggregation_rule<Aggregator>,
+  static_assert(compute_policy<Compute>,
+                "hefl: the Compute policy must say encrypts_data and encrypts_model (fl::plaintext_training, "
+                "fl::encrypted_data_training, fl::encrypted_model_training): see include/hefl/fl/policies.hpp");
+  static_assert(transport_policy<Transport>,
+                "hefl: the Transport policy must say is_encrypted (fl::clear_updates, fl::encrypted_updates): see "
+                "include/hefl/fl/policies.hpp");
+  static_assert(!Transport::is_encrypted || aggregate::linear_aggregation_rule<Aggregator>,
                 "hefl: this aggregation rule is not linear (an order statistic such as median, trimmed mean or "
                 "Krum), so it cannot combine encrypted updates: use aggregate::fedavg with an encrypting backend, or "
-                "he::plain_backend with a robust rule: see docs/aggregation.md");
+                "fl::clear_updates (he::plain_backend) with a robust rule: see docs/aggregation.md");
+  static_assert(!Compute::encrypts_data || Sigmoid::is_polynomial,
+                "hefl: the exact sigmoid cannot be evaluated on ciphertexts, so it cannot train on encrypted data: "
+                "use a polynomial sigmoid such as approx::paper_sigmoid3(): see docs/threat-model.md");
+  static_assert(!Compute::encrypts_data || he::arithmetic_evaluator<detail::server_type<Backend>>,
+                "hefl: this backend is additive only (it cannot multiply ciphertexts), so it cannot train on "
+                "encrypted data: use fl::plaintext_training with fl::encrypted_updates: see docs/backends.md");
+  static_assert(!Compute::encrypts_data || !he::arithmetic_evaluator<detail::server_type<Backend>> ||
+                    detail::can_train_encrypted<Backend>,
+                "hefl: the backend can neither sum slots nor rotate them, so it cannot add up a gradient over "
+                "encrypted samples: see docs/backends.md");
+  static_assert(!Compute::encrypts_model || he::backend_traits<detail::server_type<Backend>>::mixed_levels,
+                "hefl: training with encrypted weights combines ciphertexts at different levels, and this backend "
+                "needs matching levels (backend_traits::mixed_levels is false): see docs/backends.md");
+  static_assert(!Compute::encrypts_data || std::same_as<Model, model::logistic_regression>,
+                "hefl: training on encrypted data is implemented for model::logistic_regression only: see "
+                "include/hefl/fl/encrypted_gradient.hpp");
+
+  static constexpr bool encrypted_compute =
+      Compute::encrypts_data && Sigmoid::is_polynomial && detail::can_train_encrypted<Backend> &&
+      std::same_as<Model, model::logistic_regression>;
+  using server_t = detail::server_type<Backend>;
+  using ciphertext = typename Backend::ciphertext_type;
+  using encrypted_data_t = std::conditional_t<encrypted_compute, encrypted_dataset<server_t>, int>;
 
 public:
-  /// Called after every round with the test-set metrics.
-  using round_callback = std::function<void(const round_metrics&)>;
-
   /// @throws hefl::invalid_argument if the config is invalid.
   federated_trainer(Backend& backend, trainer_config config, Sigmoid sigmoid = {}, Aggregator aggregator = {})
       : m_backend(backend), m_config(config), m_sigmoid(std::move(sigmoid)), m_aggregator(std::move(aggregator)) {
@@ -99,75 +188,284 @@ public:
 
   [[nodiscard]] const trainer_config& config() const noexcept { return m_config; }
 
-  /// Trains @p global on the clients' data for config().rounds rounds. Clients with no samples
-  /// sit the round out. Returns the metrics of every round.
+  /// Trains @p global on the clients' data for config().rounds rounds, or until @p on_round returns
+  /// round_decision::stop. Clients with no samples sit the round out. The aggregation rule's
+  /// `check_clients(k)`, if it has one, is called with the number of participating clients before
+  /// any client trains. Returns the metrics of every round run.
+  /// @param on_round optional; called after every round with its round_metrics; may return void or
+  ///        round_decision.
   /// @throws hefl::invalid_argument if clients.size() != config().clients, every client is empty,
-  ///         the test set is empty, or the parameters do not fit in the backend's slots.
+  ///         the test set is empty, the parameters do not fit in the backend's slots, or a client's
+  ///         data do not fit (encrypted training); whatever the rule's check_clients, the backend
+  ///         and local training throw (hefl::depth_exhausted before any work if the backend's levels
+  ///         are too few for encrypted training).
+  template <class Callback = std::nullptr_t>
   std::vector<round_metrics> fit(Model& global, const std::vector<data::dataset>& clients, const data::dataset& test,
-                                 const round_callback& on_round = {}) {
+                                 Callback&& on_round = nullptr) {
     if (clients.size() != m_config.clients)
       throw invalid_argument("federated_trainer::fit: " + std::to_string(clients.size()) +
                              " client datasets but config.clients = " + std::to_string(m_config.clients));
-    std::vector<double> sample_counts;
-    for (const auto& c : clients) sample_counts.push_back(static_cast<double>(c.size()));
-    bool any = false;
-    for (double n : sample_counts) any = any || n > 0;
-    if (!any) throw invalid_argument("federated_trainer::fit: every client dataset is empty");
+    std::size_t participating = 0;
+    for (const auto& c : clients) participating += c.empty() ? 0 : 1;
+    if (participating == 0) throw invalid_argument("federated_trainer::fit: every client dataset is empty");
     if (test.empty()) throw invalid_argument("federated_trainer::fit: empty test set");
+    if constexpr (requires(const Aggregator& a, std::size_t k) { a.check_clients(k); })
+      m_aggregator.check_clients(participating);
 
-    const model::train_options local{m_config.local_epochs, m_config.learning_rate, m_config.l2};
-    std::vector<round_metrics> history;
-    for (int round = 1; round <= m_config.rounds; ++round) {
-      std::vector<typename Backend::ciphertext_type> uploads;
-      std::vector<double> weights;
-      std::size_t parameter_count = 0;
+    auto& client = he::client_of(m_backend);
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    const std::size_t parameter_count = static_cast<std::size_t>(global.parameters().size());
+    if constexpr (Transport::is_encrypted && !Compute::encrypts_model) {
+      if (parameter_count > static_cast<std::size_t>(client.slot_count()))
+        throw invalid_argument("federated_trainer::fit: " + std::to_string(parameter_count) +
+                               " parameters do not fit in " + std::to_string(client.slot_count()) + " slots");
+    }
+    const auto interval = sigmoid_interval(m_sigmoid);
+
+    std::vector<std::optional<encrypted_data_t>> encrypted(clients.size());
+    round_metrics setup;
+    setup.bytes_uploaded.assign(clients.size(), 0);
+    if constexpr (encrypted_compute) {
+      // Each client encrypts its data once and sends the ciphertexts to the compute party.
       for (std::size_t k = 0; k < clients.size(); ++k) {
         if (clients[k].empty()) continue;
-        Model local_model = global;
-        local_model.train(clients[k], local, m_sigmoid);
-        const Eigen::VectorXd p = local_model.parameters();
-        parameter_count = static_cast<std::size_t>(p.size());
-        if (parameter_count > m_backend.slot_count())
-          throw invalid_argument("federated_trainer::fit: " + std::to_string(parameter_count) +
-                                 " parameters do not fit in " + std::to_string(m_backend.slot_count()) + " slots");
-        // What travels is bytes: serialize on the client, deserialize on the server.
-        const auto wire = m_backend.serialize(m_backend.encrypt(std::span<const double>(p.data(), p.size())));
-        uploads.push_back(m_backend.deserialize(wire));
-        weights.push_back(sample_counts[k]);
+        const auto t = detail::clock::now();
+        const auto mine = encrypt_dataset(client, clients[k]);
+        std::vector<ciphertext> columns;
+        for (const auto& c : mine.columns) columns.push_back(send(client, server, c, setup.bytes_uploaded[k]));
+        ciphertext labels = send(client, server, mine.labels, setup.bytes_uploaded[k]);
+        encrypted[k].emplace(encrypted_dataset<server_t>{std::move(columns), std::move(labels), mine.samples});
+        setup.seconds_encryption += detail::seconds_since(t);
       }
-      global.set_parameters(combine(uploads, weights, parameter_count));
-      const round_metrics m{round, global.accuracy(test), global.log_loss(test)};
+    }
+
+    std::vector<round_metrics> history;
+    for (int round = 1; round <= m_config.rounds; ++round) {
+      round_metrics m = round == 1 ? setup : round_metrics{};
+      m.round = round;
+      m.bytes_uploaded.resize(clients.size(), 0);
+      std::uint64_t outside = 0, scores = 0;
+      std::vector<Eigen::VectorXd> clear;
+      std::vector<std::vector<ciphertext>> sealed;
+      std::vector<double> weights;
+      for (std::size_t k = 0; k < clients.size(); ++k) {
+        if (clients[k].empty()) continue;
+        weights.push_back(static_cast<double>(clients[k].size()));
+        if constexpr (encrypted_compute && Compute::encrypts_model) {
+          std::vector<ciphertext> update = train_encrypted_model(global, clients[k], *encrypted[k], m, outside, scores);
+          if constexpr (Transport::is_encrypted) {
+            // The compute party hands the encrypted local model to the aggregator.
+            for (auto& c : update) c = send(server, server, c, m.bytes_uploaded[k]);
+            sealed.push_back(std::move(update));
+          } else {
+            // The key holder publishes the local model to its client, which uploads it in the clear.
+            const auto t = detail::clock::now();
+            Eigen::VectorXd p(static_cast<Eigen::Index>(update.size()));
+            for (std::size_t j = 0; j < update.size(); ++j)
+              p(static_cast<Eigen::Index>(j)) =
+                  he::decrypt_for_sharing(key_holder, send(server, key_holder, update[j]), 1)[0];
+            m.seconds_decryption += detail::seconds_since(t);
+            clear.push_back(upload_clear(p, parameter_count, m.bytes_uploaded[k]));
+          }
+        } else {
+          Eigen::VectorXd p;
+          if constexpr (encrypted_compute) p = train_encrypted_data(global, clients[k], *encrypted[k], m, outside, scores);
+          else p = train_plaintext(global, clients[k], m, outside, scores);
+          if constexpr (Transport::is_encrypted) {
+            const auto t = detail::clock::now();
+            const ciphertext c = client.encrypt(std::span<const double>(p.data(), static_cast<std::size_t>(p.size())));
+            sealed.push_back({send(client, server, c, m.bytes_uploaded[k])});
+            m.seconds_encryption += detail::seconds_since(t);
+          } else {
+            clear.push_back(upload_clear(p, parameter_count, m.bytes_uploaded[k]));
+          }
+        }
+      }
+      if constexpr (Transport::is_encrypted) {
+        if constexpr (aggregate::linear_aggregation_rule<Aggregator>)
+          global.set_parameters(combine_encrypted(sealed, weights, parameter_count, m));
+      } else {
+        const auto t = detail::clock::now();
+        global.set_parameters(m_aggregator.aggregate(clear, weights));
+        m.seconds_aggregation += detail::seconds_since(t);
+      }
+      m.accuracy = global.accuracy(test);
+      m.loss = global.log_loss(test);
+      if (scores > 0) m.outside_interval = static_cast<double>(outside) / static_cast<double>(scores);
       history.push_back(m);
-      if (on_round) on_round(m);
+      if constexpr (!std::is_same_v<std::remove_cvref_t<Callback>, std::nullptr_t>) {
+        if constexpr (std::is_void_v<std::invoke_result_t<Callback&, const round_metrics&>>) {
+          on_round(history.back());
+        } else {
+          if (on_round(history.back()) == round_decision::stop) break;
+        }
+      }
     }
     return history;
   }
 
   /// Partitions @p train IID into config().clients equal shares (seeded by config().seed), then fit().
   /// @throws hefl::invalid_argument as fit() and data::partition_iid.
+  template <class Callback = std::nullptr_t>
   std::vector<round_metrics> fit(Model& global, const data::dataset& train, const data::dataset& test,
-                                 const round_callback& on_round = {}) {
-    return fit(global, data::partition_iid(train, m_config.clients, m_config.seed), test, on_round);
+                                 Callback&& on_round = nullptr) {
+    return fit(global, data::partition_iid(train, m_config.clients, m_config.seed), test,
+               std::forward<Callback>(on_round));
   }
 
 private:
-  Eigen::VectorXd combine(const std::vector<typename Backend::ciphertext_type>& uploads,
-                          const std::vector<double>& weights, std::size_t parameter_count) const {
-    if constexpr (aggregate::linear_aggregation_rule<Aggregator>) {
-      // The server only ever sees ciphertexts: Σ c_k · Enc(θ_k), decrypted once by the key holder.
-      const auto c = m_aggregator.coefficients(weights);
-      auto sum = m_backend.multiply_scalar(uploads[0], c[0]);
-      for (std::size_t k = 1; k < uploads.size(); ++k) m_backend.add_inplace(sum, m_backend.multiply_scalar(uploads[k], c[k]));
-      return first(m_backend.decrypt(sum), parameter_count);
-    } else {
-      std::vector<Eigen::VectorXd> clear;
-      for (const auto& u : uploads) clear.push_back(first(m_backend.decrypt(u), parameter_count));
-      return m_aggregator.aggregate(clear, weights);
-    }
+  // One hop between two parties: serialized by the sender, loaded (and validated) by the receiver.
+  template <class From, class To>
+  static ciphertext send(const From& from, const To& to, const ciphertext& c, std::uint64_t& counted) {
+    const std::vector<std::uint8_t> wire = from.serialize(c);
+    counted += wire.size();
+    return to.deserialize(wire);
+  }
+  template <class From, class To>
+  static ciphertext send(const From& from, const To& to, const ciphertext& c) {
+    std::uint64_t ignored = 0;
+    return send(from, to, c, ignored);
   }
 
-  static Eigen::VectorXd first(const std::vector<double>& slots, std::size_t n) {
-    return Eigen::Map<const Eigen::VectorXd>(slots.data(), static_cast<Eigen::Index>(n));
+  static Eigen::VectorXd upload_clear(const Eigen::VectorXd& p, std::size_t count, std::uint64_t& counted) {
+    const std::vector<std::uint8_t> wire = detail::save_parameters(p);
+    counted += wire.size();
+    return detail::load_parameters(wire, count);
+  }
+
+  Eigen::VectorXd train_plaintext(const Model& global, const data::dataset& d, round_metrics& m, std::uint64_t& outside,
+                                  std::uint64_t& scores) const {
+    const auto t = detail::clock::now();
+    Model local = global;
+    train_options one = m_config.local;
+    one.epochs = 1;
+    for (int e = 0; e < m_config.local.epochs; ++e) {
+      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores);
+      local.train(d, one, m_sigmoid);
+    }
+    m.seconds_local_training += detail::seconds_since(t);
+    return local.parameters();
+  }
+
+  // Encrypted data, public weights: the compute party computes the gradient sums, the key holder
+  // decrypts them (for sharing: they determine the next public weights), the weights move in clear.
+  Eigen::VectorXd train_encrypted_data(const Model& global, const data::dataset& d,
+                                       const encrypted_dataset<server_t>& data, round_metrics& m,
+                                       std::uint64_t& outside, std::uint64_t& scores) {
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    const train_options& o = m_config.local;
+    Model local = global;
+    for (int e = 1; e <= o.epochs; ++e) {
+      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores);
+      std::vector<double> first(data.features() + 1);
+      std::size_t block = 0;
+      if constexpr (he::has_rotate<server_t>) block = packed_gradient_block(server, data.samples, data.features());
+      auto t = detail::clock::now();
+      if (block != 0) {  // the n+1 sums in one ciphertext, sum j in slot j·block
+        const ciphertext packed =
+            encrypted_gradient_packed(server, data, local.weights(), local.bias(), m_sigmoid, block);
+        m.seconds_local_training += detail::seconds_since(t);
+        t = detail::clock::now();
+        const std::vector<double> v =
+            he::decrypt_for_sharing(key_holder, send(server, key_holder, packed), data.features() * block + 1);
+        for (std::size_t j = 0; j < first.size(); ++j) first[j] = v[j * block];
+      } else {
+        const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), m_sigmoid);
+        m.seconds_local_training += detail::seconds_since(t);
+        t = detail::clock::now();
+        for (std::size_t j = 0; j < sums.size(); ++j)
+          first[j] = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[j]), 1)[0];
+      }
+      m.seconds_decryption += detail::seconds_since(t);
+      const Eigen::VectorXd next =
+          local.parameters() - o.learning_rate * gradient_from_sums(first, data.samples, local.weights(), o.l2);
+      if (!next.allFinite())
+        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
+                               "; lower the learning rate");
+      local.set_parameters(next);
+    }
+    return local.parameters();
+  }
+
+  // Encrypted data and weights: the key holder encrypts the global model, the compute party runs the
+  // epochs on ciphertexts, the key holder refreshes the weights between epochs (raw decryption: the
+  // values stay with it). The last epoch's ciphertexts are the client's encrypted update.
+  std::vector<ciphertext> train_encrypted_model(const Model& global, const data::dataset& d,
+                                                const encrypted_dataset<server_t>& data, round_metrics& m,
+                                                std::uint64_t& outside, std::uint64_t& scores) {
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    const train_options& o = m_config.local;
+    Model known = global;  // the weights the current epoch starts from (public at epoch 1, then the key holder's)
+    auto t = detail::clock::now();
+    std::vector<ciphertext> params = encrypt_parameters(key_holder, global.parameters());
+    for (auto& c : params) c = send(key_holder, server, c);
+    m.seconds_encryption += detail::seconds_since(t);
+    for (int e = 1; e <= o.epochs; ++e) {
+      detail::count_outside(known, d, sigmoid_interval(m_sigmoid), outside, scores);
+      t = detail::clock::now();
+      std::vector<ciphertext> next = encrypted_model_epoch(server, data, params, o, m_sigmoid);
+      m.seconds_local_training += detail::seconds_since(t);
+      if (e == o.epochs) return next;
+      t = detail::clock::now();
+      Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
+      for (std::size_t j = 0; j < next.size(); ++j) {
+        const std::vector<double> slots = key_holder.decrypt(send(server, key_holder, next[j]));
+        if (slots.empty())
+          throw invalid_argument("federated_trainer: the backend's decrypt returned no values");
+        p(static_cast<Eigen::Index>(j)) = slots[0];
+      }
+      m.seconds_decryption += detail::seconds_since(t);
+      if (!p.allFinite())
+        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
+                               "; lower the learning rate");
+      known.set_parameters(p);
+      t = detail::clock::now();
+      params = encrypt_parameters(key_holder, p);
+      for (auto& c : params) c = send(key_holder, server, c);
+      m.seconds_encryption += detail::seconds_since(t);
+    }
+    return params;  // not reached: epochs >= 1
+  }
+
+  // Σ n_k·Enc(θ_k) with the integer sample counts (free in CKKS and exact in integer schemes), one
+  // decryption by the key holder, division by Σ n_k in the clear. A linear rule whose coefficients are
+  // not proportional to the sample counts gets its fractional coefficients instead (one level).
+  Eigen::VectorXd combine_encrypted(const std::vector<std::vector<ciphertext>>& sealed,
+                                    const std::vector<double>& weights, std::size_t parameter_count,
+                                    round_metrics& m) const {
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    auto t = detail::clock::now();
+    const std::vector<double> coefficients = m_aggregator.coefficients(weights);
+    double total = 0.0;
+    for (double w : weights) total += w;
+    bool proportional = coefficients.size() == weights.size();
+    for (std::size_t k = 0; proportional && k < weights.size(); ++k)
+      proportional = std::fabs(coefficients[k] * total - weights[k]) <= 1e-9 * std::max(1.0, weights[k]);
+    const std::size_t parts = sealed[0].size();
+    std::vector<ciphertext> sums;
+    for (std::size_t j = 0; j < parts; ++j) {
+      const auto factor = [&](std::size_t k) { return proportional ? weights[k] : coefficients[k]; };
+      ciphertext acc = server.multiply_scalar(sealed[0][j], factor(0));
+      for (std::size_t k = 1; k < sealed.size(); ++k) server.add_inplace(acc, server.multiply_scalar(sealed[k][j], factor(k)));
+      sums.push_back(std::move(acc));
+    }
+    m.seconds_aggregation += detail::seconds_since(t);
+    t = detail::clock::now();
+    const double divisor = proportional ? total : 1.0;
+    Eigen::VectorXd p(static_cast<Eigen::Index>(parameter_count));
+    if (parts == 1) {  // packed: parameter i in slot i
+      const std::vector<double> v = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[0]), parameter_count);
+      for (std::size_t i = 0; i < parameter_count; ++i) p(static_cast<Eigen::Index>(i)) = v[i] / divisor;
+    } else {  // one ciphertext per parameter, the value in every slot
+      for (std::size_t i = 0; i < parts; ++i)
+        p(static_cast<Eigen::Index>(i)) = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[i]), 1)[0] / divisor;
+    }
+    m.seconds_decryption += detail::seconds_since(t);
+    return p;
   }
 
   Backend& m_backend;
@@ -175,5 +473,17 @@ private:
   Sigmoid m_sigmoid;
   Aggregator m_aggregator;
 };
+
+/// The seed paper's FL + FHE: clients' data encrypted, updates encrypted (Backend's roles).
+template <class Backend, class Sigmoid = approx::polynomial_sigmoid>
+using encrypted_data_trainer =
+    federated_trainer<Backend, model::logistic_regression, aggregate::fedavg, Sigmoid, encrypted_data_training,
+                      encrypted_updates>;
+
+/// Encrypted data and encrypted weights (the TenSEAL tutorial's protocol), updates encrypted.
+template <class Backend, class Sigmoid = approx::polynomial_sigmoid>
+using encrypted_model_trainer =
+    federated_trainer<Backend, model::logistic_regression, aggregate::fedavg, Sigmoid, encrypted_model_training,
+                      encrypted_updates>;
 
 } // namespace hefl::fl

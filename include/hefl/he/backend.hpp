@@ -5,10 +5,13 @@
 /// runs plaintext FL (he::plain_backend), CKKS FL+FHE (he::ckks_backend) and any backend a
 /// downstream project brings. See docs/backends.md.
 
+#include <hefl/core/error.hpp>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -32,30 +35,88 @@ concept additive_backend = requires(B& b, const typename B::ciphertext_type& c, 
   { std::as_const(b).deserialize(bytes) } -> std::same_as<typename B::ciphertext_type>;
 };
 
-/// Enough to train on encrypted data: additionally subtract, add/multiply by plaintext vectors,
-/// multiply ciphertexts (relinearized and rescaled), rotate slots, sum slots, and report the
-/// multiplicative levels left so that a polynomial's depth can be checked before evaluating it.
+/// What a party that computes on ciphertexts without any key material beyond evaluation keys needs
+/// (the server role; see ckks_server): add, multiply by a public scalar, subtract, add and multiply
+/// plaintext vectors, multiply ciphertexts (relinearized and rescaled), report levels, serialize.
+template <class S>
+concept arithmetic_evaluator = requires(const S& s, const typename S::ciphertext_type& c, typename S::ciphertext_type& m,
+                                        std::span<const double> values, double scalar,
+                                        std::span<const std::uint8_t> bytes) {
+  typename S::ciphertext_type;
+  { s.slot_count() } -> std::convertible_to<std::size_t>;
+  { s.add(c, c) } -> std::same_as<typename S::ciphertext_type>;
+  { s.add_inplace(m, c) };
+  { s.multiply_scalar(c, scalar) } -> std::same_as<typename S::ciphertext_type>;
+  { s.sub(c, c) } -> std::same_as<typename S::ciphertext_type>;
+  { s.add_plain(c, values) } -> std::same_as<typename S::ciphertext_type>;
+  { s.multiply_plain(c, values) } -> std::same_as<typename S::ciphertext_type>;
+  { s.multiply(c, c) } -> std::same_as<typename S::ciphertext_type>;
+  { s.level(c) } -> std::convertible_to<int>;
+  { s.max_depth() } -> std::convertible_to<int>;
+  { s.serialize(c) } -> std::same_as<std::vector<std::uint8_t>>;
+  { s.deserialize(bytes) } -> std::same_as<typename S::ciphertext_type>;
+};
+
+/// Enough to train on encrypted data: an additive_backend that is also an arithmetic_evaluator
+/// (subtract, add/multiply by plaintext vectors, multiply ciphertexts, report the multiplicative
+/// levels left so that a polynomial's depth can be checked before evaluating it). Summing the slots
+/// is a detected capability (native `sum_slots`, or composed from `rotate`), not a requirement: see
+/// has_native_sum_slots, has_rotate and he::sum_slots below.
 template <class B>
-concept arithmetic_backend =
-    additive_backend<B> && requires(const B& b, const typename B::ciphertext_type& c, std::span<const double> values,
-                                    int steps) {
-      { b.sub(c, c) } -> std::same_as<typename B::ciphertext_type>;
-      { b.add_plain(c, values) } -> std::same_as<typename B::ciphertext_type>;
-      { b.multiply_plain(c, values) } -> std::same_as<typename B::ciphertext_type>;
-      { b.multiply(c, c) } -> std::same_as<typename B::ciphertext_type>;
-      { b.rotate(c, steps) } -> std::same_as<typename B::ciphertext_type>;
-      { b.sum_slots(c) } -> std::same_as<typename B::ciphertext_type>;
-      { b.level(c) } -> std::convertible_to<int>;
-      { b.max_depth() } -> std::convertible_to<int>;
-    };
+concept arithmetic_backend = additive_backend<B> && arithmetic_evaluator<B>;
+
+/// Optional capability: cyclic slot rotation `rotate(c, steps)` (negative steps rotate right).
+template <class B>
+concept has_rotate = requires(const B& b, const typename B::ciphertext_type& c, int steps) {
+  { b.rotate(c, steps) } -> std::same_as<typename B::ciphertext_type>;
+};
+
+/// Optional capability: a native `sum_slots(c)` leaving the sum of all slots in every slot.
+template <class B>
+concept has_native_sum_slots = requires(const B& b, const typename B::ciphertext_type& c) {
+  { b.sum_slots(c) } -> std::same_as<typename B::ciphertext_type>;
+};
+
+/// Every slot of the result holds the sum of all slots of @p c: the backend's own sum_slots if it has
+/// one, else log2(slot_count()) rotations and additions (slot_count() must then be a power of two).
+/// @throws hefl::invalid_argument if the rotation fallback meets a slot count that is not a power of two.
+template <class B>
+  requires(has_native_sum_slots<B> || has_rotate<B>)
+[[nodiscard]] typename B::ciphertext_type sum_slots(const B& b, const typename B::ciphertext_type& c) {
+  if constexpr (has_native_sum_slots<B>) {
+    return b.sum_slots(c);
+  } else {
+    const std::size_t n = static_cast<std::size_t>(b.slot_count());
+    if (n == 0 || (n & (n - 1)) != 0)
+      throw invalid_argument("he::sum_slots: composing the sum from rotations needs a power-of-two slot count, got " +
+                             std::to_string(n));
+    typename B::ciphertext_type acc = c;
+    for (std::size_t step = 1; step < n; step *= 2) b.add_inplace(acc, b.rotate(acc, static_cast<int>(step)));
+    return acc;
+  }
+}
 
 /// Static facts about a backend (Eigen's NumTraits habit). Specialise it for a backend that cannot
 /// carry the static members itself. `is_encrypted` defaults to true, the safe assumption: an
 /// unknown backend is treated as hiding its data, so plaintext-only rules are refused with it.
+///
+/// - `free_integer_scalars`: multiply_scalar by an integer costs no level and no precision (CKKS,
+///   the plain backend, Paillier's exponentiation). Read from `B::free_integer_scalars`; default false.
+/// - `mixed_levels`: binary operations accept operands at different levels (the lower level wins).
+///   Read from `B::mixed_levels`; default true, the behaviour of CKKS and the plain backend. A
+///   backend that needs matching levels sets it to false and cannot train with encrypted weights.
 template <class B>
 struct backend_traits {
   static constexpr bool is_encrypted = [] {
     if constexpr (requires { B::is_encrypted; }) return static_cast<bool>(B::is_encrypted);
+    else return true;
+  }();
+  static constexpr bool free_integer_scalars = [] {
+    if constexpr (requires { B::free_integer_scalars; }) return static_cast<bool>(B::free_integer_scalars);
+    else return false;
+  }();
+  static constexpr bool mixed_levels = [] {
+    if constexpr (requires { B::mixed_levels; }) return static_cast<bool>(B::mixed_levels);
     else return true;
   }();
 };
@@ -97,6 +158,86 @@ consteval bool check_additive_backend() {
     }, "hefl: the backend cannot `serialize`/`deserialize` ciphertexts, so updates cannot travel: see docs/backends.md");
   }
   return true;
+}
+
+/// Checks the arithmetic_backend requirements one by one (after check_additive_backend), naming the
+/// first missing operation in one sentence. Call it as `check_arithmetic_backend<B>();`.
+template <class B>
+consteval bool check_arithmetic_backend() {
+  static_assert(check_additive_backend<B>());
+  if constexpr (additive_backend<B>) {
+    using C = typename B::ciphertext_type;
+    static_assert(requires(const B& b, const C& c) {
+      { b.multiply(c, c) } -> std::same_as<C>;
+    }, "hefl: the backend cannot multiply two ciphertexts (`multiply(const ciphertext_type&, const ciphertext_type&) "
+       "const`), so it cannot train on encrypted data; an additive-only backend can still carry encrypted FedAvg: "
+       "see docs/backends.md");
+    static_assert(requires(const B& b, const C& c) {
+      { b.sub(c, c) } -> std::same_as<C>;
+    }, "hefl: the backend has no `sub(const ciphertext_type&, const ciphertext_type&) const`: see docs/backends.md");
+    static_assert(requires(const B& b, const C& c, std::span<const double> v) {
+      { b.add_plain(c, v) } -> std::same_as<C>;
+    }, "hefl: the backend has no `add_plain(const ciphertext_type&, std::span<const double>) const`: see "
+       "docs/backends.md");
+    static_assert(requires(const B& b, const C& c, std::span<const double> v) {
+      { b.multiply_plain(c, v) } -> std::same_as<C>;
+    }, "hefl: the backend has no `multiply_plain(const ciphertext_type&, std::span<const double>) const`: see "
+       "docs/backends.md");
+    static_assert(requires(const B& b, const C& c) {
+      { b.level(c) } -> std::convertible_to<int>;
+      { b.max_depth() } -> std::convertible_to<int>;
+    }, "hefl: the backend does not report levels (`level(c)` and `max_depth()`), so a polynomial's depth cannot be "
+       "checked before encrypting: see docs/backends.md");
+  }
+  return true;
+}
+
+/// A backend that is a bundle of role objects: `client()` (public context: encrypts), `server()`
+/// (evaluation keys only: computes on ciphertexts) and `key_holder()` (secret key: decrypts). A
+/// backend without them (he::plain_backend, a user's single-object backend) plays every role itself.
+template <class B>
+concept has_roles = requires(B& b) {
+  b.client();
+  b.server();
+  b.key_holder();
+};
+
+/// The party that encrypts with public material.
+template <class B>
+[[nodiscard]] auto& client_of(B& b) noexcept {
+  if constexpr (has_roles<B>) return b.client();
+  else return b;
+}
+/// The party that computes on ciphertexts with evaluation keys only.
+template <class B>
+[[nodiscard]] auto& server_of(B& b) noexcept {
+  if constexpr (has_roles<B>) return b.server();
+  else return std::as_const(b);
+}
+/// The party that holds the secret key.
+template <class B>
+[[nodiscard]] auto& key_holder_of(B& b) noexcept {
+  if constexpr (has_roles<B>) return b.key_holder();
+  else return b;
+}
+
+/// Decrypts @p c for publication to another party (an aggregate to the clients, a gradient to the
+/// compute party). Every decryption the library hands to someone other than the key holder goes
+/// through here, so that a noise-flooding decryption is one function away: the key holder's own
+/// `decrypt_for_sharing` is used when it has one, its raw `decrypt` otherwise.
+/// @throws hefl::invalid_argument if the backend returns fewer than @p needed values (the contract
+///         is at least slot_count()); whatever the backend's decrypt throws.
+template <class K, class C>
+[[nodiscard]] std::vector<double> decrypt_for_sharing(const K& key_holder, const C& c, std::size_t needed) {
+  std::vector<double> values;
+  if constexpr (requires { { key_holder.decrypt_for_sharing(c) } -> std::same_as<std::vector<double>>; })
+    values = key_holder.decrypt_for_sharing(c);
+  else
+    values = key_holder.decrypt(c);
+  if (values.size() < needed)
+    throw invalid_argument("he::decrypt_for_sharing: the backend's decrypt returned " + std::to_string(values.size()) +
+                           " values, " + std::to_string(needed) + " needed (a backend returns at least slot_count())");
+  return values;
 }
 
 } // namespace hefl::he

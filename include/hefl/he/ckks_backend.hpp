@@ -1,16 +1,24 @@
 #pragma once
 /// @file
-/// he::ckks_backend: hefl's RNS-CKKS (Cheon, Kim, Kim, Song, ASIACRYPT 2017) behind the
-/// he::arithmetic_backend concept, so that fl::federated_trainer and approx::evaluate run on real
-/// ciphertexts with the same code that runs on he::plain_backend.
+/// hefl's RNS-CKKS (Cheon, Kim, Kim, Song, ASIACRYPT 2017) as three role objects and a bundle:
 ///
-/// One object holds the parameters, the keys and an evaluator. Levels follow the convenience layer
-/// of ckks::evaluator: every product (ciphertext × ciphertext, × plaintext vector, × non-integer
-/// scalar) is relinearized and rescaled and consumes exactly one level; additions match levels
-/// themselves. level(c) is the number of products c can still take, as in he::plain_backend.
+/// - he::ckks_key_holder holds the secret key: decrypts, and publishes the public context and the
+///   evaluation keys as bytes.
+/// - he::ckks_client is built from the public-context bytes (parameters + public key): encrypts.
+/// - he::ckks_server is built from the evaluation-key bytes (parameters + relinearization and Galois
+///   keys): computes on ciphertexts. Its type has no secret key and no decrypt.
+/// - he::ckks_backend makes the three from parameters and a random_source (the key holder's
+///   material reaches the other two as bytes) and satisfies he::arithmetic_backend by delegating, so
+///   approx::evaluate and the trainer run on it with the code that runs on he::plain_backend.
+///
+/// Levels follow the convenience layer of ckks::evaluator: every product (ciphertext × ciphertext,
+/// × plaintext vector, × non-integer scalar) is relinearized and rescaled and consumes exactly one
+/// level; an integer scalar costs none; binary operations accept operands at different levels.
+/// level(c) is the number of products c can still take, as in he::plain_backend.
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
+#include <hefl/core/serialization.hpp>
 #include <hefl/he/backend.hpp>
 #include <hefl/he/ckks/decryptor.hpp>
 #include <hefl/he/ckks/encoder.hpp>
@@ -30,7 +38,7 @@
 
 namespace hefl::he {
 
-/// Which evaluation keys a ckks_backend generates. Galois keys are the large ones (one key-switching
+/// Which evaluation keys the key holder generates. Galois keys are the large ones (one key-switching
 /// key per rotation step, each ~(L+1)² limbs of N words), so generate only what the computation needs.
 struct ckks_backend_options {
   /// Relinearization key, needed by multiply(). Aggregation alone does not need it.
@@ -42,61 +50,227 @@ struct ckks_backend_options {
   std::vector<long long> extra_rotation_steps;
 };
 
-/// CKKS as an he::arithmetic_backend. Holds the secret key: the object is the key holder's. The
-/// random source passed in must outlive the backend; it feeds key generation and every encryption.
-class ckks_backend {
+namespace detail {
+
+// Framing of the public bundles: magic, then length-prefixed blobs (each one a ckks::save object,
+// validated by its own loader).
+inline std::vector<std::uint8_t> frame(std::string_view magic, const std::vector<std::vector<std::uint8_t>>& blobs) {
+  serial::writer w;
+  w.put_bytes(magic);
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(blobs.size()));
+  for (const auto& b : blobs) {
+    w.put<std::uint64_t>(b.size());
+    w.put_span<std::uint8_t>(b);
+  }
+  return std::move(w).take();
+}
+
+inline std::vector<std::span<const std::uint8_t>> unframe(std::span<const std::uint8_t> bytes, std::string_view magic,
+                                                          std::uint32_t min_blobs, std::uint32_t max_blobs,
+                                                          std::string_view what) {
+  serial::reader r(bytes);
+  r.expect_magic(magic, what);
+  const auto count = r.get<std::uint32_t>(what);
+  if (count < min_blobs || count > max_blobs)
+    throw parse_error(std::string(what) + ": " + std::to_string(count) + " parts, expected " +
+                      std::to_string(min_blobs) + " to " + std::to_string(max_blobs));
+  std::vector<std::span<const std::uint8_t>> out;
+  std::size_t offset = magic.size() + 4;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const auto size = r.get<std::uint64_t>(what);
+    offset += 8;
+    if (size > bytes.size() - offset)
+      throw parse_error(std::string(what) + ": part " + std::to_string(i) + " claims " + std::to_string(size) +
+                        " bytes, " + std::to_string(bytes.size() - offset) + " remain");
+    out.push_back(bytes.subspan(offset, static_cast<std::size_t>(size)));
+    (void)r.get_vector<std::uint8_t>(size, what);
+    offset += static_cast<std::size_t>(size);
+  }
+  r.expect_end(what);
+  return out;
+}
+
+inline void check_slot_count(std::size_t count, std::size_t slots, const char* who, const char* op) {
+  if (count > slots)
+    throw invalid_argument(std::string(who) + "::" + op + ": " + std::to_string(count) + " values exceed " +
+                           std::to_string(slots) + " slots");
+}
+
+} // namespace detail
+
+/// The CKKS key holder: generates and keeps the secret key, decrypts, and hands out public material
+/// as bytes. The random source must outlive it; it feeds key generation and encryption.
+class ckks_key_holder {
 public:
   using ciphertext_type = ckks::ciphertext;
   static constexpr bool is_encrypted = true;
 
-  /// Generates a secret key, a public key and the evaluation keys @p options asks for.
+  /// Generates a secret key, a public key and the evaluation keys @p options asks for (kept only as
+  /// bytes, for evaluation_keys(): the key holder does not compute).
   /// @throws whatever ckks::key_generator throws (invalid parameters are refused when constructed).
-  ckks_backend(ckks::parameters params, random_source& rng, const ckks_backend_options& options = {})
-      : m_params(std::move(params)), m_encoder(m_params.poly_degree()), m_evaluator(m_params),
-        m_keygen(m_params, rng), m_public(m_keygen.create_public_key()), m_encryptor(m_params, m_public, rng),
+  ckks_key_holder(ckks::parameters params, random_source& rng, const ckks_backend_options& options = {})
+      : m_params(std::move(params)), m_encoder(m_params.poly_degree()), m_keygen(m_params, rng),
+        m_public(m_keygen.create_public_key()), m_encryptor(m_params, m_public, rng),
         m_decryptor(m_params, m_keygen.secret()) {
-    if (options.relinearization) m_relin.emplace(m_keygen.create_relin_keys());
+    std::vector<std::vector<std::uint8_t>> blobs{ckks::save(m_params)};
+    blobs.push_back(options.relinearization ? ckks::save(m_params, m_keygen.create_relin_keys())
+                                            : std::vector<std::uint8_t>{});
     if (options.rotations) {
       std::vector<long long> steps = ckks::evaluator::sum_slots_steps(m_params.slot_count());
       const auto slots = static_cast<long long>(m_params.slot_count());
       for (long long s = 1; s < slots; s *= 2)
         for (const long long t : {s, -s}) add_unique(steps, t);
       for (const long long t : options.extra_rotation_steps) add_unique(steps, t);
-      m_galois.emplace(m_keygen.create_galois_keys(steps));
+      blobs.push_back(ckks::save(m_params, m_keygen.create_galois_keys(steps)));
+    } else {
+      blobs.emplace_back();
     }
+    m_evaluation_keys = detail::frame(evaluation_magic, blobs);
   }
 
-  ckks_backend(const ckks_backend&) = delete;
-  ckks_backend& operator=(const ckks_backend&) = delete;
+  ckks_key_holder(const ckks_key_holder&) = delete;
+  ckks_key_holder& operator=(const ckks_key_holder&) = delete;
 
-  /// The parameter set.
   [[nodiscard]] const ckks::parameters& params() const noexcept { return m_params; }
-  /// The evaluator, for operations the concept does not name (conjugate, hoisted rotations, ...).
-  [[nodiscard]] const ckks::evaluator& evaluator() const noexcept { return m_evaluator; }
-  /// The public key (to hand to parties that only encrypt).
   [[nodiscard]] const ckks::public_key& public_key() const noexcept { return m_public; }
-
-  /// N/2 real slots.
   [[nodiscard]] std::size_t slot_count() const noexcept { return m_params.slot_count(); }
-  /// Levels of a fresh ciphertext: the number of products it can take.
-  [[nodiscard]] int max_depth() const noexcept { return static_cast<int>(m_params.max_level()); }
-  /// Products @p c can still take.
-  [[nodiscard]] int level(const ciphertext_type& c) const noexcept { return static_cast<int>(c.level()); }
+
+  /// Parameters and public key, for the clients (he::ckks_client).
+  [[nodiscard]] std::vector<std::uint8_t> public_context() const {
+    return detail::frame(public_magic, {ckks::save(m_params), ckks::save(m_params, m_public)});
+  }
+  /// Parameters, relinearization key and Galois keys (empty parts when not generated), for the
+  /// server (he::ckks_server).
+  [[nodiscard]] const std::vector<std::uint8_t>& evaluation_keys() const noexcept { return m_evaluation_keys; }
+
+  /// Encrypts with the public key (the key holder re-encrypts refreshed weights).
+  /// @throws hefl::invalid_argument as ckks_client::encrypt.
+  [[nodiscard]] ciphertext_type encrypt(std::span<const double> values) {
+    detail::check_slot_count(values.size(), slot_count(), "ckks_key_holder", "encrypt");
+    return m_encryptor.encrypt(ckks::encode(m_params, m_encoder, values));
+  }
+
+  /// Raw decryption, for values that stay with the key holder (e.g. refreshing encrypted weights).
+  /// Returns all slot_count() slots (approximate: CKKS error ~2^-25 relative at scale 2^40).
+  /// @throws hefl::invalid_argument if @p c belongs to other parameters.
+  [[nodiscard]] std::vector<double> decrypt(const ciphertext_type& c) const {
+    return m_decryptor.decrypt_decode(c, m_encoder);
+  }
+
+  /// Decryption of a value published to another party (an aggregate, a gradient). Plain CKKS
+  /// decryption leaks information about the secret key to whoever computed the ciphertext
+  /// (Li, Micciancio, EUROCRYPT 2021); the countermeasure is a noise-flooding decryption, which is
+  /// wired here, and only here, once ckks::decryptor offers one. Until then this is the raw
+  /// decryption, and docs/threat-model.md says so.
+  /// @throws hefl::invalid_argument if @p c belongs to other parameters.
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c) const { return decrypt(c); }
+
+  [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
+  /// @throws hefl::parse_error naming what is wrong.
+  [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> bytes) const {
+    return ckks::load_ciphertext(m_params, bytes);
+  }
+
+  static constexpr std::string_view public_magic = "HEFLPUB1";
+  static constexpr std::string_view evaluation_magic = "HEFLEVK1";
+
+private:
+  static void add_unique(std::vector<long long>& steps, long long t) {
+    for (const long long s : steps)
+      if (s == t) return;
+    steps.push_back(t);
+  }
+
+  ckks::parameters m_params;
+  ckks::encoder m_encoder;
+  ckks::key_generator m_keygen;
+  ckks::public_key m_public;
+  ckks::encryptor m_encryptor;
+  ckks::decryptor m_decryptor;
+  std::vector<std::uint8_t> m_evaluation_keys;
+};
+
+/// A CKKS client: the public context only. Encrypts; cannot decrypt.
+class ckks_client {
+public:
+  using ciphertext_type = ckks::ciphertext;
+
+  /// Loads ckks_key_holder::public_context() bytes. Parameters marked insecure load only when
+  /// @p accept is ckks::security::none_i_know_this_is_insecure.
+  /// @throws hefl::parse_error on malformed bytes; hefl::security_error as ckks::load_parameters.
+  ckks_client(std::span<const std::uint8_t> public_context, random_source& rng,
+              ckks::security accept = ckks::security::classical_128)
+      : ckks_client(load(public_context, accept), rng) {}
+
+  ckks_client(const ckks_client&) = delete;
+  ckks_client& operator=(const ckks_client&) = delete;
+
+  [[nodiscard]] const ckks::parameters& params() const noexcept { return m_params; }
+  [[nodiscard]] std::size_t slot_count() const noexcept { return m_params.slot_count(); }
 
   /// Encodes @p values into the first slots (the rest are zero) at the default scale and top level,
   /// and encrypts them with the public key.
   /// @throws hefl::invalid_argument if there are more values than slots or a value is not finite
   ///         or too large for the scale.
   [[nodiscard]] ciphertext_type encrypt(std::span<const double> values) {
-    check_count(values.size(), "encrypt");
+    detail::check_slot_count(values.size(), slot_count(), "ckks_client", "encrypt");
     return m_encryptor.encrypt(ckks::encode(m_params, m_encoder, values));
   }
 
-  /// All slot_count() slot values (approximate: CKKS error ~2^-25 relative at scale 2^40).
-  /// @throws hefl::invalid_argument if @p c belongs to other parameters.
-  [[nodiscard]] std::vector<double> decrypt(const ciphertext_type& c) const {
-    return m_decryptor.decrypt_decode(c, m_encoder);
+  [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
+  /// @throws hefl::parse_error naming what is wrong.
+  [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> bytes) const {
+    return ckks::load_ciphertext(m_params, bytes);
   }
+
+private:
+  struct loaded {
+    ckks::parameters params;
+    ckks::public_key pk;
+  };
+  static loaded load(std::span<const std::uint8_t> bytes, ckks::security accept) {
+    const auto parts = detail::unframe(bytes, ckks_key_holder::public_magic, 2, 2, "ckks public context");
+    ckks::parameters params = ckks::load_parameters(parts[0], accept);
+    ckks::public_key pk = ckks::load_public_key(params, parts[1]);
+    return {std::move(params), std::move(pk)};
+  }
+  ckks_client(loaded l, random_source& rng)
+      : m_params(std::move(l.params)), m_encoder(m_params.poly_degree()), m_public(std::move(l.pk)),
+        m_encryptor(m_params, m_public, rng) {}
+
+  ckks::parameters m_params;
+  ckks::encoder m_encoder;
+  ckks::public_key m_public;
+  ckks::encryptor m_encryptor;
+};
+
+/// The CKKS server (compute party): evaluation keys only. Adds, multiplies, rotates and sums slots;
+/// has no secret key, no decrypt and no encrypt.
+class ckks_server {
+public:
+  using ciphertext_type = ckks::ciphertext;
+  static constexpr bool is_encrypted = true;
+  static constexpr bool free_integer_scalars = true;
+  static constexpr bool mixed_levels = true;
+
+  /// Loads ckks_key_holder::evaluation_keys() bytes (see ckks_client for @p accept).
+  /// @throws hefl::parse_error on malformed bytes; hefl::security_error as ckks::load_parameters.
+  explicit ckks_server(std::span<const std::uint8_t> evaluation_keys,
+                       ckks::security accept = ckks::security::classical_128)
+      : ckks_server(detail::unframe(evaluation_keys, ckks_key_holder::evaluation_magic, 3, 3, "ckks evaluation keys"),
+                    accept) {}
+
+  ckks_server(const ckks_server&) = delete;
+  ckks_server& operator=(const ckks_server&) = delete;
+
+  [[nodiscard]] const ckks::parameters& params() const noexcept { return m_params; }
+  /// The evaluator, for operations the concept does not name (conjugate, hoisted rotations, ...).
+  [[nodiscard]] const ckks::evaluator& evaluator() const noexcept { return m_evaluator; }
+  [[nodiscard]] std::size_t slot_count() const noexcept { return m_params.slot_count(); }
+  /// Levels of a fresh ciphertext: the number of products it can take.
+  [[nodiscard]] int max_depth() const noexcept { return static_cast<int>(m_params.max_level()); }
+  /// Products @p c can still take.
+  [[nodiscard]] int level(const ciphertext_type& c) const noexcept { return static_cast<int>(c.level()); }
 
   /// a + b (levels matched). @throws hefl::invalid_argument as ckks::evaluator::add.
   [[nodiscard]] ciphertext_type add(const ciphertext_type& a, const ciphertext_type& b) const {
@@ -116,75 +290,139 @@ public:
   /// a + values slot-wise (zero-padded); no level consumed.
   /// @throws hefl::invalid_argument if there are more values than slots.
   [[nodiscard]] ciphertext_type add_plain(const ciphertext_type& a, std::span<const double> values) const {
-    check_count(values.size(), "add_plain");
+    detail::check_slot_count(values.size(), slot_count(), "ckks_server", "add_plain");
     return m_evaluator.add_plain(a, values);
   }
   /// a · values slot-wise (zero-padded); one level.
   /// @throws hefl::depth_exhausted at level 0; hefl::invalid_argument if there are more values than slots.
   [[nodiscard]] ciphertext_type multiply_plain(const ciphertext_type& a, std::span<const double> values) const {
-    check_count(values.size(), "multiply_plain");
+    detail::check_slot_count(values.size(), slot_count(), "ckks_server", "multiply_plain");
     return m_evaluator.multiply_plain_rescale(a, values);
   }
   /// a · b slot-wise, relinearized and rescaled; one level.
-  /// @throws hefl::invalid_argument if the backend was built without a relinearization key.
+  /// @throws hefl::invalid_argument if the key holder generated no relinearization key.
   /// @throws hefl::depth_exhausted if an operand is at level 0.
   [[nodiscard]] ciphertext_type multiply(const ciphertext_type& a, const ciphertext_type& b) const {
     if (!m_relin)
-      throw invalid_argument("ckks_backend::multiply: built without a relinearization key "
+      throw invalid_argument("ckks_server::multiply: no relinearization key "
                              "(ckks_backend_options::relinearization = false)");
     return m_evaluator.multiply_relin_rescale(a, b, *m_relin);
   }
   /// Slots rotated left by @p steps (negative: right).
-  /// @throws hefl::invalid_argument if the backend was built without rotation keys.
+  /// @throws hefl::invalid_argument if the key holder generated no rotation keys.
   [[nodiscard]] ciphertext_type rotate(const ciphertext_type& a, int steps) const {
     return m_evaluator.rotate(a, steps, galois("rotate"));
   }
   /// Every slot receives the sum of all slots (hoisted radix-4 rounds, see ckks::evaluator::sum_slots).
-  /// @throws hefl::invalid_argument if the backend was built without rotation keys.
+  /// @throws hefl::invalid_argument if the key holder generated no rotation keys.
   [[nodiscard]] ciphertext_type sum_slots(const ciphertext_type& a) const {
     return m_evaluator.sum_slots(a, galois("sum_slots"));
   }
 
-  /// The versioned binary form of @p c (see docs/ckks.md). @throws hefl::invalid_argument if c
-  /// belongs to other parameters.
+  /// The versioned binary form of @p c (see docs/ckks.md).
   [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
-  /// Loads and validates a ciphertext of these parameters.
   /// @throws hefl::parse_error naming what is wrong (truncation, wrong parameter id, checksum, ...).
   [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> bytes) const {
     return ckks::load_ciphertext(m_params, bytes);
   }
 
 private:
-  static void add_unique(std::vector<long long>& steps, long long t) {
-    for (const long long s : steps)
-      if (s == t) return;
-    steps.push_back(t);
-  }
-
-  void check_count(std::size_t count, const char* op) const {
-    if (count > slot_count())
-      throw invalid_argument(std::string("ckks_backend::") + op + ": " + std::to_string(count) + " values exceed " +
-                             std::to_string(slot_count()) + " slots");
+  ckks_server(const std::vector<std::span<const std::uint8_t>>& parts, ckks::security accept)
+      : m_params(ckks::load_parameters(parts[0], accept)), m_evaluator(m_params) {
+    if (!parts[1].empty()) m_relin.emplace(ckks::load_relin_keys(m_params, parts[1]));
+    if (!parts[2].empty()) m_galois.emplace(ckks::load_galois_keys(m_params, parts[2]));
   }
 
   const ckks::galois_keys& galois(const char* op) const {
     if (!m_galois)
-      throw invalid_argument(std::string("ckks_backend::") + op +
-                             ": built without rotation keys (ckks_backend_options::rotations = false)");
+      throw invalid_argument(std::string("ckks_server::") + op +
+                             ": no rotation keys (ckks_backend_options::rotations = false)");
     return *m_galois;
   }
 
   ckks::parameters m_params;
-  ckks::encoder m_encoder;
   ckks::evaluator m_evaluator;
-  ckks::key_generator m_keygen;
-  ckks::public_key m_public;
-  ckks::encryptor m_encryptor;
-  ckks::decryptor m_decryptor;
   std::optional<ckks::relin_keys> m_relin;
   std::optional<ckks::galois_keys> m_galois;
 };
 
-static_assert(arithmetic_backend<ckks_backend>);
+/// The three CKKS roles made from parameters and a random_source, the key holder's public material
+/// reaching the client and the server as bytes. Satisfies he::arithmetic_backend by delegating
+/// (encrypt to the client, arithmetic to the server, decrypt to the key holder), so one object can
+/// stand for all parties in a test or a single-process simulation; the trainer talks to each role
+/// through client(), server() and key_holder(). The random source must outlive the object.
+class ckks_backend {
+public:
+  using ciphertext_type = ckks::ciphertext;
+  static constexpr bool is_encrypted = true;
+  static constexpr bool free_integer_scalars = true;
+  static constexpr bool mixed_levels = true;
+
+  /// @throws whatever ckks_key_holder, ckks_client and ckks_server throw.
+  ckks_backend(ckks::parameters params, random_source& rng, const ckks_backend_options& options = {})
+      : m_key_holder(std::move(params), rng, options),
+        m_client(m_key_holder.public_context(), rng, m_key_holder.params().security_level()),
+        m_server(m_key_holder.evaluation_keys(), m_key_holder.params().security_level()) {}
+
+  ckks_backend(const ckks_backend&) = delete;
+  ckks_backend& operator=(const ckks_backend&) = delete;
+
+  [[nodiscard]] ckks_client& client() noexcept { return m_client; }
+  [[nodiscard]] const ckks_server& server() const noexcept { return m_server; }
+  [[nodiscard]] ckks_key_holder& key_holder() noexcept { return m_key_holder; }
+
+  [[nodiscard]] const ckks::parameters& params() const noexcept { return m_key_holder.params(); }
+  [[nodiscard]] const ckks::evaluator& evaluator() const noexcept { return m_server.evaluator(); }
+  [[nodiscard]] const ckks::public_key& public_key() const noexcept { return m_key_holder.public_key(); }
+
+  [[nodiscard]] std::size_t slot_count() const noexcept { return m_server.slot_count(); }
+  [[nodiscard]] int max_depth() const noexcept { return m_server.max_depth(); }
+  [[nodiscard]] int level(const ciphertext_type& c) const noexcept { return m_server.level(c); }
+
+  /// See ckks_client::encrypt.
+  [[nodiscard]] ciphertext_type encrypt(std::span<const double> values) { return m_client.encrypt(values); }
+  /// The key holder's raw decryption (see ckks_key_holder::decrypt and decrypt_for_sharing).
+  [[nodiscard]] std::vector<double> decrypt(const ciphertext_type& c) const { return m_key_holder.decrypt(c); }
+  /// See ckks_key_holder::decrypt_for_sharing.
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c) const {
+    return m_key_holder.decrypt_for_sharing(c);
+  }
+
+  [[nodiscard]] ciphertext_type add(const ciphertext_type& a, const ciphertext_type& b) const { return m_server.add(a, b); }
+  void add_inplace(ciphertext_type& a, const ciphertext_type& b) const { m_server.add_inplace(a, b); }
+  [[nodiscard]] ciphertext_type sub(const ciphertext_type& a, const ciphertext_type& b) const { return m_server.sub(a, b); }
+  [[nodiscard]] ciphertext_type multiply_scalar(const ciphertext_type& a, double s) const {
+    return m_server.multiply_scalar(a, s);
+  }
+  [[nodiscard]] ciphertext_type add_plain(const ciphertext_type& a, std::span<const double> values) const {
+    return m_server.add_plain(a, values);
+  }
+  [[nodiscard]] ciphertext_type multiply_plain(const ciphertext_type& a, std::span<const double> values) const {
+    return m_server.multiply_plain(a, values);
+  }
+  [[nodiscard]] ciphertext_type multiply(const ciphertext_type& a, const ciphertext_type& b) const {
+    return m_server.multiply(a, b);
+  }
+  [[nodiscard]] ciphertext_type rotate(const ciphertext_type& a, int steps) const { return m_server.rotate(a, steps); }
+  [[nodiscard]] ciphertext_type sum_slots(const ciphertext_type& a) const { return m_server.sum_slots(a); }
+
+  [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return m_server.serialize(c); }
+  [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> bytes) const {
+    return m_server.deserialize(bytes);
+  }
+
+private:
+  ckks_key_holder m_key_holder;
+  ckks_client m_client;
+  ckks_server m_server;
+};
+
+static_assert(arithmetic_backend<ckks_backend> && has_roles<ckks_backend> && has_native_sum_slots<ckks_backend>);
+namespace detail {
+template <class S>
+concept can_decrypt = requires(const S& s, const typename S::ciphertext_type& c) { s.decrypt(c); };
+} // namespace detail
+static_assert(!detail::can_decrypt<ckks_server> && !detail::can_decrypt<ckks_client>,
+              "only the key holder role can decrypt");
 
 } // namespace hefl::he

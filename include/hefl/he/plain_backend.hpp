@@ -10,6 +10,7 @@
 #include <hefl/he/backend.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,6 +30,10 @@ class plain_backend {
 public:
   using ciphertext_type = plain_ciphertext;
   static constexpr bool is_encrypted = false;
+  /// Integer scalars cost no level, as in CKKS (see multiply_scalar).
+  static constexpr bool free_integer_scalars = true;
+  /// Binary operations take the lower of the operands' levels, as CKKS does.
+  static constexpr bool mixed_levels = true;
   /// Depth used when the caller does not ask for a limit.
   static constexpr int unlimited_depth = 1 << 20;
 
@@ -92,10 +97,12 @@ public:
     for (std::size_t i = 0; i < values.size(); ++i) r.slots[i] = a.slots[i] * values[i];
     return r;
   }
-  /// Multiplies every slot by @p s; consumes one level, as a non-integer scalar does in CKKS.
-  /// @throws hefl::depth_exhausted if no level is left.
+  /// Multiplies every slot by @p s. Mirrors CKKS: an integer s (|s| <= 2^53) costs no level, any
+  /// other s consumes one.
+  /// @throws hefl::depth_exhausted if s is not an integer and no level is left.
   [[nodiscard]] plain_ciphertext multiply_scalar(const plain_ciphertext& a, double s) const {
-    plain_ciphertext r{a.slots, consume_level(a.level, "multiply_scalar")};
+    const bool integer = std::isfinite(s) && s == std::nearbyint(s) && std::fabs(s) <= 0x1p53;
+    plain_ciphertext r{a.slots, integer ? a.level : consume_level(a.level, "multiply_scalar")};
     for (double& v : r.slots) v *= s;
     return r;
   }

@@ -16,11 +16,22 @@
 
 namespace hefl::model {
 
-/// Hyper-parameters of local training.
+/// Hyper-parameters of local training, for plaintext training (logistic_regression::train) and
+/// training on encrypted data (fl::train_encrypted, fl::encrypted_model_epoch, the trainer) alike.
+/// Spell them by name: `{.epochs = 3, .learning_rate = 1.0, .l2 = 0.05}`.
 struct train_options {
   int epochs = 1;              ///< full-batch gradient steps
   double learning_rate = 1.0;  ///< the paper's tutorial uses 1
   double l2 = 0.05;            ///< keeps w·x+b inside the sigmoid polynomial's interval
+
+  /// @throws hefl::invalid_argument for epochs < 0, a learning rate that is not positive and finite,
+  ///         or an l2 that is negative or not finite.
+  void validate() const {
+    if (epochs < 0) throw invalid_argument("train_options: epochs must be >= 0, got " + std::to_string(epochs));
+    if (!(learning_rate > 0.0) || !std::isfinite(learning_rate))
+      throw invalid_argument("train_options: learning_rate must be positive and finite");
+    if (!(l2 >= 0.0) || !std::isfinite(l2)) throw invalid_argument("train_options: l2 must be >= 0 and finite");
+  }
 };
 
 /// Logistic regression p(y=1|x) = σ(w·x + b). Parameters are laid out as [w_0..w_{n-1}, b].
