@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <vector>
@@ -128,4 +129,37 @@ TEST_CASE("parameter ids are stable and tell sets apart", "[ckks][params]") {
   ids.insert(parameters(4096, {35, 30, 40}, 30).id());
   CHECK(ids.size() == 7);
   CHECK_FALSE(parameters(8192, {60, 40, 60}, 40) == a);
+}
+
+TEST_CASE("secure_parameters picks the smallest secure ring degree for a depth and scale", "[ckks][params]") {
+  using hefl::he::ckks::secure_parameters;
+  using hefl::he::ckks::max_secure_modulus_bits;
+  const auto d2 = secure_parameters(2, 40);
+  CHECK(d2.poly_degree() == 8192);
+  CHECK(std::vector<int>(d2.prime_bits().begin(), d2.prime_bits().end()) == std::vector<int>{60, 40, 40, 60});
+  const auto d7 = secure_parameters(7, 40);
+  CHECK(d7.poly_degree() == 16384);
+  CHECK(d7.max_level() == 7);
+  CHECK(d7 == parameters(16384, {60, 40, 40, 40, 40, 40, 40, 40, 60}, 40));
+  CHECK(secure_parameters(0, 30, 10).poly_degree() == 4096); // {40, 40}: 80 bits
+  // Every result satisfies the table; the next smaller degree would not have admitted the chain.
+  for (const std::size_t depth : {0u, 1u, 3u, 5u, 10u})
+    for (const int scale : {25, 30, 40, 50}) {
+      CAPTURE(depth, scale);
+      const auto p = secure_parameters(depth, scale, 10);
+      CHECK(p.security_level() == security::classical_128);
+      CHECK(p.max_level() == depth);
+      CHECK(p.log2_scale() == scale);
+      CHECK(p.modulus_bits() <= max_secure_modulus_bits(p.poly_degree()));
+      int sum = 0;
+      for (const int b : p.prime_bits()) sum += b;
+      if (p.poly_degree() > 4096) CHECK(sum > max_secure_modulus_bits(p.poly_degree() / 2));
+      CHECK(p.prime_bits().back() >= *std::max_element(p.prime_bits().begin(), p.prime_bits().end() - 1));
+    }
+  CHECK(secure_parameters(20, 40, 10).poly_degree() == 65536); // 100 + 800 = 900 bits > 881
+  CHECK_THROWS_WITH(secure_parameters(60, 40), Catch::Contains("1761"));
+  CHECK_THROWS_AS(secure_parameters(2, 61), hefl::invalid_argument);
+  CHECK_THROWS_AS(secure_parameters(2, 19), hefl::invalid_argument);
+  CHECK_THROWS_AS(secure_parameters(2, 45, 16), hefl::invalid_argument);
+  CHECK_THROWS_AS(secure_parameters(2, 40, 0), hefl::invalid_argument);
 }

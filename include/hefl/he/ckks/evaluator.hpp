@@ -635,6 +635,80 @@ public:
     return sum_slots(multiply_plain_rescale(a, weights), gk);
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Operations built from the above
+
+  /// a·i in every (complex) slot: multiplication by the monomial X^(N/2), exact, no level consumed,
+  /// scale unchanged (every slot root ζ^(5^j) raised to N/2 is i, since 5^j = 1 mod 4).
+  /// @throws hefl::invalid_argument if a belongs to other parameters.
+  [[nodiscard]] ciphertext multiply_by_i(const ciphertext& a) const {
+    ciphertext r = a;
+    multiply_by_i_inplace(r);
+    return r;
+  }
+  /// a = a·i (see multiply_by_i).
+  void multiply_by_i_inplace(ciphertext& a) const {
+    check(a, "multiply_by_i");
+    const std::size_t n = m_params.poly_degree();
+    std::vector<std::int64_t> monomial(n, 0);
+    monomial[n / 2] = 1;
+    detail::rns_poly m = detail::from_signed(std::span<const std::int64_t>(monomial), a.level(), false, ctx());
+    detail::to_ntt(m, ctx());
+    for (std::size_t c = 0; c < a.size(); ++c) detail::multiply_inplace(a.mutable_poly(c), m, ctx());
+  }
+
+  /// a rescaled repeatedly down to @p level (one division by q_l per level, as rescale).
+  /// @throws hefl::invalid_argument if a belongs to other parameters, level exceeds a's level, or a
+  ///         rescale would leave a scale below 1 (a is then unchanged).
+  [[nodiscard]] ciphertext rescale_to(const ciphertext& a, std::size_t level) const {
+    check(a, "rescale_to");
+    if (level > a.level())
+      throw invalid_argument("ckks::evaluator::rescale_to: cannot raise a ciphertext from level " +
+                             std::to_string(a.level()) + " to level " + std::to_string(level));
+    ciphertext r = a;
+    while (r.level() > level) rescale_inplace(r);
+    return r;
+  }
+  /// a = rescale_to(a, level) (strong exception guarantee).
+  void rescale_to_inplace(ciphertext& a, std::size_t level) const { a = rescale_to(a, level); }
+
+  /// The sum of @p terms (at least one), left to right with add (levels matched as there).
+  /// @throws hefl::invalid_argument if terms is empty, or as add.
+  [[nodiscard]] ciphertext add_many(std::span<const ciphertext> terms) const {
+    if (terms.empty()) throw invalid_argument("ckks::evaluator::add_many: no terms to add");
+    ciphertext sum = terms[0];
+    check(sum, "add_many");
+    for (std::size_t i = 1; i < terms.size(); ++i) add_inplace(sum, terms[i]);
+    return sum;
+  }
+
+  /// The product of @p factors (at least one) as a balanced tree of multiply_relin_rescale: depth
+  /// ceil(log2(count)) levels instead of count - 1.
+  /// @throws hefl::invalid_argument if factors is empty, or as multiply_relin_rescale.
+  /// @throws hefl::depth_exhausted (before any work) if the tree is deeper than the lowest factor's level.
+  [[nodiscard]] ciphertext multiply_many(std::span<const ciphertext> factors, const relin_keys& rk) const {
+    if (factors.empty()) throw invalid_argument("ckks::evaluator::multiply_many: no factors to multiply");
+    std::size_t depth = 0, lowest = factors[0].level();
+    for (const auto& f : factors) {
+      check(f, "multiply_many");
+      lowest = std::min(lowest, f.level());
+    }
+    while ((std::size_t{1} << depth) < factors.size()) ++depth;
+    if (depth > lowest)
+      throw depth_exhausted("ckks::evaluator::multiply_many: " + std::to_string(factors.size()) +
+                            " factors need " + std::to_string(depth) + " levels, the lowest factor has " +
+                            std::to_string(lowest));
+    std::vector<ciphertext> layer(factors.begin(), factors.end());
+    while (layer.size() > 1) {
+      std::vector<ciphertext> next;
+      next.reserve((layer.size() + 1) / 2);
+      for (std::size_t i = 0; i + 1 < layer.size(); i += 2) next.push_back(multiply_relin_rescale(layer[i], layer[i + 1], rk));
+      if (layer.size() % 2 == 1) next.push_back(layer.back());
+      layer = std::move(next);
+    }
+    return layer[0];
+  }
+
 private:
   [[nodiscard]] const detail::context& ctx() const noexcept { return m_params.context(); }
 

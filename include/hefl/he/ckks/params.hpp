@@ -271,4 +271,39 @@ private:
   std::shared_ptr<const detail::context> m_context;
 };
 
+/// A parameter set for @p depth rescaled multiplications at scale 2^log2_scale that is 128-bit
+/// secure by the HomomorphicEncryption.org table above: q_0 has log2_scale + integer_bits bits (room
+/// for results up to about ±2^integer_bits), each of the depth middle primes has log2_scale bits (so
+/// the scale stays near 2^log2_scale after every rescale), and the special prime has as many bits as
+/// q_0 (at least as many as any chain prime). The ring degree is the smallest N in 4096..65536 whose
+/// bound admits log2(PQ) <= (depth + 2 sums of the bit sizes). For example depth 2 at 2^40 gives
+/// N = 8192, {60, 40, 40, 60}, and depth 7 gives N = 16384, {60, 40×7, 60}.
+/// @throws hefl::invalid_argument if log2_scale is outside [20, 60], integer_bits is below 1 or
+///         log2_scale + integer_bits exceeds 60, or no ring degree up to 65536 admits the chain (the
+///         message names the bits needed and the largest bound); or if the primes cannot be
+///         generated at the chosen N.
+[[nodiscard]] inline parameters secure_parameters(std::size_t depth, int log2_scale, int integer_bits = 20) {
+  if (log2_scale < 20 || log2_scale > 60)
+    throw invalid_argument("ckks::secure_parameters: log2_scale must be in [20, 60] (the size of the middle "
+                           "primes), got " + std::to_string(log2_scale));
+  if (integer_bits < 1 || log2_scale + integer_bits > 60)
+    throw invalid_argument("ckks::secure_parameters: q_0 needs log2_scale + integer_bits <= 60 bits, got " +
+                           std::to_string(log2_scale) + " + " + std::to_string(integer_bits));
+  const int first = log2_scale + integer_bits;
+  const std::uint64_t total = 2 * static_cast<std::uint64_t>(first) + depth * static_cast<std::uint64_t>(log2_scale);
+  for (std::size_t n = min_secure_poly_degree; n <= max_poly_degree; n *= 2) {
+    if (total > static_cast<std::uint64_t>(max_secure_modulus_bits(n))) continue;
+    std::vector<int> bits;
+    bits.reserve(depth + 2);
+    bits.push_back(first);
+    bits.insert(bits.end(), depth, log2_scale);
+    bits.push_back(first);
+    return parameters(n, std::move(bits), log2_scale);
+  }
+  throw invalid_argument("ckks::secure_parameters: depth " + std::to_string(depth) + " at scale 2^" +
+                         std::to_string(log2_scale) + " needs " + std::to_string(total) +
+                         " bits of modulus, more than the " + std::to_string(max_secure_modulus_bits(max_poly_degree)) +
+                         " bits that N = 65536 allows at 128-bit security; lower the depth or the scale");
+}
+
 } // namespace hefl::he::ckks
