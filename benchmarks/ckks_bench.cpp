@@ -66,7 +66,7 @@ struct fixture {
         decryptor(params, keygen.secret()), evaluator(params), values(random_values(params.slot_count())),
         pt(ckks::encode(params, encoder, values)), ct(encryptor_chacha.encrypt(pt)), ct2(encryptor_chacha.encrypt(pt)),
         product(evaluator.relinearize(evaluator.multiply(ct, ct2), rk)),
-        seeded(ckks::encrypt_seeded(sym_chacha, pt, chacha)), ct_bytes(ckks::save(params, ct)) {}
+        seeded(ckks::encrypt_seeded(sym_chacha, pt)), ct_bytes(ckks::save(params, ct)) {}
 
   hefl::crypto::system_random system;
   hefl::crypto::seeded_random chacha;
@@ -146,9 +146,7 @@ std::vector<operation> operations() {
                  }, true});
   ops.push_back({"encrypt_sk_seeded", [](benchmark::State& s, fixture& f, random_kind r) {
                    ckks::symmetric_encryptor& e = r == random_kind::system ? f.sym_system : f.sym_chacha;
-                   hefl::random_source& seeds = r == random_kind::system ? static_cast<hefl::random_source&>(f.system)
-                                                                         : static_cast<hefl::random_source&>(f.chacha);
-                   for (auto _ : s) benchmark::DoNotOptimize(ckks::encrypt_seeded(e, f.pt, seeds));
+                   for (auto _ : s) benchmark::DoNotOptimize(ckks::encrypt_seeded(e, f.pt));
                  }, true});
   ops.push_back({"decrypt", [](benchmark::State& s, fixture& f, random_kind) {
                    for (auto _ : s) benchmark::DoNotOptimize(f.decryptor.decrypt(f.ct));

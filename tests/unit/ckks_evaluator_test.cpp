@@ -296,12 +296,12 @@ TEST_CASE("ckks evaluator: operands at different levels and scales are matched o
   CHECK_THROWS_WITH(f.eval.add(unrescaled, cx), Catch::Contains("scales differ") && Catch::Contains("2^80") &&
                                                     Catch::Contains("2^40"));
   CHECK_THROWS_AS(f.eval.sub_plain(unrescaled, ckks::encode(f.params, f.eval.slot_encoder(), y)), hefl::invalid_argument);
-  // Within the tolerance the scales count as equal; a zero tolerance refuses any difference.
-  const ckks::evaluator strict(f.params, 0.0);
+  // By default any difference is refused; within an explicit tolerance the scales count as equal.
+  const ckks::evaluator tolerant(f.params, ckks::relative_scale_tolerance{0x1p-20});
   const auto drifted = f.eval.adjust_to(cx, top - 1, xy.scale() * (1 + 0x1p-30));
-  CHECK_NOTHROW(f.eval.add(drifted, xy));
-  CHECK_THROWS_AS(strict.add(drifted, xy), hefl::invalid_argument);
-  CHECK_THROWS_AS(ckks::evaluator(f.params, -1.0), hefl::invalid_argument);
+  CHECK_NOTHROW(tolerant.add(drifted, xy));
+  CHECK_THROWS_AS(f.eval.add(drifted, xy), hefl::invalid_argument);
+  CHECK_THROWS_AS(ckks::evaluator(f.params, ckks::relative_scale_tolerance{-1.0}), hefl::invalid_argument);
 }
 
 TEST_CASE("ckks evaluator: every rotation step at a small ring, both directions, and conjugation",

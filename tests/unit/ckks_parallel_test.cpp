@@ -76,9 +76,7 @@ TEST_CASE("ckks results are bit-identical with 1 and 2 threads", "[ckks][paralle
   }
   {
     const hefl::scoped_thread_count two(2);
-#if defined(_OPENMP)
     REQUIRE(hefl::thread_count() == 2);
-#endif
     parallel = seeded_run(p);
   }
   REQUIRE(serial.ciphertexts.size() == parallel.ciphertexts.size());

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <vector>
@@ -66,13 +67,15 @@ TEST_CASE("the HomomorphicEncryption.org 128-bit table: accept at the limit, ref
   for (const auto& r : rows) {
     CAPTURE(r.n);
     CHECK(hefl::he::ckks::max_secure_modulus_bits(r.n) == r.bound);
-    const parameters ok(r.n, r.at_limit, 30);
+    // The table rows put small primes last; the special-prime size rule is not what this test checks.
+    constexpr auto loose = hefl::he::ckks::special_prime_size::allow_smaller_i_know_key_switching_loses_precision;
+    const parameters ok(r.n, r.at_limit, 30, security::classical_128, loose);
     CHECK(ok.modulus_bits() == r.bound);
-    CHECK_THROWS_AS(parameters(r.n, r.above, 30), hefl::security_error);
-    CHECK_THROWS_WITH(parameters(r.n, r.above, 30),
+    CHECK_THROWS_AS(parameters(r.n, r.above, 30, security::classical_128, loose), hefl::security_error);
+    CHECK_THROWS_WITH(parameters(r.n, r.above, 30, security::classical_128, loose),
                       Catch::Contains(std::to_string(r.bound + 1)) && Catch::Contains(std::to_string(r.bound)) &&
                           Catch::Contains("N = " + std::to_string(r.n)));
-    const parameters opted_out(r.n, r.above, 30, security::none_i_know_this_is_insecure);
+    const parameters opted_out(r.n, r.above, 30, security::none_i_know_this_is_insecure, loose);
     CHECK(opted_out.modulus_bits() == r.bound + 1);
     CHECK(opted_out.security_level() == security::none_i_know_this_is_insecure);
   }
@@ -113,15 +116,50 @@ TEST_CASE("parameter ids are stable and tell sets apart", "[ckks][params]") {
   const parameters a(8192, {60, 40, 40, 60}, 40);
   CHECK(a.id() == parameters(8192, {60, 40, 40, 60}, 40).id());
   // Pinned: a change here means serialized objects from earlier builds no longer load.
-  CHECK(a.id() == 0xd1a8168617a57ebbULL);
+  CHECK(a.id() == 0x303112d57d498460ULL); // format version 2 (CRC-64 checksums)
   CHECK(parameters(8192, {60, 40, 40, 60}, 40, security::none_i_know_this_is_insecure).id() == a.id());
   std::set<std::uint64_t> ids{a.id()};
   ids.insert(parameters(8192, {60, 40, 60}, 40).id());
-  ids.insert(parameters(8192, {60, 40, 40, 50}, 40).id());
+  ids.insert(parameters(8192, {60, 40, 40, 50}, 40, security::classical_128,
+                        hefl::he::ckks::special_prime_size::allow_smaller_i_know_key_switching_loses_precision)
+                 .id());
   ids.insert(parameters(8192, {60, 40, 40, 60}, 41).id());
   ids.insert(parameters(8192, {60, 40, 40, 60}, 40.5).id());
   ids.insert(parameters(16384, {60, 40, 40, 60}, 40).id());
-  ids.insert(parameters(4096, {40, 30, 30}, 30).id());
+  ids.insert(parameters(4096, {35, 30, 40}, 30).id());
   CHECK(ids.size() == 7);
   CHECK_FALSE(parameters(8192, {60, 40, 60}, 40) == a);
+}
+
+TEST_CASE("secure_parameters picks the smallest secure ring degree for a depth and scale", "[ckks][params]") {
+  using hefl::he::ckks::secure_parameters;
+  using hefl::he::ckks::max_secure_modulus_bits;
+  const auto d2 = secure_parameters(2, 40);
+  CHECK(d2.poly_degree() == 8192);
+  CHECK(std::vector<int>(d2.prime_bits().begin(), d2.prime_bits().end()) == std::vector<int>{60, 40, 40, 60});
+  const auto d7 = secure_parameters(7, 40);
+  CHECK(d7.poly_degree() == 16384);
+  CHECK(d7.max_level() == 7);
+  CHECK(d7 == parameters(16384, {60, 40, 40, 40, 40, 40, 40, 40, 60}, 40));
+  CHECK(secure_parameters(0, 30, 10).poly_degree() == 4096); // {40, 40}: 80 bits
+  // Every result satisfies the table; the next smaller degree would not have admitted the chain.
+  for (const std::size_t depth : {0u, 1u, 3u, 5u, 10u})
+    for (const int scale : {25, 30, 40, 50}) {
+      CAPTURE(depth, scale);
+      const auto p = secure_parameters(depth, scale, 10);
+      CHECK(p.security_level() == security::classical_128);
+      CHECK(p.max_level() == depth);
+      CHECK(p.log2_scale() == scale);
+      CHECK(p.modulus_bits() <= max_secure_modulus_bits(p.poly_degree()));
+      int sum = 0;
+      for (const int b : p.prime_bits()) sum += b;
+      if (p.poly_degree() > 4096) CHECK(sum > max_secure_modulus_bits(p.poly_degree() / 2));
+      CHECK(p.prime_bits().back() >= *std::max_element(p.prime_bits().begin(), p.prime_bits().end() - 1));
+    }
+  CHECK(secure_parameters(20, 40, 10).poly_degree() == 65536); // 100 + 800 = 900 bits > 881
+  CHECK_THROWS_WITH(secure_parameters(60, 40), Catch::Contains("1761"));
+  CHECK_THROWS_AS(secure_parameters(2, 61), hefl::invalid_argument);
+  CHECK_THROWS_AS(secure_parameters(2, 19), hefl::invalid_argument);
+  CHECK_THROWS_AS(secure_parameters(2, 45, 16), hefl::invalid_argument);
+  CHECK_THROWS_AS(secure_parameters(2, 40, 0), hefl::invalid_argument);
 }

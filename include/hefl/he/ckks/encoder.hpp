@@ -39,8 +39,8 @@ public:
   static constexpr std::size_t min_ring_degree = 2;
   /// Largest supported ring degree (2^17).
   static constexpr std::size_t max_ring_degree = std::size_t{1} << 17;
-  /// Every encoded coefficient's magnitude stays below this bound (2^62), so it fits a signed 64-bit
-  /// integer with room for the sign and is exact in reduction modulo any prime of the chain.
+  /// The default bound on encoded coefficients (2^62): below it a coefficient fits a signed 64-bit
+  /// integer. ckks::encode passes Q_l/2 instead, the bound that matters for a plaintext at level l.
   static constexpr double max_coefficient = 0x1p62;
 
   /// Precomputes the rotation group 5^j mod 2N and the FFT roots for ring degree @p ring_degree.
@@ -87,11 +87,14 @@ public:
   /// On a throw after validation (coefficient too large) coeffs_out holds unspecified values.
   /// @param values at most N/2 finite slot values; must not overlap coeffs_out.
   /// @param scale the CKKS scale Δ, positive and finite.
-  /// @param coeffs_out exactly N doubles, receiving integers of magnitude < 2^62.
+  /// @param coeffs_out exactly N doubles, receiving integers of magnitude < @p bound.
+  /// @param bound the coefficient bound (default 2^62; ckks::encode passes Q_l/2, possibly +inf).
   /// @throws hefl::invalid_argument if values has more than N/2 entries or a non-finite entry, coeffs_out
   ///         does not have N entries or overlaps values, scale is not positive and finite, or a rounded
-  ///         coefficient reaches 2^62 in magnitude (the message names the scale and the largest value).
-  void encode(std::span<const std::complex<double>> values, double scale, std::span<double> coeffs_out) const {
+  ///         coefficient reaches @p bound in magnitude or is not finite (the message names the scale
+  ///         and the largest value).
+  void encode(std::span<const std::complex<double>> values, double scale, std::span<double> coeffs_out,
+              double bound = max_coefficient) const {
     check_encode_arguments(values.size(), scale, coeffs_out, overlaps(values, coeffs_out));
     double* re = coeffs_out.data();
     double* im = coeffs_out.data() + m_slots;
@@ -106,12 +109,13 @@ public:
     }
     for (std::size_t j = 0; j < values.size(); ++j) re[j] = values[j].real(), im[j] = values[j].imag();
     for (std::size_t j = values.size(); j < m_slots; ++j) re[j] = 0.0, im[j] = 0.0;
-    finish_encode(coeffs_out, scale, largest, largest_at);
+    finish_encode(coeffs_out, scale, largest, largest_at, bound);
   }
 
   /// Encodes real slots (imaginary parts zero); otherwise identical to the complex overload.
   /// @throws hefl::invalid_argument in the same cases as the complex overload.
-  void encode(std::span<const double> values, double scale, std::span<double> coeffs_out) const {
+  void encode(std::span<const double> values, double scale, std::span<double> coeffs_out,
+              double bound = max_coefficient) const {
     check_encode_arguments(values.size(), scale, coeffs_out, overlaps(values, coeffs_out));
     double largest = 0.0;
     std::size_t largest_at = 0;
@@ -125,7 +129,7 @@ public:
     for (std::size_t j = 0; j < values.size(); ++j) re[j] = values[j];
     for (std::size_t j = values.size(); j < m_slots; ++j) re[j] = 0.0;
     for (std::size_t j = 0; j < m_slots; ++j) im[j] = 0.0;
-    finish_encode(coeffs_out, scale, largest, largest_at);
+    finish_encode(coeffs_out, scale, largest, largest_at, bound);
   }
 
   /// Decodes the N/2 complex slots σ(coeffs) / scale.
@@ -206,14 +210,17 @@ private:
 
   // Slots were loaded as (re, im) halves of coeffs_out; σ^{-1} leaves u_k = m_k + i·m_{k+N/2} in the
   // same places, which is already the coefficient order.
-  void finish_encode(std::span<double> coeffs_out, double scale, double largest, std::size_t largest_at) const {
+  void finish_encode(std::span<double> coeffs_out, double scale, double largest, std::size_t largest_at,
+                     double bound) const {
     inverse<1>(coeffs_out.data(), coeffs_out.data() + m_slots);
     const double factor = scale / static_cast<double>(m_slots);
     for (std::size_t k = 0; k < coeffs_out.size(); ++k) {
       const double x = coeffs_out[k] * factor;
-      // Below 2^62 the spacing of doubles is at most 1024, so |x| < 2^62 implies |round(x)| < 2^62.
-      if (!(std::abs(x) < max_coefficient))
-        throw invalid_argument("ckks::encoder::encode: coefficient " + std::to_string(k) + " reaches 2^62 at scale " +
+      // Rounding is exact above 2^52 and moves x by at most 1/2 below, so |x| < bound (a power of
+      // two in practice) implies |round(x)| < bound; a NaN or infinite x fails the test too.
+      if (!(std::abs(x) < bound) || !std::isfinite(x))
+        throw invalid_argument("ckks::encoder::encode: coefficient " + std::to_string(k) + " does not fit: it reaches 2^" +
+                               std::to_string(std::log2(bound)) + " at scale " +
                                std::to_string(scale) + " (2^" + std::to_string(std::log2(scale)) +
                                "); the largest slot is value " + std::to_string(largest_at) + " with a part of magnitude " +
                                std::to_string(largest) + ": lower the scale or the values");

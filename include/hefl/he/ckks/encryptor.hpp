@@ -35,8 +35,9 @@ public:
         !m_poly.is_ntt_form())
       throw invalid_argument("ckks::plaintext: polynomial must be in NTT form, without the special limb, at a level "
                              "in 0.." + std::to_string(params.max_level()));
-    if (!std::isfinite(scale) || !(scale > 0))
-      throw invalid_argument("ckks::plaintext: scale must be positive and finite, got " + std::to_string(scale));
+    if (!std::isnormal(scale) || !(scale > 0))
+      throw invalid_argument("ckks::plaintext: scale must be positive, finite and not subnormal, got " +
+                             std::to_string(scale));
   }
 
   /// Id of the parameters the plaintext belongs to.
@@ -69,8 +70,9 @@ public:
           p.has_special() || !p.is_ntt_form())
         throw invalid_argument("ckks::ciphertext: polynomials must share one level in 0.." +
                                std::to_string(params.max_level()) + ", be in NTT form and lack the special limb");
-    if (!std::isfinite(scale) || !(scale > 0))
-      throw invalid_argument("ckks::ciphertext: scale must be positive and finite, got " + std::to_string(scale));
+    if (!std::isnormal(scale) || !(scale > 0))
+      throw invalid_argument("ckks::ciphertext: scale must be positive, finite and not subnormal, got " +
+                             std::to_string(scale));
   }
 
   /// Id of the parameters the ciphertext belongs to.
@@ -81,21 +83,22 @@ public:
   [[nodiscard]] std::size_t level() const noexcept { return m_polys[0].level(); }
   /// The scale Δ of the encrypted values.
   [[nodiscard]] double scale() const noexcept { return m_scale; }
-  /// Sets the scale (for evaluators that change it, e.g. by rescaling).
-  /// @throws hefl::invalid_argument if scale is not positive and finite.
-  void set_scale(double scale) {
-    if (!std::isfinite(scale) || !(scale > 0))
-      throw invalid_argument("ckks::ciphertext: scale must be positive and finite, got " + std::to_string(scale));
-    m_scale = scale;
-  }
-  /// Polynomial @p i (no bounds check).
+  /// Polynomial @p i (no bounds check). Read-only: the shapes, the count and the scale are an
+  /// invariant that only the constructor and the CKKS operations (friends) maintain.
   [[nodiscard]] const detail::rns_poly& poly(std::size_t i) const noexcept { return m_polys[i]; }
-  /// Polynomial @p i for evaluators, which must keep all polynomials at one shape (no bounds check).
-  [[nodiscard]] detail::rns_poly& poly(std::size_t i) noexcept { return m_polys[i]; }
   /// All polynomials.
   [[nodiscard]] const std::vector<detail::rns_poly>& polys() const noexcept { return m_polys; }
 
 private:
+  friend class evaluator;
+  friend class encryptor;
+  friend class symmetric_encryptor;
+
+  // For the operations, which must keep all polynomials at one shape (no bounds check).
+  [[nodiscard]] detail::rns_poly& mutable_poly(std::size_t i) noexcept { return m_polys[i]; }
+  // Called only with scales the operations checked (positive, normal).
+  void set_scale(double scale) noexcept { m_scale = scale; }
+
   std::uint64_t m_params_id;
   std::vector<detail::rns_poly> m_polys;
   double m_scale;
@@ -114,10 +117,12 @@ template <class EncodeInto>
   if (level > params.max_level())
     throw invalid_argument("ckks::encode: level " + std::to_string(level) + " exceeds the top level " +
                            std::to_string(params.max_level()));
-  std::vector<double> coeffs(params.poly_degree());
-  encode_into(std::span<double>(coeffs));
   double log2_q = 0;
   for (std::size_t i = 0; i <= level; ++i) log2_q += std::log2(static_cast<double>(params.primes()[i]));
+  std::vector<double> coeffs(params.poly_degree());
+  // The coefficients are bounded by Q_l/2 (as in Microsoft SEAL), not by 64-bit integers: an
+  // unrescaled product at scale 2^80 takes plaintexts at that scale. +inf when Q_l/2 exceeds doubles.
+  encode_into(std::span<double>(coeffs), std::exp2(log2_q - 1));
   double largest = 0;
   for (const double c : coeffs) largest = std::max(largest, std::fabs(c));
   // Coefficients must stay inside (-Q_l/2, Q_l/2) or they wrap around and decrypt to garbage.
@@ -132,12 +137,27 @@ template <class EncodeInto>
 
 } // namespace detail
 
-/// Encodes up to N/2 real values at scale @p scale and level @p level.
+/// Encodes up to N/2 real values at scale @p scale and level @p level. Coefficients may reach
+/// Q_level/2 (not only 2^62), so a plaintext can match an unrescaled product's scale.
 /// @throws hefl::invalid_argument if the encoder's degree differs from the parameters', the level
 /// exceeds the top level, the encoder rejects the values or scale, or a coefficient does not fit Q_level.
 [[nodiscard]] inline plaintext encode(const parameters& params, const encoder& enc, std::span<const double> values,
                                       double scale, std::size_t level) {
-  return detail::encode_with(params, enc, scale, level, [&](std::span<double> out) { enc.encode(values, scale, out); });
+  return detail::encode_with(params, enc, scale, level, [&](std::span<double> out, double bound) {
+    enc.encode(values, scale, out, bound);
+  });
+}
+
+/// Encodes up to N/2 real values at exactly the scale and level of @p like, so that the plaintext
+/// can be added to it (or subtracted) without a scale mismatch: after a rescale the scale of a
+/// product drifts from the default (e.g. 2^40 · (1 + 4.8e-6)), and encode(params, enc, values)
+/// would no longer match it.
+/// @throws hefl::invalid_argument if @p like belongs to other parameters, or as the full overload.
+[[nodiscard]] inline plaintext encode(const parameters& params, const encoder& enc, std::span<const double> values,
+                                      const ciphertext& like) {
+  if (like.parameters_id() != params.id())
+    throw invalid_argument("ckks::encode: the ciphertext whose scale and level to match belongs to other parameters");
+  return encode(params, enc, values, like.scale(), like.level());
 }
 
 /// Encodes up to N/2 real values at the parameters' default scale and the top level.
@@ -150,7 +170,18 @@ template <class EncodeInto>
 /// @throws hefl::invalid_argument as the real overload.
 [[nodiscard]] inline plaintext encode(const parameters& params, const encoder& enc,
                                       std::span<const std::complex<double>> values, double scale, std::size_t level) {
-  return detail::encode_with(params, enc, scale, level, [&](std::span<double> out) { enc.encode(values, scale, out); });
+  return detail::encode_with(params, enc, scale, level, [&](std::span<double> out, double bound) {
+    enc.encode(values, scale, out, bound);
+  });
+}
+
+/// Encodes up to N/2 complex values at exactly the scale and level of @p like (see the real overload).
+/// @throws hefl::invalid_argument as the real overload.
+[[nodiscard]] inline plaintext encode(const parameters& params, const encoder& enc,
+                                      std::span<const std::complex<double>> values, const ciphertext& like) {
+  if (like.parameters_id() != params.id())
+    throw invalid_argument("ckks::encode: the ciphertext whose scale and level to match belongs to other parameters");
+  return encode(params, enc, values, like.scale(), like.level());
 }
 
 /// Public-key encryption for one parameter set. Draws randomness from the random_source given at
@@ -233,7 +264,7 @@ public:
     if (pt.parameters_id() != m_params.id())
       throw invalid_argument("ckks::encryptor: the plaintext belongs to other parameters");
     ciphertext ct = encrypt_zero(pt.level(), pt.scale());
-    detail::add_inplace(ct.poly(0), pt.poly(), m_params.context());
+    detail::add_inplace(ct.mutable_poly(0), pt.poly(), m_params.context());
     return ct;
   }
 
@@ -244,14 +275,25 @@ private:
   random_source& m_rng;
 };
 
+namespace detail {
+struct symmetric_encryptor_access;
+} // namespace detail
+
 /// Secret-key encryption: Enc(m) = (-a·s + e + m, a) with a uniform (Cheon, Kim, Kim, Song 2017,
-/// §3.4, symmetric variant). Its noise is the fresh error e alone, and a may be drawn from its own
-/// source: a serializer that knows that source's seed can store the seed instead of a, halving the
-/// size of a fresh ciphertext. Holds a copy of the secret key, wiped on destruction.
+/// §3.4, symmetric variant). Its noise is the fresh error e alone. Holds a copy of the secret key,
+/// wiped on destruction.
+///
+/// Both e and a come from the encryptor's own random_source; a caller cannot supply a, because two
+/// encryptions with the same a reveal m - m' to anyone (c_0 - c_0' = m - m' + e - e'). The seeded
+/// form that halves a fresh ciphertext on the wire, encrypt_seeded(enc, pt) in serialization.hpp,
+/// draws a fresh 32-byte seed from the same source for every ciphertext. The only way to choose the
+/// seed is ckks::testing::encrypt_seeded_with_chosen_seed, which is compiled only where
+/// HEFL_CKKS_TESTING_CHOSEN_SEEDS is defined (the known-answer tests), so production code cannot
+/// reach it by accident: without the macro it does not exist.
 class symmetric_encryptor {
 public:
-  /// Keeps a copy of @p sk and a reference to @p rng (for the error and, by default, for a), which
-  /// must outlive the encryptor.
+  /// Keeps a copy of @p sk and a reference to @p rng (for the error and for a; a CSPRNG such as
+  /// hefl::crypto::system_random outside tests), which must outlive the encryptor.
   /// @throws hefl::invalid_argument if the secret key belongs to other parameters.
   symmetric_encryptor(const parameters& params, const secret_key& sk, random_source& rng)
       : m_params(params), m_sk(sk), m_rng(rng) {
@@ -259,14 +301,15 @@ public:
       throw invalid_argument("ckks::symmetric_encryptor: the secret key belongs to other parameters");
   }
 
-  /// Encrypts @p pt at its level and scale, drawing a from the encryptor's source.
+  /// Encrypts @p pt at its level and scale, drawing a and e from the encryptor's source.
   /// @throws hefl::invalid_argument if the plaintext belongs to other parameters.
-  [[nodiscard]] ciphertext encrypt(const plaintext& pt) { return encrypt(pt, m_rng); }
+  [[nodiscard]] ciphertext encrypt(const plaintext& pt) { return encrypt_with_uniform(pt, m_rng); }
 
-  /// Encrypts @p pt drawing the uniform component a from @p a_source (e.g. a seeded stream whose seed
-  /// travels instead of a); the error still comes from the encryptor's own source.
-  /// @throws hefl::invalid_argument if the plaintext belongs to other parameters.
-  [[nodiscard]] ciphertext encrypt(const plaintext& pt, random_source& a_source) {
+private:
+  friend struct detail::symmetric_encryptor_access;
+
+  // a from a_source (the encryptor's own source, or the key stream of a seed the encryptor drew).
+  [[nodiscard]] ciphertext encrypt_with_uniform(const plaintext& pt, random_source& a_source) {
     if (pt.parameters_id() != m_params.id())
       throw invalid_argument("ckks::symmetric_encryptor: the plaintext belongs to other parameters");
     const auto& ctx = m_params.context();

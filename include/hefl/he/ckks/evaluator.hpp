@@ -13,8 +13,14 @@
 ///   the lower one's level *and scale* (adjust_to: one integer multiplication and a rescale,
 ///   Kim, Papadimitriou, Polyakov, "Approximate Homomorphic Encryption with Reduced Approximation
 ///   Error", CT-RSA 2022), so that every ciphertext of one level derived from the same inputs
-///   carries the same scale. Additions then require scales equal within scale_tolerance() and throw
-///   otherwise (usually a forgotten rescale).
+///   carries the same scale. Additions then require exactly equal scales (or, when the evaluator
+///   was built with a relative_scale_tolerance, equal within it) and throw otherwise, printing both
+///   scales to 17 digits (usually a forgotten rescale, or a plaintext encoded at the default scale
+///   for a product whose scale drifted: encode(params, enc, values, ct) takes ct's exact scale).
+///   When the evaluator matched the levels itself, the adjustment's own rounding (relative at most
+///   0.5/k, see adjust_to) is accepted up to adjust_tolerance = 2^-32.
+/// - Every `_inplace` operation gives the strong exception guarantee: when it throws, its operand
+///   is left bit-identical (all checks run before the first write, or the work is done on a copy).
 /// - The convenience layer (multiply_relin_rescale, square_relin_rescale, multiply_scalar,
 ///   multiply_plain_rescale, inner_product) consumes exactly one level per product and checks it
 ///   before doing any work, throwing hefl::depth_exhausted that names the operation.
@@ -36,6 +42,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <sstream>
 #include <string>
@@ -50,24 +57,33 @@ namespace hefl::he::ckks {
 /// process; later operations allocate again as needed.
 inline void release_cached_memory() noexcept { detail::release_cached_memory(); }
 
-/// Default relative tolerance under which two scales count as equal in an addition (2^-20: above
-/// the drift that rescaling by primes close to the scale leaves, far below any real mismatch).
-inline constexpr double default_scale_tolerance = 0x1p-20;
+/// A relative tolerance under which two scales count as equal in an addition: an explicit option of
+/// evaluator (the default is exact equality). Within it the sum takes the first operand's scale, so
+/// the second operand's values carry a relative error up to @p value.
+struct relative_scale_tolerance {
+  double value;
+};
+
+/// The residual accepted when the evaluator itself brought an operand to the other's level and
+/// scale (adjust_to multiplies by an integer k, a relative rounding of at most 0.5/k): 2^-32.
+inline constexpr double adjust_tolerance = 0x1p-32;
 
 /// Homomorphic operations for one parameter set. See the file comment for the level and scale rules.
 class evaluator {
 public:
+  /// An evaluator whose additions require exactly equal scales.
   /// @param params the parameter set every operand must belong to.
-  /// @param scale_tolerance largest relative difference |s_a/s_b - 1| between the scales of two
-  ///        summands; within it the sum takes the first operand's scale (an error of that relative
-  ///        size on the second operand's values).
-  /// @throws hefl::invalid_argument if scale_tolerance is negative or not finite.
-  explicit evaluator(const parameters& params, double scale_tolerance = default_scale_tolerance)
-      : m_params(params), m_encoder(params.poly_degree()), m_scale_tolerance(scale_tolerance),
+  explicit evaluator(const parameters& params) : evaluator(params, relative_scale_tolerance{0}) {}
+
+  /// An evaluator whose additions accept scales with |s_a/s_b - 1| <= tolerance.value; the sum takes
+  /// the first operand's scale (an error of that relative size on the second operand's values).
+  /// @throws hefl::invalid_argument if the tolerance is negative, not finite, or 2^-10 or more.
+  evaluator(const parameters& params, relative_scale_tolerance tolerance)
+      : m_params(params), m_encoder(params.poly_degree()), m_scale_tolerance(tolerance.value),
         m_bit_reverse(detail::bit_reverse_table(params.poly_degree())) {
-    if (!std::isfinite(scale_tolerance) || scale_tolerance < 0)
-      throw invalid_argument("ckks::evaluator: scale_tolerance must be finite and >= 0, got " +
-                             std::to_string(scale_tolerance));
+    if (!std::isfinite(tolerance.value) || tolerance.value < 0 || tolerance.value >= 0x1p-10)
+      throw invalid_argument("ckks::evaluator: the relative scale tolerance must be in [0, 2^-10), got " +
+                             std::to_string(tolerance.value));
     double log2_q = 0;
     for (std::size_t l = 0; l <= params.max_level(); ++l) {
       log2_q += std::log2(static_cast<double>(params.primes()[l]));
@@ -77,7 +93,7 @@ public:
 
   /// The parameters.
   [[nodiscard]] const parameters& params() const noexcept { return m_params; }
-  /// The relative scale tolerance of additions.
+  /// The relative scale tolerance of additions (0: exact matching, the default).
   [[nodiscard]] double scale_tolerance() const noexcept { return m_scale_tolerance; }
   /// Number of slots, N/2.
   [[nodiscard]] std::size_t slot_count() const noexcept { return m_params.slot_count(); }
@@ -116,7 +132,7 @@ public:
   /// a = -a. @throws hefl::invalid_argument if a belongs to other parameters.
   void negate_inplace(ciphertext& a) const {
     check(a, "negate");
-    for (std::size_t i = 0; i < a.size(); ++i) detail::negate_inplace(a.poly(i), ctx());
+    for (std::size_t i = 0; i < a.size(); ++i) detail::negate_inplace(a.mutable_poly(i), ctx());
   }
 
   /// a + p for a plaintext. A plaintext above a's level is used at a's level (its extra limbs are
@@ -162,7 +178,7 @@ public:
     const double scaled = value * a.scale();
     check_fits(scaled, a.level(), "add_scalar");
     // A constant polynomial has the same value at every NTT point.
-    detail::rns_poly& c0 = a.poly(0);
+    detail::rns_poly& c0 = a.mutable_poly(0);
     const std::size_t n = c0.degree();
     detail::for_each_limb(c0, [&](std::size_t i) {
       const detail::modulus& q = ctx().ntt(i).mod();
@@ -223,12 +239,12 @@ public:
   void multiply_plain_inplace(ciphertext& a, const plaintext& p) const {
     check(a, "multiply_plain");
     check(p, "multiply_plain");
-    if (a.level() > p.level()) mod_switch_to_inplace(a, p.level());
     const double scale = a.scale() * p.scale();
-    check_scale_fits(scale, a.level(), "multiply_plain");
+    check_scale_fits(scale, std::min(a.level(), p.level()), "multiply_plain");
+    if (a.level() > p.level()) mod_switch_to_inplace(a, p.level());
     const std::size_t n = m_params.poly_degree();
     for (std::size_t c = 0; c < a.size(); ++c) {
-      detail::rns_poly& x = a.poly(c);
+      detail::rns_poly& x = a.mutable_poly(c);
       detail::for_each_limb(x, [&](std::size_t i) {
         const detail::modulus& q = ctx().ntt(i).mod();
         detail::u64* y = x.limb(i);
@@ -239,8 +255,9 @@ public:
     a.set_scale(scale);
   }
 
-  /// a·k for an integer k: exact, no level consumed, scale unchanged.
-  /// @throws hefl::invalid_argument if a belongs to other parameters.
+  /// a·k for an integer k: exact, no level consumed, scale unchanged. Like add_scalar, it checks
+  /// that k·scale fits the modulus at a's level (values of magnitude up to 1 times k must not wrap).
+  /// @throws hefl::invalid_argument if a belongs to other parameters or |k|·scale >= Q_l/2.
   [[nodiscard]] ciphertext multiply_integer(const ciphertext& a, std::int64_t k) const {
     ciphertext r = a;
     multiply_integer_inplace(r, k);
@@ -249,7 +266,8 @@ public:
   /// a = a·k (see multiply_integer).
   void multiply_integer_inplace(ciphertext& a, std::int64_t k) const {
     check(a, "multiply_integer");
-    for (std::size_t c = 0; c < a.size(); ++c) detail::multiply_scalar_inplace(a.poly(c), k, ctx());
+    check_fits(static_cast<double>(k) * a.scale(), a.level(), "multiply_integer");
+    for (std::size_t c = 0; c < a.size(); ++c) detail::multiply_scalar_inplace(a.mutable_poly(c), k, ctx());
   }
 
   /// a·value with value encoded as the integer round(value·constant_scale): the scale becomes
@@ -276,7 +294,7 @@ public:
     check_fits(scaled, a.level(), "multiply_constant");
     const std::size_t n = m_params.poly_degree();
     for (std::size_t c = 0; c < a.size(); ++c) {
-      detail::rns_poly& x = a.poly(c);
+      detail::rns_poly& x = a.mutable_poly(c);
       detail::for_each_limb(x, [&](std::size_t i) {
         const detail::modulus& q = ctx().ntt(i).mod();
         const detail::u64 w = detail::rounded_residue(scaled, q), w_shoup = detail::shoup_precompute(w, q.value());
@@ -333,7 +351,7 @@ public:
   void rescale_inplace(ciphertext& a) const {
     const double scale = rescaled_scale(a);
     std::vector<detail::rns_poly*> polys;
-    for (std::size_t c = 0; c < a.size(); ++c) polys.push_back(&a.poly(c));
+    for (std::size_t c = 0; c < a.size(); ++c) polys.push_back(&a.mutable_poly(c));
     detail::divide_round_last_inplace(std::span<detail::rns_poly* const>(polys), ctx());
     a.set_scale(scale);
   }
@@ -352,7 +370,7 @@ public:
       throw invalid_argument("ckks::evaluator::mod_switch_to: cannot raise a ciphertext from level " +
                              std::to_string(a.level()) + " to level " + std::to_string(level));
     for (std::size_t c = 0; c < a.size(); ++c)
-      while (a.poly(c).level() > level) a.poly(c).drop_last_limb();
+      while (a.poly(c).level() > level) a.mutable_poly(c).drop_last_limb();
   }
   /// The plaintext at the lower level @p level (limbs above dropped, scale unchanged).
   /// @throws hefl::invalid_argument if p belongs to other parameters or level exceeds p's level.
@@ -388,9 +406,9 @@ public:
     if (!(k >= 1) || !(k < 0x1p62)) return mod_switch_to(a, level);
     ciphertext r = mod_switch_to(a, level + 1);
     for (std::size_t c = 0; c < r.size(); ++c)
-      detail::multiply_scalar_inplace(r.poly(c), static_cast<std::int64_t>(k), ctx());
+      detail::multiply_scalar_inplace(r.mutable_poly(c), static_cast<std::int64_t>(k), ctx());
     std::vector<detail::rns_poly*> polys;
-    for (std::size_t c = 0; c < r.size(); ++c) polys.push_back(&r.poly(c));
+    for (std::size_t c = 0; c < r.size(); ++c) polys.push_back(&r.mutable_poly(c));
     detail::divide_round_last_inplace(std::span<detail::rns_poly* const>(polys), ctx());
     r.set_scale(a.scale() * k / q);
     return r;
@@ -448,8 +466,10 @@ public:
       return;
     }
     require_level(a.level(), "multiply_scalar");
-    multiply_constant_inplace(a, value, a.scale());
-    rescale_inplace(a);
+    ciphertext r = a; // the rescale may still refuse: keep a intact until both steps succeeded
+    multiply_constant_inplace(r, value, r.scale());
+    rescale_inplace(r);
+    a = std::move(r);
   }
 
   /// a·values slot-wise (at most N/2 values, zero-padded), encoded at a's scale and rescaled: one
@@ -615,6 +635,80 @@ public:
     return sum_slots(multiply_plain_rescale(a, weights), gk);
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Operations built from the above
+
+  /// a·i in every (complex) slot: multiplication by the monomial X^(N/2), exact, no level consumed,
+  /// scale unchanged (every slot root ζ^(5^j) raised to N/2 is i, since 5^j = 1 mod 4).
+  /// @throws hefl::invalid_argument if a belongs to other parameters.
+  [[nodiscard]] ciphertext multiply_by_i(const ciphertext& a) const {
+    ciphertext r = a;
+    multiply_by_i_inplace(r);
+    return r;
+  }
+  /// a = a·i (see multiply_by_i).
+  void multiply_by_i_inplace(ciphertext& a) const {
+    check(a, "multiply_by_i");
+    const std::size_t n = m_params.poly_degree();
+    std::vector<std::int64_t> monomial(n, 0);
+    monomial[n / 2] = 1;
+    detail::rns_poly m = detail::from_signed(std::span<const std::int64_t>(monomial), a.level(), false, ctx());
+    detail::to_ntt(m, ctx());
+    for (std::size_t c = 0; c < a.size(); ++c) detail::multiply_inplace(a.mutable_poly(c), m, ctx());
+  }
+
+  /// a rescaled repeatedly down to @p level (one division by q_l per level, as rescale).
+  /// @throws hefl::invalid_argument if a belongs to other parameters, level exceeds a's level, or a
+  ///         rescale would leave a scale below 1 (a is then unchanged).
+  [[nodiscard]] ciphertext rescale_to(const ciphertext& a, std::size_t level) const {
+    check(a, "rescale_to");
+    if (level > a.level())
+      throw invalid_argument("ckks::evaluator::rescale_to: cannot raise a ciphertext from level " +
+                             std::to_string(a.level()) + " to level " + std::to_string(level));
+    ciphertext r = a;
+    while (r.level() > level) rescale_inplace(r);
+    return r;
+  }
+  /// a = rescale_to(a, level) (strong exception guarantee).
+  void rescale_to_inplace(ciphertext& a, std::size_t level) const { a = rescale_to(a, level); }
+
+  /// The sum of @p terms (at least one), left to right with add (levels matched as there).
+  /// @throws hefl::invalid_argument if terms is empty, or as add.
+  [[nodiscard]] ciphertext add_many(std::span<const ciphertext> terms) const {
+    if (terms.empty()) throw invalid_argument("ckks::evaluator::add_many: no terms to add");
+    ciphertext sum = terms[0];
+    check(sum, "add_many");
+    for (std::size_t i = 1; i < terms.size(); ++i) add_inplace(sum, terms[i]);
+    return sum;
+  }
+
+  /// The product of @p factors (at least one) as a balanced tree of multiply_relin_rescale: depth
+  /// ceil(log2(count)) levels instead of count - 1.
+  /// @throws hefl::invalid_argument if factors is empty, or as multiply_relin_rescale.
+  /// @throws hefl::depth_exhausted (before any work) if the tree is deeper than the lowest factor's level.
+  [[nodiscard]] ciphertext multiply_many(std::span<const ciphertext> factors, const relin_keys& rk) const {
+    if (factors.empty()) throw invalid_argument("ckks::evaluator::multiply_many: no factors to multiply");
+    std::size_t depth = 0, lowest = factors[0].level();
+    for (const auto& f : factors) {
+      check(f, "multiply_many");
+      lowest = std::min(lowest, f.level());
+    }
+    while ((std::size_t{1} << depth) < factors.size()) ++depth;
+    if (depth > lowest)
+      throw depth_exhausted("ckks::evaluator::multiply_many: " + std::to_string(factors.size()) +
+                            " factors need " + std::to_string(depth) + " levels, the lowest factor has " +
+                            std::to_string(lowest));
+    std::vector<ciphertext> layer(factors.begin(), factors.end());
+    while (layer.size() > 1) {
+      std::vector<ciphertext> next;
+      next.reserve((layer.size() + 1) / 2);
+      for (std::size_t i = 0; i + 1 < layer.size(); i += 2) next.push_back(multiply_relin_rescale(layer[i], layer[i + 1], rk));
+      if (layer.size() % 2 == 1) next.push_back(layer.back());
+      layer = std::move(next);
+    }
+    return layer[0];
+  }
+
 private:
   [[nodiscard]] const detail::context& ctx() const noexcept { return m_params.context(); }
 
@@ -666,14 +760,17 @@ private:
                              std::to_string(std::log2(std::fabs(scaled))) + " does not fit the modulus 2^" +
                              std::to_string(m_log2_modulus[level]) + " at level " + std::to_string(level));
   }
-  void check_scales(double sa, double sb, std::size_t level, const char* op) const {
+  void check_scales(double sa, double sb, std::size_t level, const char* op, double tolerance) const {
+    if (sa == sb) return;
     const double rel = std::fabs(sa / sb - 1);
-    if (!(rel <= m_scale_tolerance)) {
-      std::ostringstream msg;
-      msg << "ckks::evaluator::" << op << ": scales differ beyond the tolerance at level " << level << ": 2^"
-          << std::log2(sa) << " vs 2^" << std::log2(sb) << " (relative difference " << rel << " > " << m_scale_tolerance
-          << "); rescale the product first or encode at the matching scale";
-      throw invalid_argument(msg.str());
+    if (!(rel <= tolerance)) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "%.17g (2^%.12f) vs %.17g (2^%.12f), relative difference %.3g > tolerance %.3g",
+                    sa, std::log2(sa), sb, std::log2(sb), rel, tolerance);
+      throw invalid_argument(std::string("ckks::evaluator::") + op + ": scales differ at level " +
+                             std::to_string(level) + ": " + buf +
+                             "; rescale the product first, or encode the plaintext with the ciphertext's exact "
+                             "scale: encode(params, encoder, values, ciphertext)");
     }
   }
 
@@ -697,35 +794,66 @@ private:
     return ((steps % slots) + slots) % slots;
   }
 
+  // Checks everything (adjusting a copy of the higher operand when the levels differ) before the
+  // first write to a: the strong exception guarantee of the _inplace operations.
   void add_sub_inplace(ciphertext& a, const ciphertext& b, bool subtract, const char* op) const {
     check(a, op);
     check(b, op);
-    if (a.level() > b.level()) a = adjust_to(a, b.level(), b.scale());
-    if (b.level() > a.level()) {
-      add_sub_inplace(a, adjust_to(b, a.level(), a.scale()), subtract, op);
+    if (a.level() > b.level()) {
+      ciphertext adjusted = adjust_to(a, b.level(), b.scale());
+      check_scales(adjusted.scale(), b.scale(), b.level(), op, std::max(m_scale_tolerance, adjust_tolerance));
+      add_sub_same_level(adjusted, b, subtract);
+      a = std::move(adjusted);
       return;
     }
-    check_scales(a.scale(), b.scale(), a.level(), op);
-    const std::size_t common = std::min(a.size(), b.size());
-    for (std::size_t c = 0; c < common; ++c) {
-      if (subtract) detail::sub_inplace(a.poly(c), b.poly(c), ctx());
-      else detail::add_inplace(a.poly(c), b.poly(c), ctx());
+    if (b.level() > a.level()) {
+      const ciphertext adjusted = adjust_to(b, a.level(), a.scale());
+      check_scales(a.scale(), adjusted.scale(), a.level(), op, std::max(m_scale_tolerance, adjust_tolerance));
+      add_sub_same_level(a, adjusted, subtract);
+      return;
     }
+    check_scales(a.scale(), b.scale(), a.level(), op, m_scale_tolerance);
+    add_sub_same_level(a, b, subtract);
+  }
+
+  // a ± b for operands of one level whose scales were checked; a keeps its scale.
+  void add_sub_same_level(ciphertext& a, const ciphertext& b, bool subtract) const {
     if (b.size() > a.size()) {
       std::vector<detail::rns_poly> polys(a.polys());
       detail::rns_poly extra = b.poly(2);
       if (subtract) detail::negate_inplace(extra, ctx());
       polys.push_back(std::move(extra));
-      a = ciphertext(m_params, std::move(polys), a.scale());
+      ciphertext grown(m_params, std::move(polys), a.scale());
+      add_sub_same_level(grown, b, subtract, 2);
+      a = std::move(grown);
+      return;
+    }
+    add_sub_same_level(a, b, subtract, b.size());
+  }
+  void add_sub_same_level(ciphertext& a, const ciphertext& b, bool subtract, std::size_t parts) const {
+    for (std::size_t c = 0; c < parts; ++c) {
+      if (subtract) detail::sub_inplace(a.mutable_poly(c), b.poly(c), ctx());
+      else detail::add_inplace(a.mutable_poly(c), b.poly(c), ctx());
     }
   }
 
   void add_sub_plain_inplace(ciphertext& a, const plaintext& p, bool subtract, const char* op) const {
     check(a, op);
     check(p, op);
-    if (a.level() > p.level()) a = adjust_to(a, p.level(), p.scale());
-    check_scales(a.scale(), p.scale(), a.level(), op);
-    detail::rns_poly& x = a.poly(0);
+    if (a.level() > p.level()) {
+      ciphertext adjusted = adjust_to(a, p.level(), p.scale());
+      check_scales(adjusted.scale(), p.scale(), p.level(), op, std::max(m_scale_tolerance, adjust_tolerance));
+      add_sub_plain_same_level(adjusted, p, subtract);
+      a = std::move(adjusted);
+      return;
+    }
+    check_scales(a.scale(), p.scale(), a.level(), op, m_scale_tolerance);
+    add_sub_plain_same_level(a, p, subtract);
+  }
+
+  // a ± p on a's limbs (a plaintext above a's level contributes its lower limbs).
+  void add_sub_plain_same_level(ciphertext& a, const plaintext& p, bool subtract) const {
+    detail::rns_poly& x = a.mutable_poly(0);
     const std::size_t n = m_params.poly_degree();
     detail::for_each_limb(x, [&](std::size_t i) {
       const detail::u64 q = m_params.primes()[i];
@@ -825,8 +953,8 @@ private:
     detail::key_switch_inner_product(digits, terms, ctx(), ext0, ext1);
     detail::key_switch_mod_down(ext0, ext1, ctx());
     const std::size_t n = m_params.poly_degree();
-    detail::rns_poly& c0 = acc.poly(0);
-    detail::rns_poly& c1 = acc.poly(1);
+    detail::rns_poly& c0 = acc.mutable_poly(0);
+    detail::rns_poly& c1 = acc.mutable_poly(1);
     detail::for_each_limb(ext0, [&](std::size_t i) {
       const detail::u64 q = m_params.primes()[i];
       const detail::u64* x = c0.limb(i);

@@ -5,9 +5,11 @@
 /// Every object is self-delimiting: an 8-byte magic naming its type, the format version, the id of
 /// its parameter set, its total length, an object header (ring degree, level, limb count,
 /// polynomial count, flags, scale, Galois elements, ...), the payload, and a 64-bit checksum of
-/// everything before it (serial::checksum: FNV-1a steps over 64-bit words in four lanes). The checksum detects accidental corruption (truncated files, flipped
-/// bits); it is NOT cryptographic and does not stop an attacker, who can recompute it: sign or MAC
-/// the bytes when authenticity matters. Residues are bit-packed: limb i stores each of its N
+/// everything before it: CRC-64/XZ (serial::checksum) since format version 2, which detects every
+/// error of 1, 2 or 3 bits (and every odd number of bits, and every burst of up to 64 bits) in an
+/// object below 32 MiB; version 1's word-wise FNV sum missed paired top-bit flips and is refused with
+/// a message saying so. The checksum detects accidental corruption; it is NOT cryptographic and does
+/// not stop an attacker, who can recompute it: sign or MAC the bytes when authenticity matters. Residues are bit-packed: limb i stores each of its N
 /// residues in bit_width(q_i) bits, so a fresh ciphertext at N = 8192, {60, 40, 40, 60} takes
 /// 2·8192·140/8 bytes plus 68 bytes of framing (286 788 bytes) instead of 2·8192·3·8 = 393 216.
 ///
@@ -21,7 +23,8 @@
 ///
 /// A fresh symmetric ciphertext made by encrypt_seeded() stores the 32-byte seed of its uniform
 /// part instead of the polynomial (the seed expands through ChaCha20, RFC 8439), which halves its
-/// size; the same idea as Microsoft SEAL's seeded ciphertexts.
+/// size; the same idea as Microsoft SEAL's seeded ciphertexts. The seed is drawn by the encryptor
+/// from its own source for every ciphertext (see symmetric_encryptor).
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
@@ -38,6 +41,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <istream>
 #include <limits>
@@ -231,7 +235,7 @@ private:
 };
 
 /// The uniform polynomial a at @p level (NTT form, no special limb) drawn from the key stream of
-/// @p seed exactly as symmetric_encryptor::encrypt(pt, a_source) draws it.
+/// @p seed exactly as encrypt_seeded draws it.
 [[nodiscard]] inline rns_poly expand_uniform(const parameters& params, std::size_t level,
                                              std::span<const std::uint8_t, seed_size> seed) {
   chacha20_source source(seed);
@@ -382,6 +386,10 @@ struct prefix {
                       std::string(magics[index(in.object())]) + "\")");
   }
   const auto version = in.get<std::uint32_t>("format version");
+  if (version == 1)
+    throw parse_error(in.loader() + ": format version 1 is no longer read: its checksum missed paired bit flips "
+                      "(this build reads version " + std::to_string(format_version) +
+                      ", with a CRC-64); load it with the release that wrote it and save it again");
   if (version != format_version)
     throw parse_error(in.loader() + ": unsupported format version " + std::to_string(version) +
                       " (this build reads version " + std::to_string(format_version) + ")");
@@ -492,12 +500,19 @@ struct shape_rule {
   return s;
 }
 
-/// Reads the scale of a plaintext or ciphertext.
-/// @throws hefl::parse_error if it is not finite and positive.
-[[nodiscard]] inline double read_scale(input& in) {
+/// Reads the scale of a plaintext or ciphertext at @p level.
+/// @throws hefl::parse_error unless it is a finite double in [1, Q_level): a subnormal scale would
+/// decode to infinities and NaNs, and a scale at or above the modulus leaves no room for any value.
+[[nodiscard]] inline double read_scale(input& in, const parameters& params, std::size_t level) {
   const auto scale = in.get<double>("scale");
-  if (!std::isfinite(scale) || !(scale > 0))
-    throw parse_error(in.loader() + ": scale must be positive and finite, got " + std::to_string(scale));
+  double log2_q = 0;
+  for (std::size_t i = 0; i <= level; ++i) log2_q += std::log2(static_cast<double>(params.primes()[i]));
+  if (!std::isfinite(scale) || !(scale >= 1) || !(std::log2(scale) < log2_q)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", scale);
+    throw parse_error(in.loader() + ": scale must be positive and finite, and in [1, 2^" + std::to_string(log2_q) +
+                      ") (the modulus at level " + std::to_string(level) + "), got " + buf);
+  }
   return scale;
 }
 
@@ -575,6 +590,24 @@ struct shape_rule {
     throw parse_error(loader + ": declared length " + std::to_string(p.length) + " is impossible for a " + name +
                       (params != nullptr ? " of these parameters" : "") + " (at most " + std::to_string(limit) +
                       " bytes)");
+  if (k == kind::secret_key) {
+    // Exactly one allocation of the exact size: growing the buffer would copy the secret and free
+    // the old block unwiped.
+    const std::uint64_t exact = prefix_size + shape_size + poly_bytes(*params, params->max_level(), true) + checksum_size;
+    if (p.length != exact)
+      throw parse_error(loader + ": declared length " + std::to_string(p.length) + ", but a secret key of these "
+                        "parameters takes exactly " + std::to_string(exact) + " bytes");
+    std::vector<std::uint8_t> exact_buffer(static_cast<std::size_t>(exact));
+    std::copy(buffer.begin(), buffer.end(), exact_buffer.begin());
+    const std::size_t rest = exact_buffer.size() - buffer.size();
+    is.read(reinterpret_cast<char*>(exact_buffer.data() + buffer.size()), static_cast<std::streamsize>(rest));
+    if (static_cast<std::size_t>(is.gcount()) != rest) {
+      wipe_bytes(exact_buffer);
+      throw parse_error(loader + ": truncated stream: the " + name + " declares " + std::to_string(p.length) +
+                        " bytes but the stream ended early");
+    }
+    return exact_buffer;
+  }
   constexpr std::size_t chunk = std::size_t{1} << 20;
   try {
     while (buffer.size() < p.length) {
@@ -628,7 +661,8 @@ struct byte_wiper {
   out.put(static_cast<std::uint32_t>(params.poly_degree()));
   out.put(static_cast<std::uint16_t>(params.primes().size()));
   out.put(static_cast<std::uint8_t>(params.security_level() == security::classical_128 ? 0 : 1));
-  out.put(std::uint8_t{0});
+  out.put(static_cast<std::uint8_t>(
+      params.special_prime_rule() == special_prime_size::at_least_largest_chain_prime ? 0 : 1));
   out.put(params.log2_scale());
   for (const int bits : params.prime_bits()) out.put(static_cast<std::uint8_t>(bits));
   for (const std::uint64_t q : params.primes()) out.put(q);
@@ -660,7 +694,10 @@ struct byte_wiper {
   if (level_code > 1)
     throw parse_error(loader + ": unknown security level " + std::to_string(level_code) +
                       " (0 = classical_128, 1 = none_i_know_this_is_insecure)");
-  if (in.get<std::uint8_t>("reserved byte") != 0) throw parse_error(loader + ": the reserved byte is not zero");
+  const auto special_code = in.get<std::uint8_t>("special-prime rule");
+  if (special_code > 1)
+    throw parse_error(loader + ": unknown special-prime rule " + std::to_string(special_code) +
+                      " (0 = at_least_largest_chain_prime, 1 = allow_smaller_i_know_key_switching_loses_precision)");
   const auto log2_scale = in.get<double>("log2 scale");
   if (!std::isfinite(log2_scale) || !(log2_scale >= 1))
     throw parse_error(loader + ": log2 scale must be finite and at least 1, got " + std::to_string(log2_scale));
@@ -681,19 +718,35 @@ struct byte_wiper {
   if (level == security::none_i_know_this_is_insecure && accept != security::none_i_know_this_is_insecure)
     throw security_error(loader + ": the parameter set is marked security::none_i_know_this_is_insecure; pass "
                                   "that flag to load_parameters to accept it");
-  std::optional<parameters> params;
+  int chain_bits = 0;
+  for (std::size_t i = 0; i + 1 < count; ++i) chain_bits += bits[i];
+  if (!(log2_scale < chain_bits))
+    throw parse_error(loader + ": the stored parameters are invalid: log2 scale " + std::to_string(log2_scale) +
+                      " is not below the " + std::to_string(chain_bits) + " bits of the ciphertext modulus");
+  const special_prime_size special =
+      special_code == 0 ? special_prime_size::at_least_largest_chain_prime
+                        : special_prime_size::allow_smaller_i_know_key_switching_loses_precision;
+  // Regenerate and compare the primes and the id before the constructor builds the NTT tables, so
+  // forged input costs no more than the prime search.
+  std::vector<std::uint64_t> generated;
   try {
-    params.emplace(degree, bits, log2_scale, level);
+    generated = detail::generate_ntt_primes(bits, degree);
   } catch (const error& e) {
     throw parse_error(loader + ": the stored parameters are invalid: " + e.what());
   }
   for (std::size_t i = 0; i < count; ++i)
-    if (params->primes()[i] != primes[i])
+    if (generated[i] != primes[i])
       throw parse_error(loader + ": stored prime " + std::to_string(i) + " is " + std::to_string(primes[i]) +
-                        " but its bit size generates " + std::to_string(params->primes()[i]));
-  if (params->id() != p.params_id)
-    throw parse_error(loader + ": wrong parameter id: stored " + hex(p.params_id) + ", recomputed " +
-                      hex(params->id()));
+                        " but its bit size generates " + std::to_string(generated[i]));
+  const std::uint64_t id = detail::parameters_id(degree, generated, log2_scale);
+  if (id != p.params_id)
+    throw parse_error(loader + ": wrong parameter id: stored " + hex(p.params_id) + ", recomputed " + hex(id));
+  std::optional<parameters> params;
+  try {
+    params.emplace(degree, bits, log2_scale, level, special);
+  } catch (const error& e) {
+    throw parse_error(loader + ": the stored parameters are invalid: " + e.what());
+  }
   return std::move(*params);
 }
 
@@ -924,8 +977,20 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
 // ---------------------------------------------------------------------------------------------------
 
 class seeded_ciphertext;
-[[nodiscard]] inline seeded_ciphertext encrypt_seeded(symmetric_encryptor& enc, const plaintext& pt,
-                                                      random_source& seed_source);
+
+namespace detail {
+
+/// The one door into symmetric_encryptor's seeded path: used by encrypt_seeded (a fresh seed from
+/// the encryptor's own source) and by the test-only testing::encrypt_seeded_with_chosen_seed.
+struct symmetric_encryptor_access {
+  static seeded_ciphertext encrypt(symmetric_encryptor& enc, const plaintext& pt,
+                                   const std::array<std::uint8_t, wire::seed_size>& seed);
+  static void draw_seed(symmetric_encryptor& enc, std::array<std::uint8_t, wire::seed_size>& seed) {
+    enc.m_rng.fill(seed);
+  }
+};
+
+} // namespace detail
 
 /// A fresh symmetric ciphertext whose uniform part c_1 is the ChaCha20 key stream (RFC 8439) of a
 /// public 32-byte seed, so that save() can store the seed instead of c_1 (half the size). Made only
@@ -940,23 +1005,43 @@ public:
 private:
   seeded_ciphertext(ciphertext ct, const std::array<std::uint8_t, detail::wire::seed_size>& seed)
       : m_ct(std::move(ct)), m_seed(seed) {}
-  friend seeded_ciphertext encrypt_seeded(symmetric_encryptor&, const plaintext&, random_source&);
+  friend struct detail::symmetric_encryptor_access;
 
   ciphertext m_ct;
   std::array<std::uint8_t, detail::wire::seed_size> m_seed;
 };
 
-/// Encrypts @p pt with the secret key of @p enc, drawing a fresh 32-byte seed from @p seed_source
-/// (a CSPRNG, e.g. hefl::crypto::system_random) and the uniform part from the seed's key stream.
-/// The seed becomes public when the ciphertext is saved, as c_1 would.
-/// @throws hefl::invalid_argument as symmetric_encryptor::encrypt; whatever the source throws.
-[[nodiscard]] inline seeded_ciphertext encrypt_seeded(symmetric_encryptor& enc, const plaintext& pt,
-                                                      random_source& seed_source) {
-  std::array<std::uint8_t, detail::wire::seed_size> seed{};
-  seed_source.fill(seed);
-  detail::wire::chacha20_source a_source(seed);
-  return seeded_ciphertext(enc.encrypt(pt, a_source), seed);
+inline seeded_ciphertext detail::symmetric_encryptor_access::encrypt(
+    symmetric_encryptor& enc, const plaintext& pt, const std::array<std::uint8_t, wire::seed_size>& seed) {
+  wire::chacha20_source a_source(seed);
+  return seeded_ciphertext(enc.encrypt_with_uniform(pt, a_source), seed);
 }
+
+/// Encrypts @p pt with the secret key of @p enc, drawing a fresh 32-byte seed from the encryptor's
+/// own source (a CSPRNG outside tests) and the uniform part from the seed's key stream. Every call
+/// draws a new seed: a caller cannot make two ciphertexts share c_1. The seed becomes public when
+/// the ciphertext is saved, as c_1 would.
+/// @throws hefl::invalid_argument as symmetric_encryptor::encrypt; whatever the source throws.
+[[nodiscard]] inline seeded_ciphertext encrypt_seeded(symmetric_encryptor& enc, const plaintext& pt) {
+  std::array<std::uint8_t, detail::wire::seed_size> seed{};
+  detail::symmetric_encryptor_access::draw_seed(enc, seed);
+  return detail::symmetric_encryptor_access::encrypt(enc, pt, seed);
+}
+
+#if defined(HEFL_CKKS_TESTING_CHOSEN_SEEDS)
+namespace testing {
+
+/// INSECURE, for known-answer tests only: encrypt_seeded with a seed the caller chooses. Two
+/// ciphertexts with one seed share c_1 and reveal the difference of their messages. It exists only
+/// in translation units that define HEFL_CKKS_TESTING_CHOSEN_SEEDS before including this header.
+/// @throws as encrypt_seeded.
+[[nodiscard]] inline seeded_ciphertext encrypt_seeded_with_chosen_seed(
+    symmetric_encryptor& enc, const plaintext& pt, const std::array<std::uint8_t, detail::wire::seed_size>& seed) {
+  return detail::symmetric_encryptor_access::encrypt(enc, pt, seed);
+}
+
+} // namespace testing
+#endif
 
 /// Number of bytes save(params, pt) produces.
 [[nodiscard]] inline std::uint64_t serialized_size(const parameters& params, const plaintext& pt) noexcept {
@@ -1034,7 +1119,7 @@ private:
   check_params_id(p, params, in);
   check_length(p, in);
   const shape s = read_shape(in, params, shape_rule{false, false, false, 1, 1});
-  const double scale = read_scale(in);
+  const double scale = read_scale(in, params, s.level);
   check_implied_length(p, prefix_size + shape_size + 8 + poly_bytes(params, s.level, false) + checksum_size, in);
   check_checksum(in);
   return plaintext(params, read_poly(in, params, s.level, false, "plaintext"), scale);
@@ -1049,7 +1134,7 @@ private:
   check_params_id(p, params, in);
   check_length(p, in);
   const shape s = read_shape(in, params, shape_rule{false, false, true, 2, 3});
-  const double scale = read_scale(in);
+  const double scale = read_scale(in, params, s.level);
   std::array<std::uint8_t, seed_size> seed{};
   if (s.seeded()) {
     const auto stored = in.take(seed_size, "seed");
