@@ -209,6 +209,34 @@ void bm_eltwise_multiply_add_ab(benchmark::State& state) {
 }
 BENCHMARK(bm_eltwise_multiply_add_ab)->Apply(ab_args)->Unit(benchmark::kMicrosecond);
 
+// The two inner products of key switching for one limb: 8 digits (x_j lazy in [0, 4q)) times the
+// key's b_j and a_j, as eltwise_dot_product2 computes them (its portable path: 128-bit sums per
+// coefficient; keys.hpp has its own blocked loop, not measured here).
+void bm_dot_product2_ab(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const modulus q(ntt_primes(static_cast<int>(state.range(1)), 1, n)[0]);
+  constexpr std::size_t digits = 8;
+  std::vector<std::vector<u64>> x, b, a;
+  std::vector<const u64*> px, pb, pa;
+  for (std::size_t j = 0; j < digits; ++j) {
+    x.push_back(random_limb(n, 4 * q.value()));
+    b.push_back(random_limb(n, q.value() - j));
+    a.push_back(random_limb(n, q.value() - j - 1));
+  }
+  for (std::size_t j = 0; j < digits; ++j) {
+    px.push_back(x[j].data());
+    pb.push_back(b[j].data());
+    pa.push_back(a[j].data());
+  }
+  std::vector<u64> out0(n), out1(n);
+  alternate(state, [&] {
+    eltwise_dot_product2(out0.data(), out1.data(), px.data(), pb.data(), pa.data(), digits, n, q);
+    benchmark::DoNotOptimize(out0.data());
+    benchmark::ClobberMemory();
+  });
+}
+BENCHMARK(bm_dot_product2_ab)->Apply(ab_args)->Unit(benchmark::kMicrosecond);
+
 void bm_mulmod_barrett(benchmark::State& state) {
   const std::size_t n = 8192;
   const u64 q = ntt_primes(60, 1, n)[0];

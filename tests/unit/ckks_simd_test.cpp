@@ -253,6 +253,49 @@ TEST_CASE("simd kernels: products where the 52-bit Barrett estimate is two short
   }
 }
 
+TEST_CASE("simd kernels: the key-switching inner products agree on both paths, folds included", "[ckks][simd]") {
+  const kernel_switch_guard guard;
+  std::mt19937_64 rng(99);
+  // 50-bit primes fold every 3 terms on the IFMA path, 40-bit ones every 4095; 60-bit ones are portable.
+  for (const u64 qv : {ntt_primes(40, 1, 1024)[0], ntt_primes(49, 1, 1024)[0], ntt_primes(50, 1, 1024)[0],
+                       ntt_primes(60, 1, 1024)[0]}) {
+    const modulus q(qv);
+    for (const std::size_t terms : {1, 2, 3, 4, 7, 9, 17}) {
+      for (const bool worst : {false, true}) {
+        CAPTURE(qv, terms, worst);
+        const std::size_t n = 1024 + 5; // a masked tail
+        std::vector<std::vector<u64>> x(terms), b(terms), a(terms);
+        std::vector<const u64*> px, pb, pa;
+        for (std::size_t t = 0; t < terms; ++t) {
+          x[t] = worst ? std::vector<u64>(n, 4 * qv - 1) : edge_words(n, 4 * qv, rng);
+          b[t] = worst ? std::vector<u64>(n, qv - 1) : edge_words(n, qv, rng);
+          a[t] = edge_words(n, qv, rng);
+          px.push_back(x[t].data());
+          pb.push_back(b[t].data());
+          pa.push_back(a[t].data());
+        }
+        const auto run = [&](bool simd) {
+          ckks::set_simd_kernels(simd);
+          std::vector<u64> out0(n), out1(n);
+          eltwise_dot_product2(out0.data(), out1.data(), px.data(), pb.data(), pa.data(), terms, n, q);
+          return std::pair(out0, out1);
+        };
+        const auto fast = run(true), slow = run(false);
+        REQUIRE(fast == slow);
+        for (const std::size_t k : {std::size_t{0}, std::size_t{1}, n / 2, n - 1}) {
+          u64 want0 = 0, want1 = 0;
+          for (std::size_t t = 0; t < terms; ++t) {
+            want0 = static_cast<u64>((want0 + static_cast<u128>(x[t][k]) * b[t][k]) % qv);
+            want1 = static_cast<u64>((want1 + static_cast<u128>(x[t][k]) * a[t][k]) % qv);
+          }
+          REQUIRE(slow.first[k] == want0);
+          REQUIRE(slow.second[k] == want1);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("simd kernels: a CKKS computation gives bit-identical ciphertexts on both paths", "[ckks][simd]") {
   const kernel_switch_guard guard;
   // N = 2048 with a chain that takes the fast path everywhere: {50, 40, 40, 50} (insecure: small ring).

@@ -76,4 +76,35 @@ inline void eltwise_subtract_lazy_multiply_constant(u64* out, const u64* x, cons
   for (std::size_t j = 0; j < n; ++j) out[j] = mul_shoup(x[j] + four_q - t[j], w, w_shoup, q);
 }
 
+/// out0[k] = sum_t x_t[k] * b_t[k] mod q and out1[k] = sum_t x_t[k] * a_t[k] mod q for k < n, over
+/// @p terms triples (x[t], b[t], a[t]) with x_t in [0, 4q) (lazy NTT values) and b_t, a_t in [0, q):
+/// the two inner products of key switching (digits times the key's b and a parts).
+inline void eltwise_dot_product2(u64* out0, u64* out1, const u64* const* x, const u64* const* b, const u64* const* a,
+                                 std::size_t terms, std::size_t n, const modulus& q) noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+  if (eltwise_uses_ifma(q.value())) return ifma::dot_product2(out0, out1, x, b, a, terms, n,
+                                                                ifma::dot_constants(q.value()));
+#endif
+  // 128-bit sums; a sum below q plus T products below 4q^2 must stay below 2^128.
+  const u64 qv = q.value();
+  const u128 room = (~u128{0} - qv) / (4 * static_cast<u128>(qv) * qv);
+  const std::size_t fold_every = room > 4096 ? 4096 : static_cast<std::size_t>(room);
+  for (std::size_t k = 0; k < n; ++k) {
+    u128 s0 = 0, s1 = 0;
+    std::size_t since_fold = 0;
+    for (std::size_t t = 0; t < terms; ++t) {
+      if (since_fold == fold_every) {
+        s0 = q.reduce(s0);
+        s1 = q.reduce(s1);
+        since_fold = 0;
+      }
+      s0 += static_cast<u128>(x[t][k]) * b[t][k];
+      s1 += static_cast<u128>(x[t][k]) * a[t][k];
+      ++since_fold;
+    }
+    out0[k] = q.reduce(s0);
+    out1[k] = q.reduce(s1);
+  }
+}
+
 } // namespace hefl::he::ckks::detail

@@ -26,6 +26,8 @@
 #define HEFL_IFMA_TARGET __attribute__((target("avx512f,avx512ifma,avx512dq,avx512vl")))
 /// As HEFL_IFMA_TARGET, for the small vector helpers that must inline into the kernels.
 #define HEFL_IFMA_INLINE inline __attribute__((target("avx512f,avx512ifma,avx512dq,avx512vl"), always_inline))
+/// HEFL_IFMA_TARGET for a lambda inside a kernel (written after its parameter list).
+#define HEFL_IFMA_TARGET_LAMBDA __attribute__((target("avx512f,avx512ifma,avx512dq,avx512vl")))
 #endif
 
 namespace hefl::he::ckks::detail {
@@ -51,6 +53,12 @@ struct barrett52 {
 };
 
 #if HEFL_CKKS_HAVE_IFMA_KERNELS
+// GCC 12 reports its own _mm512_undefined_epi32() (inside _mm512_min_epu64 and others) as maybe
+// uninitialized once inlined here (GCC bug 105593); the value is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace ifma {
 
 /// Low 52 bits of every lane.
@@ -83,7 +91,8 @@ HEFL_IFMA_INLINE __m512i mul_barrett(__m512i a, __m512i b, __m512i q, __m512i ne
   const __m512i lo = _mm512_madd52lo_epu64(zero, a, b);
   const __m512i hi = _mm512_madd52hi_epu64(zero, a, b);
   // floor(a*b / 2^shift) < 2^(shift+2) <= 2^51: the bits of hi and lo do not overlap.
-  const __m512i top = _mm512_or_si512(_mm512_sll_epi64(hi, shift_left), _mm512_srl_epi64(lo, shift_right));
+  const __m512i top = _mm512_or_si512(_mm512_maskz_sll_epi64(0xFF, hi, shift_left),
+                                        _mm512_maskz_srl_epi64(0xFF, lo, shift_right));
   const __m512i estimate = _mm512_madd52hi_epu64(zero, top, mu);
   __m512i r = _mm512_and_si512(_mm512_madd52lo_epu64(lo, estimate, neg_q), mask52()); // in [0, 3q)
   r = reduce_once(r, q);
@@ -172,6 +181,76 @@ HEFL_IFMA_TARGET inline void subtract_constant(u64* out, const u64* a, u64 c, st
   }
 }
 
+/// Constants of dot_product2 for one prime q < 2^50.
+struct dot_constants {
+  u64 q = 0;
+  u64 r = 0, r52 = 0;         ///< 2^52 mod q and its 52-bit Shoup constant
+  u64 one52 = 0;              ///< floor(2^52 / q): Shoup's constant of 1
+  std::size_t fold_every = 0; ///< terms that may be summed before the sums are folded below q
+  explicit constexpr dot_constants(u64 modulus) noexcept : q(modulus) {
+    r = static_cast<u64>((u128{1} << 52) % modulus);
+    r52 = static_cast<u64>((static_cast<u128>(r) << 52) / modulus);
+    one52 = static_cast<u64>((u128{1} << 52) / modulus);
+    // A term adds below 2^52 to the low sum and at most hi = floor((4q - 1)(q - 1) / 2^52) to the
+    // high one; the fold needs high + carries < 2^52, and the low sum must stay below 2^64.
+    const u128 hi = static_cast<u128>(4 * modulus - 1) * (modulus - 1) >> 52;
+    const u128 limit = ((u128{1} << 52) - 4096) / (hi + 1);
+    fold_every = static_cast<std::size_t>(limit < 4095 ? limit : 4095);
+  }
+};
+
+/// (h * 2^52 + l) mod q for lanes h < 2^52 and l < 2^52.
+HEFL_IFMA_INLINE __m512i fold52(__m512i h, __m512i l, __m512i q, __m512i two_q, __m512i neg_q, __m512i r, __m512i r52,
+                                __m512i one, __m512i one52) {
+  const __m512i s = _mm512_add_epi64(mul_shoup_lazy(h, r, r52, neg_q), mul_shoup_lazy(l, one, one52, neg_q)); // < 4q
+  return reduce_once(reduce_once(s, two_q), q);
+}
+
+/// out0[k] = sum_t x_t[k] * b_t[k] mod q and out1[k] = sum_t x_t[k] * a_t[k] mod q for k < n, over
+/// @p terms triples with x_t in [0, 4q) (lazy NTT values) and b_t, a_t in [0, q), q < 2^50: the two
+/// inner products of key switching. The 104-bit products are summed as separate low and high 52-bit
+/// halves (vpmadd52luq / vpmadd52huq), folded below q every c.fold_every terms.
+HEFL_IFMA_TARGET inline void dot_product2(u64* out0, u64* out1, const u64* const* x, const u64* const* b,
+                                          const u64* const* a, std::size_t terms, std::size_t n,
+                                          const dot_constants& c) {
+  const __m512i q = _mm512_set1_epi64(static_cast<long long>(c.q));
+  const __m512i two_q = _mm512_set1_epi64(static_cast<long long>(2 * c.q));
+  const __m512i neg_q = _mm512_set1_epi64(-static_cast<long long>(c.q));
+  const __m512i r = _mm512_set1_epi64(static_cast<long long>(c.r)), r52 = _mm512_set1_epi64(static_cast<long long>(c.r52));
+  const __m512i one = _mm512_set1_epi64(1), one52 = _mm512_set1_epi64(static_cast<long long>(c.one52));
+  const __m512i mask = mask52();
+  const __m512i zero = _mm512_setzero_si512();
+  // Lanes (h, l) hold h * 2^52 + l; folding moves the carries of l into h first.
+  const auto fold = [&](__m512i h, __m512i l) HEFL_IFMA_TARGET_LAMBDA {
+    return fold52(_mm512_add_epi64(h, _mm512_maskz_srli_epi64(0xFF, l, 52)), _mm512_and_si512(l, mask), q, two_q, neg_q, r, r52,
+                  one, one52);
+  };
+  for (std::size_t k = 0; k < n; k += 8) {
+    const __mmask8 m = n - k >= 8 ? __mmask8{0xFF} : static_cast<__mmask8>((1u << (n - k)) - 1);
+    __m512i lo0 = zero, hi0 = zero, lo1 = zero, hi1 = zero;
+    std::size_t since_fold = 0;
+    for (std::size_t t = 0; t < terms; ++t) {
+      if (since_fold == c.fold_every) {
+        lo0 = fold(hi0, lo0);
+        lo1 = fold(hi1, lo1);
+        hi0 = zero;
+        hi1 = zero;
+        since_fold = 0;
+      }
+      const __m512i vx = _mm512_maskz_loadu_epi64(m, x[t] + k);
+      const __m512i vb = _mm512_maskz_loadu_epi64(m, b[t] + k);
+      const __m512i va = _mm512_maskz_loadu_epi64(m, a[t] + k);
+      lo0 = _mm512_madd52lo_epu64(lo0, vx, vb);
+      hi0 = _mm512_madd52hi_epu64(hi0, vx, vb);
+      lo1 = _mm512_madd52lo_epu64(lo1, vx, va);
+      hi1 = _mm512_madd52hi_epu64(hi1, vx, va);
+      ++since_fold;
+    }
+    _mm512_mask_storeu_epi64(out0 + k, m, fold(hi0, lo0));
+    _mm512_mask_storeu_epi64(out1 + k, m, fold(hi1, lo1));
+  }
+}
+
 /// out[j] = (a[j] + b[j]) mod q for a, b in [0, q), q < 2^63.
 HEFL_IFMA_TARGET inline void add(u64* out, const u64* a, const u64* b, std::size_t n, u64 modulus) {
   const __m512i q = _mm512_set1_epi64(static_cast<long long>(modulus));
@@ -199,6 +278,9 @@ HEFL_IFMA_TARGET inline void subtract(u64* out, const u64* a, const u64* b, std:
 }
 
 } // namespace ifma
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 } // namespace hefl::he::ckks::detail

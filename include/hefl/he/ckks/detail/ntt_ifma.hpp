@@ -14,6 +14,12 @@
 #include <cstddef>
 
 #if HEFL_CKKS_HAVE_IFMA_KERNELS
+// GCC 12 reports its own _mm512_undefined_epi32() (inside _mm512_min_epu64 and others) as maybe
+// uninitialized once inlined here (GCC bug 105593); the value is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace hefl::he::ckks::detail::ifma {
 
 /// Twiddles of one transform: the powers of psi (or psi^-1) in bit-reversed order with their 52-bit
@@ -184,4 +190,7 @@ HEFL_IFMA_TARGET inline void inverse(u64* a, std::size_t n, u64 q, ntt_twiddles 
 }
 
 } // namespace hefl::he::ckks::detail::ifma
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
