@@ -4,9 +4,12 @@
 /// Merged twisting and bit-reversed twiddles: P. Longa, M. Naehrig, "Speeding up the Number Theoretic
 /// Transform for Faster Ideal Lattice-Based Cryptography", CANS 2016 (Alg. 1 and 2). Lazy reduction with
 /// Shoup multiplication, values kept in [0, 4q): D. Harvey, "Faster arithmetic for number-theoretic
-/// transforms", J. Symbolic Computation 2014.
+/// transforms", J. Symbolic Computation 2014. Primes below 2^50 take the AVX-512 IFMA kernels of
+/// ntt_ifma.hpp when the CPU has them (see cpu_features.hpp); the results are the same residues.
 
+#include <hefl/he/ckks/detail/cpu_features.hpp>
 #include <hefl/he/ckks/detail/modarith.hpp>
+#include <hefl/he/ckks/detail/ntt_ifma.hpp>
 #include <hefl/he/ckks/detail/primes.hpp>
 
 #include <cstddef>
@@ -62,7 +65,20 @@ public:
     // The last inverse stage multiplies by its twiddle and by N^{-1} at once.
     m_last_twiddle = mul_mod(m_inv_roots[1], m_degree_inv, m_mod);
     m_last_twiddle_shoup = shoup_precompute(m_last_twiddle, q);
+    // The 52-bit Shoup constants of the IFMA path, kept only where that path can run.
+    if (q < ifma_modulus_bound && poly_degree >= 16 && cpu_supports_ifma()) {
+      m_roots_shoup52.resize(poly_degree);
+      m_inv_roots_shoup52.resize(poly_degree);
+      for (std::size_t k = 0; k < poly_degree; ++k) {
+        m_roots_shoup52[k] = shoup52_from_shoup64(m_roots_shoup[k]);
+        m_inv_roots_shoup52[k] = shoup52_from_shoup64(m_inv_roots_shoup[k]);
+      }
+    }
   }
+
+  /// Whether the transforms take the AVX-512 IFMA kernels now: q < 2^50, N >= 16, the CPU has
+  /// them and they are not switched off (set_simd_kernels, HEFL_CKKS_PORTABLE).
+  [[nodiscard]] bool uses_ifma() const noexcept { return !m_roots_shoup52.empty() && use_ifma(); }
 
   /// The prime q.
   [[nodiscard]] u64 prime() const noexcept { return m_mod.value(); }
@@ -73,8 +89,56 @@ public:
   /// The primitive 2N-th root of unity psi the transform evaluates at.
   [[nodiscard]] u64 root() const noexcept { return m_psi; }
 
-  /// In-place forward transform leaving values in [0, 4q). Input values must lie in [0, 4q).
+  /// In-place forward transform leaving values in [0, 4q). Input values must lie in [0, 4q). Which
+  /// representative in [0, 4q) comes out depends on the path (IFMA or portable); its residue does not.
   void forward_lazy(u64* a) const noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+    if (uses_ifma()) return ifma::forward_lazy(a, m_degree, m_mod.value(), {m_roots.data(), m_roots_shoup52.data()});
+#endif
+    forward_lazy_portable(a);
+  }
+
+  /// In-place forward transform with fully reduced output in [0, q). Input values must lie in [0, 4q).
+  void forward(u64* a) const noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+    if (uses_ifma()) return ifma::forward(a, m_degree, m_mod.value(), {m_roots.data(), m_roots_shoup52.data()});
+#endif
+    forward_lazy_portable(a);
+    const u64 q = m_mod.value(), two_q = 2 * q;
+    for (std::size_t j = 0; j < m_degree; ++j) {
+      u64 v = a[j];
+      v = v >= two_q ? v - two_q : v;
+      a[j] = v >= q ? v - q : v;
+    }
+  }
+
+  /// In-place inverse transform (including the factor N^{-1}) leaving values in [0, 2q). Input
+  /// values must lie in [0, 2q). As for forward_lazy, the representative depends on the path.
+  void inverse_lazy(u64* a) const noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+    if (uses_ifma())
+      return ifma::inverse_lazy(a, m_degree, m_mod.value(), {m_inv_roots.data(), m_inv_roots_shoup52.data()},
+                                m_degree_inv, shoup52_from_shoup64(m_degree_inv_shoup), m_last_twiddle,
+                                shoup52_from_shoup64(m_last_twiddle_shoup));
+#endif
+    inverse_lazy_portable(a);
+  }
+
+  /// In-place inverse transform (including N^{-1}) with output in [0, q). Input values must lie in [0, 2q).
+  void inverse(u64* a) const noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+    if (uses_ifma())
+      return ifma::inverse(a, m_degree, m_mod.value(), {m_inv_roots.data(), m_inv_roots_shoup52.data()},
+                           m_degree_inv, shoup52_from_shoup64(m_degree_inv_shoup), m_last_twiddle,
+                           shoup52_from_shoup64(m_last_twiddle_shoup));
+#endif
+    inverse_lazy_portable(a);
+    const u64 q = m_mod.value();
+    for (std::size_t j = 0; j < m_degree; ++j) a[j] = a[j] >= q ? a[j] - q : a[j];
+  }
+
+private:
+  void forward_lazy_portable(u64* a) const noexcept {
     const u64 q = m_mod.value(), two_q = 2 * q;
     // One Cooley-Tukey butterfly: inputs in [0, 4q), outputs in [0, 4q).
     const auto butterfly = [q, two_q](u64& x, u64& y, u64 w, u64 w_shoup) {
@@ -114,20 +178,7 @@ public:
     }
   }
 
-  /// In-place forward transform with fully reduced output in [0, q). Input values must lie in [0, 4q).
-  void forward(u64* a) const noexcept {
-    forward_lazy(a);
-    const u64 q = m_mod.value(), two_q = 2 * q;
-    for (std::size_t j = 0; j < m_degree; ++j) {
-      u64 v = a[j];
-      v = v >= two_q ? v - two_q : v;
-      a[j] = v >= q ? v - q : v;
-    }
-  }
-
-  /// In-place inverse transform (including the factor N^{-1}) leaving values in [0, 2q). Input
-  /// values must lie in [0, 2q).
-  void inverse_lazy(u64* a) const noexcept {
+  void inverse_lazy_portable(u64* a) const noexcept {
     const u64 q = m_mod.value(), two_q = 2 * q;
     // One Gentleman-Sande butterfly: inputs in [0, 2q), outputs in [0, 2q).
     const auto butterfly = [q, two_q](u64& x, u64& y, u64 w, u64 w_shoup) {
@@ -173,19 +224,12 @@ public:
     }
   }
 
-  /// In-place inverse transform (including N^{-1}) with output in [0, q). Input values must lie in [0, 2q).
-  void inverse(u64* a) const noexcept {
-    inverse_lazy(a);
-    const u64 q = m_mod.value();
-    for (std::size_t j = 0; j < m_degree; ++j) a[j] = a[j] >= q ? a[j] - q : a[j];
-  }
-
-private:
   modulus m_mod;
   std::size_t m_degree;
   int m_log_degree = 0;
   u64 m_psi = 0;
   std::vector<u64> m_roots, m_roots_shoup, m_inv_roots, m_inv_roots_shoup;
+  std::vector<u64> m_roots_shoup52, m_inv_roots_shoup52; // empty unless the IFMA path can run
   u64 m_degree_inv = 0, m_degree_inv_shoup = 0, m_last_twiddle = 0, m_last_twiddle_shoup = 0;
 };
 

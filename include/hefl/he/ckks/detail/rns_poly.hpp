@@ -8,6 +8,7 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/parallel.hpp>
+#include <hefl/he/ckks/detail/eltwise.hpp>
 #include <hefl/he/ckks/detail/modarith.hpp>
 #include <hefl/he/ckks/detail/ntt.hpp>
 #include <hefl/he/ckks/params.hpp>
@@ -305,8 +306,7 @@ inline void add_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
   for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
     u64* x = a.limb(i);
-    const u64* y = b.limb(i);
-    for (std::size_t j = 0; j < n; ++j) x[j] = add_mod(x[j], y[j], q);
+    eltwise_add(x, x, b.limb(i), n, q);
   });
 }
 
@@ -317,8 +317,7 @@ inline void sub_inplace(rns_poly& a, const rns_poly& b, const context& ctx) {
   for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
     u64* x = a.limb(i);
-    const u64* y = b.limb(i);
-    for (std::size_t j = 0; j < n; ++j) x[j] = sub_mod(x[j], y[j], q);
+    eltwise_subtract(x, x, b.limb(i), n, q);
   });
 }
 
@@ -341,9 +340,7 @@ inline void multiply_inplace(rns_poly& a, const rns_poly& b, const context& ctx)
   const std::size_t n = a.degree();
   for_each_limb(a, [&](std::size_t i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
-    u64* x = a.limb(i);
-    const u64* y = b.limb(i);
-    for (std::size_t j = 0; j < n; ++j) x[j] = mul_mod(x[j], y[j], q);
+    eltwise_multiply(a.limb(i), a.limb(i), b.limb(i), n, q);
   });
 }
 
@@ -356,10 +353,7 @@ inline void multiply_accumulate(rns_poly& acc, const rns_poly& a, const rns_poly
   const std::size_t n = a.degree();
   for_each_limb(a, [&](std::size_t i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
-    u64* z = acc.limb(i);
-    const u64* x = a.limb(i);
-    const u64* y = b.limb(i);
-    for (std::size_t j = 0; j < n; ++j) z[j] = add_mod(z[j], mul_mod(x[j], y[j], q), q.value());
+    eltwise_multiply_add(acc.limb(i), a.limb(i), b.limb(i), n, q);
   });
 }
 
@@ -390,8 +384,7 @@ inline void multiply_scalar_inplace(rns_poly& a, std::int64_t s, const context& 
   for_each_limb(a, [&](std::size_t i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
     const u64 w = signed_residue(s, q), w_shoup = shoup_precompute(w, q.value());
-    u64* x = a.limb(i);
-    for (std::size_t j = 0; j < n; ++j) x[j] = mul_shoup(x[j], w, w_shoup, q.value());
+    eltwise_multiply_constant(a.limb(i), a.limb(i), w, w_shoup, n, q.value());
   });
 }
 
@@ -460,13 +453,12 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
       word_vector work = uninitialized_words(n);
       u64* t = work.data();
       if (p <= qv) {
-        for (std::size_t j = 0; j < n; ++j) t[j] = sub_mod(t_top[j], half_mod, qv);
+        eltwise_subtract_constant(t, t_top, half_mod, n, qv);
       } else {
         for (std::size_t j = 0; j < n; ++j) t[j] = sub_mod(q.reduce(t_top[j]), half_mod, qv);
       }
-      tables.forward_lazy(t); // [0, 4q): x + 4q - t stays below 5q < 2^64
-      const u64 four_q = 4 * qv;
-      for (std::size_t j = 0; j < n; ++j) y[j] = mul_shoup(x[j] + four_q - t[j], inv, inv_shoup, qv);
+      tables.forward_lazy(t); // [0, 4q)
+      eltwise_subtract_lazy_multiply_constant(y, x, t, inv, inv_shoup, n, qv);
     } else {
       for (std::size_t j = 0; j < n; ++j) {
         const u64 r = sub_mod(p <= qv ? t_top[j] : q.reduce(t_top[j]), half_mod, qv);
