@@ -157,6 +157,7 @@ void bm_request_verify(benchmark::State& state) {
   const auto keys = Policy::generate(e.rng);
   request r;
   r.device = e.epc;
+  r.collector_id = "collector-icu";
   r.patient_id = "p-1001";
   r.data = heart_rate(72);
   r.timestamp = e.stamp();
