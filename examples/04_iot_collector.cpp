@@ -1,9 +1,10 @@
 // 04 — the secure collection path of seed 003 in one process. A hospital CA certifies a device, a
 // collector, an admin, a doctor and a nurse; the admin deploys the vital-signs rule contract; the
 // collector validates each device request (certificate, signature, replay, rule) and logs every
-// verdict on the Proof-of-Authority ledger; an accepted measurement becomes a record signed by the
-// patient's smart card and the collector, which the storage node re-checks before its SQLite store
-// keeps it; only the patient's assigned staff may read it. See docs/iot.md.
+// authenticated verdict on the Proof-of-Authority ledger; an accepted measurement becomes a record that
+// carries the device's signed request, signed by the patient's smart card and the collector, which the
+// storage node re-checks (down to the device's own signature) before its SQLite store keeps it; only
+// the patient's assigned staff, proving their key, may read it. See docs/iot.md.
 #include <hefl/iot.hpp>
 
 #include <botan/auto_rng.h>
@@ -111,28 +112,26 @@ int main() try {
   storage_guard<rule_manager<>, local_ledger> guard(trust, reg, directory, storage_rules, store, chain);
   access_controller<local_ledger> readers(trust, reg, store, chain);
 
-  std::cout << "3. Device requests at the collector (every verdict is a ledger entry)\n";
+  std::cout << "3. Device requests at the collector (every authenticated verdict is a ledger entry)\n";
   const auto send = [&](const std::string& step, const certificate_chain& from, const std::vector<std::uint8_t>& bytes,
                         std::string_view expected) {
     const auto v = validator.validate(from, bytes);
     show(step, v.code(), v.message, expected);
-    if (v.accepted()) {  // the collector has the patient's card sign the record and countersigns it
-      const auto& r = *v.parsed;
-      const auto rec = make_record(r.patient_id, r.device, r.data.type, r.data, r.timestamp, alice, "collector-icu",
-                                   *collector_keys.private_key, rng);
+    if (v.accepted()) {  // the record carries the device's signed request; the card signs, the collector countersigns
+      const auto rec = make_attested_record(*v.parsed, alice, "collector-icu", *collector_keys.private_key, rng);
       const auto stored = guard.submit(rec, collector);
       show("  storage node re-checks and stores it", stored.ok() ? "stored" : "refused", stored.message, "stored");
     }
   };
-  const auto honest = make_signed_request(monitor_epc, "p-1001", heart_rate(72), request_now(),
+  const auto honest = make_signed_request(monitor_epc, "collector-icu", "p-1001", heart_rate(72), request_now(),
                                           *device_keys.private_key, rng);
   send("honest heart rate 72 bpm", device, honest.encode(), "accepted");
   send("the same bytes again", device, honest.encode(), "replay");
   send("heart rate 400 bpm", device,
-       make_signed_request(monitor_epc, "p-1001", heart_rate(400), request_now(), *device_keys.private_key, rng).encode(),
+       make_signed_request(monitor_epc, "collector-icu", "p-1001", heart_rate(400), request_now(), *device_keys.private_key, rng).encode(),
        "rule_violation");
   send("blood glucose (not in the contract)", device,
-       make_signed_request(monitor_epc, "p-1001", payload{"blood_glucose", {{"mg_dl", 90}}}, request_now(),
+       make_signed_request(monitor_epc, "collector-icu", "p-1001", payload{"blood_glucose", {{"mg_dl", 90}}}, request_now(),
                            *device_keys.private_key, rng)
            .encode(),
        "rule_violation");
@@ -141,10 +140,10 @@ int main() try {
   const certificate_chain spoofed{
       rogue.issue(*rogue_keys.public_key, identity{role::device, "monitor-1", monitor_epc, 1, 1}, now - 1h, 24h)};
   send("monitor-1 certified by a rogue CA", spoofed,
-       make_signed_request(monitor_epc, "p-1001", heart_rate(75), request_now(), *rogue_keys.private_key, rng).encode(),
+       make_signed_request(monitor_epc, "collector-icu", "p-1001", heart_rate(75), request_now(), *rogue_keys.private_key, rng).encode(),
        "untrusted_certificate");
   send("a stale capture (10 minutes old)", device,
-       make_signed_request(monitor_epc, "p-1001", heart_rate(73), request_now() - 10min, *device_keys.private_key, rng)
+       make_signed_request(monitor_epc, "collector-icu", "p-1001", heart_rate(73), request_now() - 10min, *device_keys.private_key, rng)
            .encode(),
        "stale");
 
@@ -156,10 +155,15 @@ int main() try {
               << r.collector_signature.size() << " B (ECDSA P-256)\n";
 
   std::cout << "5. Reads\n";
-  const auto by_doctor = readers.read(doctor, "p-1001");
+  // A certificate is public: each reader signs a fresh challenge with the certificate's key.
+  const auto read_as = [&](const certificate_chain& who) {
+    const auto challenge = readers.challenge();
+    return readers.read(who, prove_access(challenge, "p-1001", who.front(), *staff_keys.private_key, rng), "p-1001");
+  };
+  const auto by_doctor = read_as(doctor);
   show("dr.house (assigned doctor) reads p-1001", by_doctor.ok() ? "allowed" : to_string(*by_doctor.refusal),
        std::to_string(by_doctor.records.size()) + " record(s)", "allowed");
-  const auto by_nurse = readers.read(nurse, "p-1001");
+  const auto by_nurse = read_as(nurse);
   show("nurse.jenny (not assigned) reads p-1001", by_nurse.ok() ? "allowed" : to_string(*by_nurse.refusal),
        by_nurse.message, "not_assigned");
 

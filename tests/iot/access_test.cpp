@@ -6,9 +6,11 @@
 #include <botan/ecdsa.h>
 #include <botan/ed25519.h>
 #include <botan/system_rng.h>
+#include <botan/x509_key.h>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +37,7 @@ struct ward_fixture {
   registry reg;
   identity_directory keys;
   Botan::ECDSA_PrivateKey collector_key{rng, Botan::EC_Group("secp256r1")};
-  Botan::Ed25519_PrivateKey person_key{rng};
+  Botan::ECDSA_PrivateKey person_key{rng, Botan::EC_Group("secp256r1")};  // staff keys also serve TLS
   Botan::ECDSA_PrivateKey device_key{rng, Botan::EC_Group("secp256r1")};
   patient_smart_card<> alice{"p-1001", rng};
   patient_smart_card<> bob{"p-1002", rng};
@@ -82,6 +84,27 @@ struct ward_fixture {
                                    rng));
   }
 
+  // The private key whose public half @p cert certifies, or null.
+  const Botan::Private_Key* key_of(const Botan::X509_Certificate& cert) const {
+    for (const Botan::Private_Key* k : {static_cast<const Botan::Private_Key*>(&person_key),
+                                        static_cast<const Botan::Private_Key*>(&device_key),
+                                        static_cast<const Botan::Private_Key*>(&collector_key)})
+      if (cert.subject_public_key_info() == Botan::X509::BER_encode(*k)) return k;
+    return nullptr;
+  }
+
+  // A read by the holder of @p chain, who answers a fresh challenge with the certificate's key.
+  template <class Controller>
+  access_result read(Controller& readers, const std::vector<Botan::X509_Certificate>& chain, std::string_view patient,
+                     std::optional<record_time> from = {}, std::optional<record_time> to = {}) {
+    const auto challenge = readers.challenge(t0);
+    access_proof proof{challenge.nonce, {}};
+    if (!chain.empty())
+      if (const auto* key = key_of(chain.front()))
+        proof = prove_access(challenge, patient, chain.front(), *key, rng);
+    return readers.read(chain, proof, patient, from, to, t0);
+  }
+
   // The sealed access transactions, in order.
   std::vector<transaction> access_log() {
     chain.flush();
@@ -98,7 +121,7 @@ TEST_CASE("access: the assigned doctor and nurse read their patient's records, a
   ward_fixture f;
   access_controller readers(f.trust, f.reg, f.store, f.chain);
 
-  const auto doctor = readers.read({f.issue(role::doctor, "dr.house")}, "p-1001", {}, {}, f.t0);
+  const auto doctor = f.read(readers, {f.issue(role::doctor, "dr.house")}, "p-1001");
   REQUIRE(doctor.ok());
   CHECK(doctor.reader == "dr.house");
   CHECK(doctor.reader_role == role::doctor);
@@ -106,8 +129,8 @@ TEST_CASE("access: the assigned doctor and nurse read their patient's records, a
   CHECK(doctor.records[0].decode_payload() == access_heart_rate(70));
   for (const auto& r : doctor.records) CHECK(r.patient_id == "p-1001");
 
-  const auto nurse = readers.read({f.issue(role::nurse, "nurse.joy")}, "p-1001",
-                                  record_time(std::chrono::milliseconds(1'700'000'000'500)), {}, f.t0);
+  const auto nurse = f.read(readers, {f.issue(role::nurse, "nurse.joy")}, "p-1001",
+                                  record_time(std::chrono::milliseconds(1'700'000'000'500)), {});
   REQUIRE(nurse.ok());
   CHECK(nurse.records.size() == 2);
 
@@ -149,7 +172,7 @@ TEST_CASE("access: other readers are refused with a typed reason, and every refu
       {{f.issue(role::doctor, "dr.nobody")}, "p-1001", access_refusal::not_assigned, "not registered"},
   };
   for (const auto& a : attempts) {
-    const auto result = readers.read(a.chain, a.patient, {}, {}, f.t0);
+    const auto result = f.read(readers, a.chain, a.patient);
     INFO("expected " << to_string(a.expected) << ", message: " << result.message);
     REQUIRE_FALSE(result.ok());
     CHECK(*result.refusal == a.expected);
@@ -171,13 +194,13 @@ TEST_CASE("access: other readers are refused with a typed reason, and every refu
 
   // Identical attempts in the same millisecond are separate entries.
   const auto jenny = std::vector{f.issue(role::nurse, "nurse.jenny")};
-  const auto a1 = readers.read(jenny, "p-1001", {}, {}, f.t0);
-  const auto a2 = readers.read(jenny, "p-1001", {}, {}, f.t0);
+  const auto a1 = f.read(readers, jenny, "p-1001");
+  const auto a2 = f.read(readers, jenny, "p-1001");
   CHECK(a1.ledger_entry != a2.ledger_entry);
   CHECK(f.access_log().size() == attempts.size() + 2);
 
   // A hostile patient id is logged as hex, never as raw bytes.
-  const auto hostile = readers.read(jenny, std::string("p-1\0\n\xff", 6), {}, {}, f.t0);
+  const auto hostile = f.read(readers, jenny, std::string("p-1\0\n\xff", 6));
   CHECK(hostile.refusal == access_refusal::unknown_patient);
   CHECK_THAT(std::string(f.access_log().back().field_string("patient")), Catch::StartsWith("hex:"));
 }
@@ -191,6 +214,6 @@ TEST_CASE("access: a read that cannot be logged is not served", "[iot][access]")
   ledger full(make_genesis({sealer.identity()}, "full-chain", ledger_now()), cfg);  // never seals here
   access_controller readers(f.trust, f.reg, f.store, full);
   const auto doctor = std::vector{f.issue(role::doctor, "dr.house")};
-  CHECK(readers.read(doctor, "p-1001", {}, {}, f.t0).records.size() == 3);
-  CHECK_THROWS_AS(readers.read(doctor, "p-1001", {}, {}, f.t0), hefl::security_error);
+  CHECK(f.read(readers, doctor, "p-1001").records.size() == 3);
+  CHECK_THROWS_AS(f.read(readers, doctor, "p-1001"), hefl::security_error);
 }

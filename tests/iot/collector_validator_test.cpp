@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -163,19 +164,45 @@ struct rig {
 
 payload heart_rate(int bpm) { return payload{"heart_rate", {{"bpm", json(bpm)}}}; }
 
-request signed_by(const holder& h, payload p, request_time ts = request_now(), std::string patient = "patient-7") {
-  return make_signed_request(h.epc, std::move(patient), std::move(p), ts, *h.keys.private_key, rng());
+request signed_by(const holder& h, payload p, request_time ts = request_now(), std::string patient = "patient-7",
+                  std::string collector = "collector") {
+  return make_signed_request(h.epc, std::move(collector), std::move(patient), std::move(p), ts, *h.keys.private_key,
+                             rng());
+}
+
+/// The reasons given before the request is authenticated: counted, never a ledger entry of their own.
+bool unauthenticated_reason(verdict_reason r) {
+  switch (r) {
+    case verdict_reason::oversized: case verdict_reason::malformed: case verdict_reason::untrusted_certificate:
+    case verdict_reason::revoked: case verdict_reason::expired: case verdict_reason::not_yet_valid:
+    case verdict_reason::wrong_usage: case verdict_reason::revocation_unavailable:
+    case verdict_reason::missing_identity: case verdict_reason::malformed_identity: case verdict_reason::wrong_role:
+    case verdict_reason::identity_mismatch: case verdict_reason::bad_signature: case verdict_reason::rate_limited:
+      return true;
+    default: return false;
+  }
 }
 
 std::string hash_hex(const payload& p) { return ledger_detail::to_hex(sha256(p.canonical_bytes())); }
 
 /// Checks the verdict and its ledger entry: verdict code, device, its source, group and payload hash.
+/// An unauthenticated refusal (see unauthenticated_reason) must have no ledger entry, the generic
+/// peer code and its count; then the device, source and group arguments are not used.
 template <class Rig>
-transaction expect(Rig& r, const collector_verdict& v, verdict_reason reason, const std::string& device,
-                   const std::string& source, const std::string& group) {
+std::optional<transaction> expect(Rig& r, const collector_verdict& v, verdict_reason reason, const std::string& device,
+                                  const std::string& source, const std::string& group) {
   INFO(v.message);
   CHECK(v.reason == reason);
   CHECK(v.accepted() == (reason == verdict_reason::accepted));
+  if (unauthenticated_reason(reason)) {
+    CHECK_FALSE(v.authenticated);
+    CHECK_FALSE(v.ledger_tx.has_value());
+    CHECK(v.peer_code() == "unauthenticated");
+    CHECK(r.validator.refusal_counts()[std::string(to_string(reason))] >= 1);
+    return std::nullopt;
+  }
+  CHECK(v.authenticated);
+  CHECK(v.peer_code() == to_string(reason));
   const auto tx = r.logged(v);
   CHECK(tx.field_string("verdict") == to_string(reason));
   CHECK(tx.field_string("device") == device);
@@ -191,7 +218,7 @@ transaction expect(Rig& r, const collector_verdict& v, verdict_reason reason, co
 /// An honest heart-rate request from @p h, validated and checked as accepted with its ledger entry.
 template <class Rig>
 void honest_accepted(Rig& r, const holder& h, int bpm = 72) {
-  const auto req = signed_by(h, heart_rate(bpm));
+  const auto req = signed_by(h, heart_rate(bpm), request_now(), "patient-7", r.validator.options().collector_id);
   const auto v = r.validator.validate(h.chain(), req.encode());
   expect(r, v, verdict_reason::accepted, h.epc.to_hex(), "certificate", "1");
   CHECK(v.parsed == req);
@@ -227,6 +254,9 @@ TEST_CASE("collector_validator: request round-trips and its signature covers eve
   // Every field is covered: changing any one breaks the signature.
   auto changed = req;
   changed.patient_id = "patient-8";
+  CHECK_FALSE(verify_request(changed, *a.keys.public_key));
+  changed = req;
+  changed.collector_id = "collector-2";
   CHECK_FALSE(verify_request(changed, *a.keys.public_key));
   changed = req;
   changed.device = epc_of(2);
@@ -271,13 +301,13 @@ TEST_CASE("collector_validator: request decoding refuses truncated, trailing, ov
   CHECK_THROWS_AS(request::decode(longer), hefl::parse_error);  // request_error is a parse_error
 
   auto bad_magic = bytes;
-  bad_magic[3] = '2';
+  bad_magic[3] = '1';  // version 1 (no collector id) is not accepted any more
   CHECK(problem_of(bad_magic) == "malformed");
   auto bad_epc = bytes;
   bad_epc[4] = 0x31;  // SGTIN-96 header must be 0x30
   CHECK_THROWS_WITH(request::decode(bad_epc), Catch::Contains("device id") && Catch::Contains("header"));
   auto huge_patient = bytes;
-  huge_patient[16 + 3] = 0x7F;  // patient id length 0x7Fxxxxxx
+  huge_patient[16 + 4 + req.collector_id.size() + 3] = 0x7F;  // patient id length 0x7Fxxxxxx
   CHECK_THROWS_WITH(request::decode(huge_patient), Catch::Contains("patient id: length"));
 
   const auto with = [&](auto edit) {
@@ -291,6 +321,8 @@ TEST_CASE("collector_validator: request decoding refuses truncated, trailing, ov
     w.put_bytes(request::magic);
     const auto epc = r.device.encode();
     w.put_span<std::uint8_t>(epc);
+    w.put(static_cast<std::uint32_t>(r.collector_id.size()));
+    w.put_bytes(r.collector_id);
     const std::string pid = patient_override.empty() ? r.patient_id : std::string(patient_override.begin(), patient_override.end());
     w.put(static_cast<std::uint32_t>(pid.size()));
     w.put_bytes(pid);
@@ -316,7 +348,7 @@ TEST_CASE("collector_validator: request decoding refuses truncated, trailing, ov
                                                        space_id.size()))),
                     Catch::Contains("patient id"));
   auto bad_payload = raw(req);
-  bad_payload[16 + 4 + req.patient_id.size() + 4] = 'X';  // payload magic "HPL1" -> "XPL1"
+  bad_payload[16 + 4 + req.collector_id.size() + 4 + req.patient_id.size() + 4] = 'X';  // payload magic "HPL1" -> "XPL1"
   CHECK_THROWS_WITH(request::decode(bad_payload), Catch::Contains("payload"));
   CHECK(problem_of(bad_payload) == "malformed");
 
@@ -387,9 +419,9 @@ TEST_CASE("collector_validator: every attack is refused with its reason and logg
     CHECK(v.violation->field == "bpm");
     CHECK(v.violation->actual == 400);
     CHECK(v.message.find("bpm") != std::string::npos);
-    CHECK(tx.field_string("rule") == "out_of_range");
-    CHECK(tx.field_string("field") == "bpm");
-    CHECK(tx.field_string("payload_hash") == hash_hex(req.data));
+    CHECK(tx->field_string("rule") == "out_of_range");
+    CHECK(tx->field_string("field") == "bpm");
+    CHECK(tx->field_string("payload_hash") == hash_hex(req.data));
     honest_accepted(r, a);
   }
   {
@@ -401,7 +433,7 @@ TEST_CASE("collector_validator: every attack is refused with its reason and logg
     const auto tx = expect(r, v, verdict_reason::rule_violation, t.epc.to_hex(), "certificate", "2");
     REQUIRE(v.violation.has_value());
     CHECK(v.violation->kind == rule_violation_kind::type_not_allowed);
-    CHECK(tx.field_string("rule") == "type_not_allowed");
+    CHECK(tx->field_string("rule") == "type_not_allowed");
     honest_accepted(r, a);
   }
   {
@@ -437,8 +469,7 @@ TEST_CASE("collector_validator: every attack is refused with its reason and logg
   {
     std::vector<std::uint8_t> huge(r.validator.options().limits.max_bytes + 1, 0x30);
     const auto v = r.validator.validate(a.chain(), huge);
-    const auto tx = expect(r, v, verdict_reason::oversized, "unknown", "none", "unknown");
-    CHECK(tx.field_string("payload_hash") == ledger_detail::to_hex(sha256(huge)));
+    CHECK_FALSE(expect(r, v, verdict_reason::oversized, "unknown", "none", "unknown").has_value());
     // An object whose fields push it over the limit is refused the same way.
     auto big = signed_by(a, payload{"temperature", {{"site", json(std::string(20000, 'x'))}, {"celsius", json(37.0)}}});
     const auto o = r.validator.validate(a.chain(), big);
@@ -522,11 +553,12 @@ TEST_CASE("collector_validator: the registry hook refuses unknown devices, forei
 
   honest_accepted(r, a);
   const auto& t = h.thermometer;
-  expect(r, r.validator.validate(t.chain(), signed_by(t, payload{"temperature", {{"celsius", json(37.0)}}})),
+  expect(r, r.validator.validate(t.chain(), signed_by(t, payload{"temperature", {{"celsius", json(37.0)}}},
+                                                     request_now(), "patient-7", "collector-icu")),
          verdict_reason::unknown_device, t.epc.to_hex(), "certificate", "2");
-  expect(r, r.validator.validate(a.chain(), signed_by(a, heart_rate(72), request_now(), "patient-8")),
+  expect(r, r.validator.validate(a.chain(), signed_by(a, heart_rate(72), request_now(), "patient-8", "collector-icu")),
          verdict_reason::patient_mismatch, a.epc.to_hex(), "certificate", "1");
-  expect(r, r.validator.validate(b.chain(), signed_by(b, heart_rate(72), request_now(), "patient-8")),
+  expect(r, r.validator.validate(b.chain(), signed_by(b, heart_rate(72), request_now(), "patient-8", "collector-icu")),
          verdict_reason::wrong_collector, b.epc.to_hex(), "certificate", "1");
   honest_accepted(r, a);
 }
@@ -623,7 +655,9 @@ TEST_CASE("collector_validator: what cannot be logged is refused; a throwing pol
   const auto b = broken.validate(a.chain(), signed_by(a, heart_rate(72)));
   CHECK(b.reason == verdict_reason::policy_error);
   CHECK(b.message.find("offline") != std::string::npos);
-  REQUIRE(b.ledger_tx.has_value());
+  // Before authentication: counted, not logged one by one.
+  CHECK_FALSE(b.ledger_tx.has_value());
+  CHECK(broken.refusal_counts()["policy_error"] == 1);
 
   collector_validator_options bad;
   bad.collector_id = "";

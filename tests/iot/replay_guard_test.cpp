@@ -15,8 +15,18 @@ namespace {
 
 const auto t0 = iot_clock::time_point{} + std::chrono::hours(24 * 365 * 50);
 
-replay_guard_options small(std::size_t total, std::size_t per_device) {
+// These tests drive the guard with the caller's now (t0 is in 2020): its own clock bounds are opened
+// wide here and tested in hardening_collector_test.cpp.
+constexpr auto wide_open = std::chrono::hours(24 * 365 * 100);
+
+replay_guard_options trusting() {
   replay_guard_options o;
+  o.max_clock_offset = wide_open;
+  return o;
+}
+
+replay_guard_options small(std::size_t total, std::size_t per_device) {
+  replay_guard_options o = trusting();
   o.max_age = 60s;
   o.max_future_skew = 5s;
   o.max_entries = total;
@@ -66,7 +76,7 @@ TEST_CASE("stale and future timestamps are refused at the window's edges", "[iot
 }
 
 TEST_CASE("empty and oversized nonces are malformed", "[iot][replay]") {
-  replay_guard guard;
+  replay_guard guard(trusting());
   CHECK(guard.check("d", "", t0, t0).status == replay_status::malformed);
   CHECK(guard.check("d", std::string(replay_guard::max_nonce_bytes + 1, 'n'), t0, t0).status ==
         replay_status::malformed);
@@ -151,7 +161,7 @@ TEST_CASE("memory stays bounded under a flood of distinct nonces", "[iot][replay
 }
 
 TEST_CASE("many devices are kept apart", "[iot][replay]") {
-  replay_guard guard;
+  replay_guard guard(trusting());
   for (int d = 0; d < 2000; ++d) REQUIRE(guard.check("device-" + std::to_string(d), "same-nonce", t0, t0).ok());
   CHECK(guard.device_count() == 2000);
   CHECK(guard.size() == 2000);
@@ -177,6 +187,7 @@ TEST_CASE("replay guard options are validated", "[iot][replay]") {
   CHECK_THROWS_WITH(replay_guard(o), Catch::Contains("max_entries_per_device 11 > max_entries 10"));
   o.max_future_skew = 0s;
   o.max_entries_per_device = 10;
+  o.max_clock_offset = wide_open;
   replay_guard strict(o);
   CHECK(strict.check("d", "n", t0 + 1ns, t0).status == replay_status::future);
   static_assert(replay_policy<replay_guard>);

@@ -6,7 +6,9 @@
 #include <botan/ecdsa.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,7 @@ struct storage_fixture {
   record_store<> store{":memory:", keys, chain};
   storage_guard<rule_manager<>, local_ledger> guard{trust, reg, keys, rules, store, chain};
   std::uint64_t next_ms = 0;
+  std::map<sgtin96, std::unique_ptr<Botan::ECDSA_PrivateKey>> device_keys;  // what each device signs with
 
   storage_fixture() {
     trust.add_root(ca.root());
@@ -86,8 +89,14 @@ struct storage_fixture {
     return (by ? *by : ca).issue(key, id, t0 - 1h, 24h * 30);
   }
 
+  Botan::ECDSA_PrivateKey& key_of(const sgtin96& epc) {
+    auto& k = device_keys[epc];
+    if (!k) k = std::make_unique<Botan::ECDSA_PrivateKey>(rng, Botan::EC_Group("secp256r1"));
+    return *k;
+  }
+
   Botan::X509_Certificate issue_device(const sgtin96& epc, const std::string& subject) {
-    Botan::ECDSA_PrivateKey device_key(rng, Botan::EC_Group("secp256r1"));
+    const auto& device_key = key_of(epc);
     identity id;
     id.role = role::device;
     id.subject_id = subject;
@@ -96,10 +105,17 @@ struct storage_fixture {
     return ca.issue(device_key, id, t0 - 1h, 24h * 30);
   }
 
-  // What an honest collector builds: the patient's card signs, the collector countersigns.
-  record honest(patient_smart_card<>& card, const sgtin96& device, const payload& p) {
-    return make_record(card.patient_id(), device, p.type, p, record_time(std::chrono::milliseconds(next_ms++)), card,
-                       "collector-icu", node_key, rng);
+  // The request device @p device signs for @p patient_id at @p at (default: the next timestamp).
+  request device_signed(const sgtin96& device, const std::string& patient_id, const payload& p,
+                 std::optional<record_time> at = {}) {
+    return make_signed_request(device, "collector-icu", patient_id, p,
+                               at ? *at : record_time(std::chrono::milliseconds(next_ms++)), key_of(device), rng);
+  }
+
+  // What an honest collector builds: the device's signed request, the patient's card signs, the
+  // collector countersigns.
+  record honest(patient_smart_card<>& card, const sgtin96& device, const payload& p, std::optional<record_time> at = {}) {
+    return make_attested_record(device_signed(device, card.patient_id(), p, at), card, "collector-icu", node_key, rng);
   }
   record heart(std::int64_t bpm) { return honest(alice, monitor, guard_payload("heart_rate", "bpm", bpm)); }
 
@@ -135,7 +151,7 @@ TEST_CASE("storage_guard stores honest records forwarded by a registered collect
   CHECK(f.refusals().empty());
 }
 
-TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges and logs each refusal",
+TEST_CASE("compromised collector: storage_guard refuses what it forges and logs each refusal",
           "[iot][storage_guard][attack]") {
   storage_fixture f;
   const std::vector<Botan::X509_Certificate> icu{f.icu_cert};
@@ -157,10 +173,8 @@ TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges a
   // A patient signature made with a key of the collector's own, not the patient's card.
   patient_smart_card<> fake_card{"p-1001", f.rng};
   forgeries.push_back({"patient signature from another key",
-                       make_record("p-1001", f.monitor, "heart_rate", guard_payload("heart_rate", "bpm", 75),
-                                   record_time(std::chrono::milliseconds(f.next_ms++)), fake_card, "collector-icu",
-                                   f.node_key, f.rng),
-                       icu, storage_refusal::bad_patient_signature});
+                       f.honest(fake_card, f.monitor, guard_payload("heart_rate", "bpm", 75)), icu,
+                       storage_refusal::bad_patient_signature});
   // A record for a patient the device is not assigned to (bob's card really signed it).
   forgeries.push_back({"device not assigned to the patient",
                        f.honest(f.bob, f.monitor, guard_payload("heart_rate", "bpm", 80)), icu,
@@ -170,10 +184,10 @@ TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges a
                        f.honest(f.alice, sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345.99", 1),
                                 guard_payload("heart_rate", "bpm", 80)),
                        icu, storage_refusal::unknown_device});
-  // A registered device whose group the storage node never enrolled: no contract can vouch for it.
-  forgeries.push_back({"device without an enrolled group",
+  // A registered device the storage node never enrolled: no key to verify it, no contract to vouch for it.
+  forgeries.push_back({"device never enrolled",
                        f.honest(f.alice, f.spare, guard_payload("heart_rate", "bpm", 80)), icu,
-                       storage_refusal::rule_violation});
+                       storage_refusal::unknown_device_key});
   // Content changed after the patient signed.
   auto altered = f.heart(71);
   altered.payload_bytes = guard_payload("heart_rate", "bpm", 200).canonical_bytes();
@@ -182,9 +196,11 @@ TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges a
   auto resigned = f.heart(72);
   sign_as_collector(resigned, "collector-icu", f.er_key, f.rng);
   forgeries.push_back({"collector signature by another key", resigned, icu, storage_refusal::bad_collector_signature});
-  // Posing as the ER collector with the ICU certificate.
-  auto posing = f.heart(73);
-  sign_as_collector(posing, "collector-er", f.node_key, f.rng);
+  // Posing as the ER collector with the ICU certificate (the device addressed the ER collector).
+  auto posing = make_attested_record(
+      make_signed_request(f.monitor, "collector-er", "p-1001", guard_payload("heart_rate", "bpm", 73),
+                          record_time(std::chrono::milliseconds(f.next_ms++)), f.key_of(f.monitor), f.rng),
+      f.alice, "collector-er", f.node_key, f.rng);
   forgeries.push_back({"record names another collector", posing, icu, storage_refusal::collector_mismatch});
   // A certificate from a rogue CA with the same name, and a device certificate posing as a collector.
   forgeries.push_back({"rogue CA", f.heart(74), {f.issue(f.node_key, role::collector, "collector-icu", &f.rogue)},
@@ -192,14 +208,23 @@ TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges a
   forgeries.push_back({"device certificate", f.heart(75), {f.issue_device(f.monitor, "collector-icu")},
                        storage_refusal::untrusted_collector});
   // Timestamps far in the future, malformed fields, and a replay of a stored record.
-  auto future = make_record("p-1001", f.monitor, "heart_rate", guard_payload("heart_rate", "bpm", 76),
-                            std::chrono::floor<std::chrono::milliseconds>(f.t0) + 1h, f.alice, "collector-icu",
-                            f.node_key, f.rng);
+  auto future = f.honest(f.alice, f.monitor, guard_payload("heart_rate", "bpm", 76),
+                         std::chrono::floor<std::chrono::milliseconds>(f.t0) + 1h);
   forgeries.push_back({"future timestamp", future, icu, storage_refusal::future_timestamp});
   auto malformed = f.heart(77);
   malformed.patient_id = "p-1001'; DROP TABLE hefl_records; --";
   forgeries.push_back({"malformed patient id", malformed, icu, storage_refusal::malformed});
-  forgeries.push_back({"replayed record", f.store.get(1).value(), icu, storage_refusal::duplicate});
+  forgeries.push_back({"replayed record", f.store.get(1).value(), icu, storage_refusal::duplicate_nonce});
+  // A value no device sent (no signed request in the record), and a back-dated genuine request.
+  forgeries.push_back({"bare record",
+                       make_record("p-1001", f.monitor, "heart_rate", guard_payload("heart_rate", "bpm", 75),
+                                   record_time(std::chrono::milliseconds(f.next_ms++)), f.alice, "collector-icu",
+                                   f.node_key, f.rng),
+                       icu, storage_refusal::unattested});
+  forgeries.push_back({"back-dated request",
+                       f.honest(f.alice, f.monitor, guard_payload("heart_rate", "bpm", 76),
+                                std::chrono::floor<std::chrono::milliseconds>(f.t0) - 1h),
+                       icu, storage_refusal::stale_timestamp});
 
   for (const auto& fg : forgeries) {
     const auto v = f.guard.submit(fg.r, fg.chain, f.t0);
@@ -220,7 +245,6 @@ TEST_CASE("sinkhole: storage_guard refuses what a compromised collector forges a
   CHECK(log[0].field_string("violation") == "out_of_range");
   CHECK(log[0].field_string("field") == "bpm");
   CHECK(log[1].field_string("violation") == "type_not_allowed");
-  CHECK(log[5].field_string("violation") == "unknown_group");
   CHECK(log[0].field_string("patient") == "p-1001");
   CHECK_THAT(std::string(log[12].field_string("patient")), Catch::StartsWith("hex:"));
   CHECK(f.chain.verify().ok());

@@ -4,7 +4,12 @@
 /// is checked against the hospital PKI, the device's identity, its signature, the replay guard and
 /// its group's rule contract, and every verdict, accepted or rejected, is logged on the ledger.
 ///
-/// Order of checks, cheapest sound order first; the first failure decides the verdict:
+/// Authentication comes first: nothing about the registry, the replay memory or the rules is looked
+/// at until the request is proven to come from the device it names. Order of checks; the first
+/// failure decides the verdict:
+///   0. peer limit   a peer (the end-entity certificate's fingerprint, "anonymous" without one) whose
+///                   unauthenticated refusals exceed options.peer_refusals_per_minute -> rate_limited,
+///                   before any parsing or path validation
 ///   1. size         raw bytes (or the object's encoded size) above request_limits::max_bytes -> oversized
 ///   2. parse        request::decode / request::problem()                  -> malformed
 ///   3. certificate  CertificatePolicy on the peer chain (end-entity first) -> untrusted_certificate,
@@ -12,20 +17,30 @@
 ///                   missing_identity, malformed_identity
 ///   4. identity     holder role must be device -> wrong_role; the certificate's EPC must equal the
 ///                   request's device id -> identity_mismatch
-///   5. registry     optional hook (options.devices): unknown_device, patient_mismatch, wrong_collector
-///   6. signature    SigningPolicy over request::signing_bytes() with the end-entity certificate's key
+///   5. signature    SigningPolicy over request::signing_bytes() with the end-entity certificate's key
 ///                   (a key the policy does not accept is a bad_signature too)  -> bad_signature
-///   7. replay       ReplayPolicy (only after the signature, so a forger cannot burn a device's nonces
+///   --- authenticated from here on ---
+///   6. address      the signed collector id must be this collector's -> misaddressed
+///   7. registry     optional hook (options.devices): unknown_device, patient_mismatch, wrong_collector
+///   8. replay       ReplayPolicy (only after the signature, so a forger cannot burn a device's nonces
 ///                   or fill the guard's memory) -> replay, stale, future, overloaded, malformed
-///   8. rule         RulePolicy for the certificate's group id (after replay, so a replayed message
+///   9. rule         RulePolicy for the certificate's group id (after replay, so a replayed message
 ///                   does not use up the device's rate) -> rule_violation with the violation
-/// Steps 1-5 are pure look-ups and run before the two costly and stateful ones.
+/// Before authentication a forger learns nothing about the registry (which patient a device serves):
+/// every registry verdict needs the device's key. collector_verdict::peer_code() is the one generic
+/// reply for every unauthenticated refusal.
 ///
-/// Ledger entry (transaction::rule_check plus extra fields) for every verdict:
-///   device         the certificate's EPC (24 hex digits) once the chain validated; before that the
-///                  EPC the request claims (unauthenticated); "unknown" when nothing was parsed
-///   device_source  "certificate", "request" (claimed, unauthenticated) or "none"
-///   group          std::to_string of the certificate's group id once the chain validated, else "unknown"
+/// Unauthenticated refusals (steps 0-5) are not written to the replicated ledger one by one: junk
+/// would fill it and crowd out honest entries. They are counted per reason, and a summary entry
+/// (custom, type "unauthenticated_refusals": counts per reason, total, the first refusal's reason and
+/// payload hash as a sample, collector, since) is submitted by the first refusal that comes at least
+/// options.refusal_summary_interval after the previous summary (or after the first refusal not yet
+/// summarised), or by flush_refusal_summary().
+///
+/// Ledger entry (transaction::rule_check plus extra fields) for every authenticated verdict:
+///   device         the certificate's EPC (24 hex digits), whose key signed the request
+///   device_source  "certificate"
+///   group          std::to_string of the certificate's group id
 ///   verdict        to_string(verdict_reason), e.g. "accepted", "replay", "rule_violation"
 ///   payload_hash   SHA-256 of payload::canonical_bytes() when the request parsed; SHA-256 of the bytes
 ///                  received when they did not parse; SHA-256 of nothing for an unencodable object
@@ -52,6 +67,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <concepts>
 #include <cstdint>
 #include <memory>
@@ -113,6 +131,8 @@ enum class verdict_reason : std::uint8_t {
   unknown_device,          ///< registry hook: the device is not registered
   patient_mismatch,        ///< registry hook: the device is not assigned to the request's patient
   wrong_collector,         ///< registry hook: the device reports to another collector
+  misaddressed,            ///< the device signed the request for another collector
+  rate_limited,            ///< the peer sent too many unauthenticated requests; refused unread
   bad_signature,           ///< unsigned, not verifiable, or a certificate key the signing policy does not take
   replay,                  ///< the device already used this nonce inside the replay window
   stale,                   ///< the timestamp is older than the replay window
@@ -142,6 +162,8 @@ enum class verdict_reason : std::uint8_t {
     case verdict_reason::unknown_device: return "unknown_device";
     case verdict_reason::patient_mismatch: return "patient_mismatch";
     case verdict_reason::wrong_collector: return "wrong_collector";
+    case verdict_reason::misaddressed: return "misaddressed";
+    case verdict_reason::rate_limited: return "rate_limited";
     case verdict_reason::bad_signature: return "bad_signature";
     case verdict_reason::replay: return "replay";
     case verdict_reason::stale: return "stale";
@@ -162,10 +184,20 @@ struct collector_verdict {
   std::optional<iot::rule_violation> violation;  ///< the broken rule, when reason == rule_violation
   std::optional<identity> holder;          ///< the certificate holder, once the chain validated
   std::optional<iot::request> parsed;      ///< the request, once it parsed (e.g. to store it when accepted)
-  std::optional<sha256_digest> ledger_tx;  ///< id of the rule_check transaction; empty if the ledger refused it
+  std::optional<sha256_digest> ledger_tx;  ///< id of the rule_check transaction; empty if the ledger refused
+                                           ///< it or the request was not authenticated (counted, not logged)
+  bool authenticated = false;              ///< the request's signature verified under the device certificate's key
+
+  /// The reply every unauthenticated refusal gets, whatever its reason.
+  static constexpr std::string_view unauthenticated_code = "unauthenticated";
 
   /// True when the request was accepted (and logged).
   [[nodiscard]] bool accepted() const noexcept { return reason == verdict_reason::accepted; }
+  /// What to tell the peer: code() once the request is authenticated, else the one generic
+  /// unauthenticated_code (the precise reason stays in reason and message, for the operator).
+  [[nodiscard]] std::string_view peer_code() const noexcept {
+    return authenticated ? to_string(reason) : unauthenticated_code;
+  }
   /// Same as accepted().
   explicit operator bool() const noexcept { return accepted(); }
   /// to_string(reason): the verdict recorded on the ledger.
@@ -186,6 +218,17 @@ struct collector_validator_options {
   const registry* devices = nullptr;
   /// With a registry: refuse devices assigned to another collector (a redirected device, a sinkhole).
   bool require_assigned_collector = true;
+  /// Unauthenticated refusals a peer may cause per minute (GCRA, bursts of as many) before its
+  /// requests are refused unread as rate_limited.
+  std::uint32_t peer_refusals_per_minute = 120;
+  /// Peers whose refusals are tracked at once; when full, new peers are not limited (fail open for
+  /// the limit only: their refusals are still counted and never logged one by one).
+  std::size_t max_tracked_peers = 65536;
+  /// Least time between two summary entries of unauthenticated refusals.
+  std::chrono::milliseconds refusal_summary_interval{std::chrono::seconds(10)};
+  /// The clock of the per-peer limit and of the summaries (never a caller's now, which a stray
+  /// value could push a year ahead); empty = wall time at construction advanced by steady_clock.
+  std::function<clock_time()> clock;
 };
 
 /// Validates device requests at a collector and logs every verdict on the ledger.
@@ -243,6 +286,18 @@ public:
     }
     if (m_options.limits.max_bytes == 0)
       throw invalid_argument("collector_validator: limits.max_bytes must be at least 1, got 0");
+    if (m_options.peer_refusals_per_minute == 0 || m_options.max_tracked_peers == 0)
+      throw invalid_argument("collector_validator: peer_refusals_per_minute and max_tracked_peers must be at least 1");
+    if (m_options.refusal_summary_interval.count() < 0)
+      throw invalid_argument("collector_validator: refusal_summary_interval must not be negative");
+    m_refusals = std::make_unique<refusal_state>(m_options.max_tracked_peers);
+    if (!m_options.clock) {
+      const auto wall = std::chrono::system_clock::now();
+      const auto mono = std::chrono::steady_clock::now();
+      m_options.clock = [wall, mono] {
+        return wall + std::chrono::duration_cast<clock_time::duration>(std::chrono::steady_clock::now() - mono);
+      };
+    }
   }
 
   collector_validator(const collector_validator&) = delete;
@@ -253,6 +308,8 @@ public:
   [[nodiscard]] collector_verdict validate(const certificate_chain& chain, std::span<const std::uint8_t> bytes,
                                            clock_time now = std::chrono::system_clock::now()) {
     attempt a;
+    a.chain = &chain;
+    if (auto limited = peer_limited(chain, a, now)) return std::move(*limited);
     if (bytes.size() > m_options.limits.max_bytes) {
       a.payload_hash = sha256(bytes);
       return finish(a, verdict_reason::oversized,
@@ -281,6 +338,8 @@ public:
   [[nodiscard]] collector_verdict validate(const certificate_chain& chain, const request& r,
                                            clock_time now = std::chrono::system_clock::now()) {
     attempt a;
+    a.chain = &chain;
+    if (auto limited = peer_limited(chain, a, now)) return std::move(*limited);
     a.req = r;
     if (const auto problem = r.problem()) {
       a.payload_hash = r.data.canonical_size() ? sha256(r.data.canonical_bytes()) : sha256({});
@@ -299,8 +358,22 @@ public:
   /// The options in force.
   [[nodiscard]] const collector_validator_options& options() const noexcept { return m_options; }
 
-  /// Number of verdicts given so far (each one was submitted to the ledger).
+  /// Number of authenticated verdicts given so far (each one was submitted to the ledger).
   [[nodiscard]] std::uint64_t verdict_count() const noexcept { return m_seq.load(std::memory_order_relaxed); }
+
+  /// Unauthenticated refusals since construction, per reason (to_string spelling).
+  [[nodiscard]] std::map<std::string, std::uint64_t, std::less<>> refusal_counts() const {
+    const std::lock_guard lock(m_refusals->mutex);
+    return m_refusals->total;
+  }
+
+  /// Submits the summary entry of the unauthenticated refusals not yet summarised, if any.
+  /// @return its transaction id, or nullopt if there was nothing to summarise
+  /// @throws whatever the ledger's submit() throws (the counts are kept for the next summary)
+  std::optional<sha256_digest> flush_refusal_summary() {
+    const std::lock_guard lock(m_refusals->mutex);
+    return submit_summary(m_options.clock());
+  }
 
   /// The ledger key of a device: its EPC as 24 upper-case hex digits (sgtin96::to_hex), also the
   /// device id given to the rule and replay policies.
@@ -314,6 +387,9 @@ private:
     std::optional<identity> holder;
     sha256_digest payload_hash{};
     std::optional<rule_violation> violation;
+    const certificate_chain* chain = nullptr;  // the peer's chain, for the peer id
+    std::string peer;                          // the peer id, once computed
+    bool limited = false;                      // refused by the peer limit (not charged again)
   };
 
   collector_verdict check(const certificate_chain& chain, attempt a, clock_time now) {
@@ -328,8 +404,7 @@ private:
     if (!cv.ok()) return finish(a, reason_of(cv.status), cv.reason, now);
     if (!cv.holder || chain.empty())
       return finish(a, verdict_reason::policy_error, "certificate policy accepted a chain without a holder", now);
-    a.holder = *cv.holder;
-    const identity& holder = *a.holder;
+    const identity holder = *cv.holder;
 
     if (holder.role != role::device)
       return finish(a, verdict_reason::wrong_role,
@@ -341,7 +416,18 @@ private:
                     "request claims device " + describe(r.device) + ", the certificate of \"" + holder.subject_id +
                         "\" is for " + (holder.device_epc ? describe(*holder.device_epc) : std::string("no EPC")),
                     now);
+    if (auto problem = signature_problem(chain.front(), r))
+      return finish(a, verdict_reason::bad_signature, std::move(*problem), now);
+
+    // Authenticated: the device named in the request signed it.
+    a.holder = holder;
     const std::string device = device_key(r.device);
+
+    if (r.collector_id != m_options.collector_id)
+      return finish(a, verdict_reason::misaddressed,
+                    "device " + describe(r.device) + " addressed the request to collector \"" + r.collector_id +
+                        "\", not \"" + m_options.collector_id + "\"",
+                    now);
 
     if (m_options.devices) {
       const auto registered = m_options.devices->device(r.device);
@@ -358,9 +444,6 @@ private:
                       now);
     }
 
-    if (auto problem = signature_problem(chain.front(), r))
-      return finish(a, verdict_reason::bad_signature, std::move(*problem), now);
-
     replay_verdict rv;
     try {
       rv = m_replay->check(device, std::span<const std::uint8_t>(r.nonce), r.timestamp, now);
@@ -371,7 +454,7 @@ private:
 
     std::optional<rule_verdict> rule;
     try {
-      rule.emplace(m_rules->check(holder.group_id, device, r.data, now));
+      rule.emplace(m_rules->check(a.holder->group_id, device, r.data, now));
     } catch (const std::exception& e) {
       return finish(a, verdict_reason::policy_error, std::string("rule policy threw: ") + e.what(), now);
     }
@@ -426,6 +509,7 @@ private:
       case replay_status::future: return verdict_reason::future;
       case replay_status::overloaded: return verdict_reason::overloaded;
       case replay_status::malformed: return verdict_reason::malformed;
+      case replay_status::unavailable: return verdict_reason::policy_error;
     }
     return verdict_reason::policy_error;
   }
@@ -445,6 +529,12 @@ private:
     v.reason = reason;
     v.message = std::move(message);
     v.violation = std::move(a.violation);
+    if (!a.holder) {  // not authenticated: counted (and sampled), not logged one by one
+      count_refusal(a, reason, now);
+      v.parsed = std::move(a.req);
+      return v;
+    }
+    v.authenticated = true;
     const std::uint64_t seq = m_seq.fetch_add(1, std::memory_order_relaxed);
     try {
       auto tx = entry(a, reason, v.violation, seq, now);
@@ -462,23 +552,11 @@ private:
     return v;
   }
 
+  // Only for authenticated attempts: the device is the certificate's, whose key signed the request.
   transaction entry(const attempt& a, verdict_reason reason, const std::optional<rule_violation>& violation,
                     std::uint64_t seq, clock_time now) const {
-    std::string device = "unknown", source = "none", group = "unknown";
-    if (a.holder) {
-      group = std::to_string(a.holder->group_id);
-      if (a.holder->device_epc) {
-        device = device_key(*a.holder->device_epc);
-        source = "certificate";
-      }
-    }
-    if (source == "none" && a.req) {
-      try {
-        device = device_key(a.req->device);
-        source = "request";
-      } catch (const std::exception&) {  // an object with an invalid EPC: nothing to attribute
-      }
-    }
+    const std::string device = device_key(*a.holder->device_epc), source = "certificate",
+                      group = std::to_string(a.holder->group_id);
     const auto time = std::chrono::floor<std::chrono::milliseconds>(now);
     const auto base = transaction::rule_check(device, group, to_string(reason), a.payload_hash, time);
     nlohmann::json fields = base.fields();
@@ -492,12 +570,108 @@ private:
     return transaction(tx_kind::rule_check, std::move(fields), time);
   }
 
+  // Unauthenticated refusals: per-peer limiter, counts since the last summary and since construction.
+  struct refusal_state {
+    explicit refusal_state(std::size_t max_peers) : peers(max_peers) {}
+    std::mutex mutex;
+    device_rate_limiter peers;
+    std::map<std::string, std::uint64_t, std::less<>> pending, total;
+    std::uint64_t pending_count = 0;
+    std::optional<clock_time> since;       // time of the first refusal not yet summarised
+    std::optional<clock_time> last_summary;
+    std::string sample_reason;
+    sha256_digest sample_hash{};
+    std::uint64_t summaries = 0;
+  };
+
+  // The peer's id for the refusal limit: SHA-256 of the end-entity certificate's encoding.
+  static std::string peer_id(const certificate_chain& chain) {
+    if (chain.empty()) return "anonymous";
+    try {
+      const auto der = chain.front().BER_encode();
+      const auto h = sha256(der);
+      return ledger_detail::to_hex(h);
+    } catch (const std::exception&) {
+      return "unreadable";
+    }
+  }
+
+  // A rate_limited verdict if the peer used up its refusals; nullopt otherwise. Cheap when no peer is limited.
+  std::optional<collector_verdict> peer_limited(const certificate_chain& chain, attempt& a, clock_time now) {
+    {
+      const std::lock_guard lock(m_refusals->mutex);
+      if (m_refusals->peers.size() == 0) return std::nullopt;
+    }
+    a.peer = peer_id(chain);
+    bool admitted = true;
+    {
+      const std::lock_guard lock(m_refusals->mutex);
+      admitted = m_refusals->peers.would_admit(a.peer, m_options.peer_refusals_per_minute, m_options.clock());
+    }
+    if (admitted) return std::nullopt;
+    a.limited = true;
+    return finish(a, verdict_reason::rate_limited,
+                  "peer exceeded " + std::to_string(m_options.peer_refusals_per_minute) +
+                      " unauthenticated refusals per minute; request refused unread",
+                  now);
+  }
+
+  void count_refusal(attempt& a, verdict_reason reason, clock_time) {
+    if (a.peer.empty()) a.peer = peer_id(chain_of_attempt(a));
+    const std::lock_guard lock(m_refusals->mutex);
+    const auto now = m_options.clock();
+    if (!a.limited) (void)m_refusals->peers.admit(a.peer, m_options.peer_refusals_per_minute, now);
+    const auto code = std::string(to_string(reason));
+    ++m_refusals->pending[code];
+    ++m_refusals->total[code];
+    if (m_refusals->pending_count++ == 0) {
+      m_refusals->since = now;
+      m_refusals->sample_reason = code;
+      m_refusals->sample_hash = a.payload_hash;
+    }
+    const auto due = m_refusals->last_summary ? *m_refusals->last_summary : *m_refusals->since;
+    if (now - due >= m_options.refusal_summary_interval) {
+      try {
+        (void)submit_summary(now);
+      } catch (const std::exception&) {  // the ledger is busy: the counts wait for the next summary
+      }
+    }
+  }
+
+  // The chain is not kept in the attempt; the peer id is computed where the chain is at hand.
+  static const certificate_chain& chain_of_attempt(const attempt& a) { return *a.chain; }
+
+  // Caller holds m_refusals->mutex.
+  std::optional<sha256_digest> submit_summary(clock_time now) {
+    auto& st = *m_refusals;
+    if (st.pending_count == 0) return std::nullopt;
+    const auto time = std::chrono::floor<std::chrono::milliseconds>(now);
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& [code, n] : st.pending) counts[code] = n;
+    nlohmann::json fields{{"type", "unauthenticated_refusals"},
+                          {"collector", m_options.collector_id},
+                          {"counts", std::move(counts)},
+                          {"total", st.pending_count},
+                          {"since", std::chrono::floor<std::chrono::milliseconds>(*st.since).time_since_epoch().count()},
+                          {"sample_reason", st.sample_reason},
+                          {"sample_payload_hash", ledger_detail::to_hex(st.sample_hash)},
+                          {"summary", st.summaries}};
+    const auto id = m_ledger->submit(transaction(tx_kind::custom, std::move(fields), time));
+    ++st.summaries;
+    st.pending.clear();
+    st.pending_count = 0;
+    st.since.reset();
+    st.last_summary = now;
+    return id;
+  }
+
   CertificatePolicy m_certificates;
   RulePolicy* m_rules;
   ReplayPolicy* m_replay;
   LedgerPolicy* m_ledger;
   collector_validator_options m_options;
   std::atomic<std::uint64_t> m_seq{0};
+  std::unique_ptr<refusal_state> m_refusals;
 };
 
 /// The common case: hospital trust store, ECDSA P-256 device keys, rule_manager, replay_guard, ledger.

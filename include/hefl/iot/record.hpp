@@ -7,14 +7,20 @@
 /// from certificates it validated, which the record store, the storage guard and the access
 /// controller verify against.
 ///
-/// The record does not depend on the collector's request type: a collector turns an accepted request
-/// into a record with make_record() (patient id, device EPC, data type, payload, timestamp).
+/// Origin: a record built from an accepted request (make_attested_record) carries the device's signed
+/// request, byte for byte, as its payload bytes. The storage node then verifies that the device
+/// signed exactly the stored measurement (patient, device, data type, payload, timestamp and the
+/// collector it was sent to) under the device key it enrolled, so a compromised collector cannot
+/// store a value, a patient or a time the device did not send. make_record() still builds a bare
+/// record (payload::canonical_bytes() only) for stores fed by trusted code; the storage guard
+/// refuses those (unattested).
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/serialization.hpp>
 #include <hefl/iot/epc.hpp>
 #include <hefl/iot/identity.hpp>
 #include <hefl/iot/pki.hpp>
+#include <hefl/iot/request.hpp>
 #include <hefl/iot/rules.hpp>
 #include <hefl/iot/signing.hpp>
 
@@ -130,8 +136,10 @@ struct record_check {
 /// the hash, the hash by the patient signature, hash + patient signature + collector id by the
 /// collector signature.
 struct record {
-  /// Largest payload accepted, in bytes (the largest payload any rule contract may allow).
+  /// Largest bare payload accepted, in bytes (the largest payload any rule contract may allow).
   static constexpr std::size_t max_payload_bytes = static_cast<std::size_t>(rule_contract::max_payload_limit);
+  /// Largest attested payload (a device request carrying up to max_payload_bytes of payload).
+  static constexpr std::size_t max_attested_bytes = max_payload_bytes + 1024;
   /// Largest signature accepted, in bytes (Ed25519, ECDSA P-256 and DSA-2048 signatures are 64).
   static constexpr std::size_t max_signature_bytes = 512;
 
@@ -139,7 +147,8 @@ struct record {
   std::string patient_id;                        ///< the patient measured
   sgtin96 device;                                ///< the device that measured
   std::string data_type;                         ///< equal to the payload's type, e.g. "heart_rate"
-  std::vector<std::uint8_t> payload_bytes;       ///< payload::canonical_bytes() of the measurement
+  std::vector<std::uint8_t> payload_bytes;       ///< the device's signed request (request::encode(), attested) or
+                                                 ///< payload::canonical_bytes() of the measurement (bare)
   record_time timestamp{};                       ///< when the device measured
   record_digest hash{};                          ///< SHA-256 of content_bytes()
   std::vector<std::uint8_t> patient_signature;   ///< the patient card's signature of hash
@@ -162,20 +171,46 @@ struct record {
     }
     if (!detail::is_identifier(data_type))
       return "data type \"" + record_detail::loggable(data_type) + "\": expected 1..64 characters of [A-Za-z0-9_.-]";
-    if (payload_bytes.empty() || payload_bytes.size() > max_payload_bytes)
-      return "payload: expected 1.." + std::to_string(max_payload_bytes) + " bytes, got " +
-             std::to_string(payload_bytes.size());
+    const std::size_t limit = attested() ? max_attested_bytes : max_payload_bytes;
+    if (payload_bytes.empty() || payload_bytes.size() > limit)
+      return "payload: expected 1.." + std::to_string(limit) + " bytes, got " + std::to_string(payload_bytes.size());
+    if (timestamp.time_since_epoch().count() < 0)
+      return "timestamp " + std::to_string(timestamp.time_since_epoch().count()) + " ms is before 1970";
     try {
+      if (attested()) {
+        const auto req = request::decode(payload_bytes, request_limits{max_attested_bytes});
+        if (req.device != device) return std::string("device request: signed for another device than the record's");
+        if (req.patient_id != patient_id)
+          return std::string("device request: signed for another patient than the record's");
+        if (req.data.type != data_type)
+          return "device request: data type \"" + record_detail::loggable(req.data.type) +
+                 "\" differs from the record's \"" + data_type + "\"";
+        if (std::chrono::floor<std::chrono::milliseconds>(req.timestamp) != timestamp)
+          return std::string("device request: signed with another timestamp than the record's");
+        return std::nullopt;
+      }
       const auto p = iot::payload::decode(payload_bytes);
       if (p.type != data_type)
         return "payload type \"" + record_detail::loggable(p.type) + "\" differs from the record's data type \"" +
                data_type + "\"";
     } catch (const hefl::error& e) {
-      return std::string("payload: ") + e.what();
+      return std::string(attested() ? "device request: " : "payload: ") + e.what();
     }
-    if (timestamp.time_since_epoch().count() < 0)
-      return "timestamp " + std::to_string(timestamp.time_since_epoch().count()) + " ms is before 1970";
     return std::nullopt;
+  }
+
+  /// Whether the payload bytes are a device's signed request (see the file comment).
+  [[nodiscard]] bool attested() const noexcept {
+    return payload_bytes.size() >= request::magic.size() &&
+           std::equal(request::magic.begin(), request::magic.end(), payload_bytes.begin(),
+                      [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; });
+  }
+
+  /// The device's signed request of an attested record.
+  /// @throws hefl::invalid_argument if the record is bare; hefl::iot::request_error if the bytes do not decode
+  [[nodiscard]] request device_request() const {
+    if (!attested()) throw invalid_argument("record: bare record, it carries no device request");
+    return request::decode(payload_bytes, request_limits{max_attested_bytes});
   }
 
   /// Why the record breaks the format, or nullopt when every field is well-formed: content_problem(),
@@ -187,6 +222,14 @@ struct record {
       return "collector id \"" + record_detail::loggable(collector_id) + "\": expected 1..64 characters of [A-Za-z0-9-._:@]";
     if (patient_signature.size() > max_signature_bytes || collector_signature.size() > max_signature_bytes)
       return "signature longer than " + std::to_string(max_signature_bytes) + " bytes";
+    if (attested()) {
+      try {
+        if (device_request().collector_id != collector_id)
+          return "device request: addressed to another collector than \"" + record_detail::loggable(collector_id) + "\"";
+      } catch (const hefl::error& e) {
+        return std::string("device request: ") + e.what();
+      }
+    }
     return std::nullopt;
   }
 
@@ -231,9 +274,12 @@ struct record {
     return std::move(w).take();
   }
 
-  /// The measurement.
-  /// @throws hefl::parse_error if payload_bytes are not a canonical payload
-  [[nodiscard]] iot::payload decode_payload() const { return iot::payload::decode(payload_bytes); }
+  /// The measurement (from the device's request when attested).
+  /// @throws hefl::parse_error if payload_bytes are not a canonical payload or a device request
+  [[nodiscard]] iot::payload decode_payload() const {
+    if (attested()) return device_request().data;
+    return iot::payload::decode(payload_bytes);
+  }
 };
 
 /// A record with content and hash set, not yet signed (collector side, step 1 of make_record()).
@@ -289,6 +335,33 @@ template <signing_policy CollectorPolicy = ecdsa_p256_signing, signing_policy Pa
                                  std::string collector_id, const Botan::Private_Key& collector_key,
                                  Botan::RandomNumberGenerator& rng) {
   record r = draft_record(std::move(patient_id), device, std::move(data_type), p, timestamp);
+  sign_as_patient(r, card);
+  sign_as_collector<CollectorPolicy>(r, std::move(collector_id), collector_key, rng);
+  return r;
+}
+
+/// Builds an attested record on the collector from a request it accepted: the payload bytes are the
+/// device's signed request as received, content and hash follow from it, then the patient card's
+/// signature and the collector's countersignature. The storage guard verifies the device's signature.
+/// @tparam CollectorPolicy the collector key's policy; PatientPolicy is the card's
+/// @throws hefl::invalid_argument if @p accepted is unsigned or invalid, was addressed to another
+///         collector than @p collector_id, the card belongs to another patient, or the key is not of CollectorPolicy
+template <signing_policy CollectorPolicy = ecdsa_p256_signing, signing_policy PatientPolicy>
+[[nodiscard]] record make_attested_record(const request& accepted, patient_smart_card<PatientPolicy>& card,
+                                          std::string collector_id, const Botan::Private_Key& collector_key,
+                                          Botan::RandomNumberGenerator& rng) {
+  if (accepted.collector_id != collector_id)
+    throw invalid_argument("record: the request was addressed to collector \"" +
+                           record_detail::loggable(accepted.collector_id) + "\", not \"" +
+                           record_detail::loggable(collector_id) + "\"");
+  record r;
+  r.patient_id = accepted.patient_id;
+  r.device = accepted.device;
+  r.data_type = accepted.data.type;
+  r.payload_bytes = accepted.encode();
+  r.timestamp = std::chrono::floor<std::chrono::milliseconds>(accepted.timestamp);
+  if (auto problem = r.content_problem()) throw invalid_argument("record: " + *problem);
+  r.hash = r.compute_hash();
   sign_as_patient(r, card);
   sign_as_collector<CollectorPolicy>(r, std::move(collector_id), collector_key, rng);
   return r;
@@ -406,13 +479,50 @@ public:
     return v;
   }
 
-  /// Validates @p chain (a device's certificate) and records the group its identity names.
+  /// Validates @p chain (a device's certificate) and records the group its identity names, the
+  /// certificate (to check its revocation later) and its public key (to verify the device's
+  /// signature on every record, see storage_guard).
   /// @return the validation verdict (never throws for hostile certificates)
   chain_verdict enrol_device(const std::vector<Botan::X509_Certificate>& chain, const trust_store& trust,
                              clock_time now = std::chrono::system_clock::now()) {
     auto v = validate_chain(chain, trust, cert_usage::tls_client, now, {role::device});
-    if (v) set_device_group(*v.holder->device_epc, v.holder->group_id);
+    if (!v) return v;
+    std::shared_ptr<const Botan::Public_Key> key;
+    try {
+      key = chain.front().load_subject_public_key();
+    } catch (const std::exception& e) {
+      v.status = chain_status::untrusted;
+      v.reason = std::string("the device certificate's key does not load: ") + e.what();
+      v.holder.reset();
+      return v;
+    }
+    const auto& epc = *v.holder->device_epc;
+    set_device_group(epc, v.holder->group_id);
+    const std::unique_lock lock(*m_mutex);
+    m_devices.insert_or_assign(epc, enrolled_device{chain.front(), std::move(key)});
     return v;
+  }
+
+  /// The certificate and public key a device was enrolled with, if any.
+  struct enrolled_device {
+    Botan::X509_Certificate certificate;             ///< the device's certificate (end-entity)
+    std::shared_ptr<const Botan::Public_Key> key;    ///< its public key
+  };
+
+  /// The enrolment of @p device (certificate and key), if it was enrolled.
+  [[nodiscard]] std::optional<enrolled_device> device_enrolment(const sgtin96& device) const {
+    const std::shared_lock lock(*m_mutex);
+    const auto it = m_devices.find(device);
+    if (it == m_devices.end()) return std::nullopt;
+    return it->second;
+  }
+
+  /// Forgets a device's enrolment (group, certificate, key), e.g. when it is deregistered.
+  /// @return whether it was enrolled
+  bool forget_device(const sgtin96& device) {
+    const std::unique_lock lock(*m_mutex);
+    const bool had = m_devices.erase(device) > 0;
+    return m_groups.erase(device) > 0 || had;
   }
 
   /// The keys registered for a patient (empty when none).
@@ -465,6 +575,7 @@ private:
   table m_patients;
   table m_collectors;
   std::map<sgtin96, std::uint32_t> m_groups;
+  std::map<sgtin96, enrolled_device> m_devices;
 };
 
 /// Verifies @p r against every key @p keys holds for its patient and collector: format, hash,

@@ -5,13 +5,28 @@
 /// to patients. Registration refuses duplicates and unknown references, so the collector validator
 /// and the record store can ask "does this device serve this patient through me?" and "may this
 /// nurse read this patient?". In memory, optionally written through to SQLite (Botan::Sqlite3_Database).
+///
+/// Changes requested by administrators go through registration_desk: each change is a JSON object
+/// signed by an admin's key, carries the registry's next change number (so a captured change cannot
+/// be replayed or reordered, also across restarts when the registry persists), and is written to the
+/// ledger as a "registration" entry before it is applied. The mutators of registry itself are for
+/// the node's own set-up and loading.
 
 #include <hefl/core/error.hpp>
 #include <hefl/iot/epc.hpp>
 #include <hefl/iot/identity.hpp>
+#include <hefl/iot/ledger.hpp>
+#include <hefl/iot/pki.hpp>
+#include <hefl/iot/rules.hpp>
+#include <hefl/iot/signing.hpp>
 
 #include <botan/sqlite3.h>
+#include <botan/x509cert.h>
+#include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <chrono>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -62,6 +77,7 @@ public:
       r.m_db->create_table("CREATE TABLE IF NOT EXISTS hefl_staff (id TEXT PRIMARY KEY, role INTEGER)");
       r.m_db->create_table(
           "CREATE TABLE IF NOT EXISTS hefl_assignments (staff TEXT, patient TEXT, PRIMARY KEY (staff, patient))");
+      r.m_db->create_table("CREATE TABLE IF NOT EXISTS hefl_registry_changes (id INTEGER PRIMARY KEY, next TEXT NOT NULL)");
       // Replaying the rows through the same checks refuses a database edited into an inconsistent state.
       const auto db = std::move(r.m_db);
       try {
@@ -80,6 +96,15 @@ public:
         }
         s = db->new_statement("SELECT staff, patient FROM hefl_assignments ORDER BY rowid");
         while (s->step()) r.assign(s->get_str(0), s->get_str(1));
+        s = db->new_statement("SELECT next FROM hefl_registry_changes WHERE id = 0");
+        if (s->step()) {
+          const auto text = s->get_str(0);
+          std::uint64_t next = 0;
+          const auto res = std::from_chars(text.data(), text.data() + text.size(), next);
+          if (res.ec != std::errc{} || res.ptr != text.data() + text.size() || next == 0)
+            throw parse_error("registry " + file.string() + ": stored change number is not a positive integer");
+          r.m_next_change = next;
+        }
       } catch (const invalid_argument& e) {
         throw parse_error(std::string("registry ") + file.string() + ": stored row refused: " + e.what());
       }
@@ -144,6 +169,72 @@ public:
     require_patient(patient_id);
     write("UPDATE hefl_devices SET patient = ?2 WHERE epc = ?1", {epc.to_hex(), patient_id});
     it->second.patient_id = patient_id;
+  }
+
+  /// Removes a device: from now on the collector validator and the storage guard refuse it as unknown.
+  /// @return false if it was not registered. @throws hefl::io_error on a failed write.
+  bool deregister_device(const sgtin96& epc) {
+    std::unique_lock lock(*m_mutex);
+    if (!m_devices.contains(epc)) return false;
+    write("DELETE FROM hefl_devices WHERE epc = ?1", {epc.to_hex()});
+    m_devices.erase(epc);
+    return true;
+  }
+
+  /// The number the next administrator change must carry (1 for a new registry).
+  [[nodiscard]] std::uint64_t next_change() const {
+    std::shared_lock lock(*m_mutex);
+    return m_next_change;
+  }
+
+  /// Applies one administrator change (see registration_desk for who may ask): @p change is a JSON
+  /// object with "op" and its arguments, and "change" equal to next_change(). Ops: register_patient
+  /// (patient, department, room, bed), register_collector (collector), register_device (epc as 24 hex
+  /// digits, patient, collector), reassign_device (epc, patient), deregister_device (epc),
+  /// register_staff (staff, role "doctor"/"nurse"), assign and unassign (staff, patient).
+  /// @throws hefl::invalid_argument naming the problem (wrong number, unknown op, missing or bad
+  ///         argument, or what the op itself refuses); hefl::io_error on a failed write
+  void apply_change(const nlohmann::json& change) {
+    if (!change.is_object()) throw invalid_argument("registry change: expected a JSON object");
+    const auto text = [&](const char* key) -> std::string {
+      const auto it = change.find(key);
+      if (it == change.end() || !it->is_string())
+        throw invalid_argument(std::string("registry change: missing string \"") + key + "\"");
+      return it->get<std::string>();
+    };
+    const auto number = change.find("change");
+    if (number == change.end() || !number->is_number_unsigned())
+      throw invalid_argument("registry change: missing change number");
+    const auto seq = number->get<std::uint64_t>();
+    if (seq != next_change())
+      throw invalid_argument("registry change: number " + std::to_string(seq) + ", expected " +
+                             std::to_string(next_change()) + " (a replayed or reordered change)");
+    const std::string op = text("op");
+    if (op == "register_patient") register_patient({text("patient"), text("department"), text("room"), text("bed")});
+    else if (op == "register_collector") register_collector(text("collector"));
+    else if (op == "register_device") register_device(sgtin96::from_hex(text("epc")), text("patient"), text("collector"));
+    else if (op == "reassign_device") reassign_device(sgtin96::from_hex(text("epc")), text("patient"));
+    else if (op == "deregister_device") {
+      if (!deregister_device(sgtin96::from_hex(text("epc")))) throw invalid_argument("registry change: unknown device");
+    } else if (op == "register_staff") {
+      const auto r = text("role");
+      if (r != "doctor" && r != "nurse") throw invalid_argument("registry change: role must be doctor or nurse");
+      register_staff(text("staff"), r == "doctor" ? role::doctor : role::nurse);
+    } else if (op == "assign") assign(text("staff"), text("patient"));
+    else if (op == "unassign") {
+      if (!unassign(text("staff"), text("patient"))) throw invalid_argument("registry change: no such assignment");
+    } else throw invalid_argument("registry change: unknown op \"" + record_safe(op) + "\"");
+    std::unique_lock lock(*m_mutex);
+    if (m_db) {
+      try {
+        auto up = m_db->new_statement("INSERT OR REPLACE INTO hefl_registry_changes (id, next) VALUES (0, ?1)");
+        up->bind(1, std::to_string(seq + 1));
+        up->spin();
+      } catch (const Botan::Exception& e) {
+        throw io_error(std::string("registry: storing the change number failed: ") + e.what());
+      }
+    }
+    m_next_change = seq + 1;
   }
 
   /// Registers a doctor or nurse.
@@ -304,6 +395,12 @@ private:
     }
   }
 
+  static std::string record_safe(const std::string& s) {
+    std::string out;
+    for (const char c : s.substr(0, 32)) out += (c >= 0x20 && c < 0x7F) ? c : '?';
+    return out;
+  }
+
   static void check_text(const std::string& text, const char* what) {
     if (text.empty() || text.size() > 64)
       throw invalid_argument(std::string("registry ") + what + ": expected 1..64 characters, got " + std::to_string(text.size()));
@@ -349,6 +446,169 @@ private:
   std::map<sgtin96, device_record> m_devices;
   std::map<std::string, staff_entry, std::less<>> m_staff;
   std::shared_ptr<Botan::Sqlite3_Database> m_db;
+  std::uint64_t m_next_change = 1;
+};
+
+/// Domain tag of registration changes.
+inline constexpr std::string_view registration_domain = "hefl/registration/v1";
+
+/// A registry change as an administrator signed it: the change's JSON text exactly as signed, the
+/// signature over registration_message(change), and the administrator's certificate.
+struct signed_registration {
+  std::string change;                   ///< compact JSON object, see registry::apply_change
+  std::vector<std::uint8_t> signature;  ///< over registration_message(change)
+  Botan::X509_Certificate signer;       ///< the administrator's certificate
+};
+
+/// The bytes an administrator signs: the domain tag, a zero byte, then the change text.
+[[nodiscard]] inline std::vector<std::uint8_t> registration_message(std::string_view change) {
+  std::vector<std::uint8_t> m(registration_domain.begin(), registration_domain.end());
+  m.push_back(0);
+  m.insert(m.end(), change.begin(), change.end());
+  return m;
+}
+
+/// Signs @p change (a JSON object with "op", its arguments and "change") with an administrator's key.
+/// @throws hefl::invalid_argument if @p admin_key does not belong to AdminPolicy
+template <signing_policy AdminPolicy = ecdsa_p256_signing>
+[[nodiscard]] signed_registration sign_registration(const nlohmann::json& change, const Botan::Private_Key& admin_key,
+                                                    const Botan::X509_Certificate& admin_certificate,
+                                                    Botan::RandomNumberGenerator& rng) {
+  signed_registration s;
+  s.change = change.dump();
+  s.signature = AdminPolicy::sign(admin_key, registration_message(s.change), rng);
+  s.signer = admin_certificate;
+  return s;
+}
+
+/// How a registration ended.
+enum class registration_status : std::uint8_t {
+  applied,        ///< logged and applied
+  not_admin,      ///< the signer is not an administrator (not logged: unauthenticated)
+  bad_signature,  ///< the signature does not verify under the signer's key (not logged: unauthenticated)
+  malformed,      ///< the signed text is not a JSON object (not logged: nothing to attribute)
+  refused,        ///< authenticated, but the registry refused it (wrong number, unknown id, ...); logged
+};
+
+/// The spelling of @p s in messages and ledger entries.
+[[nodiscard]] constexpr std::string_view to_string(registration_status s) noexcept {
+  switch (s) {
+    case registration_status::applied: return "applied";
+    case registration_status::not_admin: return "not_admin";
+    case registration_status::bad_signature: return "bad_signature";
+    case registration_status::malformed: return "malformed";
+    case registration_status::refused: return "refused";
+  }
+  return "?";
+}
+
+/// The outcome of registration_desk::apply.
+struct registration_result {
+  registration_status status = registration_status::malformed;  ///< outcome
+  std::string message;                                           ///< why, for logs; empty when applied
+  std::optional<sha256_digest> ledger_entry;                     ///< the registration entry (authenticated changes)
+  /// True when applied.
+  [[nodiscard]] bool ok() const noexcept { return status == registration_status::applied; }
+};
+
+/// Applies administrator-signed changes to a registry and logs each authenticated one on the ledger
+/// as a custom "registration" entry (op, change number, SHA-256 of the signed text, signer, status),
+/// written before the change is applied; a change the registry then refuses gets a second entry with
+/// status "refused". All referenced objects must outlive the desk.
+/// @tparam Ledger a hefl::iot::ledger_policy
+/// @tparam AdminPolicy the signing policy of administrators' keys
+template <ledger_policy Ledger, signing_policy AdminPolicy = ecdsa_p256_signing>
+class registration_desk {
+public:
+  /// Decides whether a certificate belongs to an administrator (valid chain and role admin).
+  using admin_predicate = std::function<bool(const Botan::X509_Certificate&)>;
+
+  /// A desk in front of @p reg. @throws hefl::invalid_argument if @p is_admin is empty
+  registration_desk(registry& reg, admin_predicate is_admin, Ledger& ledger)
+      : m_registry(&reg), m_is_admin(std::move(is_admin)), m_ledger(&ledger) {
+    if (!m_is_admin) throw invalid_argument("registration_desk: expected an is_admin predicate");
+  }
+
+  /// Verifies and applies @p s at @p now. Order: admin, signature, JSON, then the registry's own checks.
+  /// @throws whatever the ledger's submit() throws (the change is then not applied); hefl::io_error
+  [[nodiscard]] registration_result apply(const signed_registration& s,
+                                          clock_time now = std::chrono::system_clock::now()) {
+    const std::lock_guard lock(*m_mutex);
+    registration_result out;
+    bool admin = false;
+    try {
+      admin = m_is_admin(s.signer);
+    } catch (const std::exception&) {
+      admin = false;
+    }
+    if (!admin) return fail(out, registration_status::not_admin, "the signer is not an administrator");
+    bool signature_ok = false;
+    try {
+      const std::unique_ptr<Botan::Public_Key> key(s.signer.load_subject_public_key());
+      signature_ok = key && AdminPolicy::verify(*key, registration_message(s.change), s.signature);
+    } catch (const std::exception&) {
+      signature_ok = false;
+    }
+    if (!signature_ok)
+      return fail(out, registration_status::bad_signature, "the signature does not verify under the signer's key");
+    nlohmann::json change;
+    try {
+      change = detail::parse_json_strict(s.change, "registry change", 4);
+    } catch (const parse_error& e) {
+      return fail(out, registration_status::malformed, e.what());
+    }
+    if (!change.is_object() || !change.contains("op") || !change["op"].is_string())
+      return fail(out, registration_status::malformed, "registry change: expected an object with a string \"op\"");
+    std::string signer;
+    try {
+      signer = s.signer.subject_dn().to_string();
+    } catch (const std::exception&) {
+      signer = "(unreadable)";
+    }
+    const auto op = change["op"].get<std::string>();
+    const std::int64_t number =
+        change.contains("change") && change["change"].is_number_unsigned() &&
+                change["change"].get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)
+            ? static_cast<std::int64_t>(change["change"].get<std::uint64_t>())
+            : -1;
+    const auto hash = sha256(std::span(reinterpret_cast<const std::uint8_t*>(s.change.data()), s.change.size()));
+    out.ledger_entry = log(op, number, hash, signer, "requested", "", now);
+    try {
+      m_registry->apply_change(change);
+    } catch (const hefl::error& e) {
+      if (dynamic_cast<const io_error*>(&e)) throw;
+      out.status = registration_status::refused;
+      out.message = e.what();
+      out.ledger_entry = log(op, number, hash, signer, "refused", e.what(), now);
+      return out;
+    }
+    out.status = registration_status::applied;
+    return out;
+  }
+
+private:
+  static registration_result& fail(registration_result& out, registration_status s, std::string message) {
+    out.status = s;
+    out.message = std::move(message);
+    return out;
+  }
+
+  sha256_digest log(const std::string& op, std::int64_t number, const sha256_digest& hash, const std::string& signer,
+                    std::string_view status, std::string_view reason, clock_time now) {
+    nlohmann::json fields{{"type", "registration"},
+                          {"op", detail::is_identifier(op) ? op : std::string("(invalid)")},
+                          {"change", number},
+                          {"change_hash", ledger_detail::to_hex(hash)},
+                          {"admin", signer},
+                          {"status", status}};
+    if (!reason.empty()) fields["reason"] = std::string(reason.substr(0, 200));
+    return m_ledger->submit(transaction(tx_kind::custom, std::move(fields), std::chrono::floor<std::chrono::milliseconds>(now)));
+  }
+
+  registry* m_registry;
+  admin_predicate m_is_admin;
+  Ledger* m_ledger;
+  std::unique_ptr<std::mutex> m_mutex = std::make_unique<std::mutex>();  // one change at a time
 };
 
 } // namespace hefl::iot

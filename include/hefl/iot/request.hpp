@@ -1,12 +1,14 @@
 #pragma once
 /// @file
 /// A device's request to a collector (seed 003, "Data Transmission": device id, the measurement, a
-/// timestamp against replays, signed by the device): device EPC, patient id, the payload of
-/// rules.hpp, timestamp, nonce and the device's signature, with a strict binary wire form.
+/// timestamp against replays, signed by the device): device EPC, the collector it is addressed to,
+/// patient id, the payload of rules.hpp, timestamp, nonce and the device's signature, with a strict
+/// binary wire form.
 ///
 /// Wire form, all integers little-endian, every variable field length-prefixed (u32):
-///   "HRQ1"                          magic, format version 1
+///   "HRQ2"                          magic, format version 2
 ///   12 bytes                        device id, SGTIN-96 binary (epc.hpp)
+///   u32 n, n bytes                  collector id, 1..64 characters as in identity.hpp subject ids
 ///   u32 n, n bytes                  patient id, 1..64 characters as in identity.hpp subject ids
 ///   u32 n, n bytes                  payload::canonical_bytes() (data type and fields)
 ///   i64                             timestamp, milliseconds since 1970-01-01 UTC, >= 0
@@ -15,6 +17,8 @@
 /// The device signs signing_domain, one zero byte, then every byte before the signature field
 /// (magic through nonce): domain separation keeps a device signature from being valid in another
 /// hefl protocol (rule deployments, records), and the length prefixes make the message unambiguous.
+/// The collector id is signed, so a request captured on its way to one collector is refused by every
+/// other (collector_validator: misaddressed); version 1 had no collector id and is no longer accepted.
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/serialization.hpp>
@@ -87,10 +91,10 @@ private:
 
 /// A device's measurement for one patient, as sent to a collector.
 struct request {
-  /// Magic prefix of the wire form, version 1.
-  static constexpr std::string_view magic = "HRQ1";
+  /// Magic prefix of the wire form, version 2.
+  static constexpr std::string_view magic = "HRQ2";
   /// Domain-separation tag in front of the signed bytes.
-  static constexpr std::string_view signing_domain = "hefl/device-request/v1";
+  static constexpr std::string_view signing_domain = "hefl/device-request/v2";
   /// Shortest nonce accepted: 8 bytes keep accidental repeats unlikely (16 random bytes recommended).
   static constexpr std::size_t min_nonce_bytes = 8;
   /// Longest nonce accepted.
@@ -101,6 +105,7 @@ struct request {
   static constexpr std::size_t max_patient_id = identity::max_subject_id;
 
   sgtin96 device;                       ///< the sending device's EPC, as in its certificate
+  std::string collector_id;             ///< the collector the device addresses (signed: no other collector accepts it)
   std::string patient_id;               ///< the patient measured (registry key)
   payload data;                         ///< data type and fields, checked against the group's rule contract
   request_time timestamp{};             ///< when the device took the measurement
@@ -117,6 +122,12 @@ struct request {
       device.validate();
     } catch (const std::exception& e) {
       return std::string("device id: ") + e.what();
+    }
+    if (collector_id.empty() || collector_id.size() > max_patient_id)
+      return "collector id: expected 1.." + std::to_string(max_patient_id) + " characters, got " +
+             std::to_string(collector_id.size());
+    for (const char c : collector_id) {
+      if (!identity::valid_subject_char(c)) return std::string("collector id: expected letters, digits or -._:@");
     }
     if (patient_id.empty() || patient_id.size() > max_patient_id)
       return "patient id: expected 1.." + std::to_string(max_patient_id) + " characters, got " +
@@ -143,7 +154,7 @@ struct request {
   [[nodiscard]] std::optional<std::size_t> encoded_size() const noexcept {
     if (problem()) return std::nullopt;
     const auto payload_size = data.canonical_size();
-    return magic.size() + 12 + 4 + patient_id.size() + 4 + *payload_size + 8 + 4 + nonce.size() + 4 +
+    return magic.size() + 12 + 4 + collector_id.size() + 4 + patient_id.size() + 4 + *payload_size + 8 + 4 + nonce.size() + 4 +
            signature.size();
   }
 
@@ -182,7 +193,7 @@ struct request {
     const auto m = c.take(magic.size(), "magic");
     if (!std::equal(m.begin(), m.end(), magic.begin(), magic.end(),
                     [](std::uint8_t a, char b) { return a == static_cast<std::uint8_t>(b); }))
-      throw request_error(request_problem::malformed, "magic: expected \"HRQ1\", this is not a hefl request");
+      throw request_error(request_problem::malformed, "magic: expected \"HRQ2\", this is not a hefl request (version 2)");
     request r;
     const auto epc = c.take(12, "device id");
     try {
@@ -190,6 +201,8 @@ struct request {
     } catch (const parse_error& e) {
       throw request_error(request_problem::malformed, std::string("device id: ") + e.what());
     }
+    const auto collector = c.take_prefixed(max_patient_id, "collector id");
+    r.collector_id.assign(collector.begin(), collector.end());
     const auto patient = c.take_prefixed(max_patient_id, "patient id");
     r.patient_id.assign(patient.begin(), patient.end());
     const auto payload_bytes = c.take_prefixed(limits.max_bytes, "payload");
@@ -214,7 +227,7 @@ struct request {
 
   /// Equal when every field, the signature included, is equal.
   friend bool operator==(const request& a, const request& b) {
-    return a.device == b.device && a.patient_id == b.patient_id && a.data == b.data && a.timestamp == b.timestamp &&
+    return a.device == b.device && a.collector_id == b.collector_id && a.patient_id == b.patient_id && a.data == b.data && a.timestamp == b.timestamp &&
            a.nonce == b.nonce && a.signature == b.signature;
   }
 
@@ -226,6 +239,8 @@ private:
     w.put_bytes(magic);
     const auto epc = device.encode();
     w.put_span<std::uint8_t>(epc);
+    w.put(static_cast<std::uint32_t>(collector_id.size()));
+    w.put_bytes(collector_id);
     w.put(static_cast<std::uint32_t>(patient_id.size()));
     w.put_bytes(patient_id);
     const auto body = data.canonical_bytes();
@@ -300,16 +315,17 @@ template <signing_policy SigningPolicy = ecdsa_p256_signing>
   }
 }
 
-/// Builds a request with a fresh 16-byte nonce from @p rng and signs it with @p device_key.
+/// Builds a request to @p collector_id with a fresh 16-byte nonce from @p rng and signs it with @p device_key.
 /// @tparam SigningPolicy the policy of the device key (ECDSA P-256 by default, as the CA issues)
 /// @throws hefl::invalid_argument naming the field if the request would be invalid (see
 ///         request::problem()) or @p device_key does not belong to SigningPolicy
 template <signing_policy SigningPolicy = ecdsa_p256_signing>
-[[nodiscard]] request make_signed_request(const sgtin96& device, std::string patient_id, payload data,
-                                          request_time timestamp, const Botan::Private_Key& device_key,
+[[nodiscard]] request make_signed_request(const sgtin96& device, std::string collector_id, std::string patient_id,
+                                          payload data, request_time timestamp, const Botan::Private_Key& device_key,
                                           Botan::RandomNumberGenerator& rng) {
   request r;
   r.device = device;
+  r.collector_id = std::move(collector_id);
   r.patient_id = std::move(patient_id);
   r.data = std::move(data);
   r.timestamp = timestamp;

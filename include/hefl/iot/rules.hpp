@@ -10,7 +10,9 @@
 #include <hefl/core/serialization.hpp>
 #include <hefl/iot/signing.hpp>
 
+#include <botan/hex.h>
 #include <botan/pkix_types.h>
+#include <botan/sqlite3.h>
 #include <botan/x509cert.h>
 #include <nlohmann/json.hpp>
 
@@ -146,6 +148,38 @@ inline bool is_identifier(std::string_view s) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
            c == '-';
   });
+}
+
+/// Whether @p s is well-formed UTF-8 (RFC 3629 §4: no overlong forms, no surrogates, nothing above
+/// U+10FFFF); @p bad_at receives the offset of the first bad byte.
+inline bool valid_utf8(std::string_view s, std::size_t* bad_at = nullptr) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  const auto fail = [&] {
+    if (bad_at) *bad_at = i;
+    return false;
+  };
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) { ++i; continue; }
+    std::size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) { len = 3; lo = 0xA0; }
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
+    else if (c == 0xED) { len = 3; hi = 0x9F; }
+    else if (c == 0xF0) { len = 4; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) { len = 4; hi = 0x8F; }
+    else return fail();
+    if (n - i < len) return fail();
+    if (p[i + 1] < lo || p[i + 1] > hi) return fail();
+    for (std::size_t k = 2; k < len; ++k)
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return fail();
+    i += len;
+  }
+  return true;
 }
 
 /// Parses JSON text refusing duplicate keys (the signer and a checker must not read different values
@@ -762,6 +796,11 @@ concept rule_policy = requires(R& rules, std::uint32_t group_id, std::string_vie
       }
       case field_type::string: {
         if (!value.is_string()) return wrong_type();
+        std::size_t bad_at = 0;
+        if (!detail::valid_utf8(value.get_ref<const std::string&>(), &bad_at))
+          return rule_verdict::rejected(fail(rule_violation_kind::malformed, name,
+                                             "field '" + name + "': not valid UTF-8 (RFC 3629), first bad byte at offset " +
+                                                 std::to_string(bad_at)));
         const auto length = value.get_ref<const std::string&>().size();
         if (rule.max_length && length > *rule.max_length)
           return out_of_range(0, static_cast<double>(*rule.max_length), static_cast<double>(length),
@@ -822,6 +861,16 @@ public:
     it->second = tat + interval;
     m_by_time.emplace(it->second, &it->first);
     return decision::admitted;
+  }
+
+  /// Whether a message of @p device_id at @p now would be admitted, without counting it. A device
+  /// not tracked would be admitted (even when the table is full: only admit() adds devices).
+  [[nodiscard]] bool would_admit(std::string_view device_id, std::uint32_t per_minute, iot_clock::time_point now) {
+    const auto n = std::max<std::uint32_t>(per_minute, 1);
+    const std::chrono::nanoseconds interval((std::int64_t{60'000'000'000} + n - 1) / n);
+    forget_idle(now);
+    const auto it = m_tat.find(device_id);
+    return it == m_tat.end() || std::max(it->second, now) - now <= interval * (n - 1);
   }
 
   /// Devices currently tracked (never more than the constructor's max_devices).
@@ -918,6 +967,11 @@ struct deployment_event {
 /// Tunables of the rule manager.
 struct rule_manager_options {
   std::size_t max_tracked_devices = 65536;  ///< rate-limiter capacity (about 100 bytes per device)
+  /// SQLite file where installed deployments persist (empty = memory only). On opening, every stored
+  /// deployment is verified again (admin, signature, contract) before it is installed, and the
+  /// highest version seen per group stays the floor, so an old captured deployment is refused after
+  /// a restart too.
+  std::string sqlite_path;
 };
 
 /// Holds the active contract of each group, installs contracts from admin-signed deployments, and
@@ -942,6 +996,7 @@ public:
     if (!m_is_admin) throw invalid_argument("rule_manager: expected an is_admin predicate, got an empty function");
     if (!m_observer)
       throw invalid_argument("rule_manager: expected a deployment observer (pass a no-op lambda to opt out), got an empty function");
+    if (!options.sqlite_path.empty()) open(options.sqlite_path);
   }
 
   rule_manager(const rule_manager&) = delete;
@@ -1004,18 +1059,43 @@ public:
       const auto it = m_contracts.find(contract->group_id);
       if (it != m_contracts.end()) e.installed_version = it->second->version;
     }
-    if (e.installed_version != 0 && contract->version <= e.installed_version)
+    std::uint64_t floor = e.installed_version;
+    if (const auto f = m_floor.find(contract->group_id); f != m_floor.end()) floor = std::max(floor, f->second);
+    if (floor != 0 && contract->version <= floor)
       return refuse(deployment_status::stale_version,
                     contract->label() + ": version " + std::to_string(e.version) +
-                        " is not above the installed version " + std::to_string(e.installed_version));
+                        " is not above the installed version " + std::to_string(floor));
 
     e.status = deployment_status::accepted;
     e.message = contract->label() + ": installed version " + std::to_string(e.version);
-    m_observer(e);  // recorded first: a deployment the ledger did not take is not installed
+    // Persisted first, so a restart never forgets a version the ledger saw; restored if the observer refuses.
+    const auto previous = m_deployments.find(contract->group_id);
+    const std::optional<signed_deployment> before =
+        previous == m_deployments.end() ? std::nullopt : std::optional<signed_deployment>(previous->second);
+    persist(contract->group_id, contract->version, d);
+    try {
+      m_observer(e);  // recorded first: a deployment the ledger did not take is not installed
+    } catch (...) {
+      try {
+        if (before) persist(contract->group_id, floor, *before);
+        else unpersist(contract->group_id);
+      } catch (const std::exception&) {  // the stored row keeps the higher version: refuses more, never less
+      }
+      throw;
+    }
+    m_floor[contract->group_id] = contract->version;
+    m_deployments.insert_or_assign(contract->group_id, d);
     const std::lock_guard lock(m_mutex);
     m_contracts.insert_or_assign(contract->group_id, std::move(contract));
     return e;
   }
+
+  /// Stored deployments that did not verify when the database was opened (each is a sentence);
+  /// their groups have no contract until an admin deploys a higher version.
+  [[nodiscard]] const std::vector<std::string>& load_problems() const noexcept { return m_load_problems; }
+
+  /// Whether installed deployments persist in SQLite.
+  [[nodiscard]] bool persistent() const noexcept { return m_db != nullptr; }
 
   /// Checks @p p from @p device_id of @p group_id at @p now. Every message of a known group counts
   /// against the device's rate, refused ones too, so a flood of bad messages is cut off early.
@@ -1078,12 +1158,106 @@ private:
     return n;
   }
 
+  static std::string hex(std::span<const std::uint8_t> b) { return Botan::hex_encode(b.data(), b.size(), false); }
+
+  void open(const std::string& path) {
+    try {
+      m_db = std::make_unique<Botan::Sqlite3_Database>(path);
+      m_db->create_table(
+          "CREATE TABLE IF NOT EXISTS hefl_rule_deployments (group_id TEXT PRIMARY KEY, version TEXT NOT NULL, "
+          "contract TEXT NOT NULL, signature TEXT NOT NULL, signer TEXT NOT NULL)");
+      auto q = m_db->new_statement("SELECT group_id, version, contract, signature, signer FROM hefl_rule_deployments");
+      while (q->step()) {
+        const auto group_text = q->get_str(0), version_text = q->get_str(1);
+        std::uint32_t group = 0;
+        std::uint64_t version = 0;
+        const auto g = std::from_chars(group_text.data(), group_text.data() + group_text.size(), group);
+        const auto v = std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
+        if (g.ec != std::errc{} || g.ptr != group_text.data() + group_text.size() || v.ec != std::errc{} ||
+            v.ptr != version_text.data() + version_text.size())
+          throw parse_error("rule_manager " + path + ": stored row with group \"" + group_text.substr(0, 16) +
+                            "\" and version \"" + version_text.substr(0, 24) + "\" is not numbers");
+        m_floor[group] = std::max(m_floor[group], version);
+        const auto problem = reinstall(group, version, q->get_str(2), q->get_str(3), q->get_str(4));
+        if (problem)
+          m_load_problems.push_back("group " + std::to_string(group) + " version " + std::to_string(version) + ": " +
+                                    *problem);
+      }
+    } catch (const Botan::Exception& e) {
+      throw io_error("rule_manager " + path + ": " + e.what());
+    }
+  }
+
+  // Verifies a stored deployment as deploy() would and installs it; the reason if it does not verify.
+  std::optional<std::string> reinstall(std::uint32_t group, std::uint64_t version, const std::string& contract_hex,
+                                       const std::string& signature_hex, const std::string& signer_hex) {
+    signed_deployment d;
+    try {
+      const auto c = Botan::hex_decode(contract_hex), sig = Botan::hex_decode(signature_hex),
+                 cert = Botan::hex_decode(signer_hex);
+      d.contract.assign(c.begin(), c.end());
+      d.signature.assign(sig.begin(), sig.end());
+      d.signer = Botan::X509_Certificate(cert);
+    } catch (const std::exception& e) {
+      return std::string("stored row does not decode: ") + e.what();
+    }
+    try {
+      if (!m_is_admin(d.signer)) return std::string("the signer is not (or no longer) an admin");
+      const auto key = d.signer.load_subject_public_key();
+      if (!key || !AdminSigningPolicy::verify(*key, deployment_message(d.contract), d.signature))
+        return std::string("the signature does not verify");
+      auto contract = std::make_shared<const rule_contract>(rule_contract::parse(
+          std::string_view(reinterpret_cast<const char*>(d.contract.data()), d.contract.size())));
+      if (contract->group_id != group || contract->version != version)
+        return std::string("the signed contract is for another group or version than the row says");
+      m_deployments.insert_or_assign(group, d);
+      const std::lock_guard lock(m_mutex);
+      m_contracts.insert_or_assign(group, std::move(contract));
+      return std::nullopt;
+    } catch (const std::exception& e) {
+      return std::string("stored deployment refused: ") + e.what();
+    }
+  }
+
+  // Botan's wrapper swallows step errors: the write is confirmed by counting changes.
+  void persist(std::uint32_t group, std::uint64_t version, const signed_deployment& d) {
+    if (!m_db) return;
+    try {
+      auto ins = m_db->new_statement(
+          "INSERT OR REPLACE INTO hefl_rule_deployments (group_id, version, contract, signature, signer) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)");
+      ins->bind(1, std::to_string(group));
+      ins->bind(2, std::to_string(version));
+      ins->bind(3, hex(d.contract));
+      ins->bind(4, hex(d.signature));
+      ins->bind(5, hex(d.signer.BER_encode()));
+      ins->spin();
+      auto changes = m_db->new_statement("SELECT changes()");
+      if (!changes->step() || changes->get_size_t(0) == 0)
+        throw io_error("rule_manager: the deployment of group " + std::to_string(group) + " was not stored");
+    } catch (const Botan::Exception& e) {
+      throw io_error(std::string("rule_manager: storing a deployment failed: ") + e.what());
+    }
+  }
+
+  void unpersist(std::uint32_t group) {
+    if (!m_db) return;
+    auto del = m_db->new_statement("DELETE FROM hefl_rule_deployments WHERE group_id = ?1");
+    del->bind(1, std::to_string(group));
+    del->spin();
+  }
+
   admin_predicate m_is_admin;
   deployment_observer m_observer;
   mutable std::mutex m_mutex;   // guards m_contracts and m_rate
   std::mutex m_deploy_mutex;    // serialises deployments, so the version check and install are atomic
   std::map<std::uint32_t, std::shared_ptr<const rule_contract>> m_contracts;
   device_rate_limiter m_rate;
+  // Guarded by m_deploy_mutex (and written only while loading, before the manager is shared):
+  std::map<std::uint32_t, std::uint64_t> m_floor;              // highest version ever installed per group
+  std::map<std::uint32_t, signed_deployment> m_deployments;    // the installed deployments, as signed
+  std::unique_ptr<Botan::Sqlite3_Database> m_db;
+  std::vector<std::string> m_load_problems;
 };
 
 static_assert(rule_policy<rule_manager<>>);

@@ -1,11 +1,17 @@
 #pragma once
 /// @file
-/// The application-layer re-check that defeats a sinkhole (seed 003, "Sinkhole attack": a compromised
-/// collector attracts traffic and forwards forged data). The storage node trusts no collector: before a
-/// record reaches the store it re-validates the collector's certificate chain and signature, that the
-/// device is registered to this patient and this collector, the patient signature under the patient's
-/// own registered key, and the rule contract of the device's group. A refused record is never stored
-/// and its refusal is a ledger transaction.
+/// The application-layer re-check against a compromised collector (seed 003, "Sinkhole attack": a
+/// compromised collector attracts traffic and forwards forged data). The storage node trusts no
+/// collector: before a record reaches the store it re-validates the collector's certificate chain and
+/// signature, that the device is registered to this patient and this collector, that the device's
+/// certificate is still valid (not revoked), that the device signed exactly this measurement under
+/// the key the storage node enrolled from the device's certificate, the patient signature under the
+/// patient's own registered key, a timestamp window on both sides, that the device's nonce was not
+/// stored before, and the rule contract of the device's group. A refused record is never stored and
+/// its refusal is a ledger transaction.
+///
+/// What this does not stop: a compromised collector can still drop or delay honest traffic (a
+/// sinkhole in the routing sense), and can resubmit a device's signed request only once (the nonce).
 ///
 /// Where the device's group comes from: the storage node's identity_directory, filled at enrolment
 /// from the device's certificate (identity_directory::enrol_device). Never from the record or from the
@@ -22,6 +28,8 @@
 #include <hefl/iot/record.hpp>
 #include <hefl/iot/record_store.hpp>
 #include <hefl/iot/registry.hpp>
+#include <hefl/iot/replay_guard.hpp>
+#include <hefl/iot/request.hpp>
 #include <hefl/iot/rules.hpp>
 
 #include <botan/x509cert.h>
@@ -46,13 +54,20 @@ enum class storage_refusal : std::uint8_t {
   collector_mismatch,       ///< the record names another collector than the certificate, or the collector is not registered
   hash_mismatch,            ///< the hash is not SHA-256 of the record's content
   bad_collector_signature,  ///< the collector signature is missing or does not verify under the certificate's key
-  unknown_device,           ///< the device is not registered
+  unknown_device,           ///< the device is not registered (or was deregistered)
   device_not_assigned,      ///< the device is registered to another patient or reports to another collector
+  unknown_device_key,       ///< the device was never enrolled, so the storage node has no key to verify it
+  untrusted_device,         ///< the device's enrolled certificate no longer validates (revoked, expired)
+  unattested,               ///< the record does not carry the device's signed request
+  bad_device_signature,     ///< the device's signature does not verify under its enrolled key
   unknown_patient_key,      ///< no key is registered for the patient
   bad_patient_signature,    ///< the patient signature is missing or not made by the patient's registered key
+  stale_timestamp,          ///< measured longer ago than the storage window allows (a back-dated record)
   future_timestamp,         ///< measured further in the future than the allowed clock skew
+  duplicate_nonce,          ///< a record with this device nonce was already accepted (a re-signed replay)
   rule_violation,           ///< the payload breaks the contract of the device's group (or the device has no group)
   duplicate,                ///< the same record is already stored (a replay)
+  unavailable,              ///< the nonce memory could not record the nonce (full or not persisted)
 };
 
 /// The spelling of @p r in messages and ledger entries, e.g. "device_not_assigned".
@@ -65,11 +80,18 @@ enum class storage_refusal : std::uint8_t {
     case storage_refusal::bad_collector_signature: return "bad_collector_signature";
     case storage_refusal::unknown_device: return "unknown_device";
     case storage_refusal::device_not_assigned: return "device_not_assigned";
+    case storage_refusal::unknown_device_key: return "unknown_device_key";
+    case storage_refusal::untrusted_device: return "untrusted_device";
+    case storage_refusal::unattested: return "unattested";
+    case storage_refusal::bad_device_signature: return "bad_device_signature";
     case storage_refusal::unknown_patient_key: return "unknown_patient_key";
     case storage_refusal::bad_patient_signature: return "bad_patient_signature";
+    case storage_refusal::stale_timestamp: return "stale_timestamp";
     case storage_refusal::future_timestamp: return "future_timestamp";
+    case storage_refusal::duplicate_nonce: return "duplicate_nonce";
     case storage_refusal::rule_violation: return "rule_violation";
     case storage_refusal::duplicate: return "duplicate";
+    case storage_refusal::unavailable: return "unavailable";
   }
   return "unknown";
 }
@@ -93,6 +115,14 @@ struct storage_verdict {
 struct storage_guard_options {
   /// How far a record's timestamp may lie ahead of the storage node's clock (device clocks drift).
   std::chrono::milliseconds max_future_skew{std::chrono::minutes(5)};
+  /// How old a record's timestamp may be when it reaches the storage node (the collector's replay
+  /// window plus forwarding delay); older records are refused as stale_timestamp.
+  std::chrono::milliseconds max_age{std::chrono::minutes(10)};
+  /// SQLite file where the device nonces of stored records persist (empty = memory only), so a
+  /// restarted storage node still refuses a second record for the same device nonce.
+  std::string nonce_sqlite_path;
+  /// Memory caps and clock of the nonce memory (its max_age and max_future_skew are set from above).
+  replay_guard_options nonces{};
 };
 
 /// Re-checks every record a collector forwards before the record store accepts it, and logs each
@@ -102,20 +132,22 @@ struct storage_guard_options {
 ///         instance from any collector's, since check() also counts each device's message rate)
 /// @tparam Ledger a hefl::iot::ledger_policy
 /// @tparam PatientPolicy, CollectorPolicy as in the record store
+/// @tparam DevicePolicy the signing policy of device keys (ECDSA P-256, as the hospital CA certifies)
 template <rule_policy RulePolicy, ledger_policy Ledger, signing_policy PatientPolicy = ed25519_signing,
-          signing_policy CollectorPolicy = ecdsa_p256_signing>
+          signing_policy CollectorPolicy = ecdsa_p256_signing, signing_policy DevicePolicy = ecdsa_p256_signing>
 class storage_guard {
 public:
   /// A guard in front of @p store. Collector keys of chains that pass are added to @p keys, which must
   /// be the store's directory, so that later integrity scans verify those records too.
   /// @throws hefl::invalid_argument if @p store does not log to a ledger (every stored record must be
-  ///         logged) or does not verify against @p keys
+  ///         logged) or does not verify against @p keys, or a window is not positive;
+  ///         hefl::io_error if options.nonce_sqlite_path cannot be opened
   storage_guard(const trust_store& trust, const registry& reg, identity_directory& keys, RulePolicy& rules,
                 record_store<PatientPolicy, CollectorPolicy>& store, Ledger& ledger,
                 storage_guard_options options = {})
       : m_trust(&trust), m_registry(&reg), m_keys(&keys), m_rules(&rules), m_store(&store), m_ledger(&ledger),
         m_options(options), m_random(std::make_unique<crypto::system_random>()),
-        m_random_mutex(std::make_unique<std::mutex>()) {
+        m_random_mutex(std::make_unique<std::mutex>()), m_nonces(make_nonce_guard(options)) {
     if (!store.logs_to_ledger())
       throw invalid_argument("storage_guard: the record store must log to a ledger (construct it with one)");
     if (&store.directory() != &keys)
@@ -124,6 +156,9 @@ public:
       throw invalid_argument("storage_guard: max_future_skew must not be negative, got " +
                              std::to_string(options.max_future_skew.count()) + " ms");
   }
+
+  /// The memory of device nonces of stored records.
+  [[nodiscard]] const replay_guard& nonces() const noexcept { return *m_nonces; }
 
   /// Re-checks @p r, forwarded by the holder of @p collector_chain (end-entity first), at @p now, and
   /// stores it if every check passes (see storage_refusal for the order).
@@ -174,6 +209,26 @@ public:
                         collector + "\"",
                     now);
 
+    const auto enrolment = m_keys->device_enrolment(r.device);
+    if (!enrolment || !enrolment->key)
+      return refuse(v, r, storage_refusal::unknown_device_key,
+                    "device " + r.device.to_urn() + " was never enrolled: no key to verify its signature", now);
+    const auto device_chain =
+        validate_chain({enrolment->certificate}, *m_trust, cert_usage::tls_client, now, {role::device});
+    if (!device_chain)
+      return refuse(v, r, storage_refusal::untrusted_device,
+                    "the enrolled certificate of device " + r.device.to_urn() + " does not validate: " + device_chain.reason,
+                    now);
+    if (!r.attested())
+      return refuse(v, r, storage_refusal::unattested,
+                    "record carries no signed request of device " + r.device.to_urn(), now);
+    const request signed_request = r.device_request();  // format_problem() already decoded it
+    if (!verify_request<DevicePolicy>(signed_request, *enrolment->key))
+      return refuse(v, r, storage_refusal::bad_device_signature,
+                    "the " + std::string(DevicePolicy::algorithm_name) + " signature of device " + r.device.to_urn() +
+                        " does not verify under its enrolled key over this measurement",
+                    now);
+
     const auto patient_keys = m_keys->patient_keys(r.patient_id);
     if (patient_keys.empty())
       return refuse(v, r, storage_refusal::unknown_patient_key,
@@ -187,12 +242,26 @@ public:
       return refuse(v, r, storage_refusal::bad_patient_signature,
                     "patient signature is not made by the registered key of \"" + r.patient_id + "\"", now);
 
-    if (r.timestamp > std::chrono::floor<std::chrono::milliseconds>(now) + m_options.max_future_skew)
-      return refuse(v, r, storage_refusal::future_timestamp,
-                    "measured at " + std::to_string(r.timestamp.time_since_epoch().count()) +
-                        " ms, more than " + std::to_string(m_options.max_future_skew.count()) +
-                        " ms after the storage clock",
-                    now);
+    const std::string device_id = r.device.to_hex();
+    const auto fresh = m_nonces->check(device_id, std::span<const std::uint8_t>(signed_request.nonce),
+                                       r.timestamp, now);
+    if (!fresh) {
+      const auto why = fresh.status == replay_status::stale    ? storage_refusal::stale_timestamp
+                       : fresh.status == replay_status::future ? storage_refusal::future_timestamp
+                       : fresh.status == replay_status::replay ? storage_refusal::duplicate_nonce
+                                                               : storage_refusal::unavailable;
+      return refuse(v, r, why, "device " + r.device.to_urn() + ": " + fresh.message, now);
+    }
+    // From here on a refusal or failure gives the nonce back only where the record may be retried.
+    struct nonce_release {
+      replay_guard* guard;
+      const std::string& device;
+      const std::vector<std::uint8_t>& nonce;
+      bool keep = false;
+      ~nonce_release() {
+        if (!keep) guard->forget(device, std::span<const std::uint8_t>(nonce));
+      }
+    } release{m_nonces.get(), device_id, signed_request.nonce};
 
     const auto group = m_keys->device_group(r.device);
     if (!group) {
@@ -200,11 +269,13 @@ public:
       none.kind = rule_violation_kind::unknown_group;
       none.message = "device " + r.device.to_urn() + " was never enrolled with a group";
       v.violation = none;
+      release.keep = true;
       return refuse(v, r, storage_refusal::rule_violation, none.message, now);
     }
-    const auto rule = m_rules->check(*group, r.device.to_urn(), r.decode_payload(), now);
+    const auto rule = m_rules->check(*group, r.device.to_urn(), signed_request.data, now);
     if (!rule) {
       v.violation = rule.violation();
+      release.keep = true;  // the device's signed request was judged: it is not stored later either
       return refuse(v, r, storage_refusal::rule_violation,
                     std::string(rule.code()) + ": " + rule.violation().message, now);
     }
@@ -213,13 +284,25 @@ public:
     const auto stored = m_store->try_insert(r);
     if (!stored) {
       v.record_id = stored.id;
+      release.keep = stored.check.fault == record_fault::duplicate;
       return refuse(v, r, from_store(stored.check.fault), stored.check.message, now);
     }
+    release.keep = true;
     v.record_id = stored.id;
     return v;
   }
 
 private:
+  static std::unique_ptr<replay_guard> make_nonce_guard(const storage_guard_options& o) {
+    if (o.max_age.count() <= 0)
+      throw invalid_argument("storage_guard: max_age must be positive, got " + std::to_string(o.max_age.count()) + " ms");
+    replay_guard_options g = o.nonces;
+    g.max_age = o.max_age;
+    g.max_future_skew = std::max(o.max_future_skew, std::chrono::milliseconds(0));
+    if (o.nonce_sqlite_path.empty()) return std::make_unique<replay_guard>(std::move(g));
+    return std::make_unique<replay_guard>(o.nonce_sqlite_path, std::move(g));
+  }
+
   static storage_refusal from_store(record_fault f) noexcept {
     switch (f) {
       case record_fault::duplicate: return storage_refusal::duplicate;
@@ -273,6 +356,7 @@ private:
   storage_guard_options m_options;
   std::unique_ptr<random_source> m_random;
   std::unique_ptr<std::mutex> m_random_mutex;
+  std::unique_ptr<replay_guard> m_nonces;
 };
 
 } // namespace hefl::iot
