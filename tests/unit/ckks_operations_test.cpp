@@ -10,6 +10,7 @@
 
 #include "ckks_test_support.hpp"
 
+#include <algorithm>
 #include <complex>
 #include <cstdint>
 #include <vector>
@@ -108,4 +109,35 @@ TEST_CASE("ckks rescale_to, add_many and multiply_many agree with double precisi
   CHECK_THROWS_AS(k.eval.rescale_to_inplace(fresh, 0), hefl::invalid_argument); // 2^40 / 2^40 / 2^40 < 1
   CHECK(fresh.poly(0) == cts[0].poly(0));
   CHECK(fresh.level() == cts[0].level());
+}
+
+TEST_CASE("ckks complex slots: encode, add, multiply and decrypt without spelling out scale and level",
+          "[ckks][operations]") {
+  ops_kit k(ops_params());
+  const std::size_t n = k.p.slot_count();
+  const auto a_re = random_values(n, 51), a_im = random_values(n, 52), b_re = random_values(n, 53),
+             b_im = random_values(n, 54);
+  std::vector<std::complex<double>> a(n), b(n);
+  for (std::size_t j = 0; j < n; ++j) a[j] = {a_re[j], a_im[j]}, b[j] = {b_re[j], b_im[j]};
+  const auto ct = k.encryptor.encrypt(
+      ckks::encode(k.p, k.eval.slot_encoder(), std::span<const std::complex<double>>(a), k.p.scale(), k.p.max_level()));
+  const auto worst = [](const std::vector<std::complex<double>>& got, const std::vector<std::complex<double>>& want) {
+    double e = 0;
+    for (std::size_t j = 0; j < want.size(); ++j) e = std::max(e, std::abs(got[j] - want[j]));
+    return e;
+  };
+  CHECK(worst(k.decryptor.decrypt_decode_complex(ct, k.eval.slot_encoder()), a) < 1e-6);
+  std::vector<std::complex<double>> want(n);
+  for (std::size_t j = 0; j < n; ++j) want[j] = a[j] + b[j];
+  CHECK(worst(k.decryptor.decrypt_decode_complex(k.eval.add_plain(ct, std::span<const std::complex<double>>(b)),
+                                                 k.eval.slot_encoder()),
+              want) < 1e-6);
+  const auto prod = k.eval.multiply_plain_rescale(ct, std::span<const std::complex<double>>(b));
+  CHECK(prod.level() == ct.level() - 1);
+  for (std::size_t j = 0; j < n; ++j) want[j] = a[j] * b[j];
+  CHECK(worst(k.decryptor.decrypt_decode_complex(prod, k.eval.slot_encoder()), want) < 1e-5);
+  // A plaintext for the product, at its exact (drifted) scale and level.
+  const auto pt = ckks::encode(k.p, k.eval.slot_encoder(), std::span<const std::complex<double>>(b), prod);
+  for (std::size_t j = 0; j < n; ++j) want[j] = a[j] * b[j] + b[j];
+  CHECK(worst(k.decryptor.decrypt_decode_complex(k.eval.add_plain(prod, pt), k.eval.slot_encoder()), want) < 1e-5);
 }

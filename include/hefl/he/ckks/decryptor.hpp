@@ -134,6 +134,13 @@ public:
     return decode(m_params, enc, decrypt(ct));
   }
 
+  /// Decrypts and decodes the N/2 complex slots.
+  /// @throws hefl::invalid_argument as decrypt and decode_complex.
+  [[nodiscard]] std::vector<std::complex<double>> decrypt_decode_complex(const ciphertext& ct,
+                                                                         const encoder& enc) const {
+    return decode_complex(m_params, enc, decrypt(ct));
+  }
+
   /// Decryption for a result that leaves the key holder (sent to a client, a server or published):
   /// c_0 + c_1·s plus, in every coefficient, an integer drawn uniformly from [-U, U] with
   /// U = ceil(N·B·2^(λ_s-1)) (B = f.noise_bound, λ_s = f.statistical_security). Exact decryptions of

@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <complex>
 #include <cstdint>
 #include <cstdio>
 #include <span>
@@ -159,6 +160,12 @@ public:
   /// a + values, slot-wise: the values (at most N/2, zero-padded) are encoded at a's scale and level.
   /// @throws hefl::invalid_argument if a belongs to other parameters or the encoder rejects the values.
   [[nodiscard]] ciphertext add_plain(const ciphertext& a, std::span<const double> values) const {
+    check(a, "add_plain");
+    return add_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
+  }
+  /// a + values for complex slot values (at most N/2, zero-padded), encoded at a's scale and level.
+  /// @throws hefl::invalid_argument as the real overload.
+  [[nodiscard]] ciphertext add_plain(const ciphertext& a, std::span<const std::complex<double>> values) const {
     check(a, "add_plain");
     return add_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
   }
@@ -477,6 +484,16 @@ public:
   /// @throws hefl::depth_exhausted (naming the operation) if a is at level 0.
   /// @throws hefl::invalid_argument if a belongs to other parameters or the encoder rejects the values.
   [[nodiscard]] ciphertext multiply_plain_rescale(const ciphertext& a, std::span<const double> values) const {
+    check(a, "multiply_plain_rescale");
+    require_level(a.level(), "multiply_plain_rescale");
+    ciphertext r = multiply_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
+    rescale_inplace(r);
+    return r;
+  }
+  /// a·values slot-wise for complex values, as the real overload (one level, scale s²/q_l).
+  /// @throws as the real overload.
+  [[nodiscard]] ciphertext multiply_plain_rescale(const ciphertext& a,
+                                                  std::span<const std::complex<double>> values) const {
     check(a, "multiply_plain_rescale");
     require_level(a.level(), "multiply_plain_rescale");
     ciphertext r = multiply_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
