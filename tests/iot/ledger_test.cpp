@@ -314,7 +314,8 @@ TEST_CASE("peer blocks are refused unless every check passes", "[iot][ledger][po
   REQUIRE(b.sync_from(a));
   const auto head = b.head_hash();
   const auto now = clock.fn()();
-  const std::vector<transaction> txs{check_tx(10), check_tx(11)};
+  // Entries signed by their author (b), as a sealer's pool holds them.
+  const std::vector<transaction> txs{b.sign_entry(check_tx(10)), b.sign_entry(check_tx(11))};
   const auto mallory = seeded_key("mallory", 7);
   const auto fake_b = seeded_key("b", 8);
 

@@ -1,7 +1,10 @@
 #pragma once
 /// @file
-/// Persists a ledger's blocks and transactions in SQLite (through Botan::Sqlite3_Database) and
-/// reloads them with full verification, so an edited row is reported with the block it sits in.
+/// Persists a ledger's blocks and transactions (with their author signatures) in SQLite (through
+/// Botan::Sqlite3_Database) and reloads them with full verification, so an edited row is reported
+/// with the block it sits in. Each save also writes the saving node's signed checkpoint of the head
+/// in the same SQLite transaction; reloading compares against it (and against a newer checkpoint a
+/// peer kept, when given), so deleting the newest block rows is reported as a truncated chain.
 /// Needs Botan 2 and nlohmann-json (target hefl::iot).
 ///
 /// Botan 2.19's SQLite wrapper swallows statement errors (step() only says "no row") and reads
@@ -19,15 +22,16 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace hefl::iot {
 
-/// A SQLite file holding one ledger replica's chain (tables ledger_blocks and ledger_transactions).
-/// Thread-safe. Each save() is one BEGIN IMMEDIATE ... COMMIT, so a crash leaves every block it
-/// wrote or none of them, never half a block.
+/// A SQLite file holding one ledger replica's chain (tables ledger_blocks, ledger_transactions and
+/// ledger_checkpoint). Thread-safe. Each save() is one BEGIN IMMEDIATE ... COMMIT, so a crash leaves
+/// every block it wrote and the matching checkpoint, or none of them, never half a block.
 class ledger_store {
 public:
   /// Opens (or creates) the database at @p path and its tables.
@@ -39,9 +43,18 @@ public:
       exec("CREATE TABLE IF NOT EXISTS ledger_blocks (height INTEGER PRIMARY KEY, previous TEXT NOT NULL, "
            "merkle_root TEXT NOT NULL, time TEXT NOT NULL, sealer TEXT NOT NULL, signature TEXT NOT NULL)");
       exec("CREATE TABLE IF NOT EXISTS ledger_transactions (height INTEGER NOT NULL, idx INTEGER NOT NULL, "
-           "body TEXT NOT NULL, PRIMARY KEY (height, idx))");
+           "body TEXT NOT NULL, author TEXT NOT NULL DEFAULT '', author_signature TEXT NOT NULL DEFAULT '', "
+           "PRIMARY KEY (height, idx))");
+      // Files written before entries were signed lack the author columns; their chains then fail
+      // verification as unsigned (unknown_author) rather than as unreadable.
+      if (count(*m_db, "SELECT count(*) FROM pragma_table_info('ledger_transactions') WHERE name = 'author'") == 0) {
+        exec("ALTER TABLE ledger_transactions ADD COLUMN author TEXT NOT NULL DEFAULT ''");
+        exec("ALTER TABLE ledger_transactions ADD COLUMN author_signature TEXT NOT NULL DEFAULT ''");
+      }
+      exec("CREATE TABLE IF NOT EXISTS ledger_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), height TEXT NOT NULL, "
+           "head TEXT NOT NULL, signer TEXT NOT NULL, signature TEXT NOT NULL)");
       if (count(*m_db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                       "('ledger_blocks', 'ledger_transactions')") != 2)
+                       "('ledger_blocks', 'ledger_transactions', 'ledger_checkpoint')") != 3)
         throw io_error("ledger_store: could not create the ledger tables in " + path);
       m_committed = std::make_unique<Botan::Sqlite3_Database>(path);
       exec(*m_committed, "PRAGMA busy_timeout = 5000");
@@ -57,10 +70,13 @@ public:
     return guarded("count blocks", [&] { return count(*m_db, "SELECT count(*) FROM ledger_blocks"); });
   }
 
-  /// Writes the blocks of @p l that are not stored yet, all in one SQLite transaction.
+  /// Writes the blocks of @p l that are not stored yet and @p l's signed checkpoint of its head, all
+  /// in one SQLite transaction. A stored newest block that @p l replaced by fork choice (an in-turn
+  /// block preferred to an out-of-turn one, same parent) is rewritten.
   /// @returns the number of blocks written
-  /// @throws hefl::io_error if a write fails (nothing of this call is kept), or the stored chain is
-  ///         not a prefix of @p l (another chain, or one that is longer)
+  /// @throws hefl::invalid_argument if @p l has no key but blocks beyond genesis (nobody could sign
+  ///         the checkpoint that reloading needs); hefl::io_error if a write fails (nothing of this
+  ///         call is kept), or the stored chain is not a prefix of @p l (another chain, or one that is longer)
   std::size_t save(const ledger& l) {
     const std::lock_guard lock(m_mutex);
     const auto stored = guarded("count blocks", [&] { return count(*m_db, "SELECT count(*) FROM ledger_blocks"); });
@@ -68,15 +84,31 @@ public:
     if (stored > chain.size())
       throw io_error("ledger_store::save: " + m_path + " holds " + std::to_string(stored) +
                      " blocks, the ledger only " + std::to_string(chain.size()));
+    const auto checkpoint = l.checkpoint();
+    if (!checkpoint && chain.size() > 1)
+      throw invalid_argument("ledger_store::save: the replica has no key to sign the checkpoint of its head");
+    auto first = stored;
     if (stored > 0) {
       const auto h = stored - 1;
       const auto header = guarded("read block", [&] { return read_header(h); });
-      if (header.hash() != chain[h].hash())
+      const bool replaced = h >= 1 && header.height == h && header.hash() != chain[h].hash() &&
+                            guarded("read block", [&] { return read_header(h - 1); }).hash() == chain[h - 1].hash();
+      if (header.hash() != chain[h].hash() && !replaced)
         throw io_error("ledger_store::save: block " + std::to_string(h) + " in " + m_path +
                        " differs from the ledger's: the store belongs to another chain");
+      if (replaced) first = h;
     }
-    if (stored < chain.size()) write_locked(chain, stored);
-    return chain.size() - stored;
+    if (first < chain.size() || (checkpoint && !checkpoint_is_locked(*checkpoint)))
+      write_locked(chain, first, stored, checkpoint);
+    return chain.size() - first;
+  }
+
+  /// The stored checkpoint of the head, if any.
+  /// @throws hefl::ledger_integrity_error (fault bad_checkpoint) if the row is unreadable;
+  ///         hefl::io_error if the database cannot be read
+  [[nodiscard]] std::optional<head_checkpoint> read_checkpoint() const {
+    const std::lock_guard lock(m_mutex);
+    return read_checkpoint_locked();
   }
 
   /// Reads every stored block, genesis first, without verifying signatures or hashes (see load_into()).
@@ -98,8 +130,8 @@ public:
         b.signature = row_field(h, "signature", [&] { return hex_field(rows->get_str(5), "signature"); });
         chain.push_back(std::move(b));
       }
-      const auto txs = m_db->new_statement(
-          "SELECT CAST(height AS TEXT), CAST(idx AS TEXT), body FROM ledger_transactions ORDER BY height, idx");
+      const auto txs = m_db->new_statement("SELECT CAST(height AS TEXT), CAST(idx AS TEXT), body, author, "
+                                           "author_signature FROM ledger_transactions ORDER BY height, idx");
       while (txs->step()) {
         const auto h = row_field(chain.size(), "transaction", [&] { return parse_int(txs->get_str(0), "height"); });
         if (h < 0 || static_cast<std::uint64_t>(h) >= chain.size())
@@ -111,18 +143,46 @@ public:
         if (idx != static_cast<std::int64_t>(at))
           throw malformed(static_cast<std::size_t>(h), "expected transaction index " + std::to_string(at) +
                                                            ", row says " + std::to_string(idx));
-        b.transactions.push_back(row_field(static_cast<std::size_t>(h), what,
-                                           [&] { return transaction::parse(txs->get_str(2)); }));
+        b.transactions.push_back(row_field(static_cast<std::size_t>(h), what, [&] {
+          auto tx = transaction::parse(txs->get_str(2));
+          auto author = txs->get_str(3);
+          if (author.empty()) return tx;  // unsigned: verification names it
+          return tx.with_author(std::move(author), hex_field(txs->get_str(4), "author signature"));
+        }));
       }
     });
     return chain;
   }
 
   /// Reads the chain and hands it to @p l (a fresh replica built from the trusted genesis), which
-  /// verifies every block: links, sealer turns, signatures, Merkle roots.
-  /// @throws hefl::ledger_integrity_error naming the first bad block and why; hefl::io_error if the
-  ///         database cannot be read; hefl::invalid_argument if @p l already holds blocks
-  void load_into(ledger& l) const { l.restore(read_blocks()); }
+  /// verifies every block (links, sealer turns, signatures, Merkle roots, author signatures) and
+  /// then the stored checkpoint: a stored chain beyond genesis needs one, signed by an author, naming
+  /// its head. @p newest_known, when given (e.g. the last checkpoint this node handed to a peer, as the
+  /// peer kept it), must be reached too: a whole file rolled back to an older copy is caught that way.
+  /// Nothing is adopted when any check fails.
+  /// @throws hefl::ledger_integrity_error naming the first bad block and why, with fault truncated
+  ///         when the chain ends below a checkpoint (or has none) and bad_checkpoint when a checkpoint
+  ///         does not verify or names another block; hefl::io_error if the database cannot be read;
+  ///         hefl::invalid_argument if @p l already holds blocks
+  void load_into(ledger& l, const std::optional<head_checkpoint>& newest_known = std::nullopt) const {
+    auto chain = read_blocks();
+    const auto stored = [&] {
+      const std::lock_guard lock(m_mutex);
+      return read_checkpoint_locked();
+    }();
+    if (chain.size() > 1 && !stored) {
+      verify_report r;
+      r.bad_block = chain.size();
+      r.fault = block_fault::truncated;
+      r.message = "block " + std::to_string(chain.size() - 1) + ": the store holds blocks but no signed checkpoint " +
+                  "of its head (the checkpoint row was deleted)";
+      throw ledger_integrity_error(std::move(r));
+    }
+    std::vector<head_checkpoint> checkpoints;
+    if (stored) checkpoints.push_back(*stored);
+    if (newest_known) checkpoints.push_back(*newest_known);
+    l.restore(std::move(chain), checkpoints);
+  }
 
   /// Path of the database file.
   [[nodiscard]] const std::string& path() const noexcept { return m_path; }
@@ -220,20 +280,62 @@ private:
     return q->get_size_t(0);
   }
 
-  // Writes chain[first..] in one SQLite transaction: all of those blocks land, or none.
-  void write_locked(const std::vector<block>& chain, std::size_t first) {
+  std::optional<head_checkpoint> read_checkpoint_locked() const {
+    return guarded("read checkpoint", [&]() -> std::optional<head_checkpoint> {
+      const auto q = m_db->new_statement("SELECT height, head, signer, signature FROM ledger_checkpoint WHERE id = 1");
+      if (!q->step()) return std::nullopt;
+      head_checkpoint cp;
+      try {
+        const auto h = parse_int(q->get_str(0), "checkpoint height");
+        if (h < 0) throw parse_error("checkpoint height is negative");
+        cp.height = static_cast<std::uint64_t>(h);
+        cp.head = digest_field(q->get_str(1), "checkpoint head");
+        cp.signer = q->get_str(2);
+        cp.signature = hex_field(q->get_str(3), "checkpoint signature");
+      } catch (const std::exception& e) {
+        verify_report r;
+        r.bad_block = 0;
+        r.fault = block_fault::bad_checkpoint;
+        r.message = std::string("the stored checkpoint is unreadable: ") + e.what();
+        throw ledger_integrity_error(std::move(r));
+      }
+      return cp;
+    });
+  }
+
+  bool checkpoint_is_locked(const head_checkpoint& cp) const {
+    try {
+      const auto stored = read_checkpoint_locked();
+      return stored && stored->height == cp.height && stored->head == cp.head && stored->signer == cp.signer;
+    } catch (const ledger_integrity_error&) {
+      return false;
+    }
+  }
+
+  // Writes chain[first..] and the checkpoint in one SQLite transaction: all of it lands, or none.
+  // Rows from @p first to @p stored (a head replaced by fork choice) are deleted in that transaction.
+  void write_locked(const std::vector<block>& chain, std::size_t first, std::size_t stored,
+                    const std::optional<head_checkpoint>& checkpoint) {
     // Botan binds integers as 32-bit ints.
     if (chain.size() > static_cast<std::size_t>(INT_MAX))
       throw io_error("ledger_store: height " + std::to_string(chain.size() - 1) + " exceeds what the store can index");
     const auto from = std::to_string(first);
     guarded("write blocks from " + from, [&] {
-      if (count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", first, true) != 0 ||
-          count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height >= ?1", first, true) != 0)
-        throw io_error("ledger_store: " + m_path + " already has rows at or above height " + from +
+      if (count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", stored, true) != 0 ||
+          count(*m_db, "SELECT count(*) FROM ledger_transactions WHERE height >= ?1", stored, true) != 0)
+        throw io_error("ledger_store: " + m_path + " already has rows at or above height " + std::to_string(stored) +
                        " that this store did not write");
       std::size_t tx_rows = 0;
       exec("BEGIN IMMEDIATE");
       try {
+        if (first < stored) {
+          const auto del_b = m_db->new_statement("DELETE FROM ledger_blocks WHERE height >= ?1");
+          del_b->bind(1, first);
+          del_b->spin();
+          const auto del_t = m_db->new_statement("DELETE FROM ledger_transactions WHERE height >= ?1");
+          del_t->bind(1, first);
+          del_t->spin();
+        }
         for (auto h = first; h < chain.size(); ++h) {
           const auto& b = chain[h];
           const auto ins = m_db->new_statement(
@@ -247,11 +349,14 @@ private:
           ins->bind(6, ledger_detail::to_hex(b.signature));
           ins->spin();
           for (std::size_t i = 0; i < b.transactions.size(); ++i) {
-            const auto tx =
-                m_db->new_statement("INSERT INTO ledger_transactions (height, idx, body) VALUES (?1, ?2, ?3)");
+            const auto tx = m_db->new_statement(
+                "INSERT INTO ledger_transactions (height, idx, body, author, author_signature) "
+                "VALUES (?1, ?2, ?3, ?4, ?5)");
             tx->bind(1, h);
             tx->bind(2, i);
             tx->bind(3, b.transactions[i].canonical());
+            tx->bind(4, b.transactions[i].author());
+            tx->bind(5, ledger_detail::to_hex(b.transactions[i].author_signature()));
             tx->spin();
           }
           tx_rows += b.transactions.size();
@@ -263,10 +368,25 @@ private:
           throw io_error("ledger_store: writing blocks from " + from + " stored " + std::to_string(blocks) + " of " +
                          std::to_string(chain.size() - first) + " headers and " + std::to_string(txs) + " of " +
                          std::to_string(tx_rows) + " transaction rows; rolled back");
+        if (checkpoint) {
+          const auto cp = m_db->new_statement(
+              "INSERT OR REPLACE INTO ledger_checkpoint (id, height, head, signer, signature) VALUES (1, ?1, ?2, ?3, ?4)");
+          cp->bind(1, std::to_string(checkpoint->height));
+          cp->bind(2, ledger_detail::to_hex(checkpoint->head));
+          cp->bind(3, checkpoint->signer);
+          cp->bind(4, ledger_detail::to_hex(checkpoint->signature));
+          cp->spin();
+          if (count(*m_db, "SELECT count(*) FROM ledger_checkpoint WHERE id = 1 AND height = '" +
+                               std::to_string(checkpoint->height) + "'") != 1)
+            throw io_error("ledger_store: the checkpoint of height " + std::to_string(checkpoint->height) +
+                           " was not written; rolled back");
+        }
         exec("COMMIT");
         // Only a second connection tells whether COMMIT really happened.
         if (count(*m_committed, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", first, true) !=
-            chain.size() - first)
+                chain.size() - first ||
+            (checkpoint && count(*m_committed, "SELECT count(*) FROM ledger_checkpoint WHERE height = '" +
+                                                   std::to_string(checkpoint->height) + "'") != 1))
           throw io_error("ledger_store: COMMIT of blocks from " + from + " did not reach " + m_path);
       } catch (...) {
         exec("ROLLBACK");

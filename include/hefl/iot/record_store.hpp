@@ -21,9 +21,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,6 +71,31 @@ struct integrity_finding {
   std::string message;                           ///< details
 };
 
+/// How a row and the ledger's record_stored entries disagree.
+enum class ledger_reconcile_fault : std::uint8_t {
+  not_logged,           ///< a row with no record_stored entry (stored behind the ledger's back, or its entry lost)
+  differs_from_ledger,  ///< the entry for this id names another hash or patient (rows renumbered or swapped)
+  missing_row,          ///< an entry names an id that has no row (deleted, even if the ids were renumbered)
+};
+
+/// The spelling of @p f in messages, e.g. "missing_row".
+/// @throws nothing
+[[nodiscard]] inline std::string_view to_string(ledger_reconcile_fault f) noexcept {
+  switch (f) {
+    case ledger_reconcile_fault::not_logged: return "not_logged";
+    case ledger_reconcile_fault::differs_from_ledger: return "differs_from_ledger";
+    case ledger_reconcile_fault::missing_row: return "missing_row";
+  }
+  return "unknown";
+}
+
+/// One disagreement between the rows and the ledger.
+struct reconcile_finding {
+  std::uint64_t id = 0;                                                ///< the row id (or the id the entry names)
+  ledger_reconcile_fault fault = ledger_reconcile_fault::not_logged;   ///< what disagrees
+  std::string message;                                                 ///< details
+};
+
 /// What record_store::integrity_scan() found.
 struct integrity_report {
   /// Most missing ids listed; missing_count counts them all.
@@ -78,6 +105,10 @@ struct integrity_report {
   std::vector<integrity_finding> findings;     ///< rows that fail, in id order
   std::vector<std::uint64_t> missing_ids;      ///< ids handed out but no longer present (deleted rows), at most max_missing_listed
   std::uint64_t missing_count = 0;             ///< number of such ids
+  /// Whether the rows were reconciled against the ledger's record_stored entries (stores built with
+  /// a hefl::iot::ledger); empty ledger_findings mean nothing differs.
+  bool reconciled = false;
+  std::vector<reconcile_finding> ledger_findings;  ///< rows and entries that disagree, rows first in id order
 
   /// Ids of the rows that fail verification, in id order.
   [[nodiscard]] std::vector<std::uint64_t> tampered_ids() const {
@@ -86,8 +117,8 @@ struct integrity_report {
     for (const auto& f : findings) out.push_back(f.id);
     return out;
   }
-  /// True when every row verifies and none is missing.
-  [[nodiscard]] bool ok() const noexcept { return findings.empty() && missing_count == 0; }
+  /// True when every row verifies, none is missing, and rows and ledger entries agree.
+  [[nodiscard]] bool ok() const noexcept { return findings.empty() && missing_count == 0 && ledger_findings.empty(); }
 };
 
 /// Tunables of a record store.
@@ -101,8 +132,14 @@ struct record_store_options {
 /// Inserts verify the record against the identity_directory (format, hash, patient signature,
 /// collector signature; refusing duplicates) and run as BEGIN IMMEDIATE ... COMMIT: the ledger entry
 /// is submitted inside the transaction, so a record that cannot be logged is rolled back, and a
-/// COMMIT that did not reach the file is reported, never acknowledged. Reads verify every row they
-/// return. Ids are assigned by SQLite AUTOINCREMENT, never reused, so deleted rows show as gaps.
+/// COMMIT that did not reach the file is reported, never acknowledged. With a hefl::iot::ledger, the
+/// signed entry is also written to table hefl_ledger_journal in that same SQLite transaction, so a
+/// crash after COMMIT cannot leave a row whose entry was only in the ledger's memory:
+/// resubmit_journal() hands such entries to the ledger again after a restart, and prune_journal()
+/// drops those sealed in blocks that are saved. Reads verify every row they return. Ids are assigned
+/// by SQLite AUTOINCREMENT, never reused, so deleted rows show as gaps; integrity_scan() also
+/// reconciles the rows against the ledger's record_stored entries, so deleting a row and renumbering
+/// the rest is caught too.
 /// @tparam PatientPolicy the patient cards' signing policy (Ed25519 by default)
 /// @tparam CollectorPolicy the collectors' certificate key policy (ECDSA P-256 by default)
 template <signing_policy PatientPolicy = ed25519_signing, signing_policy CollectorPolicy = ecdsa_p256_signing>
@@ -134,6 +171,28 @@ public:
                record_store_options options = {})
       : m_path(path), m_keys(&keys), m_options(options),
         m_log([&ledger](transaction tx) { return static_cast<sha256_digest>(ledger.submit(std::move(tx))); }) {
+    // A ledger that can sign entries and be queried gets the journal and the reconciliation; any
+    // other ledger_policy only logs.
+    if constexpr (requires(Ledger& l, const transaction& tx, const sha256_digest& id) {
+                    { l.sign_entry(tx) } -> std::convertible_to<transaction>;
+                    { l.height_of(id) } -> std::convertible_to<std::optional<std::uint64_t>>;
+                    { l.find(tx_kind::record_stored) } -> std::convertible_to<std::vector<tx_location>>;
+                    { l.pending() } -> std::convertible_to<std::vector<transaction>>;
+                    { l.self_id() } -> std::convertible_to<std::optional<std::string>>;
+                  }) {
+      m_sign = [&ledger](const transaction& tx) { return ledger.self_id() ? ledger.sign_entry(tx) : tx; };
+      m_sealed_at = [&ledger](const sha256_digest& id) { return ledger.height_of(id); };
+      m_entries = [&ledger] {
+        std::vector<transaction> out;
+        for (auto& loc : ledger.find([](const transaction& tx) {
+               return tx.kind() == tx_kind::record_stored ||
+                      (tx.kind() == tx_kind::custom && tx.field_string("type") == "record_store_rollback");
+             }))
+          out.push_back(std::move(loc.tx));
+        for (auto& tx : ledger.pending()) out.push_back(std::move(tx));
+        return out;
+      };
+    }
     open();
   }
 
@@ -234,20 +293,119 @@ public:
     const std::lock_guard lock(m_mutex);
     return guarded("integrity scan", [&] {
       integrity_report report;
+      // id -> (hash hex, patient) of each record_stored entry, minus rolled-back inserts.
+      std::map<std::uint64_t, std::pair<std::string, std::string>> logged;
+      if (m_entries) {
+        report.reconciled = true;
+        std::set<std::uint64_t> rolled_back;
+        for (const auto& tx : m_entries()) {
+          const auto id = parse_u64(std::string(tx.field_string("record")), "record");
+          if (!id) continue;
+          if (tx.kind() == tx_kind::custom) rolled_back.insert(*id);
+          else logged[*id] = {std::string(tx.field_string("hash")), std::string(tx.field_string("patient"))};
+        }
+        for (const auto id : rolled_back) logged.erase(id);
+      }
       const auto q = m_db->new_statement(std::string(select_columns) + " ORDER BY id");
       std::uint64_t expected = 1;
       while (q->step()) {
         auto row = read_row(*q);
         ++report.rows_checked;
         if (row.id != 0) note_missing(report, expected, row.id);
+        if (report.reconciled && row.id != 0) {
+          const auto it = logged.find(row.id);
+          const auto row_hash = record_detail::to_hex(row.value.hash);
+          if (it == logged.end())
+            report.ledger_findings.push_back({row.id, ledger_reconcile_fault::not_logged,
+                                              "row " + std::to_string(row.id) + " has no record_stored entry on the ledger"});
+          else if (it->second.first != row_hash || it->second.second != row.value.patient_id)
+            report.ledger_findings.push_back(
+                {row.id, ledger_reconcile_fault::differs_from_ledger,
+                 "row " + std::to_string(row.id) + " holds hash " + row_hash.substr(0, 16) +
+                     "..., the ledger logged " + it->second.first.substr(0, 16) + "... for this id"});
+          if (it != logged.end()) logged.erase(it);
+        }
         if (!row.check) report.findings.push_back({row.id, row.check.fault, std::move(row.check.message)});
       }
+      for (const auto& [id, entry] : logged)
+        report.ledger_findings.push_back({id, ledger_reconcile_fault::missing_row,
+                                          "the ledger logged record " + std::to_string(id) + " (hash " +
+                                              entry.first.substr(0, 16) + "...), which has no row"});
       const auto seq = m_db->new_statement("SELECT CAST(seq AS TEXT) FROM sqlite_sequence WHERE name = 'hefl_records'");
       if (seq->step()) {
         const auto last = parse_u64(text_column(*seq, 0), "sqlite_sequence");
         if (last) note_missing(report, expected, *last + 1);
       }
       return report;
+    });
+  }
+
+  /// Whether inserts are journaled with their signed ledger entry (stores built with a hefl::iot::ledger).
+  [[nodiscard]] bool journals_ledger_entries() const noexcept { return static_cast<bool>(m_sign); }
+
+  /// Number of entries in the pending-entry journal.
+  /// @throws hefl::io_error if the database cannot be read
+  [[nodiscard]] std::uint64_t journal_size() const {
+    const std::lock_guard lock(m_mutex);
+    return guarded("count journal", [&] { return scalar_u64("SELECT CAST(count(*) AS TEXT) FROM hefl_ledger_journal"); });
+  }
+
+  /// After a restart (the ledger reloaded from its store), submits again every journaled entry the
+  /// ledger has not sealed, with its original author signature: a crash between the row's COMMIT
+  /// and the ledger's save loses no entry.
+  /// @returns the number of entries submitted
+  /// @throws hefl::parse_error if a journal row is unreadable; whatever the ledger's submit() throws
+  ///         (e.g. ledger_entry_refused for an entry whose signature was edited); hefl::io_error if
+  ///         the database cannot be read; hefl::invalid_argument if the store has no journal
+  std::size_t resubmit_journal() {
+    if (!m_sign) throw invalid_argument("record_store::resubmit_journal: the store was not built with a ledger");
+    std::vector<transaction> entries;
+    {
+      const std::lock_guard lock(m_mutex);
+      guarded("read journal", [&] {
+        const auto q = m_db->new_statement("SELECT body, author, signature FROM hefl_ledger_journal ORDER BY rowid");
+        while (q->step()) {
+          const auto body = text_column(*q, 0);
+          const auto author = text_column(*q, 1);
+          const auto sig = hex_column(text_column(*q, 2));
+          if (!body || !author || !sig) throw parse_error("record_store: a ledger journal row is unreadable");
+          auto tx = transaction::parse(*body);
+          entries.push_back(author->empty() ? std::move(tx) : tx.with_author(*author, *sig));
+        }
+      });
+    }
+    std::size_t submitted = 0;
+    for (auto& tx : entries)
+      if (!m_sealed_at(tx.id())) {
+        m_log(std::move(tx));
+        ++submitted;
+      }
+    return submitted;
+  }
+
+  /// Drops journal entries sealed at or below @p durable_height, i.e. in blocks already saved
+  /// (ledger_store::block_count() - 1): those survive a crash in the ledger's own store.
+  /// @returns the number of entries dropped
+  /// @throws hefl::io_error if the database cannot be written; hefl::invalid_argument if the store has no journal
+  std::size_t prune_journal(std::uint64_t durable_height) {
+    if (!m_sign) throw invalid_argument("record_store::prune_journal: the store was not built with a ledger");
+    const std::lock_guard lock(m_mutex);
+    return guarded("prune journal", [&] {
+      std::vector<std::string> drop;
+      const auto q = m_db->new_statement("SELECT id FROM hefl_ledger_journal");
+      while (q->step()) {
+        const auto id = hex_column(text_column(*q, 0));
+        if (!id || id->size() != 32) continue;
+        sha256_digest d;
+        std::copy(id->begin(), id->end(), d.begin());
+        if (const auto h = m_sealed_at(d); h && *h <= durable_height) drop.push_back(record_detail::to_hex(*id));
+      }
+      for (const auto& id : drop) {
+        const auto del = m_db->new_statement("DELETE FROM hefl_ledger_journal WHERE id = ?1");
+        del->bind(1, id);
+        del->spin();
+      }
+      return drop.size();
     });
   }
 
@@ -281,6 +439,8 @@ private:
            "time_ms INTEGER NOT NULL, hash TEXT NOT NULL UNIQUE, patient_signature TEXT NOT NULL, "
            "collector TEXT NOT NULL, collector_signature TEXT NOT NULL)");
       exec("CREATE INDEX IF NOT EXISTS hefl_records_by_patient ON hefl_records (patient, time_ms)");
+      exec("CREATE TABLE IF NOT EXISTS hefl_ledger_journal (id TEXT PRIMARY KEY, body TEXT NOT NULL, "
+           "author TEXT NOT NULL, signature TEXT NOT NULL)");
       if (scalar_u64("SELECT CAST(count(*) AS TEXT) FROM sqlite_master WHERE type = 'table' AND "
                      "name = 'hefl_records'") != 1)
         throw io_error("record_store: could not create table hefl_records in " + m_path);
@@ -465,7 +625,25 @@ private:
         exec("DELETE FROM hefl_records WHERE id = " + std::to_string(id));
         throw io_error("record_store: the insert ran outside a transaction (BEGIN IMMEDIATE failed); undone");
       }
-      if (m_log) m_log(transaction::record_stored(std::to_string(id), r.patient_id, r.hash, ledger_now()));
+      if (m_log) {
+        auto entry = transaction::record_stored(std::to_string(id), r.patient_id, r.hash, ledger_now());
+        if (m_sign) {
+          // The signed entry lands in this same SQLite transaction as the row it describes.
+          entry = m_sign(entry);
+          const auto before = scalar_u64("SELECT CAST(total_changes() AS TEXT)");
+          const auto j = m_db->new_statement(
+              "INSERT OR REPLACE INTO hefl_ledger_journal (id, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
+          j->bind(1, record_detail::to_hex(entry.id()));
+          j->bind(2, entry.canonical());
+          j->bind(3, entry.author());
+          j->bind(4, record_detail::to_hex(entry.author_signature()));
+          j->spin();
+          if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != before + 1)
+            throw io_error("record_store: the ledger journal row for record " + std::to_string(id) +
+                           " was not written to " + m_path);
+        }
+        m_log(std::move(entry));
+      }
     } catch (...) {
       exec("ROLLBACK");
       throw;
@@ -492,6 +670,9 @@ private:
   const identity_directory* m_keys;
   record_store_options m_options;
   std::function<sha256_digest(transaction)> m_log;
+  std::function<transaction(const transaction&)> m_sign;                      // journal: the entry as the ledger signs it
+  std::function<std::optional<std::uint64_t>(const sha256_digest&)> m_sealed_at;  // journal: where an entry is sealed
+  std::function<std::vector<transaction>()> m_entries;                         // reconciliation: logged entries
   mutable std::mutex m_mutex;
   std::unique_ptr<Botan::Sqlite3_Database> m_db;
   std::unique_ptr<Botan::Sqlite3_Database> m_probe;  // second connection: sees only committed rows
