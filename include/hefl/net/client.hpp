@@ -64,6 +64,8 @@ public:
   void forget(std::uint32_t id) { m_pending.erase(id); }
 
   [[nodiscard]] const peer_identity& server() const { return *m_peer; }
+  [[nodiscard]] const std::string& version() const { return m_version; }
+  [[nodiscard]] const std::string& suite() const { return m_suite; }
   [[nodiscard]] bool open() const noexcept { return established() && !closing(); }
 
 private:
@@ -202,6 +204,13 @@ public:
   [[nodiscard]] const peer_identity& server_identity() const {
     if (!m_session || !m_session->open()) throw io_error("tls_client: not connected");
     return m_session->server();
+  }
+
+  /// The negotiated protocol version ("TLS v1.2") and ciphersuite (IANA name) of the current connection.
+  /// @throws hefl::io_error if no handshake has completed
+  [[nodiscard]] std::pair<std::string, std::string> negotiated() const {
+    if (!m_session || !m_session->open()) throw io_error("tls_client: not connected");
+    return {m_session->version(), m_session->suite()};
   }
 
   /// Whether the connection is established and not closing (a snapshot: the server may close it any time).

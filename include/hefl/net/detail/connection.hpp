@@ -145,8 +145,10 @@ protected:
     else note("peer sent TLS alert " + alert.type_string());
     if (alert.is_fatal()) m_fatal_alert = alert.type_string();
   }
-  bool tls_session_established(const Botan::TLS::Session&) override {
+  bool tls_session_established(const Botan::TLS::Session& session) override {
     if (!m_peer) throw Botan::TLS::TLS_Exception(Botan::TLS::Alert::HANDSHAKE_FAILURE, "no verified peer certificate");
+    m_version = session.version().to_string();
+    m_suite = session.ciphersuite().to_string();
     return false;  // never cache: a resumed session would skip the CRL check of the peer
   }
   void tls_session_activated() override {
@@ -180,6 +182,8 @@ protected:
   std::string m_refusal;      ///< validate_chain's reason when the peer chain was refused
   std::string m_reason;       ///< first reason the connection ended
   std::string m_fatal_alert;  ///< fatal alert received from the peer, if any
+  std::string m_version;      ///< negotiated protocol version, e.g. "TLS v1.2"
+  std::string m_suite;        ///< negotiated ciphersuite (IANA name)
   steady::time_point m_started = steady::now();
 
 private:
