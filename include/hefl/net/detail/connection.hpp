@@ -22,6 +22,7 @@
 #include <botan/tls_session_manager.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -311,9 +312,10 @@ private:
   std::deque<std::vector<std::uint8_t>> m_out;
   std::vector<std::uint8_t> m_plain;
   bool m_writing = false;
-  bool m_closing = false;
-  bool m_finished = false;
-  bool m_established = false;
+  // Written on the strand; atomic because tls_client::connected() reads them from the caller's thread.
+  std::atomic<bool> m_closing{false};
+  std::atomic<bool> m_finished{false};
+  std::atomic<bool> m_established{false};
   steady::time_point m_last_activity = steady::now();
   steady::time_point m_partial_since = steady::now();
 };
