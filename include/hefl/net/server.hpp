@@ -1,0 +1,297 @@
+#pragma once
+/// @file
+/// A mutual-TLS 1.2 request/response server on Asio: Botan's TLS::Server per connection, the peer's
+/// identity from its verified certificate, length-prefixed frames, deadlines, connection and
+/// in-flight limits, graceful stop. See docs/net.md.
+
+#include <hefl/net/detail/connection.hpp>
+
+#include <botan/tls_server.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hefl::net {
+
+/// Limits and deadlines of a tls_server.
+struct server_limits {
+  std::size_t max_frame_size = 1u << 20;       ///< largest payload accepted; larger is refused and the connection closed
+  std::size_t max_connections = 256;           ///< connections (handshaking or established) at once; more are closed at accept
+  std::size_t max_in_flight_per_peer = 8;      ///< requests being handled per peer identity, over all its connections
+  std::chrono::milliseconds handshake_timeout{5000};  ///< accept to established session
+  std::chrono::milliseconds read_timeout{5000};       ///< first to last byte of one frame
+  std::chrono::milliseconds idle_timeout{30000};      ///< between requests on an established connection
+  std::chrono::milliseconds stop_timeout{10000};      ///< how long stop() waits for in-flight requests
+  std::size_t handler_threads = 2;             ///< threads running the request handler
+  iot::role_set accepted_client_roles = iot::role_set::any();  ///< roles allowed to connect
+};
+
+/// Computes the reply to one request from a verified peer. May throw: the client then gets
+/// error_code::handler_failed (the exception text is not sent).
+using request_handler = std::function<frame(const peer_identity&, frame)>;
+
+namespace detail {
+
+class server_session;
+
+struct server_state {
+  server_state(tls_credentials c, request_handler h, server_limits l)
+      : creds(std::move(c)), handler(std::move(h)), limits(l), pool(l.handler_threads == 0 ? 1 : l.handler_threads) {}
+  tls_credentials creds;
+  request_handler handler;
+  server_limits limits;
+  asio::thread_pool pool;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::size_t connections = 0;
+  std::size_t in_flight_total = 0;
+  std::size_t replies = 0;
+  std::map<std::string, std::size_t> in_flight;
+  std::vector<std::weak_ptr<server_session>> sessions;
+  std::vector<std::string> refusals;
+  std::atomic<bool> stopping{false};
+};
+
+class server_session final : public connection {
+public:
+  server_session(asio::ip::tcp::socket socket, std::shared_ptr<server_state> state)
+      : connection(std::move(socket), state->creds, iot::cert_usage::tls_client, state->limits.accepted_client_roles,
+                   {state->limits.handshake_timeout, state->limits.read_timeout, state->limits.idle_timeout},
+                   state->limits.max_frame_size),
+        m_state(std::move(state)) {}
+
+  void begin() {
+    asio::post(executor(), [self = std::static_pointer_cast<server_session>(shared_from_this())] {
+      try {
+        self->start(std::make_unique<Botan::TLS::Server>(*self, self->m_sessions, self->m_adapter, self->m_policy,
+                                                          self->m_rng));
+      } catch (const std::exception& e) {
+        self->abort(std::string("TLS setup failed: ") + e.what());
+      }
+    });
+  }
+
+  /// Stop accepting requests; close once the running ones are answered. On the strand.
+  void begin_drain() {
+    m_draining = true;
+    if (m_in_flight == 0) close_gracefully();
+  }
+
+private:
+  bool busy() const override { return m_in_flight > 0; }
+
+  void on_frame(std::uint32_t id, frame f) override {
+    if (m_draining || m_state->stopping) {
+      send_frame(id, make_error_frame(error_code::shutting_down, "the server is stopping"));
+      return;
+    }
+    if (f.type == error_frame_type) {
+      send_frame(id, make_error_frame(error_code::malformed, "type 0xFF is reserved for error replies"));
+      return;
+    }
+    const std::string key = m_peer->device_id();
+    {
+      std::lock_guard lock(m_state->mutex);
+      auto& n = m_state->in_flight[key];
+      if (n >= m_state->limits.max_in_flight_per_peer) {
+        send_frame(id, make_error_frame(error_code::busy, std::to_string(n) + " requests of this peer in flight, at most " +
+                                                              std::to_string(m_state->limits.max_in_flight_per_peer)));
+        return;
+      }
+      ++n;
+      ++m_state->in_flight_total;
+    }
+    ++m_in_flight;
+    auto self = std::static_pointer_cast<server_session>(shared_from_this());
+    asio::post(m_state->pool, [self, peer = *m_peer, id, f = std::move(f)]() mutable {
+      frame reply;
+      try {
+        reply = self->m_state->handler(peer, std::move(f));
+      } catch (...) {
+        reply = make_error_frame(error_code::handler_failed, "the request handler failed");
+      }
+      asio::post(self->executor(), [self, id, reply = std::move(reply)] { self->reply_ready(id, reply); });
+    });
+  }
+
+  void reply_ready(std::uint32_t id, const frame& reply) {
+    --m_in_flight;
+    send_frame(id, reply);
+    {
+      std::lock_guard lock(m_state->mutex);
+      auto it = m_state->in_flight.find(m_peer->device_id());
+      if (it != m_state->in_flight.end() && --it->second == 0) m_state->in_flight.erase(it);
+      --m_state->in_flight_total;
+      ++m_state->replies;
+    }
+    m_state->cv.notify_all();
+    if (m_draining && m_in_flight == 0) close_gracefully();
+    else arm_timer();
+  }
+
+  void on_closed(const std::string& reason, bool was_established) override {
+    {
+      std::lock_guard lock(m_state->mutex);
+      --m_state->connections;
+      if (!was_established) m_state->refusals.push_back(m_refusal.empty() ? reason : m_refusal);
+    }
+    m_state->cv.notify_all();
+  }
+
+  std::shared_ptr<server_state> m_state;
+  std::size_t m_in_flight = 0;
+  bool m_draining = false;
+};
+
+} // namespace detail
+
+/// Mutual-TLS server on 127.0.0.1 (or another local address). Each request frame is handed, with
+/// the peer identity from the verified client certificate, to the handler on a worker pool; the
+/// reply goes back with the request's id. Thread-safe; stop() is idempotent and run by the destructor.
+class tls_server {
+public:
+  /// Binds, listens and starts serving.
+  /// @param port 0 picks an ephemeral port (see port())
+  /// @throws hefl::invalid_argument for a null handler, zero limits or a bad address
+  /// @throws hefl::io_error if binding fails
+  tls_server(tls_credentials creds, request_handler handler, server_limits limits = {}, std::uint16_t port = 0,
+             const std::string& address = "127.0.0.1")
+      : m_acceptor(asio::make_strand(m_io)) {
+    if (!handler) throw invalid_argument("tls_server: expected a request handler, got none");
+    if (limits.max_connections == 0 || limits.max_in_flight_per_peer == 0 || limits.max_frame_size == 0)
+      throw invalid_argument("tls_server: max_connections, max_in_flight_per_peer and max_frame_size must be positive");
+    m_state = std::make_shared<detail::server_state>(std::move(creds), std::move(handler), limits);
+    asio::error_code ec;
+    const auto addr = asio::ip::make_address(address, ec);
+    if (ec) throw invalid_argument("tls_server: bad address \"" + address + "\": " + ec.message());
+    const asio::ip::tcp::endpoint ep(addr, port);
+    m_acceptor.open(ep.protocol(), ec);
+    if (!ec) m_acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) m_acceptor.bind(ep, ec);
+    if (!ec) m_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw io_error("tls_server: cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    m_port = m_acceptor.local_endpoint().port();
+    do_accept();
+    m_thread = std::thread([this] { m_io.run(); });  // m_work keeps run() alive until stop()
+  }
+
+  tls_server(const tls_server&) = delete;
+  tls_server& operator=(const tls_server&) = delete;
+  ~tls_server() { stop(); }
+
+  /// The port actually bound.
+  [[nodiscard]] std::uint16_t port() const noexcept { return m_port; }
+
+  /// Connections open now (handshaking or established).
+  [[nodiscard]] std::size_t connections() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->connections;
+  }
+  /// Requests being handled now, over all peers.
+  [[nodiscard]] std::size_t in_flight() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->in_flight_total;
+  }
+  /// Replies handed back to connections so far.
+  [[nodiscard]] std::size_t replies() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->replies;
+  }
+  /// One reason per connection that closed before its TLS session was established (refused
+  /// certificate with validate_chain's reason, missing client certificate, handshake deadline,
+  /// connection limit).
+  [[nodiscard]] std::vector<std::string> refusals() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->refusals;
+  }
+
+  /// Stops accepting, refuses new requests with error_code::shutting_down, waits up to
+  /// stop_timeout for the requests already received to be answered, closes every connection with
+  /// close_notify and joins the threads. Idempotent.
+  void stop() {
+    if (m_stopped.exchange(true)) return;
+    m_state->stopping = true;
+    {
+      std::promise<void> closed;
+      asio::post(m_acceptor.get_executor(), [&] {
+        asio::error_code ignored;
+        m_acceptor.close(ignored);
+        closed.set_value();
+      });
+      closed.get_future().wait();
+    }
+    std::vector<std::shared_ptr<detail::server_session>> live;
+    {
+      std::lock_guard lock(m_state->mutex);
+      for (const auto& w : m_state->sessions) {
+        if (auto s = w.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (const auto& s : live) asio::post(s->executor(), [s] { s->begin_drain(); });
+    const auto all_closed = [&] { return m_state->connections == 0; };
+    {
+      std::unique_lock lock(m_state->mutex);
+      if (!m_state->cv.wait_for(lock, m_state->limits.stop_timeout, all_closed)) {
+        lock.unlock();
+        for (const auto& s : live) asio::post(s->executor(), [s] { s->abort("stop deadline passed"); });
+        lock.lock();
+        m_state->cv.wait_for(lock, std::chrono::seconds(2), all_closed);
+      }
+    }
+    m_state->pool.join();
+    m_work.reset();
+    m_io.stop();
+    if (m_thread.joinable()) m_thread.join();
+  }
+
+private:
+  void do_accept() {
+    m_acceptor.async_accept(asio::make_strand(m_io), [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !m_acceptor.is_open()) return;
+      if (!ec && !m_state->stopping) {
+        bool admitted = false;
+        {
+          std::lock_guard lock(m_state->mutex);
+          if (m_state->connections < m_state->limits.max_connections) {
+            ++m_state->connections;
+            admitted = true;
+          } else {
+            m_state->refusals.push_back("connection limit of " + std::to_string(m_state->limits.max_connections) +
+                                        " reached");
+          }
+        }
+        if (admitted) {
+          auto s = std::make_shared<detail::server_session>(asio::ip::tcp::socket(std::move(socket)), m_state);
+          {
+            std::lock_guard lock(m_state->mutex);
+            std::erase_if(m_state->sessions, [](const auto& w) { return w.expired(); });
+            m_state->sessions.push_back(s);
+          }
+          s->begin();
+        } else {
+          asio::error_code ignored;
+          socket.close(ignored);
+        }
+      }
+      do_accept();
+    });
+  }
+
+  asio::io_context m_io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> m_work{m_io.get_executor()};
+  asio::basic_socket_acceptor<asio::ip::tcp, asio::strand<asio::io_context::executor_type>> m_acceptor;
+  std::shared_ptr<detail::server_state> m_state;
+  std::uint16_t m_port = 0;
+  std::thread m_thread;
+  std::atomic<bool> m_stopped{false};
+};
+
+} // namespace hefl::net
