@@ -76,7 +76,8 @@ public:
       throw parse_error(std::string(what) + ": " + std::to_string(count) + " elements declared but only " +
                         std::to_string(remaining()) + " bytes remain");
     std::vector<T> out(static_cast<std::size_t>(count));
-    std::memcpy(out.data(), m_bytes.data() + m_pos, count * sizeof(T));
+    // An empty vector's data() may be null, and memcpy from or to null is undefined even for 0 bytes.
+    if (count != 0) std::memcpy(out.data(), m_bytes.data() + m_pos, count * sizeof(T));
     m_pos += count * sizeof(T);
     return out;
   }
@@ -133,7 +134,7 @@ private:
   const auto load = [](const std::uint8_t* p, std::size_t n) {
     std::uint64_t w = 0;
     if constexpr (std::endian::native == std::endian::little) {
-      std::memcpy(&w, p, n);
+      if (n != 0) std::memcpy(&w, p, n);  // p is null for empty input; memcpy from null is undefined
     } else {
       for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
     }
