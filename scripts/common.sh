@@ -11,6 +11,7 @@ HEFL_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libeigen3-dev libbotan-2-dev catch2 libbenchmark-dev
   nlohmann-json3-dev libasio-dev libsqlite3-dev
+  clang libfuzzer-14-dev
 )
 
 hefl_install_packages() {
@@ -34,4 +35,17 @@ hefl_install_packages() {
 hefl_build() {
   cmake -S "$HEFL_ROOT" -B "$HEFL_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
   cmake --build "$HEFL_BUILD_DIR" --parallel "$HEFL_JOBS"
+}
+
+# The libFuzzer harnesses (tests/fuzz, docs/fuzzing.md): their own clang build directory.
+HEFL_FUZZ_BUILD_DIR="${HEFL_FUZZ_BUILD_DIR:-$HEFL_ROOT/build-fuzz}"
+HEFL_FUZZERS=(identity cert_chain request rules ledger record ckks csv arff)
+
+hefl_build_fuzzers() {
+  local cxx
+  cxx="$(command -v clang++ || command -v clang++-14)"
+  cmake -S "$HEFL_ROOT" -B "$HEFL_FUZZ_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
+    -DHEFL_BUILD_FUZZERS=ON -DHEFL_BUILD_TESTS=OFF -DHEFL_BUILD_BENCHMARKS=OFF -DHEFL_BUILD_EXAMPLES=OFF
+  # The fuzz build holds only the harnesses and the corpus generator: build them all, in parallel.
+  cmake --build "$HEFL_FUZZ_BUILD_DIR" --parallel "$HEFL_JOBS"
 }

@@ -1,7 +1,44 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds hefl with its tests, and runs the whole suite through ctest.
+# Installs what is missing, builds hefl with its tests, and runs the whole suite through ctest; then
+# builds the libFuzzer harnesses with clang (build-fuzz) and runs each over its seed corpus only
+# (ctest -R '^fuzz\.', a regression run, not a search; scripts/fuzz.sh searches).
+#   scripts/test.sh [ctest args]       the suite, then the fuzz regression run
+#   scripts/test.sh --sanitize         the unit and IoT tests under ASan + UBSan (build-asan), and the
+#                                      thread pool's tests under TSan (build-tsan)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+sanitize=0
+if [ "${1:-}" = "--sanitize" ]; then
+  sanitize=1
+  shift
+fi
 hefl_install_packages
-hefl_build -DHEFL_BUILD_TESTS=ON -DHEFL_BUILD_BENCHMARKS=ON -DHEFL_BUILD_EXAMPLES=ON
-cd "$HEFL_BUILD_DIR"
-ctest --output-on-failure --parallel "$HEFL_JOBS" --timeout 900 "$@"
+
+if [ "$sanitize" -eq 0 ]; then
+  hefl_build -DHEFL_BUILD_TESTS=ON -DHEFL_BUILD_BENCHMARKS=ON -DHEFL_BUILD_EXAMPLES=ON
+  (cd "$HEFL_BUILD_DIR" && ctest --output-on-failure --parallel "$HEFL_JOBS" --timeout 900 "$@")
+  hefl_build_fuzzers
+  cd "$HEFL_FUZZ_BUILD_DIR"
+  ctest --output-on-failure --parallel "$HEFL_JOBS" -R '^fuzz\.'
+  exit 0
+fi
+
+# ASan + UBSan: every runtime test (compile-fail and packaging tests only exercise the build).
+asan_dir="${HEFL_ASAN_BUILD_DIR:-$HEFL_ROOT/build-asan}"
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+cmake -S "$HEFL_ROOT" -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEFL_BUILD_TESTS=ON \
+  -DHEFL_BUILD_BENCHMARKS=OFF -DHEFL_BUILD_EXAMPLES=OFF -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags"
+cmake --build "$asan_dir" --parallel "$HEFL_JOBS" --target hefl_tests hefl_iot_tests
+(cd "$asan_dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure --parallel "$HEFL_JOBS" --timeout 1800 -E '^(compile_fail|package)\.' "$@")
+
+# TSan: the thread pool (parallel_test.cpp) and CKKS run from several threads (ckks_parallel_test.cpp).
+tsan_dir="${HEFL_TSAN_BUILD_DIR:-$HEFL_ROOT/build-tsan}"
+mkdir -p "$tsan_dir"
+# shellcheck disable=SC2046
+${CXX:-g++} -std=c++20 -O1 -g -fsanitize=thread -pthread -I"$HEFL_ROOT/include" $(pkg-config --cflags eigen3) \
+  "$HEFL_ROOT/tests/main.cpp" "$HEFL_ROOT/tests/unit/parallel_test.cpp" "$HEFL_ROOT/tests/unit/ckks_parallel_test.cpp" \
+  -o "$tsan_dir/parallel_tests"
+# TSan needs the classic address-space layout on kernels with high mmap randomisation.
+run=()
+command -v setarch >/dev/null 2>&1 && run=(setarch "$(uname -m)" -R)
+TSAN_OPTIONS=halt_on_error=1 "${run[@]}" "$tsan_dir/parallel_tests"

@@ -78,7 +78,8 @@ public:
       throw parse_error(std::string(what) + ": " + std::to_string(count) + " elements declared but only " +
                         std::to_string(remaining()) + " bytes remain");
     std::vector<T> out(static_cast<std::size_t>(count));
-    std::memcpy(out.data(), m_bytes.data() + m_pos, count * sizeof(T));
+    // An empty vector's data() may be null, and memcpy from or to null is undefined even for 0 bytes.
+    if (count != 0) std::memcpy(out.data(), m_bytes.data() + m_pos, count * sizeof(T));
     m_pos += count * sizeof(T);
     return out;
   }

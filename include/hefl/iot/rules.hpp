@@ -755,7 +755,10 @@ concept rule_policy = requires(R& rules, std::uint32_t group_id, std::string_vie
                                            "' (allowed: " + allowed + ")"));
   }
   const auto& rules = type_it->second.fields;
-  for (const auto& [name, value] : p.fields) {
+  for (const auto& field : p.fields) {
+    // Named references, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
+    const std::string& name = field.first;
+    const auto& value = field.second;
     const auto rule_it = rules.find(name);
     if (rule_it == rules.end())
       return rule_verdict::rejected(fail(rule_violation_kind::unknown_field, name,

@@ -1,0 +1,219 @@
+// Writes the seed corpora of the fuzz harnesses: small valid inputs made by the library itself, and
+// near-valid ones (truncated, one byte changed). Run from the fuzz build:
+//   build-fuzz/tests/fuzz/hefl_fuzz_make_corpus tests/fuzz/corpus
+// Certificates, signatures and keys use the fixed keys of fuzz_support.hpp; a rerun may change bytes
+// (certificate serials are random), never what the seeds exercise.
+#include "ckks_support.hpp"
+#include "fuzz_support.hpp"
+#include "ledger_support.hpp"
+
+#include <hefl/he/ckks/encryptor.hpp>
+#include <hefl/he/ckks/keys.hpp>
+#include <hefl/iot/ledger_store.hpp>
+#include <hefl/iot/record.hpp>
+#include <hefl/iot/request.hpp>
+#include <hefl/iot/rules.hpp>
+#include <hefl/iot/signing.hpp>
+
+#include <botan/sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+using hefl_fuzz::bytes;
+
+namespace {
+
+fs::path root;
+
+void write(const std::string& harness, const std::string& name, std::span<const std::uint8_t> b) {
+  fs::create_directories(root / harness);
+  std::ofstream out(root / harness / name, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+void write_text(const std::string& harness, const std::string& name, std::string_view s) {
+  write(harness, name, std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+}
+// The valid input, its first half, and a copy with the middle byte flipped.
+void write_variants(const std::string& harness, const std::string& name, const bytes& b) {
+  write(harness, name, b);
+  write(harness, name + "-truncated", std::span(b).first(b.size() / 2));
+  auto flipped = b;
+  if (!flipped.empty()) flipped[flipped.size() / 2] ^= 0x01;
+  write(harness, name + "-flipped", flipped);
+}
+bytes with_prefix(std::uint8_t first, const bytes& b) {
+  bytes out{first};
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+hefl::iot::payload heart_rate(double bpm) {
+  return hefl::iot::payload{"heart_rate", {{"bpm", bpm}}};
+}
+
+void identity_corpus() {
+  using namespace hefl::iot;
+  write_variants("identity", "device", encode_identity(hefl_fuzz::device_identity(1)));
+  identity doctor;
+  doctor.role = role::doctor;
+  doctor.subject_id = "dr.house";
+  doctor.group_id = 7;
+  write_variants("identity", "doctor", encode_identity(doctor));
+}
+
+void cert_chain_corpus() {
+  auto& pki = hefl_fuzz::pki();
+  const auto device_key = hefl_fuzz::p256_key(0xD3F1CE);
+  const auto leaf = pki.ca.issue(*device_key, hefl_fuzz::device_identity(1), hefl_fuzz::ca_start(), std::chrono::hours(24 * 365));
+  const auto verdict = hefl::iot::validate_chain(leaf, pki.store, hefl::iot::cert_usage::tls_client,
+                                                hefl_fuzz::validation_time());
+  if (!verdict.ok()) throw std::runtime_error("seed certificate does not validate: " + verdict.reason);
+  const auto leaf_der = leaf.BER_encode();
+  auto chain = leaf_der;
+  const auto root_der = pki.ca.root().BER_encode();
+  chain.insert(chain.end(), root_der.begin(), root_der.end());
+  write_variants("cert_chain", "device-leaf", leaf_der);
+  write("cert_chain", "device-and-root", chain);
+  write("cert_chain", "root", root_der);
+}
+
+void request_corpus() {
+  const auto device_key = hefl_fuzz::p256_key(0xD3F1CE);
+  const auto r = hefl::iot::make_signed_request(*hefl_fuzz::device_identity(1).device_epc, "patient-7", heart_rate(72),
+                                                hefl::iot::request_time(std::chrono::milliseconds(1767229200000)),
+                                                *device_key, hefl_fuzz::fixed_rng());
+  if (!hefl::iot::verify_request(r, *device_key)) throw std::runtime_error("seed request does not verify");
+  write_variants("request", "heart-rate", r.encode());
+}
+
+void rules_corpus() {
+  write_text("rules", "vital-signs-contract", hefl::iot::vital_signs_example_contract);
+  const std::string s(hefl::iot::vital_signs_example_contract);
+  write_text("rules", "vital-signs-contract-truncated", s.substr(0, s.size() / 2));
+  write("rules", "payload-heart-rate", heart_rate(72).canonical_bytes());
+  hefl::iot::payload bp{"blood_pressure", {{"systolic", 120}, {"diastolic", 80}, {"note", "ok"}}};
+  write_variants("rules", "payload-blood-pressure", bp.canonical_bytes());
+}
+
+void record_corpus() {
+  using namespace hefl::iot;
+  patient_smart_card<ed25519_signing> card("patient-7", hefl_fuzz::ed25519_key(0x50));
+  const auto collector_key = hefl_fuzz::p256_key(0xC011EC7);
+  const auto r = make_record("patient-7", *hefl_fuzz::device_identity(1).device_epc, "heart_rate", heart_rate(72),
+                             record_time(std::chrono::milliseconds(1767229200000)), card, "collector-icu",
+                             *collector_key, hefl_fuzz::fixed_rng());
+  if (!verify_record(r, *hefl_fuzz::ed25519_key(0x50), *collector_key)) throw std::runtime_error("seed record does not verify");
+  hefl_fuzz::field_writer w;
+  w.text(r.patient_id);
+  w.field(r.device.encode());
+  w.text(r.data_type);
+  w.field(r.payload_bytes);
+  w.i64(r.timestamp.time_since_epoch().count());
+  w.raw(r.hash);
+  w.field(r.patient_signature);
+  w.text(r.collector_id);
+  w.field(r.collector_signature);
+  write_variants("record", "heart-rate", std::move(w).take());
+}
+
+void ledger_corpus() {
+  using namespace hefl::iot;
+  hefl_fuzz::ledger_fixture f;
+  ledger node_a(f.genesis, f.cfg, f.a), node_b(f.genesis, f.cfg, f.b);
+  for (int k = 0; k < 3; ++k) {
+    auto& sealer = node_a.expected_sealer(node_a.height() + 1) == "collector" ? node_a : node_b;
+    auto& other = &sealer == &node_a ? node_b : node_a;
+    for (int i = 0; i < 2; ++i) {
+      const std::string body = "payload-" + std::to_string(k * 2 + i);
+      sealer.submit(transaction::rule_check("dev-" + std::to_string(i), "group-7", "accepted",
+                                            bytes(body.begin(), body.end()), hefl_fuzz::ledger_ms(1'000'000 + k * 2 + i)));
+    }
+    if (!other.sync_from(sealer)) throw std::runtime_error("seed chain does not sync");
+  }
+  const auto path = (fs::temp_directory_path() / "hefl_fuzz_corpus_ledger.db").string();
+  fs::remove(path);
+  { ledger_store(path).save(node_a); }
+  {
+    ledger fresh(f.genesis, f.cfg);
+    ledger_store(path).load_into(fresh);  // the seed chain reloads (throws otherwise)
+  }
+  std::string rows;
+  Botan::Sqlite3_Database db(path);
+  auto b = db.new_statement("SELECT CAST(height AS TEXT), previous, merkle_root, time, sealer, signature FROM ledger_blocks ORDER BY height");
+  while (b->step()) {
+    rows += "B";
+    for (int i = 0; i < 6; ++i) rows += "\t" + b->get_str(i);
+    rows += "\n";
+  }
+  auto t = db.new_statement("SELECT CAST(height AS TEXT), CAST(idx AS TEXT), body FROM ledger_transactions ORDER BY height, idx");
+  std::string first_body;
+  while (t->step()) {
+    rows += "T\t" + t->get_str(0) + "\t" + t->get_str(1) + "\t" + t->get_str(2) + "\n";
+    if (first_body.empty()) first_body = t->get_str(2);
+  }
+  fs::remove(path);
+  write_text("ledger", "rows-chain", "\x01" + rows);
+  const auto cut = rows.rfind("\nB");  // drop the newest block row: a truncated chain
+  write_text("ledger", "rows-chain-truncated", "\x01" + rows.substr(0, cut == std::string::npos ? 0 : cut + 1));
+  write_text("ledger", "transaction", std::string(1, '\0') + first_body);
+  write_text("ledger", "transaction-truncated", std::string(1, '\0') + first_body.substr(0, first_body.size() / 2));
+}
+
+void ckks_corpus() {
+  namespace ckks = hefl::he::ckks;
+  const auto& p = hefl_fuzz::tiny_parameters();
+  std::array<std::uint8_t, 32> seed{};
+  seed[0] = 7;
+  ckks::detail::wire::chacha20_source rng(seed);
+  ckks::key_generator keygen(p, rng);
+  const auto pk = keygen.create_public_key();
+  const auto rk = keygen.create_relin_keys();
+  const auto gk = keygen.create_galois_keys(std::vector<long long>{1, -1}, false);
+  const ckks::encoder enc(p.poly_degree());
+  const std::vector<double> x{0.5, -0.25, 1.0, 0.125};
+  const auto pt = ckks::encode(p, enc, x);
+  ckks::encryptor encryptor(p, pk, rng);
+  const auto ct = encryptor.encrypt(pt);
+  write_variants("ckks", "parameters", with_prefix(0, ckks::save(p)));
+  write_variants("ckks", "ciphertext", with_prefix(1, ckks::save(p, ct)));
+  write_variants("ckks", "public-key", with_prefix(2, ckks::save(p, pk)));
+  write_variants("ckks", "relin-keys", with_prefix(3, ckks::save(p, rk)));
+  write_variants("ckks", "galois-keys", with_prefix(4, ckks::save(p, gk)));
+  write_variants("ckks", "plaintext", with_prefix(5, ckks::save(p, pt)));
+}
+
+void text_corpora() {
+  write_text("csv", "simple", "age,glucose,label\n50,148,1\n31,85,0\n");
+  write_text("csv", "quoted-bom", "\xEF\xBB\xBF\"age\",\"note, free\",label\n50,\"a \"\"b\"\"\",1\n");
+  write_text("csv", "ragged", "a,b,label\n1,2\n3,4,1,5\n");
+  write_text("arff", "pima-like",
+             "% a comment\n@RELATION 'diabetes'\n@attribute preg numeric\n@attribute 'plas' REAL\n"
+             "@attribute class {tested_negative,tested_positive}\n@data\n6,148,tested_positive\n1,85,tested_negative\n");
+  write_text("arff", "missing-value",
+             "@relation r\n@attribute a numeric\n@attribute class {tested_negative,tested_positive}\n@data\n?,tested_positive\n");
+  write_text("arff", "no-data", "@relation r\n@attribute a string\n");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: " << argv[0] << " <corpus root, e.g. tests/fuzz/corpus>\n";
+    return 2;
+  }
+  root = argv[1];
+  identity_corpus();
+  cert_chain_corpus();
+  request_corpus();
+  rules_corpus();
+  record_corpus();
+  ledger_corpus();
+  ckks_corpus();
+  text_corpora();
+  std::cout << "seed corpora written under " << root << "\n";
+  return 0;
+}
