@@ -157,8 +157,8 @@ TEST_CASE("Pima through the pipeline: split, federated standardisation, 10-clien
   he::plain_backend backend(16);
   fl::trainer_config cfg;
   cfg.rounds = 20;
-  cfg.learning_rate = 0.5;
-  cfg.l2 = 0.01;
+  cfg.local.learning_rate = 0.5;
+  cfg.local.l2 = 0.01;
   model::logistic_regression m(8);
   const auto h = fl::federated_trainer<he::plain_backend>(backend, cfg).fit(m, clients, test);
   // Always predicting "negative" scores 500/768 = 65%; a linear model must do clearly better.
