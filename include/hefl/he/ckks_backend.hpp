@@ -246,6 +246,13 @@ private:
 
 /// The CKKS server (compute party): evaluation keys only. Adds, multiplies, rotates and sums slots;
 /// has no secret key, no decrypt and no encrypt.
+///
+/// Its evaluator accepts scales that differ by at most ckks::adjust_tolerance (2^-32, relative) in
+/// additions. Generic algorithms written against the backend concepts (Chebyshev polynomial plans,
+/// gradients) add terms that reached one level through different products; with chain primes that
+/// are not exactly 2^40 their scales then differ by double rounding (about 1e-12 relative), and an
+/// exact-match evaluator would refuse them. 2^-32 keeps the error this admits far below the CKKS
+/// noise at scale 2^40. Use ckks::evaluator directly for exact matching.
 class ckks_server {
 public:
   using ciphertext_type = ckks::ciphertext;
@@ -328,7 +335,8 @@ public:
 
 private:
   ckks_server(const std::vector<std::span<const std::uint8_t>>& parts, ckks::security accept)
-      : m_params(ckks::load_parameters(parts[0], accept)), m_evaluator(m_params) {
+      : m_params(ckks::load_parameters(parts[0], accept)),
+        m_evaluator(m_params, ckks::relative_scale_tolerance{ckks::adjust_tolerance}) {
     if (!parts[1].empty()) m_relin.emplace(ckks::load_relin_keys(m_params, parts[1]));
     if (!parts[2].empty()) m_galois.emplace(ckks::load_galois_keys(m_params, parts[2]));
   }
