@@ -118,6 +118,21 @@ public:
       // Horner in s: ((c_{k-1}) s + c_{k-2}) s + ... + c_0.
       const std::size_t k = ct.size();
       const detail::u64* top = ct.poly(k - 1).limb(i);
+      if (detail::eltwise_uses_ifma(q.value())) { // the same Horner steps on the IFMA kernels
+        if (k == 2) {
+          detail::eltwise_multiply_add(x, top, s, n, q); // x holds c_0
+          return;
+        }
+        detail::word_vector t = detail::uninitialized_words(n);
+        std::copy_n(top, n, t.data());
+        for (std::size_t p = k - 1; p-- > 1;) {
+          detail::eltwise_multiply(t.data(), t.data(), s, n, q);
+          detail::eltwise_add(t.data(), t.data(), ct.poly(p).limb(i), n, q.value());
+        }
+        detail::eltwise_multiply_add(x, t.data(), s, n, q);
+        detail::secure_wipe(std::span<detail::u64>(t.data(), n));
+        return;
+      }
       for (std::size_t j = 0; j < n; ++j) {
         detail::u64 acc = top[j];
         for (std::size_t t = k - 1; t-- > 0;)

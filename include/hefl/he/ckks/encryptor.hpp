@@ -235,9 +235,14 @@ public:
         const detail::u64* a_shoup = m_a_shoup.data() + src * n;
         detail::u64* x0 = c0.limb(i);
         detail::u64* x1 = c1.limb(i);
-        for (std::size_t j = 0; j < n; ++j) {
-          x0[j] = detail::mul_shoup(ui[j], b[j], b_shoup[j], q);
-          x1[j] = detail::mul_shoup(ui[j], a[j], a_shoup[j], q);
+        if (detail::eltwise_uses_ifma(q)) {
+          detail::eltwise_multiply(x0, ui, b, n, tables.mod());
+          detail::eltwise_multiply(x1, ui, a, n, tables.mod());
+        } else {
+          for (std::size_t j = 0; j < n; ++j) {
+            x0[j] = detail::mul_shoup(ui[j], b[j], b_shoup[j], q);
+            x1[j] = detail::mul_shoup(ui[j], a[j], a_shoup[j], q);
+          }
         }
         tables.inverse(x0);
         tables.inverse(x1);
@@ -332,6 +337,14 @@ private:
       const detail::u64* s = m_sk.poly().limb(i);
       const detail::u64* m = pt.poly().limb(i);
       detail::u64* y = c0.limb(i);
+      if (detail::eltwise_uses_ifma(q.value())) { // the same residues on the IFMA kernels
+        detail::word_vector as = detail::uninitialized_words(n);
+        detail::eltwise_multiply(as.data(), x, s, n, q);
+        detail::eltwise_subtract(y, y, as.data(), n, q.value());
+        detail::eltwise_add(y, y, m, n, q.value());
+        detail::secure_wipe(std::span<detail::u64>(as.data(), n));
+        return;
+      }
       for (std::size_t j = 0; j < n; ++j)
         y[j] = detail::add_mod(detail::sub_mod(y[j], detail::mul_mod(x[j], s[j], q), q.value()), m[j], q.value());
     });

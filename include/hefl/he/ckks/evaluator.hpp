@@ -256,7 +256,7 @@ public:
         const detail::modulus& q = ctx().ntt(i).mod();
         detail::u64* y = x.limb(i);
         const detail::u64* z = p.poly().limb(i);
-        for (std::size_t k = 0; k < n; ++k) y[k] = detail::mul_mod(y[k], z[k], q);
+        detail::eltwise_multiply(y, y, z, n, q);
       });
     }
     a.set_scale(scale);
@@ -306,7 +306,7 @@ public:
         const detail::modulus& q = ctx().ntt(i).mod();
         const detail::u64 w = detail::rounded_residue(scaled, q), w_shoup = detail::shoup_precompute(w, q.value());
         detail::u64* y = x.limb(i);
-        for (std::size_t k = 0; k < n; ++k) y[k] = detail::mul_shoup(y[k], w, w_shoup, q.value());
+        detail::eltwise_multiply_constant(y, y, w, w_shoup, n, q.value());
       });
     }
     a.set_scale(scale);
@@ -884,8 +884,8 @@ private:
     });
   }
 
-  // (a0 + a1 s)(b0 + b1 s) = d0 + d1 s + d2 s^2, one pass per limb; d1 sums two 128-bit products
-  // before its single reduction.
+  // (a0 + a1 s)(b0 + b1 s) = d0 + d1 s + d2 s^2: one pass per limb where d1 sums two 128-bit
+  // products before its single reduction, or the IFMA element-wise kernels for primes below 2^50.
   [[nodiscard]] ciphertext tensor(const ciphertext& a, const ciphertext& b, double scale) const {
     const std::size_t n = m_params.poly_degree(), level = a.level();
     detail::rns_poly d0(n, level, false, true, detail::uninitialized), d1(n, level, false, true, detail::uninitialized),
@@ -896,7 +896,15 @@ private:
       const detail::u64 *a0 = a.poly(0).limb(i), *a1 = a.poly(1).limb(i);
       const detail::u64 *b0 = b.poly(0).limb(i), *b1 = b.poly(1).limb(i);
       detail::u64 *y0 = d0.limb(i), *y1 = d1.limb(i), *y2 = d2.limb(i);
-      if (same) {
+      if (detail::eltwise_uses_ifma(q.value())) {
+        detail::eltwise_multiply(y0, a0, b0, n, q);
+        detail::eltwise_multiply(y2, a1, b1, n, q);
+        detail::eltwise_multiply(y1, a0, b1, n, q);
+        if (same)
+          detail::eltwise_add(y1, y1, y1, n, q.value());
+        else
+          detail::eltwise_multiply_add(y1, a1, b0, n, q);
+      } else if (same) {
         for (std::size_t k = 0; k < n; ++k) {
           y0[k] = detail::mul_mod(a0[k], a0[k], q);
           const detail::u64 cross = detail::mul_mod(a0[k], a1[k], q);

@@ -13,6 +13,7 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
+#include <hefl/he/ckks/detail/eltwise.hpp>
 #include <hefl/he/ckks/detail/rns_poly.hpp>
 #include <hefl/he/ckks/params.hpp>
 
@@ -430,13 +431,52 @@ struct key_switch_term {
   const std::uint32_t* permutation = nullptr;
 };
 
+/// One chunk [begin, begin + len) of limb @p i of key_switch_inner_product on the IFMA kernel (the
+/// prime of the limb is below 2^50): per block of coefficients, one eltwise_dot_product2 call over
+/// every (term, digit) pair, with the permuted digits of a rotation gathered into a buffer first.
+/// @p src is the limb of the keys that holds this prime. The residues equal the portable loops'.
+inline void key_switch_limb_ifma(const key_switch_digits& d, std::span<const key_switch_term> terms, std::size_t i,
+                                 std::size_t src, std::size_t begin, std::size_t len, const modulus& q, u64* y0,
+                                 u64* y1) {
+  const std::size_t digits = d.digit_count(), pairs = terms.size() * digits;
+  std::size_t permuted = 0;
+  for (const key_switch_term& t : terms) permuted += t.permutation != nullptr ? 1 : 0;
+  // Blocks small enough that the gathered digits of a few rotations stay in L2.
+  constexpr std::size_t block = 256;
+  std::vector<const u64*> xs(pairs), bs(pairs), as(pairs);
+  word_vector gathered = uninitialized_words(permuted * digits * std::min(block, len));
+  for (std::size_t b0 = begin; b0 < begin + len; b0 += block) {
+    const std::size_t blen = std::min(block, begin + len - b0);
+    std::size_t pair = 0;
+    u64* scratch = gathered.data();
+    for (const key_switch_term& t : terms) {
+      for (std::size_t j = 0; j < digits; ++j, ++pair) {
+        const u64* x = d.digit(j, i);
+        if (t.permutation == nullptr) {
+          xs[pair] = x + b0;
+        } else {
+          // The digits of c(X^g) are the digits of c with their NTT values permuted.
+          const std::uint32_t* perm = t.permutation + b0;
+          for (std::size_t k = 0; k < blen; ++k) scratch[k] = x[perm[k]];
+          xs[pair] = scratch;
+          scratch += blen;
+        }
+        bs[pair] = t.key->b(j).limb(src) + b0;
+        as[pair] = t.key->a(j).limb(src) + b0;
+      }
+    }
+    eltwise_dot_product2(y0 + b0, y1 + b0, xs.data(), bs.data(), as.data(), pairs, blen, q);
+  }
+}
+
 /// (ext0, ext1) = sum over @p terms of sum_j perm(digit_j) · (b_j, a_j): the key-switching inner
 /// products over q_0..q_l, P (NTT form, with the special limb), before the division by P. Summing
 /// several terms before one mod-down is the "double hoisting" of J.-P. Bossuat, C. Mouchet,
 /// J. Troncoso-Pastoriza, J.-P. Hubaux, "Efficient Bootstrapping for Approximate Homomorphic
 /// Encryption with Non-Sparse Keys", EUROCRYPT 2021.
 /// Products accumulate in 128 bits and are reduced once per limb, or every few terms when the
-/// primes are large enough that more terms could overflow.
+/// primes are large enough that more terms could overflow; limbs whose prime is below 2^50 take the
+/// IFMA kernel when it is on (key_switch_limb_ifma), with the same residues.
 /// @throws hefl::invalid_argument if a key does not belong to ctx's parameters or terms is empty.
 inline void key_switch_inner_product(const key_switch_digits& d, std::span<const key_switch_term> terms,
                                      const context& ctx, rns_poly& ext0, rns_poly& ext1) {
@@ -463,6 +503,10 @@ inline void key_switch_inner_product(const key_switch_digits& d, std::span<const
     const std::size_t src = i <= level ? i : key_special;
     const modulus& q = ctx.ntt(index).mod();
     const u64 qv = q.value();
+    if (eltwise_uses_ifma(qv)) {
+      key_switch_limb_ifma(d, terms, i, src, begin, chunk, q, ext0.limb(i), ext1.limb(i));
+      return;
+    }
     // After a fold the sums are below q; each product is below 4q·q (lazy digits): fold before
     // q + T·4q^2 could pass 2^128.
     const u128 room = (~u128{0} - qv) / (4 * static_cast<u128>(qv) * qv);
