@@ -83,7 +83,7 @@ void cert_chain_corpus() {
 
 void request_corpus() {
   const auto device_key = hefl_fuzz::p256_key(0xD3F1CE);
-  const auto r = hefl::iot::make_signed_request(*hefl_fuzz::device_identity(1).device_epc, "patient-7", heart_rate(72),
+  const auto r = hefl::iot::make_signed_request(*hefl_fuzz::device_identity(1).device_epc, "collector-1", "patient-7", heart_rate(72),
                                                 hefl::iot::request_time(std::chrono::milliseconds(1767229200000)),
                                                 *device_key, hefl_fuzz::fixed_rng());
   if (!hefl::iot::verify_request(r, *device_key)) throw std::runtime_error("seed request does not verify");

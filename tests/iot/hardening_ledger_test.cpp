@@ -471,6 +471,7 @@ struct records_fixture {
 
   records_fixture() {
     trust.add_root(ca.root());
+    trust.add_crl(ca.crl());  // revocation information is required by default
     identity id;
     id.role = role::collector;
     id.subject_id = "collector-icu";
