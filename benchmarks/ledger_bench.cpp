@@ -1,7 +1,7 @@
 // Ledger costs: building and submitting transactions (append rate, each entry signed by its
 // author), sealing one block, a replica accepting one block (every author signature checked),
 // verifying a 1000-block chain, Merkle roots and proofs, and the SQLite store (with its checkpoint).
-#include <hefl/iot/ledger_store.hpp>
+#include <hefl/iot/ledger/ledger_store.hpp>
 
 #include <benchmark/benchmark.h>
 

@@ -2,7 +2,7 @@
 // without a CRL, reading the identity extension, issuing a certificate (in memory and with the CA's
 // state in a SQLite file), and refusing a crafted chain of same-named fake intermediates (capped,
 // and, for comparison, what Botan's path builder costs without the cap).
-#include <hefl/iot/pki.hpp>
+#include <hefl/iot/pki/pki.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>

@@ -1,8 +1,8 @@
 // Signatures per second per signing policy (sign, verify, and the smart card's hash-then-sign of a
 // record), plus the cost of a rule check and a replay check, the other per-message policies.
-#include <hefl/iot/replay_guard.hpp>
-#include <hefl/iot/rules.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/collection/replay_guard.hpp>
+#include <hefl/iot/collection/rules.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -69,7 +69,7 @@ BENCHMARK_TEMPLATE(bm_sign, dsa2048_signing);
 BENCHMARK_TEMPLATE(bm_verify, ed25519_signing);
 BENCHMARK_TEMPLATE(bm_verify, ecdsa_p256_signing);
 BENCHMARK_TEMPLATE(bm_verify, dsa2048_signing);
-// Public-key validation (hefl/iot/key_validation.hpp) at each depth: encoding runs inside every
+// Public-key validation (hefl/iot/pki/key_validation.hpp) at each depth: encoding runs inside every
 // verify(), subgroup on every validate_chain(), full when the CA certifies a key.
 template <class Policy>
 void bm_key_check(benchmark::State& state) {

@@ -1,7 +1,7 @@
 // expect: ReplayPolicy must provide check\(device_id, nonce, timestamp, now\) -> replay_verdict
 // A collector_validator whose replay policy has no check() must be refused at compile time with a
 // sentence naming the missing member, not a template dump (needs hefl::iot: Botan 2, nlohmann-json).
-#include <hefl/iot/collector_validator.hpp>
+#include <hefl/iot/collection/collector_validator.hpp>
 
 #include <chrono>
 #include <string_view>

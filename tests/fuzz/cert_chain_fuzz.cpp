@@ -1,10 +1,10 @@
 // libFuzzer harness: certificate chains handed to the validator's certificate policy
-// (trust_store_certificates -> validate_chain, hefl/iot/pki.hpp and collector_validator.hpp) and the
+// (trust_store_certificates -> validate_chain, hefl/iot/pki/pki.hpp and collector_validator.hpp) and the
 // identity extension read from each certificate (identity_of). The input is one or more DER
 // certificates back to back; the trust store holds the fixed test CA's root and CRL.
 #include "fuzz_support.hpp"
 
-#include <hefl/iot/collector_validator.hpp>
+#include <hefl/iot/collection/collector_validator.hpp>
 
 #include <botan/data_src.h>
 

@@ -7,9 +7,9 @@
 // valid seeds stay valid in every fuzzing run. These keys protect nothing.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/identity.hpp>
-#include <hefl/iot/pki.hpp>
-#include <hefl/iot/epc.hpp>
+#include <hefl/iot/pki/identity.hpp>
+#include <hefl/iot/pki/pki.hpp>
+#include <hefl/iot/pki/epc.hpp>
 
 #include <botan/chacha_rng.h>
 #include <botan/ecdsa.h>

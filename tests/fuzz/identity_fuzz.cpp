@@ -1,4 +1,4 @@
-// libFuzzer harness: the hospital identity certificate extension (hefl/iot/identity.hpp).
+// libFuzzer harness: the hospital identity certificate extension (hefl/iot/pki/identity.hpp).
 // Property: decode_identity accepts strict DER only, so an accepted input re-encodes to itself.
 #include "fuzz_support.hpp"
 

@@ -1,12 +1,12 @@
 // libFuzzer harness: ledger transactions and blocks as stored in SQLite (transaction::parse,
-// ledger_store::read_blocks / load_into, hefl/iot/ledger.hpp and ledger_store.hpp).
+// ledger_store::read_blocks / load_into, hefl/iot/ledger/ledger.hpp and ledger_store.hpp).
 // First byte even: the rest is a transaction body for transaction::parse. Odd: the rest is rows in
 // the text form of ledger_support.hpp, written to a scratch database that a fresh replica of the
 // fixed chain then reloads (which verifies links, sealer turns, signatures and Merkle roots).
 #include "fuzz_support.hpp"
 #include "ledger_support.hpp"
 
-#include <hefl/iot/ledger_store.hpp>
+#include <hefl/iot/ledger/ledger_store.hpp>
 
 #include <botan/sqlite3.h>
 

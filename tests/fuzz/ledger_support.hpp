@@ -3,7 +3,7 @@
 // text form of SQLite rows the harness writes: one row per line, fields separated by tabs,
 //   B <height> <previous> <merkle_root> <time> <sealer> <signature>   (table ledger_blocks)
 //   T <height> <idx> <body>                                            (table ledger_transactions)
-#include <hefl/iot/ledger.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
 
 #include <chrono>
 #include <string>

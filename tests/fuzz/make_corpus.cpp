@@ -9,11 +9,11 @@
 
 #include <hefl/he/ckks/encryptor.hpp>
 #include <hefl/he/ckks/keys.hpp>
-#include <hefl/iot/ledger_store.hpp>
-#include <hefl/iot/record.hpp>
-#include <hefl/iot/request.hpp>
-#include <hefl/iot/rules.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/ledger/ledger_store.hpp>
+#include <hefl/iot/storage/record.hpp>
+#include <hefl/iot/collection/request.hpp>
+#include <hefl/iot/collection/rules.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/sqlite3.h>
 

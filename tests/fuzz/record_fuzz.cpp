@@ -1,11 +1,11 @@
 // libFuzzer harness: signed records as a storage node receives them (verify_record and the record's
-// format checks, hefl/iot/record.hpp), under the fixed patient (Ed25519) and collector (P-256) keys.
+// format checks, hefl/iot/storage/record.hpp), under the fixed patient (Ed25519) and collector (P-256) keys.
 // The input is the record's fields in the format of fuzz_support.hpp: patient id, 12-byte EPC,
 // data type, payload bytes, timestamp (8 bytes), hash (32 bytes), patient signature, collector id,
 // collector signature.
 #include "fuzz_support.hpp"
 
-#include <hefl/iot/record.hpp>
+#include <hefl/iot/storage/record.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const auto patient_key = hefl_fuzz::ed25519_key(0x50);

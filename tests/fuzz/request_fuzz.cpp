@@ -1,8 +1,8 @@
-// libFuzzer harness: device requests on the wire (request::decode, hefl/iot/request.hpp).
+// libFuzzer harness: device requests on the wire (request::decode, hefl/iot/collection/request.hpp).
 // Properties: an accepted request re-encodes to the same bytes; verify_request never throws.
 #include "fuzz_support.hpp"
 
-#include <hefl/iot/request.hpp>
+#include <hefl/iot/collection/request.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const auto device_key = hefl_fuzz::p256_key(0xD3F1CE);

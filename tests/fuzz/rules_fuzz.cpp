@@ -1,8 +1,8 @@
-// libFuzzer harness: rule contracts as JSON text (rule_contract::parse, hefl/iot/rules.hpp) and the
+// libFuzzer harness: rule contracts as JSON text (rule_contract::parse, hefl/iot/collection/rules.hpp) and the
 // canonical payload encoding (payload::decode) the rule check reads.
 #include "fuzz_support.hpp"
 
-#include <hefl/iot/rules.hpp>
+#include <hefl/iot/collection/rules.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -1,4 +1,4 @@
-#include <hefl/iot/access.hpp>
+#include <hefl/iot/hospital/access.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <hefl/iot/epc.hpp>
+#include <hefl/iot/pki/epc.hpp>
 
 #include <catch2/catch.hpp>
 

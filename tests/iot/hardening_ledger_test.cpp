@@ -1,8 +1,8 @@
 // Issue 10, items 9 and 10: the audit trail cannot be forged in another node's name, survives a
 // sealer going down, catches a sealer that signs twice, changes its sealers only by a vote on the
 // chain, and cannot be truncated or reconciled away behind the store's back.
-#include <hefl/iot/ledger_store.hpp>
-#include <hefl/iot/record_store.hpp>
+#include <hefl/iot/ledger/ledger_store.hpp>
+#include <hefl/iot/storage/record_store.hpp>
 
 #include <catch2/catch.hpp>
 

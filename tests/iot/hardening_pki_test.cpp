@@ -1,8 +1,8 @@
 // The hospital PKI tried as an attacker would (issue 10, items 4, 5, 6 and 12): degenerate keys,
 // a CA restarted from its stored key, a trust store whose database was edited, and crafted chains.
-#include <hefl/iot/key_validation.hpp>
-#include <hefl/iot/pki.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/key_validation.hpp>
+#include <hefl/iot/pki/pki.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/data_src.h>

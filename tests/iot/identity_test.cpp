@@ -1,4 +1,4 @@
-#include <hefl/iot/identity.hpp>
+#include <hefl/iot/pki/identity.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>

@@ -1,4 +1,4 @@
-#include <hefl/iot/ledger_store.hpp>
+#include <hefl/iot/ledger/ledger_store.hpp>
 
 #include <catch2/catch.hpp>
 

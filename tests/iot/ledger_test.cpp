@@ -1,4 +1,4 @@
-#include <hefl/iot/ledger.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
 
 #include <catch2/catch.hpp>
 

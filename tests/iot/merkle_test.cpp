@@ -1,4 +1,4 @@
-#include <hefl/iot/merkle.hpp>
+#include <hefl/iot/ledger/merkle.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <hefl/iot/pki.hpp>
+#include <hefl/iot/pki/pki.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>

@@ -1,4 +1,4 @@
-#include <hefl/iot/record_store.hpp>
+#include <hefl/iot/storage/record_store.hpp>
 
 #include <catch2/catch.hpp>
 

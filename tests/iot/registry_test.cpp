@@ -1,4 +1,4 @@
-#include <hefl/iot/registry.hpp>
+#include <hefl/iot/hospital/registry.hpp>
 
 #include <botan/sqlite3.h>
 

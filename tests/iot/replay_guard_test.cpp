@@ -1,4 +1,4 @@
-#include <hefl/iot/replay_guard.hpp>
+#include <hefl/iot/collection/replay_guard.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <hefl/iot/rules.hpp>
+#include <hefl/iot/collection/rules.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <hefl/iot/storage_guard.hpp>
+#include <hefl/iot/storage/storage_guard.hpp>
 
 #include <catch2/catch.hpp>
 

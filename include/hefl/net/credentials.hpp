@@ -4,7 +4,7 @@
 /// hospital CA, its ECDSA P-256 key, and the trust store (roots + CRLs) its peer is checked against.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/pki.hpp>
+#include <hefl/iot/pki/pki.hpp>
 
 #include <botan/credentials_manager.h>
 #include <botan/ecdsa.h>

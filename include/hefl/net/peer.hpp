@@ -2,7 +2,7 @@
 /// @file
 /// Who is on the other end of a mutual-TLS connection, as the verified certificate says.
 
-#include <hefl/iot/identity.hpp>
+#include <hefl/iot/pki/identity.hpp>
 
 #include <botan/x509cert.h>
 

@@ -9,7 +9,7 @@
 #endif
 #include <asio.hpp>
 
-#include <hefl/iot/pki.hpp>
+#include <hefl/iot/pki/pki.hpp>
 #include <hefl/net/credentials.hpp>
 #include <hefl/net/frame.hpp>
 #include <hefl/net/peer.hpp>

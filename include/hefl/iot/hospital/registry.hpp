@@ -13,12 +13,12 @@
 /// the node's own set-up and loading.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/epc.hpp>
-#include <hefl/iot/identity.hpp>
-#include <hefl/iot/ledger.hpp>
-#include <hefl/iot/pki.hpp>
-#include <hefl/iot/rules.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/epc.hpp>
+#include <hefl/iot/pki/identity.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
+#include <hefl/iot/pki/pki.hpp>
+#include <hefl/iot/collection/rules.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/sqlite3.h>
 #include <botan/x509cert.h>

@@ -17,12 +17,12 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/serialization.hpp>
-#include <hefl/iot/epc.hpp>
-#include <hefl/iot/identity.hpp>
-#include <hefl/iot/pki.hpp>
-#include <hefl/iot/request.hpp>
-#include <hefl/iot/rules.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/epc.hpp>
+#include <hefl/iot/pki/identity.hpp>
+#include <hefl/iot/pki/pki.hpp>
+#include <hefl/iot/collection/request.hpp>
+#include <hefl/iot/collection/rules.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/hex.h>
 #include <botan/pk_keys.h>

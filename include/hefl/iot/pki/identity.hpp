@@ -23,7 +23,7 @@
 /// deviceEpc is required for devices, optional for collectors and storage nodes, absent for people.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/epc.hpp>
+#include <hefl/iot/pki/epc.hpp>
 
 #include <botan/asn1_obj.h>
 #include <botan/pkix_types.h>

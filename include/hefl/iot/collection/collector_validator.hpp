@@ -53,14 +53,14 @@
 /// cannot be logged is not acted on) and a rejection keeps its reason with ledger_tx empty.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/identity.hpp>
-#include <hefl/iot/ledger.hpp>
-#include <hefl/iot/pki.hpp>
-#include <hefl/iot/registry.hpp>
-#include <hefl/iot/replay_guard.hpp>
-#include <hefl/iot/request.hpp>
-#include <hefl/iot/rules.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/identity.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
+#include <hefl/iot/pki/pki.hpp>
+#include <hefl/iot/hospital/registry.hpp>
+#include <hefl/iot/collection/replay_guard.hpp>
+#include <hefl/iot/collection/request.hpp>
+#include <hefl/iot/collection/rules.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/x509cert.h>
 #include <nlohmann/json.hpp>
@@ -249,19 +249,19 @@ template <class CertificatePolicy = trust_store_certificates, class SigningPolic
 class collector_validator {
   static_assert(certificate_policy<CertificatePolicy>,
                 "CertificatePolicy must provide validate(const certificate_chain&, clock_time) -> chain_verdict "
-                "(see hefl::iot::certificate_policy in hefl/iot/collector_validator.hpp)");
+                "(see hefl::iot::certificate_policy in hefl/iot/collection/collector_validator.hpp)");
   static_assert(signing_policy<SigningPolicy>,
                 "SigningPolicy must provide static generate/sign/verify/accepts_key and algorithm_name "
-                "(see hefl::iot::signing_policy in hefl/iot/signing.hpp)");
+                "(see hefl::iot::signing_policy in hefl/iot/pki/signing.hpp)");
   static_assert(rule_policy<RulePolicy>,
                 "RulePolicy must provide check(group_id, device_id, payload, now) -> rule_verdict "
-                "(see hefl::iot::rule_policy in hefl/iot/rules.hpp)");
+                "(see hefl::iot::rule_policy in hefl/iot/collection/rules.hpp)");
   static_assert(replay_policy<ReplayPolicy>,
                 "ReplayPolicy must provide check(device_id, nonce, timestamp, now) -> replay_verdict "
-                "(see hefl::iot::replay_policy in hefl/iot/replay_guard.hpp)");
+                "(see hefl::iot::replay_policy in hefl/iot/collection/replay_guard.hpp)");
   static_assert(ledger_policy<LedgerPolicy>,
                 "LedgerPolicy must provide submit(transaction) -> sha256_digest; logging every rule check is "
-                "mandatory, there is no null ledger (see hefl::iot::ledger_policy in hefl/iot/ledger.hpp)");
+                "mandatory, there is no null ledger (see hefl::iot::ledger_policy in hefl/iot/ledger/ledger.hpp)");
 
 public:
   using certificate_policy_type = CertificatePolicy;  ///< the certificate policy

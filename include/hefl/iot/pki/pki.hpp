@@ -7,8 +7,8 @@
 /// x509_path_validate) that returns a typed verdict instead of throwing.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/identity.hpp>
-#include <hefl/iot/key_validation.hpp>
+#include <hefl/iot/pki/identity.hpp>
+#include <hefl/iot/pki/key_validation.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/certstor.h>

@@ -22,10 +22,10 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/serialization.hpp>
-#include <hefl/iot/epc.hpp>
-#include <hefl/iot/identity.hpp>
-#include <hefl/iot/rules.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/epc.hpp>
+#include <hefl/iot/pki/identity.hpp>
+#include <hefl/iot/collection/rules.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/pk_keys.h>
 #include <botan/rng.h>

@@ -11,8 +11,8 @@
 /// wrapper as text.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/ledger.hpp>
-#include <hefl/iot/record.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
+#include <hefl/iot/storage/record.hpp>
 
 #include <botan/hex.h>
 #include <botan/sqlite3.h>

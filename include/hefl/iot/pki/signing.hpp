@@ -9,7 +9,7 @@
 /// the wrong algorithm or parameters are simply not valid.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/key_validation.hpp>
+#include <hefl/iot/pki/key_validation.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/dl_group.h>

@@ -8,7 +8,7 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/serialization.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/hex.h>
 #include <botan/pkix_types.h>
@@ -443,7 +443,7 @@ struct data_type_rule {
 ///   "data_types": { "heart_rate": { "fields": {
 ///       "bpm": { "type": "integer", "unit": "bpm", "min": 20, "max": 250, "required": true } } } } }
 /// ```
-/// "group_id" is the certificate's group id (hefl/iot/identity.hpp, INTEGER 0..2^32-1); "name" is an
+/// "group_id" is the certificate's group id (hefl/iot/pki/identity.hpp, INTEGER 0..2^32-1); "name" is an
 /// optional label of 1..64 characters of [A-Za-z0-9_.-] for messages. Field keys: "type" (number | integer | string | bool) and "required" always; "unit" optional;
 /// "min" and "max" required for number and integer (integers for integer fields) and refused for the
 /// others; "max_length" optional for string and refused for the others.

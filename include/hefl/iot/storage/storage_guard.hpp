@@ -23,14 +23,14 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/crypto/botan_random.hpp>
-#include <hefl/iot/ledger.hpp>
-#include <hefl/iot/pki.hpp>
-#include <hefl/iot/record.hpp>
-#include <hefl/iot/record_store.hpp>
-#include <hefl/iot/registry.hpp>
-#include <hefl/iot/replay_guard.hpp>
-#include <hefl/iot/request.hpp>
-#include <hefl/iot/rules.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
+#include <hefl/iot/pki/pki.hpp>
+#include <hefl/iot/storage/record.hpp>
+#include <hefl/iot/storage/record_store.hpp>
+#include <hefl/iot/hospital/registry.hpp>
+#include <hefl/iot/collection/replay_guard.hpp>
+#include <hefl/iot/collection/request.hpp>
+#include <hefl/iot/collection/rules.hpp>
 
 #include <botan/x509cert.h>
 

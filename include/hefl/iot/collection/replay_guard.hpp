@@ -17,7 +17,7 @@
 /// persisted in SQLite, so a restarted collector still refuses a request captured before the restart.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/signing.hpp>
+#include <hefl/iot/pki/signing.hpp>
 
 #include <botan/hex.h>
 #include <botan/sqlite3.h>

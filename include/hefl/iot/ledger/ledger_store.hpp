@@ -12,7 +12,7 @@
 /// connection that only sees committed data), and 64-bit values are stored as text.
 
 #include <hefl/core/error.hpp>
-#include <hefl/iot/ledger.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
 
 #include <botan/hex.h>
 #include <botan/sqlite3.h>

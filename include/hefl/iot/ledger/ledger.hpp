@@ -16,7 +16,7 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/serialization.hpp>
-#include <hefl/iot/merkle.hpp>
+#include <hefl/iot/ledger/merkle.hpp>
 
 #include <botan/ed25519.h>
 #include <botan/hex.h>
