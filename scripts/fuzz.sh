@@ -3,6 +3,8 @@
 # number of seconds (default 60), one after the other, starting from a scratch copy of its seed corpus
 # (tests/fuzz/corpus is never written). Prints executions, exec/s and crashes per harness.
 #   scripts/fuzz.sh [seconds] [harness...]
+# HEFL_FUZZ_RUNS=N stops each harness after N executions (or after [seconds], whichever comes first),
+# e.g. HEFL_FUZZ_RUNS=10000000 scripts/fuzz.sh 36000 for the 10-million-execution target.
 # Findings (crash-*, leak-*, timeout-*, oom-* inputs) are kept under $HEFL_FUZZ_BUILD_DIR/fuzz-runs/.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 seconds="${1:-60}"
@@ -21,7 +23,9 @@ for h in "${harnesses[@]}"; do
   log="$work/log.txt"
   echo "fuzz: $h for ${seconds}s (log: $log)"
   set +e
-  "$HEFL_FUZZ_BUILD_DIR/tests/fuzz/fuzz_$h" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+  runs_flag=()
+  [ -n "${HEFL_FUZZ_RUNS:-}" ] && runs_flag=(-runs="$HEFL_FUZZ_RUNS")
+  "$HEFL_FUZZ_BUILD_DIR/tests/fuzz/fuzz_$h" -max_total_time="$seconds" "${runs_flag[@]}" -print_final_stats=1 -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/" "$work/corpus" "$HEFL_ROOT/tests/fuzz/corpus/$h" >"$log" 2>&1
   rc=$?
   set -e
