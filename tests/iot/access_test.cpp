@@ -1,4 +1,5 @@
 #include <hefl/iot/hospital/access.hpp>
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,12 +20,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-payload access_heart_rate(std::int64_t bpm) {
-  payload p;
-  p.type = "heart_rate";
-  p.fields.emplace("bpm", bpm);
-  return p;
-}
+payload access_heart_rate(std::int64_t bpm) { return hefl_test::vital("heart_rate", "bpm", bpm); }
 
 // A ward: a CA and a rogue CA with the same name, patients, staff with certificates and
 // assignments, a record store holding signed records, and a ledger.

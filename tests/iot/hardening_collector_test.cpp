@@ -3,6 +3,7 @@
 // contracts and nonces forgotten by a restart, requests valid at any collector, invalid UTF-8
 // stored, a stray future "now" ratcheting the replay window) and shows the refusal and its reason.
 #include <hefl/iot.hpp>
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -23,23 +24,9 @@ using nlohmann::json;
 
 namespace {
 
-// A temporary directory for SQLite files, removed at the end of the test.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::vector<std::uint8_t> r(8);
-    Botan::system_rng().randomize(r.data(), r.size());
-    path = std::filesystem::temp_directory_path() / ("hefl_hardening_" + Botan::hex_encode(r, false));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using hefl_test::temp_dir;
 
-payload heart_rate(std::int64_t bpm) { return payload{"heart_rate", {{"bpm", json(bpm)}}}; }
+payload heart_rate(std::int64_t bpm) { return hefl_test::vital("heart_rate", "bpm", bpm); }
 
 struct device_holder {
   key_pair keys;

@@ -3,6 +3,7 @@
 // still stored; unauthenticated, unlogged registry changes; reading records with a certificate alone)
 // and shows the refusal, its reason and its ledger entry.
 #include <hefl/iot.hpp>
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,22 +28,9 @@ using nlohmann::json;
 
 namespace {
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::vector<std::uint8_t> r(8);
-    Botan::system_rng().randomize(r.data(), r.size());
-    path = std::filesystem::temp_directory_path() / ("hefl_origin_" + Botan::hex_encode(r, false));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using hefl_test::temp_dir;
 
-payload heart_rate(std::int64_t bpm) { return payload{"heart_rate", {{"bpm", json(bpm)}}}; }
+payload heart_rate(std::int64_t bpm) { return hefl_test::vital("heart_rate", "bpm", bpm); }
 
 // The storage node of a hospital: CA, registry, the node's directory filled from real certificates,
 // its own rule manager, a ledger, a record store logging to it, the guard, the readers' controller and

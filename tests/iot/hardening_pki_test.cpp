@@ -1,6 +1,7 @@
 // The hospital PKI tried as an attacker would (issue 10, items 4, 5, 6 and 12): degenerate keys,
 // a CA restarted from its stored key, a trust store whose database was edited, and crafted chains.
 #include <hefl/iot/pki/key_validation.hpp>
+#include "test_support.hpp"
 #include <hefl/iot/pki/pki.hpp>
 #include <hefl/iot/pki/signing.hpp>
 
@@ -98,18 +99,7 @@ std::vector<std::uint8_t> ed25519_identity() {
   return a;
 }
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("hefl_hardening_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using hefl_test::temp_dir;
 
 /// Runs one SQL statement on @p file, as an attacker with write access to the database would.
 void tamper(const std::filesystem::path& file, const std::string& sql, const std::vector<std::uint8_t>* blob = nullptr) {

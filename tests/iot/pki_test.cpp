@@ -1,4 +1,5 @@
 #include <hefl/iot/pki/pki.hpp>
+#include "test_support.hpp"
 
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
@@ -79,18 +80,7 @@ trust_store hospital_store() {
 }
 
 /// A temporary directory removed when the test ends, whatever happens.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("hefl_pki_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using hefl_test::temp_dir;
 
 } // namespace
 

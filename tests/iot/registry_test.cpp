@@ -1,4 +1,5 @@
 #include <hefl/iot/hospital/registry.hpp>
+#include "test_support.hpp"
 
 #include <botan/sqlite3.h>
 
@@ -29,18 +30,7 @@ void populate(registry& r) {
   r.assign("nurse.joy", "p-1002");
 }
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("hefl_registry_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using hefl_test::temp_dir;
 
 identity person(role r, const std::string& id) {
   identity i;

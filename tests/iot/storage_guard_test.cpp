@@ -1,4 +1,5 @@
 #include <hefl/iot/storage/storage_guard.hpp>
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -18,10 +19,7 @@ using namespace std::chrono_literals;
 namespace {
 
 payload guard_payload(const std::string& type, const std::string& field, nlohmann::json value) {
-  payload p;
-  p.type = type;
-  p.fields.emplace(field, std::move(value));
-  return p;
+  return hefl_test::vital(type, field, std::move(value));
 }
 
 // The storage side of a hospital: CA (and a rogue CA with the same name), registry, the storage
