@@ -4,6 +4,7 @@
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/data/synthetic.hpp>
 #include <hefl/fl/federated_trainer.hpp>
+#include <hefl/he/ckks/decryptor.hpp>
 #include <hefl/he/ckks_backend.hpp>
 #include <hefl/he/plain_backend.hpp>
 
@@ -175,4 +176,36 @@ TEST_CASE("the trainer floods every aggregate it publishes and says which decryp
     fl::encrypted_data_trainer<he::ckks_backend> trainer(b, cfg, approx::paper_sigmoid3());
     CHECK_THROWS_AS(trainer.fit(m, d.train, d.test), security_error);
   }
+}
+
+TEST_CASE("fresh_noise_bound bounds the measured noise of fresh encryptions and of their integer sums",
+          "[ckks][flooding]") {
+  seeded_random rng(36);
+  const ckks::parameters p = roomy();
+  he::ckks_key_holder kh(p, rng, aggregation_only());  // only for its (key-independent) bound
+  ckks::key_generator keygen(p, rng);
+  const ckks::public_key pk = keygen.create_public_key();
+  ckks::encryptor encryptor(p, pk, rng);
+  const ckks::decryptor decryptor(p, keygen.secret());
+  const ckks::encoder enc(p.poly_degree());
+  const ckks::evaluator eval(p);
+  std::vector<double> x(p.slot_count());
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.3 * static_cast<double>(i)) * 100.0;
+  const double scale = std::exp2(he::ckks_update_log2_scale(p));
+  double worst = 0;
+  for (int t = 0; t < 4; ++t) {
+    const auto c = encryptor.encrypt(ckks::encode(p, enc, x, scale, p.max_level()));
+    worst = std::max(worst, decryptor.noise_bound(c, x, enc));
+  }
+  CAPTURE(worst, kh.fresh_noise_bound());
+  CHECK(worst > 0);
+  CHECK(worst <= kh.fresh_noise_bound());
+  // Σ a_k·c_k with integer a_k: the noise stays within Σ|a_k| times the fresh bound. Measured at
+  // 2^40, where doubles encode 5·x as exactly as x (at 2^100 their rounding would swamp the noise).
+  const auto c1 = encryptor.encrypt(ckks::encode(p, enc, x, p.scale(), p.max_level()));
+  const auto c2 = encryptor.encrypt(ckks::encode(p, enc, x, p.scale(), p.max_level()));
+  const auto sum = eval.add(eval.multiply_scalar(c1, 7.0), eval.multiply_scalar(c2, -2.0));
+  std::vector<double> five(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) five[i] = 5 * x[i];
+  CHECK(decryptor.noise_bound(sum, five, enc) <= 9 * kh.fresh_noise_bound());
 }
