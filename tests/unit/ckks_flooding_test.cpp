@@ -209,3 +209,20 @@ TEST_CASE("fresh_noise_bound bounds the measured noise of fresh encryptions and 
   for (std::size_t i = 0; i < x.size(); ++i) five[i] = 5 * x[i];
   CHECK(decryptor.noise_bound(sum, five, enc) <= 9 * kh.fresh_noise_bound());
 }
+
+TEST_CASE("ckks_aggregation_parameters: 128-bit secure, and its updates have room for flooding", "[ckks][flooding]") {
+  const ckks::parameters p = he::ckks_aggregation_parameters();
+  CHECK(p.poly_degree() == 8192);
+  CHECK(p.modulus_bits() <= ckks::max_secure_modulus_bits(8192));
+  CHECK(p.security_level() == ckks::security::classical_128);
+  CHECK(he::ckks_update_log2_scale(p) == 100);
+  seeded_random rng(37);
+  he::ckks_backend b(p, rng, aggregation_only());
+  std::vector<double> x(6, 0.75);
+  // Ten clients with 1000 samples each: Σ n_k = 10^4, the paper's largest configuration.
+  auto acc = b.multiply_scalar(b.encrypt_update(x), 1000.0);
+  for (int k = 1; k < 10; ++k) b.add_inplace(acc, b.multiply_scalar(b.encrypt_update(x), 1000.0));
+  const auto v = b.key_holder().decrypt_for_sharing(acc, he::published_noise::linear(10000));
+  for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::abs(v[i] / 10000 - 0.75) < 1e-8);
+  CHECK(b.key_holder().flooded_decryptions() == 1);
+}

@@ -89,7 +89,7 @@ struct ckks_backend_options {
 /// the top-level modulus Q_L has fewer than 140 bits (then Q_L / 2^40), and never below the
 /// parameters' scale. Flooding a sum of fresh encryptions with integer weights a_k costs about
 /// λ_s + log2(N · fresh_noise_bound()) + log2(sqrt(N/6)) bits per unit weight: at 2^100 and λ_s = 40
-/// about 28 bits stay at N = 16384, 30 at N = 8192 (ckks_key_holder::decrypt_for_sharing).
+/// by this formula about 27 bits stay at N = 16384, 30 at N = 8192 (ckks_key_holder::decrypt_for_sharing).
 [[nodiscard]] inline double ckks_update_log2_scale(const ckks::parameters& params) {
   double top = 0;
   for (std::size_t i = 0; i <= params.max_level(); ++i) top += std::log2(static_cast<double>(params.primes()[i]));
