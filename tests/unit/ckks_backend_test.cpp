@@ -135,7 +135,8 @@ TEST_CASE("federated training with CKKS-encrypted aggregation matches plaintext 
   he::ckks_backend_options opts;
   opts.relinearization = false;
   opts.rotations = false;
-  he::ckks_backend encrypted(toy_params({60, 40, 60}), rng, opts);
+  // Room for flooding the published aggregate: updates go out at 2^100 (he::ckks_update_log2_scale).
+  he::ckks_backend encrypted(toy_params({60, 60, 60, 60}), rng, opts);
   he::plain_backend plain(encrypted.slot_count());
 
   model::logistic_regression m_enc(3), m_plain(3);
@@ -145,4 +146,8 @@ TEST_CASE("federated training with CKKS-encrypted aggregation matches plaintext 
   CHECK((m_enc.parameters() - m_plain.parameters()).cwiseAbs().maxCoeff() < 1e-5);
   CHECK(h_enc.back().accuracy >= 0.97);
   CHECK(std::abs(h_enc.back().accuracy - h_plain.back().accuracy) <= 0.002);
+  // Every aggregate the clients received was flooded; nothing was decrypted raw.
+  CHECK(encrypted.key_holder().flooded_decryptions() == static_cast<std::uint64_t>(cfg.rounds));
+  CHECK(encrypted.key_holder().raw_decryptions() == 0);
+  CHECK(encrypted.key_holder().unflooded_decryptions() == 0);
 }

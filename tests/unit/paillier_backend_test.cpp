@@ -8,7 +8,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 using namespace hefl;
@@ -176,4 +179,88 @@ TEST_CASE("paillier_backend carries encrypted FedAvg through the trainer", "[he]
   // Fixed-point rounding 2^-32 per value and per coefficient: the models agree far below that scale.
   CHECK((m_enc.parameters() - m_plain.parameters()).cwiseAbs().maxCoeff() < 1e-8);
   CHECK(h.back().accuracy > 0.9);
+}
+
+namespace {
+template <class S>
+concept can_decrypt = requires(const S& s, const he::paillier_ciphertext& c) { s.decrypt(c); };
+template <class S>
+concept can_encrypt = requires(S& s, std::span<const double> v) { s.encrypt(v); };
+} // namespace
+static_assert(!can_decrypt<he::paillier_server> && !can_decrypt<he::paillier_client> &&
+              can_decrypt<he::paillier_key_holder>);
+static_assert(!can_encrypt<he::paillier_server> && can_encrypt<he::paillier_client>);
+static_assert(he::has_roles<he::paillier_backend>);
+
+TEST_CASE("paillier roles: clients encrypt, the server aggregates from the public key alone, the key holder decrypts",
+          "[he][paillier][roles]") {
+  crypto::seeded_random rng(11);
+  he::paillier_key_holder holder(toy_params(), rng);
+  const std::vector<std::uint8_t> pk = holder.public_key();
+  he::paillier_client alice(pk, rng, he::paillier_security::none_i_know_this_is_insecure);
+  he::paillier_client bob(pk, rng, he::paillier_security::none_i_know_this_is_insecure);
+  const he::paillier_server server(pk, he::paillier_security::none_i_know_this_is_insecure);
+  CHECK(server.modulus() == holder.modulus());
+  CHECK(server.slot_count() == holder.slot_count());
+  const std::vector<double> a{0.25, -1.5, 3.0}, b{1.0, 2.0, -4.0};
+  // Only bytes travel: client -> server -> key holder.
+  auto acc = server.multiply_scalar(server.deserialize(alice.serialize(alice.encrypt(a))), 3.0);
+  server.add_inplace(acc, server.multiply_scalar(server.deserialize(bob.serialize(bob.encrypt(b))), 5.0));
+  const auto sum = holder.decrypt(holder.deserialize(server.serialize(acc)));
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(std::abs(sum[i] - (3 * a[i] + 5 * b[i])) < 1e-8);
+  CHECK(sum[a.size()] == 0.0);
+  // A ciphertext under another key pair is refused by the server.
+  he::paillier_key_holder other(toy_params(), rng);
+  CHECK_THROWS_AS(server.deserialize(other.serialize(other.encrypt(a))), hefl::parse_error);
+}
+
+TEST_CASE("paillier public-key bytes: short keys need the opt-out, malformed bytes are refused",
+          "[he][paillier][roles][serialization]") {
+  crypto::seeded_random rng(12);
+  he::paillier_key_holder holder(toy_params(), rng);
+  const std::vector<std::uint8_t> pk = holder.public_key();
+  REQUIRE(pk.size() == 8 + 8 + 4 * 4 + 4 + 128);
+  // A 1024-bit key loads only when the receiver opts out by name.
+  CHECK_THROWS_AS(he::paillier_server(pk), hefl::security_error);
+  CHECK_THROWS_AS(he::paillier_client(pk, rng), hefl::security_error);
+  const auto fails = [&](std::vector<std::uint8_t> v, const std::string& why) {
+    CHECK_THROWS_WITH(he::paillier_server(v, he::paillier_security::none_i_know_this_is_insecure), Catch::Contains(why));
+  };
+  fails({pk.begin(), pk.begin() + 20}, "truncated");
+  auto magic = pk;
+  magic[0] = 'X';
+  fails(magic, "paillier public key");
+  auto longer = pk;
+  longer.push_back(0);
+  fails(longer, "trailing bytes");
+  auto even = pk;
+  even[8 + 8 + 16 + 4 + 127] &= 0xfe;  // n even: not a product of two odd primes
+  fails(even, "odd");
+  auto bits = pk;
+  bits[8 + 8 + 16 + 4] = 0x00;  // top byte of n zeroed: fewer than 1024 bits
+  fails(bits, "1024 bits");
+  auto len = pk;
+  len[8 + 8 + 16 + 3] = 0x81;  // a length that does not match the modulus
+  fails(len, "modulus bytes");
+  auto encoding = pk;
+  encoding[8 + 8 + 3] = 0x7f;  // integer_bits absurd
+  CHECK_THROWS_AS(he::paillier_server(encoding, he::paillier_security::none_i_know_this_is_insecure), hefl::error);
+}
+
+TEST_CASE("paillier roles through the trainer: the server role aggregates, results match the plain backend",
+          "[he][paillier][roles][fl]") {
+  crypto::seeded_random rng(13);
+  he::paillier_backend paillier(toy_params(), rng);
+  he::plain_backend plain(16);
+  const auto d = data::paper_random(300, 2, 6);
+  fl::trainer_config cfg;
+  cfg.rounds = 2;
+  cfg.clients = 3;
+  model::logistic_regression m_enc(2), m_plain(2);
+  const auto h = fl::federated_trainer<he::paillier_backend>(paillier, cfg).fit(m_enc, d.train, d.test);
+  fl::federated_trainer<he::plain_backend>(plain, cfg).fit(m_plain, d.train, d.test);
+  CHECK((m_enc.parameters() - m_plain.parameters()).cwiseAbs().maxCoeff() < 1e-8);
+  // Each client's upload is one serialized ciphertext: magic, key id, scale, bound, length, c (2·128 bytes).
+  REQUIRE(h.front().bytes_uploaded.size() == 3);
+  CHECK(h.front().bytes_uploaded[0] == 8 + 8 + 4 + 8 + 4 + 256);
 }

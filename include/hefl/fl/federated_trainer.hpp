@@ -264,7 +264,7 @@ public:
             Eigen::VectorXd p(static_cast<Eigen::Index>(update.size()));
             for (std::size_t j = 0; j < update.size(); ++j)
               p(static_cast<Eigen::Index>(j)) =
-                  he::decrypt_for_sharing(key_holder, send(server, key_holder, update[j]), 1)[0];
+                  he::decrypt_for_sharing(key_holder, send(server, key_holder, update[j]), 1, he::published_noise::computed())[0];
             m.seconds_decryption += detail::seconds_since(t);
             clear.push_back(upload_clear(p, parameter_count, m.bytes_uploaded[k]));
           }
@@ -274,7 +274,7 @@ public:
           else p = train_plaintext(global, clients[k], m, outside, scores);
           if constexpr (Transport::is_encrypted) {
             const auto t = detail::clock::now();
-            const ciphertext c = client.encrypt(std::span<const double>(p.data(), static_cast<std::size_t>(p.size())));
+            const ciphertext c = he::encrypt_update(client, std::span<const double>(p.data(), static_cast<std::size_t>(p.size())));
             sealed.push_back({send(client, server, c, m.bytes_uploaded[k])});
             m.seconds_encryption += detail::seconds_since(t);
           } else {
@@ -369,14 +369,15 @@ private:
         m.seconds_local_training += detail::seconds_since(t);
         t = detail::clock::now();
         const std::vector<double> v =
-            he::decrypt_for_sharing(key_holder, send(server, key_holder, packed), data.features() * block + 1);
+            he::decrypt_for_sharing(key_holder, send(server, key_holder, packed), data.features() * block + 1,
+                                    he::published_noise::computed());
         for (std::size_t j = 0; j < first.size(); ++j) first[j] = v[j * block];
       } else {
         const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), m_sigmoid);
         m.seconds_local_training += detail::seconds_since(t);
         t = detail::clock::now();
         for (std::size_t j = 0; j < sums.size(); ++j)
-          first[j] = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[j]), 1)[0];
+          first[j] = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[j]), 1, he::published_noise::computed())[0];
       }
       m.seconds_decryption += detail::seconds_since(t);
       const Eigen::VectorXd next =
@@ -456,13 +457,18 @@ private:
     m.seconds_aggregation += detail::seconds_since(t);
     t = detail::clock::now();
     const double divisor = proportional ? total : 1.0;
+    // Flooding needs a noise bound (Li–Micciancio, EUROCRYPT 2021): Σ n_k·Enc(θ_k) over fresh uploads
+    // with integer n_k has noise <= Σ n_k times a fresh encryption's; anything else is "computed".
+    bool integral = proportional && !Compute::encrypts_model;
+    for (std::size_t k = 0; integral && k < weights.size(); ++k) integral = weights[k] == std::floor(weights[k]);
+    const he::published_noise noise = integral ? he::published_noise::linear(total) : he::published_noise::computed();
     Eigen::VectorXd p(static_cast<Eigen::Index>(parameter_count));
     if (parts == 1) {  // packed: parameter i in slot i
-      const std::vector<double> v = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[0]), parameter_count);
+      const std::vector<double> v = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[0]), parameter_count, noise);
       for (std::size_t i = 0; i < parameter_count; ++i) p(static_cast<Eigen::Index>(i)) = v[i] / divisor;
     } else {  // one ciphertext per parameter, the value in every slot
       for (std::size_t i = 0; i < parts; ++i)
-        p(static_cast<Eigen::Index>(i)) = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[i]), 1)[0] / divisor;
+        p(static_cast<Eigen::Index>(i)) = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[i]), 1, noise)[0] / divisor;
     }
     m.seconds_decryption += detail::seconds_since(t);
     return p;

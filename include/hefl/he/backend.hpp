@@ -221,16 +221,30 @@ template <class B>
   else return b;
 }
 
+/// What the publishing party knows about the noise of a ciphertext it asks the key holder to
+/// decrypt for someone else: either it is Σ a_k·c_k over fresh encryptions c_k with integer a_k
+/// (then Σ|a_k| bounds its noise in units of one fresh encryption's), or it went through products.
+struct published_noise {
+  /// Σ|a_k| for a linear combination of fresh encryptions; 0 for a computed ciphertext.
+  double fresh_l1 = 0;
+  [[nodiscard]] static constexpr published_noise linear(double l1) noexcept { return {l1}; }
+  [[nodiscard]] static constexpr published_noise computed() noexcept { return {0}; }
+  [[nodiscard]] constexpr bool is_linear() const noexcept { return fresh_l1 > 0; }
+};
+
 /// Decrypts @p c for publication to another party (an aggregate to the clients, a gradient to the
 /// compute party). Every decryption the library hands to someone other than the key holder goes
-/// through here, so that a noise-flooding decryption is one function away: the key holder's own
-/// `decrypt_for_sharing` is used when it has one, its raw `decrypt` otherwise.
+/// through here: the key holder's noise-aware `decrypt_for_sharing(c, noise)` (he::ckks_key_holder
+/// floods) when it has one, else its `decrypt_for_sharing(c)`, else its raw `decrypt`.
 /// @throws hefl::invalid_argument if the backend returns fewer than @p needed values (the contract
-///         is at least slot_count()); whatever the backend's decrypt throws.
+///         is at least slot_count()); whatever the backend's decryption throws.
 template <class K, class C>
-[[nodiscard]] std::vector<double> decrypt_for_sharing(const K& key_holder, const C& c, std::size_t needed) {
+[[nodiscard]] std::vector<double> decrypt_for_sharing(const K& key_holder, const C& c, std::size_t needed,
+                                                      const published_noise& noise) {
   std::vector<double> values;
-  if constexpr (requires { { key_holder.decrypt_for_sharing(c) } -> std::same_as<std::vector<double>>; })
+  if constexpr (requires { { key_holder.decrypt_for_sharing(c, noise) } -> std::same_as<std::vector<double>>; })
+    values = key_holder.decrypt_for_sharing(c, noise);
+  else if constexpr (requires { { key_holder.decrypt_for_sharing(c) } -> std::same_as<std::vector<double>>; })
     values = key_holder.decrypt_for_sharing(c);
   else
     values = key_holder.decrypt(c);
@@ -238,6 +252,21 @@ template <class K, class C>
     throw invalid_argument("he::decrypt_for_sharing: the backend's decrypt returned " + std::to_string(values.size()) +
                            " values, " + std::to_string(needed) + " needed (a backend returns at least slot_count())");
   return values;
+}
+
+/// decrypt_for_sharing of a ciphertext whose noise the caller cannot bound (published_noise::computed()).
+template <class K, class C>
+[[nodiscard]] std::vector<double> decrypt_for_sharing(const K& key_holder, const C& c, std::size_t needed) {
+  return decrypt_for_sharing(key_holder, c, needed, published_noise::computed());
+}
+
+/// Encrypts a model update that will be aggregated and decrypted for sharing: the client's
+/// `encrypt_update` when it has one (he::ckks_client encrypts at a scale with room for flooding),
+/// its `encrypt` otherwise.
+template <class Client>
+[[nodiscard]] auto encrypt_update(Client& client, std::span<const double> values) {
+  if constexpr (requires { client.encrypt_update(values); }) return client.encrypt_update(values);
+  else return client.encrypt(values);
 }
 
 } // namespace hefl::he

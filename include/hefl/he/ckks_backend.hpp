@@ -15,6 +15,9 @@
 /// × plaintext vector, × non-integer scalar) is relinearized and rescaled and consumes exactly one
 /// level; an integer scalar costs none; binary operations accept operands at different levels.
 /// level(c) is the number of products c can still take, as in he::plain_backend.
+///
+/// Decryptions handed to another party are noise-flooded (ckks_key_holder::decrypt_for_sharing,
+/// Li–Micciancio, EUROCRYPT 2021); ckks_flooding_options says how, docs/threat-model.md what is left.
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
@@ -28,6 +31,8 @@
 #include <hefl/he/ckks/params.hpp>
 #include <hefl/he/ckks/serialization.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -37,6 +42,34 @@
 #include <vector>
 
 namespace hefl::he {
+
+/// What the key holder does with a ciphertext published to another party whose noise it cannot bound
+/// (one that went through products: a gradient computed on encrypted data, a model trained under
+/// encryption), when ckks_flooding_options::computed_noise_bound is not set.
+enum class unbounded_noise {
+  /// Raw decryption: the Li–Micciancio leak stays for these results (docs/threat-model.md lists them).
+  /// The default, because no 128-bit chain with one prime per rescale leaves the λ_s + log2(N·B) spare
+  /// bits a depth-4 computation at scale 2^40 would need.
+  raw_decryption_leaks,
+  /// Refuse with hefl::security_error.
+  refuse
+};
+
+/// How ckks_key_holder::decrypt_for_sharing floods (Li, Micciancio, EUROCRYPT 2021).
+struct ckks_flooding_options {
+  /// λ_s: each flooded decryption is within statistical distance 2^-λ_s of one that depends on the
+  /// message only; q decryptions under one key add up to q·2^-λ_s, so choose λ_s >= 40 + log2(q).
+  /// In [40, 100].
+  int statistical_security = 40;
+  /// Refuse when the flooding's standard deviation per slot, about U·sqrt(N/6)/Δ, exceeds
+  /// 2^-min_precision_bits in units of one fresh value (the sum's error divided by Σ|a_k|).
+  int min_precision_bits = 20;
+  /// B for computed ciphertexts (in coefficient units at their scale), e.g. measured with
+  /// ckks::decryptor::noise_bound on the key holder's own data plus a margin; 0 = unknown.
+  double computed_noise_bound = 0;
+  /// What to do with a computed ciphertext when computed_noise_bound is 0.
+  unbounded_noise unknown = unbounded_noise::raw_decryption_leaks;
+};
 
 /// Which evaluation keys the key holder generates. Galois keys are the large ones (one key-switching
 /// key per rotation step, each ~(L+1)² limbs of N words), so generate only what the computation needs.
@@ -48,7 +81,27 @@ struct ckks_backend_options {
   bool rotations = true;
   /// Further rotation steps to give a key of their own (one key switch instead of a composition).
   std::vector<long long> extra_rotation_steps;
+  /// How decryptions for another party are flooded.
+  ckks_flooding_options flooding{};
 };
+
+/// log2 of the scale he::ckks_client::encrypt_update encodes model updates at: 2^100, or less when
+/// the top-level modulus Q_L has fewer than 140 bits (then Q_L / 2^40), and never below the
+/// parameters' scale. Flooding a sum of fresh encryptions with integer weights a_k costs about
+/// λ_s + log2(N · fresh_noise_bound()) + log2(sqrt(N/6)) bits per unit weight: at 2^100 and λ_s = 40
+/// by this formula about 27 bits stay at N = 16384, 30 at N = 8192 (ckks_key_holder::decrypt_for_sharing).
+[[nodiscard]] inline double ckks_update_log2_scale(const ckks::parameters& params) {
+  double top = 0;
+  for (std::size_t i = 0; i <= params.max_level(); ++i) top += std::log2(static_cast<double>(params.primes()[i]));
+  return std::max(params.log2_scale(), std::min(100.0, std::floor(top) - 40.0));
+}
+
+/// Parameters for encrypted FedAvg (no products) with room for flooded decryption, 128-bit secure:
+/// N = 8192, chain {50, 50, 50 | 60} (210 of the 218 bits allowed), updates encrypted at 2^100.
+/// @throws as ckks::parameters.
+[[nodiscard]] inline ckks::parameters ckks_aggregation_parameters() {
+  return ckks::parameters(8192, {50, 50, 50, 60}, 40);
+}
 
 namespace detail {
 
@@ -111,7 +164,13 @@ public:
   ckks_key_holder(ckks::parameters params, random_source& rng, const ckks_backend_options& options = {})
       : m_params(std::move(params)), m_encoder(m_params.poly_degree()), m_keygen(m_params, rng),
         m_public(m_keygen.create_public_key()), m_encryptor(m_params, m_public, rng),
-        m_decryptor(m_params, m_keygen.secret()) {
+        m_decryptor(m_params, m_keygen.secret()), m_rng(&rng), m_flooding(options.flooding) {
+    (void)ckks::flooding_amplitude(m_params.poly_degree(), {1, m_flooding.statistical_security}); // validates λ_s
+    if (m_flooding.min_precision_bits < 0 || m_flooding.min_precision_bits > 52)
+      throw invalid_argument("ckks_key_holder: flooding.min_precision_bits must be in [0, 52], got " +
+                             std::to_string(m_flooding.min_precision_bits));
+    if (!std::isfinite(m_flooding.computed_noise_bound) || m_flooding.computed_noise_bound < 0)
+      throw invalid_argument("ckks_key_holder: flooding.computed_noise_bound must be finite and >= 0");
     std::vector<std::vector<std::uint8_t>> blobs{ckks::save(m_params)};
     blobs.push_back(options.relinearization ? ckks::save(m_params, m_keygen.create_relin_keys())
                                             : std::vector<std::uint8_t>{});
@@ -150,20 +209,73 @@ public:
     return m_encryptor.encrypt(ckks::encode(m_params, m_encoder, values));
   }
 
-  /// Raw decryption, for values that stay with the key holder (e.g. refreshing encrypted weights).
-  /// Returns all slot_count() slots (approximate: CKKS error ~2^-25 relative at scale 2^40).
+  /// Raw decryption, for values that stay with the key holder (e.g. refreshing encrypted weights):
+  /// never hand its result to another party (use decrypt_for_sharing). Returns all slot_count()
+  /// slots (approximate: CKKS error ~2^-25 relative at scale 2^40).
   /// @throws hefl::invalid_argument if @p c belongs to other parameters.
   [[nodiscard]] std::vector<double> decrypt(const ciphertext_type& c) const {
+    ++m_raw;
     return m_decryptor.decrypt_decode(c, m_encoder);
   }
 
-  /// Decryption of a value published to another party (an aggregate, a gradient). Plain CKKS
-  /// decryption leaks information about the secret key to whoever computed the ciphertext
-  /// (Li, Micciancio, EUROCRYPT 2021); the countermeasure is a noise-flooding decryption, which is
-  /// wired here, and only here, once ckks::decryptor offers one. Until then this is the raw
-  /// decryption, and docs/threat-model.md says so.
-  /// @throws hefl::invalid_argument if @p c belongs to other parameters.
-  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c) const { return decrypt(c); }
+  /// A bound B on every coefficient of the noise of a fresh encryption (ckks::encryptor: v·pk + (m + e0,
+  /// e1) over Q·P, then divided by P): |v·e + e0 + e1·s| <= (2N+1)·error_bound for ternary v, s and
+  /// errors cut at error_bound, shrunk by P; the division's rounding adds at most 1 + N (|r0| + |r1·s|).
+  [[nodiscard]] double fresh_noise_bound() const noexcept {
+    const double n = static_cast<double>(m_params.poly_degree());
+    const double p = static_cast<double>(m_params.primes().back());
+    return std::ceil((2 * n + 1) * ckks::error_bound / p) + n + 1;
+  }
+
+  /// Decryption of a value published to another party, noise-flooded: plain CKKS decryption hands
+  /// the noise, and with it the secret key, to whoever computed the ciphertext (Li, Micciancio,
+  /// EUROCRYPT 2021), so every coefficient gets a uniform integer in [-U, U], U = N·B·2^(λ_s-1)
+  /// (ckks::decryptor::decrypt_for_sharing), λ_s = ckks_flooding_options::statistical_security.
+  /// B comes from what the caller states about @p c (he::published_noise):
+  /// - linear(l1): Σ a_k·c_k over fresh encryptions with integer a_k, Σ|a_k| = l1: B = l1·fresh_noise_bound();
+  /// - computed(): B = ckks_flooding_options::computed_noise_bound, or, when that is 0, the
+  ///   ckks_flooding_options::unknown policy (raw decryption, counted in unflooded_decryptions(), or refusal).
+  /// @throws hefl::security_error if the parameters leave no room for flooding: the flooding's standard
+  ///         deviation per slot U·sqrt(N/6)/Δ, divided by l1 (1 for computed), exceeds
+  ///         2^-min_precision_bits, or U plus the message does not fit Q_l/4; or for a computed
+  ///         ciphertext with no bound under unbounded_noise::refuse. hefl::invalid_argument if @p c
+  ///         belongs to other parameters.
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, const published_noise& noise) const {
+    double bound = m_flooding.computed_noise_bound, unit = 1;
+    if (noise.is_linear()) {
+      if (!std::isfinite(noise.fresh_l1))
+        throw invalid_argument("ckks_key_holder::decrypt_for_sharing: the weight sum is not finite");
+      bound = std::ceil(noise.fresh_l1) * fresh_noise_bound();
+      unit = noise.fresh_l1;
+    } else if (bound == 0) {
+      if (m_flooding.unknown == unbounded_noise::refuse)
+        throw security_error("ckks_key_holder::decrypt_for_sharing: no noise bound for a computed ciphertext, so it "
+                             "cannot be flooded (set ckks_flooding_options::computed_noise_bound, or accept the leak "
+                             "with unbounded_noise::raw_decryption_leaks): see docs/threat-model.md");
+      ++m_unflooded;
+      return m_decryptor.decrypt_decode(c, m_encoder);
+    }
+    return flood(c, bound, unit);
+  }
+
+  /// decrypt_for_sharing(c, he::published_noise::computed()).
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c) const {
+    return decrypt_for_sharing(c, published_noise::computed());
+  }
+
+  /// decrypt_for_sharing with an explicit noise bound @p noise_bound (coefficient units at c's scale).
+  /// @throws as decrypt_for_sharing (precision judged per slot) and ckks::flooding_amplitude.
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, double noise_bound) const {
+    return flood(c, noise_bound, 1);
+  }
+
+  /// The flooding options this key holder was made with.
+  [[nodiscard]] const ckks_flooding_options& flooding() const noexcept { return m_flooding; }
+  /// Counters, for tests and audits: raw decryptions (the key holder's own), flooded decryptions for
+  /// sharing, and decryptions for sharing left unflooded by unbounded_noise::raw_decryption_leaks.
+  [[nodiscard]] std::uint64_t raw_decryptions() const noexcept { return m_raw; }
+  [[nodiscard]] std::uint64_t flooded_decryptions() const noexcept { return m_flooded; }
+  [[nodiscard]] std::uint64_t unflooded_decryptions() const noexcept { return m_unflooded; }
 
   [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
   /// @throws hefl::parse_error naming what is wrong.
@@ -175,6 +287,30 @@ public:
   static constexpr std::string_view evaluation_magic = "HEFLEVK1";
 
 private:
+  std::vector<double> flood(const ciphertext_type& c, double bound, double unit) const {
+    const ckks::flooding_parameters f{bound, m_flooding.statistical_security};
+    const double amplitude = ckks::flooding_amplitude(m_params.poly_degree(), f);
+    const double n = static_cast<double>(m_params.poly_degree());
+    const double deviation = amplitude * std::sqrt(n / 6) / c.scale() / unit;
+    if (!(deviation <= std::ldexp(1.0, -m_flooding.min_precision_bits)))
+      throw security_error("ckks_key_holder::decrypt_for_sharing: no room for flooding: U = 2^" +
+                           std::to_string(std::log2(amplitude)).substr(0, 5) + " at scale 2^" +
+                           std::to_string(std::log2(c.scale())).substr(0, 5) + " leaves a per-slot error of 2^" +
+                           std::to_string(std::log2(deviation)).substr(0, 6) + " > 2^-" +
+                           std::to_string(m_flooding.min_precision_bits) +
+                           "; encrypt at a larger scale (he::ckks_client::encrypt_update, "
+                           "he::ckks_aggregation_parameters()): see docs/threat-model.md");
+    std::vector<double> out;
+    try {
+      out = m_decryptor.decrypt_decode_for_sharing(c, m_encoder, f, *m_rng);
+    } catch (const invalid_argument& e) {
+      if (std::string_view(e.what()).find("does not fit the modulus") == std::string_view::npos) throw;
+      throw security_error(std::string("ckks_key_holder::decrypt_for_sharing: no room for flooding: ") + e.what());
+    }
+    ++m_flooded;
+    return out;
+  }
+
   static void add_unique(std::vector<long long>& steps, long long t) {
     for (const long long s : steps)
       if (s == t) return;
@@ -187,6 +323,9 @@ private:
   ckks::public_key m_public;
   ckks::encryptor m_encryptor;
   ckks::decryptor m_decryptor;
+  random_source* m_rng;
+  ckks_flooding_options m_flooding;
+  mutable std::uint64_t m_raw = 0, m_flooded = 0, m_unflooded = 0;
   std::vector<std::uint8_t> m_evaluation_keys;
 };
 
@@ -215,6 +354,16 @@ public:
   [[nodiscard]] ciphertext_type encrypt(std::span<const double> values) {
     detail::check_slot_count(values.size(), slot_count(), "ckks_client", "encrypt");
     return m_encryptor.encrypt(ckks::encode(m_params, m_encoder, values));
+  }
+
+  /// Encrypts a model update that the server aggregates (integer weights, no products) and the key
+  /// holder decrypts for sharing: at the top level and scale 2^ckks_update_log2_scale(params()),
+  /// which leaves the flooding room that the default scale of a computation chain does not.
+  /// @throws hefl::invalid_argument as encrypt.
+  [[nodiscard]] ciphertext_type encrypt_update(std::span<const double> values) {
+    detail::check_slot_count(values.size(), slot_count(), "ckks_client", "encrypt_update");
+    return m_encryptor.encrypt(
+        ckks::encode(m_params, m_encoder, values, std::exp2(ckks_update_log2_scale(m_params)), m_params.max_level()));
   }
 
   [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
@@ -389,11 +538,13 @@ public:
 
   /// See ckks_client::encrypt.
   [[nodiscard]] ciphertext_type encrypt(std::span<const double> values) { return m_client.encrypt(values); }
+  /// See ckks_client::encrypt_update.
+  [[nodiscard]] ciphertext_type encrypt_update(std::span<const double> values) { return m_client.encrypt_update(values); }
   /// The key holder's raw decryption (see ckks_key_holder::decrypt and decrypt_for_sharing).
   [[nodiscard]] std::vector<double> decrypt(const ciphertext_type& c) const { return m_key_holder.decrypt(c); }
   /// See ckks_key_holder::decrypt_for_sharing.
-  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c) const {
-    return m_key_holder.decrypt_for_sharing(c);
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, const published_noise& noise) const {
+    return m_key_holder.decrypt_for_sharing(c, noise);
   }
 
   [[nodiscard]] ciphertext_type add(const ciphertext_type& a, const ciphertext_type& b) const { return m_server.add(a, b); }
