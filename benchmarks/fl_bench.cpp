@@ -136,7 +136,7 @@ BENCHMARK(bm_encrypted_model_epoch)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecon
 void bm_encrypted_updates_round(benchmark::State& state) {
   hefl::set_thread_count(static_cast<int>(state.range(0)));
   static auto* rng = new hefl::crypto::system_random;
-  static auto* backend = new hefl::he::ckks_backend(hefl::he::ckks::parameters(8192, {60, 40, 60}, 40), *rng,
+  static auto* backend = new hefl::he::ckks_backend(hefl::he::ckks_aggregation_parameters(), *rng,
                                                     hefl::he::ckks_backend_options{false, false, {}});
   const auto d = hefl::data::paper_random(1000, 5, 1);
   const auto parts = hefl::data::partition_iid(d.train, 10, 1);

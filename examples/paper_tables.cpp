@@ -131,7 +131,7 @@ options parse(int argc, char** argv) {
 // nor rotation keys). Not a static: Botan's secure allocator must outlive its RNGs.
 struct ckks_holder {
   hefl::crypto::system_random rng;
-  hefl::he::ckks_backend backend{hefl::he::ckks::parameters(8192, {60, 40, 60}, 40), rng,
+  hefl::he::ckks_backend backend{hefl::he::ckks_aggregation_parameters(), rng,
                                  hefl::he::ckks_backend_options{false, false, {}}};
 };
 
