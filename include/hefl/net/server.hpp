@@ -38,15 +38,28 @@ struct server_limits {
 /// error_code::handler_failed (the exception text is not sent).
 using request_handler = std::function<frame(const peer_identity&, frame)>;
 
+/// Completes one request of an async_request_handler with its reply (a typed error frame too). Call it
+/// once, from any thread; later calls are ignored.
+using reply_callback = std::function<void(frame)>;
+
+/// Starts handling one request from a verified peer and returns without waiting for the reply, which
+/// is given later through the reply_callback (e.g. once a batch the request joined is committed), so
+/// no pool thread is held while the request waits. Runs on the worker pool. If it throws before
+/// replying, the client gets error_code::handler_failed; a request never completed is answered by
+/// nobody until stop() closes the connection after stop_timeout.
+using async_request_handler = std::function<void(const peer_identity&, frame, reply_callback)>;
+
 namespace detail {
 
 class server_session;
 
 struct server_state {
-  server_state(tls_credentials c, request_handler h, server_limits l)
-      : creds(std::move(c)), handler(std::move(h)), limits(l), pool(l.handler_threads == 0 ? 1 : l.handler_threads) {}
+  server_state(tls_credentials c, request_handler h, async_request_handler a, server_limits l)
+      : creds(std::move(c)), handler(std::move(h)), async_handler(std::move(a)), limits(l),
+        pool(l.handler_threads == 0 ? 1 : l.handler_threads) {}
   tls_credentials creds;
-  request_handler handler;
+  request_handler handler;              ///< set for a synchronous server
+  async_request_handler async_handler;  ///< set for an asynchronous server
   server_limits limits;
   asio::thread_pool pool;
   std::mutex mutex;
@@ -111,6 +124,21 @@ private:
     }
     ++m_in_flight;
     auto self = std::static_pointer_cast<server_session>(shared_from_this());
+    if (m_state->async_handler) {
+      asio::post(m_state->pool, [self, peer = *m_peer, id, f = std::move(f)]() mutable {
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        reply_callback reply = [self, id, done](frame r) {
+          if (done->exchange(true)) return;
+          asio::post(self->executor(), [self, id, r = std::move(r)] { self->reply_ready(id, r); });
+        };
+        try {
+          self->m_state->async_handler(peer, std::move(f), reply);
+        } catch (...) {
+          reply(make_error_frame(error_code::handler_failed, "the request handler failed"));
+        }
+      });
+      return;
+    }
     asio::post(m_state->pool, [self, peer = *m_peer, id, f = std::move(f)]() mutable {
       frame reply;
       try {
@@ -166,9 +194,26 @@ public:
              const std::string& address = "127.0.0.1")
       : m_acceptor(asio::make_strand(m_io)) {
     if (!handler) throw invalid_argument("tls_server: expected a request handler, got none");
+    start(std::make_shared<detail::server_state>(std::move(creds), std::move(handler), nullptr, limits), port,
+          address);
+  }
+
+  /// As above with an asynchronous handler: the reply is given later through its reply_callback.
+  /// @throws as above
+  tls_server(tls_credentials creds, async_request_handler handler, server_limits limits = {}, std::uint16_t port = 0,
+             const std::string& address = "127.0.0.1")
+      : m_acceptor(asio::make_strand(m_io)) {
+    if (!handler) throw invalid_argument("tls_server: expected a request handler, got none");
+    start(std::make_shared<detail::server_state>(std::move(creds), nullptr, std::move(handler), limits), port,
+          address);
+  }
+
+private:
+  void start(std::shared_ptr<detail::server_state> state, std::uint16_t port, const std::string& address) {
+    const auto& limits = state->limits;
     if (limits.max_connections == 0 || limits.max_in_flight_per_peer == 0 || limits.max_frame_size == 0)
       throw invalid_argument("tls_server: max_connections, max_in_flight_per_peer and max_frame_size must be positive");
-    m_state = std::make_shared<detail::server_state>(std::move(creds), std::move(handler), limits);
+    m_state = std::move(state);
     asio::error_code ec;
     const auto addr = asio::ip::make_address(address, ec);
     if (ec) throw invalid_argument("tls_server: bad address \"" + address + "\": " + ec.message());
@@ -183,6 +228,7 @@ public:
     m_thread = std::thread([this] { m_io.run(); });  // m_work keeps run() alive until stop()
   }
 
+public:
   tls_server(const tls_server&) = delete;
   tls_server& operator=(const tls_server&) = delete;
   ~tls_server() { stop(); }

@@ -196,7 +196,31 @@ public:
                           : "the challenge is unknown, expired or already used",
                     patient_id, now);
     }
-    const identity& holder = *verdict.holder;
+    return authorize_and_read(out, *verdict.holder, patient_id, from, to, now);
+  }
+
+  /// Reads @p patient_id's records for the holder of @p reader_chain whose possession of the
+  /// certificate's key the caller already established: the verified peer of a mutual-TLS session
+  /// (the client's CertificateVerify signs the handshake transcript with that key, RFC 5246 §7.4.8),
+  /// so no challenge is needed. Same checks and logging as read() otherwise.
+  /// @throws as read()
+  [[nodiscard]] access_result read_authenticated(const std::vector<Botan::X509_Certificate>& reader_chain,
+                                                 std::string_view patient_id, std::optional<record_time> from = {},
+                                                 std::optional<record_time> to = {},
+                                                 clock_time now = std::chrono::system_clock::now()) {
+    access_result out;
+    const auto verdict = validate_chain(reader_chain, *m_trust, cert_usage::tls_client, now);
+    out.certificate = verdict.status;
+    if (!verdict) {
+      out.reader = fingerprint_of(reader_chain);
+      return refuse(out, access_refusal::untrusted_certificate, verdict.reason, patient_id, now);
+    }
+    return authorize_and_read(out, *verdict.holder, patient_id, from, to, now);
+  }
+
+private:
+  access_result& authorize_and_read(access_result& out, const identity& holder, std::string_view patient_id,
+                                    std::optional<record_time> from, std::optional<record_time> to, clock_time now) {
     out.reader = holder.subject_id;
     out.reader_role = holder.role;
     if (holder.role != role::doctor && holder.role != role::nurse)
@@ -221,7 +245,6 @@ public:
     return out;
   }
 
-private:
   // Consumes the challenge; true if it was outstanding and unexpired.
   bool take_challenge(const std::array<std::uint8_t, 32>& nonce, clock_time now) {
     const std::lock_guard lock(*m_random_mutex);

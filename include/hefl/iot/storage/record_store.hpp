@@ -17,6 +17,7 @@
 #include <botan/hex.h>
 #include <botan/sqlite3.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -216,9 +218,53 @@ public:
     out.check = verify_record<PatientPolicy, CollectorPolicy>(r, *m_keys);
     if (!out.check) return out;
     const std::lock_guard lock(m_mutex);
-    guarded("insert", [&] { insert_locked(r, out); });
+    guarded("insert", [&] {
+      exec("BEGIN IMMEDIATE");
+      try {
+        insert_row_locked(r, out);
+      } catch (...) {
+        exec("ROLLBACK");
+        throw;
+      }
+      commit_locked(std::span<const record>(&r, 1), std::span<insert_result>(&out, 1));
+    });
     return out;
   }
+
+  /// Verifies and stores every record of @p batch in one SQLite transaction, so that one COMMIT (one
+  /// fsync with synchronous = FULL) makes the whole batch durable (group commit). Each record is
+  /// judged on its own: a refused one (format, signatures, duplicate, also a duplicate of an earlier
+  /// record of the same batch) gets its fault and changes nothing, the others are stored, each with
+  /// its ledger entry journaled in the same transaction.
+  /// @returns one insert_result per record, in order
+  /// @throws hefl::io_error if the database refuses a write or the COMMIT; whatever the ledger's
+  ///         submit() throws. Then nothing of the batch is kept (the transaction is rolled back).
+  [[nodiscard]] std::vector<insert_result> try_insert_batch(std::span<const record> batch) {
+    std::vector<insert_result> out(batch.size());
+    bool any = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      out[i].check = verify_record<PatientPolicy, CollectorPolicy>(batch[i], *m_keys);
+      any = any || out[i].check.ok();
+    }
+    if (!any) return out;
+    const std::lock_guard lock(m_mutex);
+    guarded("batch insert", [&] {
+      exec("BEGIN IMMEDIATE");
+      try {
+        for (std::size_t i = 0; i < batch.size(); ++i)
+          if (out[i].check) insert_row_locked(batch[i], out[i]);
+      } catch (...) {
+        exec("ROLLBACK");
+        throw;
+      }
+      commit_locked(batch, out);
+    });
+    return out;
+  }
+
+  /// Number of COMMITs that stored at least one record (each one fsync of the database file with
+  /// synchronous = FULL): equal to the records stored by try_insert(), fewer with try_insert_batch().
+  [[nodiscard]] std::uint64_t commit_count() const noexcept { return m_commits.load(); }
 
   /// Verifies and stores @p r.
   /// @returns the new row id
@@ -574,96 +620,101 @@ private:
     return q->step() && q->get_size_t(0) == 1;
   }
 
-  void insert_locked(const record& r, insert_result& out) {
+  // Inside an open transaction: refuses a duplicate (out.check), or inserts @p r and its journaled
+  // ledger entry and sets out.id. Throws on a write that did not land (the caller rolls back).
+  void insert_row_locked(const record& r, insert_result& out) {
     const auto hash_hex = record_detail::to_hex(r.hash);
-    exec("BEGIN IMMEDIATE");
-    std::uint64_t id = 0;
-    try {
-      {
-        const auto dup = m_db->new_statement("SELECT CAST(id AS TEXT) FROM hefl_records WHERE hash = ?1");
-        dup->bind(1, hash_hex);
-        if (dup->step()) {
-          out.id = parse_u64(text_column(*dup, 0), "id").value_or(0);
-          out.check = {record_fault::duplicate, "a record with hash " + hash_hex.substr(0, 16) +
-                                                    "... is already stored as id " + std::to_string(out.id)};
-        }
-      }
-      if (!out.check) {
-        exec("ROLLBACK");
+    {
+      const auto dup = m_db->new_statement("SELECT CAST(id AS TEXT) FROM hefl_records WHERE hash = ?1");
+      dup->bind(1, hash_hex);
+      if (dup->step()) {
+        out.id = parse_u64(text_column(*dup, 0), "id").value_or(0);
+        out.check = {record_fault::duplicate, "a record with hash " + hash_hex.substr(0, 16) +
+                                                  "... is already stored as id " + std::to_string(out.id)};
         return;
       }
-      const auto changes_before = scalar_u64("SELECT CAST(total_changes() AS TEXT)");
-      {
-        const auto ins = m_db->new_statement(
-            "INSERT INTO hefl_records (patient, device, data_type, payload, time_ms, hash, patient_signature, "
-            "collector, collector_signature) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), ?6, ?7, ?8, ?9)");
-        ins->bind(1, r.patient_id);
-        ins->bind(2, r.device.to_hex());
-        ins->bind(3, r.data_type);
-        ins->bind(4, record_detail::to_hex(r.payload_bytes));
-        ins->bind(5, std::to_string(r.timestamp.time_since_epoch().count()));
-        ins->bind(6, hash_hex);
-        ins->bind(7, record_detail::to_hex(r.patient_signature));
-        ins->bind(8, r.collector_id);
-        ins->bind(9, record_detail::to_hex(r.collector_signature));
-        ins->spin();
-      }
-      // step() hides errors (a lock held elsewhere, a full disk), and after a failed statement
-      // last_insert_rowid() still names an older row: count the change and find the row by its hash.
-      if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != changes_before + 1)
-        throw io_error("record_store: INSERT into " + m_path + " was not applied (database locked or read-only?)");
-      {
-        const auto q = m_db->new_statement("SELECT CAST(id AS TEXT) FROM hefl_records WHERE hash = ?1");
-        q->bind(1, hash_hex);
-        const auto found = q->step() ? parse_u64(text_column(*q, 0), "id") : std::nullopt;
-        if (!found) throw io_error("record_store: the inserted record is not in " + m_path);
-        id = *found;
-      }
-      // If BEGIN IMMEDIATE silently failed, the INSERT ran on its own and is already visible elsewhere.
-      // Undoing it leaves its id as a gap that integrity_scan() reports; it was never acknowledged.
-      if (committed_elsewhere(id)) {
-        exec("DELETE FROM hefl_records WHERE id = " + std::to_string(id));
-        throw io_error("record_store: the insert ran outside a transaction (BEGIN IMMEDIATE failed); undone");
-      }
-      if (m_log) {
-        auto entry = transaction::record_stored(std::to_string(id), r.patient_id, r.hash, ledger_now());
-        if (m_sign) {
-          // The signed entry lands in this same SQLite transaction as the row it describes.
-          entry = m_sign(entry);
-          const auto before = scalar_u64("SELECT CAST(total_changes() AS TEXT)");
-          const auto j = m_db->new_statement(
-              "INSERT OR REPLACE INTO hefl_ledger_journal (id, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
-          j->bind(1, record_detail::to_hex(entry.id()));
-          j->bind(2, entry.canonical());
-          j->bind(3, entry.author());
-          j->bind(4, record_detail::to_hex(entry.author_signature()));
-          j->spin();
-          if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != before + 1)
-            throw io_error("record_store: the ledger journal row for record " + std::to_string(id) +
-                           " was not written to " + m_path);
-        }
-        m_log(std::move(entry));
-      }
-    } catch (...) {
-      exec("ROLLBACK");
-      throw;
     }
-    exec("COMMIT");
-    // A failed COMMIT may leave the transaction open: ROLLBACK then undoes it, and the row is gone.
-    exec("ROLLBACK");
-    if (!row_exists(id)) {
-      if (m_log) {
-        try {
-          m_log(transaction(tx_kind::custom,
-                            {{"type", "record_store_rollback"}, {"record", std::to_string(id)},
-                             {"hash", hash_hex}},
-                            ledger_now()));
-        } catch (...) {  // the io_error below is what the caller must see
-        }
+    std::uint64_t id = 0;
+    const auto changes_before = scalar_u64("SELECT CAST(total_changes() AS TEXT)");
+    {
+      const auto ins = m_db->new_statement(
+          "INSERT INTO hefl_records (patient, device, data_type, payload, time_ms, hash, patient_signature, "
+          "collector, collector_signature) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), ?6, ?7, ?8, ?9)");
+      ins->bind(1, r.patient_id);
+      ins->bind(2, r.device.to_hex());
+      ins->bind(3, r.data_type);
+      ins->bind(4, record_detail::to_hex(r.payload_bytes));
+      ins->bind(5, std::to_string(r.timestamp.time_since_epoch().count()));
+      ins->bind(6, hash_hex);
+      ins->bind(7, record_detail::to_hex(r.patient_signature));
+      ins->bind(8, r.collector_id);
+      ins->bind(9, record_detail::to_hex(r.collector_signature));
+      ins->spin();
+    }
+    // step() hides errors (a lock held elsewhere, a full disk), and after a failed statement
+    // last_insert_rowid() still names an older row: count the change and find the row by its hash.
+    if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != changes_before + 1)
+      throw io_error("record_store: INSERT into " + m_path + " was not applied (database locked or read-only?)");
+    {
+      const auto q = m_db->new_statement("SELECT CAST(id AS TEXT) FROM hefl_records WHERE hash = ?1");
+      q->bind(1, hash_hex);
+      const auto found = q->step() ? parse_u64(text_column(*q, 0), "id") : std::nullopt;
+      if (!found) throw io_error("record_store: the inserted record is not in " + m_path);
+      id = *found;
+    }
+    // If BEGIN IMMEDIATE silently failed, the INSERT ran on its own and is already visible elsewhere.
+    // Undoing it leaves its id as a gap that integrity_scan() reports; it was never acknowledged.
+    if (committed_elsewhere(id)) {
+      exec("DELETE FROM hefl_records WHERE id = " + std::to_string(id));
+      throw io_error("record_store: the insert ran outside a transaction (BEGIN IMMEDIATE failed); undone");
+    }
+    if (m_log) {
+      auto entry = transaction::record_stored(std::to_string(id), r.patient_id, r.hash, ledger_now());
+      if (m_sign) {
+        // The signed entry lands in this same SQLite transaction as the row it describes.
+        entry = m_sign(entry);
+        const auto before = scalar_u64("SELECT CAST(total_changes() AS TEXT)");
+        const auto j = m_db->new_statement(
+            "INSERT OR REPLACE INTO hefl_ledger_journal (id, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
+        j->bind(1, record_detail::to_hex(entry.id()));
+        j->bind(2, entry.canonical());
+        j->bind(3, entry.author());
+        j->bind(4, record_detail::to_hex(entry.author_signature()));
+        j->spin();
+        if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != before + 1)
+          throw io_error("record_store: the ledger journal row for record " + std::to_string(id) +
+                         " was not written to " + m_path);
       }
-      throw io_error("record_store: COMMIT of record " + std::to_string(id) + " did not reach " + m_path);
+      m_log(std::move(entry));
     }
     out.id = id;
+  }
+
+  // Commits the open transaction and checks that every stored row of @p out landed.
+  void commit_locked(std::span<const record> batch, std::span<insert_result> out) {
+    exec("COMMIT");
+    // A failed COMMIT may leave the transaction open: ROLLBACK then undoes it, and the rows are gone.
+    exec("ROLLBACK");
+    bool stored_any = false;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].check) continue;
+      stored_any = true;
+      if (row_exists(out[i].id)) continue;
+      if (m_log) {
+        for (std::size_t k = 0; k < out.size(); ++k) {
+          if (!out[k].check) continue;
+          try {
+            m_log(transaction(tx_kind::custom,
+                              {{"type", "record_store_rollback"}, {"record", std::to_string(out[k].id)},
+                               {"hash", record_detail::to_hex(batch[k].hash)}},
+                              ledger_now()));
+          } catch (...) {  // the io_error below is what the caller must see
+          }
+        }
+      }
+      throw io_error("record_store: COMMIT of record " + std::to_string(out[i].id) + " did not reach " + m_path);
+    }
+    if (stored_any) ++m_commits;
   }
 
   std::string m_path;
@@ -676,6 +727,7 @@ private:
   mutable std::mutex m_mutex;
   std::unique_ptr<Botan::Sqlite3_Database> m_db;
   std::unique_ptr<Botan::Sqlite3_Database> m_probe;  // second connection: sees only committed rows
+  std::atomic<std::uint64_t> m_commits{0};
 };
 
 } // namespace hefl::iot

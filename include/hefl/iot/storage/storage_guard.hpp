@@ -41,6 +41,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -168,22 +169,108 @@ public:
   [[nodiscard]] storage_verdict submit(const record& r, const std::vector<Botan::X509_Certificate>& collector_chain,
                                        clock_time now = std::chrono::system_clock::now()) {
     storage_verdict v;
-    if (auto problem = r.format_problem()) return refuse(v, r, storage_refusal::malformed, *problem, now);
+    prepared p;
+    if (!prepare(r, collector_chain, now, v, p)) return v;
+    typename record_store<PatientPolicy, CollectorPolicy>::insert_result stored;
+    try {
+      stored = m_store->try_insert(r);
+    } catch (...) {
+      forget(p);
+      throw;
+    }
+    return settle(v, r, p, stored, now);
+  }
+
+  /// One record of a batch and the chain of the collector that forwarded it.
+  struct batch_item {
+    record rec;                                             ///< the forwarded record
+    std::vector<Botan::X509_Certificate> collector_chain;   ///< the forwarder's chain, end-entity first
+  };
+
+  /// Re-checks every item as submit() does, then stores those that pass in one record-store
+  /// transaction (record_store::try_insert_batch: one COMMIT, one fsync, for the whole batch).
+  /// @returns one verdict per item, in order
+  /// @throws as submit(); if the batch's transaction fails, nothing of it is stored and the nonces
+  ///         of its records are released, so the devices may retry
+  [[nodiscard]] std::vector<storage_verdict> submit_batch(std::span<const batch_item> items,
+                                                          clock_time now = std::chrono::system_clock::now()) {
+    std::vector<storage_verdict> verdicts(items.size());
+    std::vector<prepared> preps(items.size());
+    std::vector<record> ready;
+    std::vector<std::size_t> where;
+    try {
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (prepare(items[i].rec, items[i].collector_chain, now, verdicts[i], preps[i])) {
+          ready.push_back(items[i].rec);
+          where.push_back(i);
+        }
+      }
+    } catch (...) {
+      for (auto& p : preps) forget(p);
+      throw;
+    }
+    if (ready.empty()) return verdicts;
+    std::vector<typename record_store<PatientPolicy, CollectorPolicy>::insert_result> stored;
+    try {
+      stored = m_store->try_insert_batch(std::span<const record>(ready));
+    } catch (...) {
+      for (auto& p : preps) forget(p);
+      throw;
+    }
+    for (std::size_t k = 0; k < where.size(); ++k) {
+      const auto i = where[k];
+      (void)settle(verdicts[i], items[i].rec, preps[i], stored[k], now);
+    }
+    return verdicts;
+  }
+
+private:
+  // What prepare() reserved for a record that passed every check: its nonce in the nonce memory.
+  struct prepared {
+    bool ready = false;
+    std::string device_id;
+    std::vector<std::uint8_t> nonce;
+  };
+
+  void forget(prepared& p) {
+    if (!p.ready) return;
+    m_nonces->forget(p.device_id, std::span<const std::uint8_t>(p.nonce));
+    p.ready = false;
+  }
+
+  storage_verdict& settle(storage_verdict& v, const record& r, prepared& p,
+                          const typename record_store<PatientPolicy, CollectorPolicy>::insert_result& stored,
+                          clock_time now) {
+    v.record_id = stored.id;
+    if (!stored) {
+      if (stored.check.fault != record_fault::duplicate) forget(p);
+      p.ready = false;
+      return refuse(v, r, from_store(stored.check.fault), stored.check.message, now);
+    }
+    p.ready = false;
+    return v;
+  }
+
+  // Every check before the store; true (nonce reserved in @p p) if the record may be inserted,
+  // false with @p v the logged refusal.
+  bool prepare(const record& r, const std::vector<Botan::X509_Certificate>& collector_chain, clock_time now,
+               storage_verdict& v, prepared& p) {
+    if (auto problem = r.format_problem()) return refused(v, r, storage_refusal::malformed, *problem, now);
 
     const auto chain = validate_chain(collector_chain, *m_trust, cert_usage::tls_client, now, {role::collector});
     v.collector_certificate = chain.status;
-    if (!chain) return refuse(v, r, storage_refusal::untrusted_collector, chain.reason, now);
+    if (!chain) return refused(v, r, storage_refusal::untrusted_collector, chain.reason, now);
     const std::string& collector = chain.holder->subject_id;
     if (collector != r.collector_id)
-      return refuse(v, r, storage_refusal::collector_mismatch,
+      return refused(v, r, storage_refusal::collector_mismatch,
                     "record names collector \"" + r.collector_id + "\", certificate belongs to \"" + collector + "\"",
                     now);
     if (!m_registry->has_collector(collector))
-      return refuse(v, r, storage_refusal::collector_mismatch, "collector \"" + collector + "\" is not registered",
+      return refused(v, r, storage_refusal::collector_mismatch, "collector \"" + collector + "\" is not registered",
                     now);
 
     if (r.compute_hash() != r.hash)
-      return refuse(v, r, storage_refusal::hash_mismatch, "hash is not SHA-256 of the record's content", now);
+      return refused(v, r, storage_refusal::hash_mismatch, "hash is not SHA-256 of the record's content", now);
     std::unique_ptr<Botan::Public_Key> collector_key;
     try {
       collector_key = collector_chain.front().load_subject_public_key();
@@ -192,7 +279,7 @@ public:
     }
     if (r.collector_signature.empty() || !collector_key ||
         !CollectorPolicy::verify(*collector_key, r.collector_message(), r.collector_signature))
-      return refuse(v, r, storage_refusal::bad_collector_signature,
+      return refused(v, r, storage_refusal::bad_collector_signature,
                     r.collector_signature.empty()
                         ? "record has no collector signature"
                         : "collector signature does not verify as " + std::string(CollectorPolicy::algorithm_name) +
@@ -201,9 +288,9 @@ public:
 
     const auto device = m_registry->device(r.device);
     if (!device)
-      return refuse(v, r, storage_refusal::unknown_device, "device " + r.device.to_urn() + " is not registered", now);
+      return refused(v, r, storage_refusal::unknown_device, "device " + r.device.to_urn() + " is not registered", now);
     if (device->patient_id != r.patient_id || device->collector_id != collector)
-      return refuse(v, r, storage_refusal::device_not_assigned,
+      return refused(v, r, storage_refusal::device_not_assigned,
                     "device " + r.device.to_urn() + " is registered to patient \"" + device->patient_id +
                         "\" through \"" + device->collector_id + "\", not to \"" + r.patient_id + "\" through \"" +
                         collector + "\"",
@@ -211,35 +298,35 @@ public:
 
     const auto enrolment = m_keys->device_enrolment(r.device);
     if (!enrolment || !enrolment->key)
-      return refuse(v, r, storage_refusal::unknown_device_key,
+      return refused(v, r, storage_refusal::unknown_device_key,
                     "device " + r.device.to_urn() + " was never enrolled: no key to verify its signature", now);
     const auto device_chain =
         validate_chain({enrolment->certificate}, *m_trust, cert_usage::tls_client, now, {role::device});
     if (!device_chain)
-      return refuse(v, r, storage_refusal::untrusted_device,
+      return refused(v, r, storage_refusal::untrusted_device,
                     "the enrolled certificate of device " + r.device.to_urn() + " does not validate: " + device_chain.reason,
                     now);
     if (!r.attested())
-      return refuse(v, r, storage_refusal::unattested,
+      return refused(v, r, storage_refusal::unattested,
                     "record carries no signed request of device " + r.device.to_urn(), now);
     const request signed_request = r.device_request();  // format_problem() already decoded it
     if (!verify_request<DevicePolicy>(signed_request, *enrolment->key))
-      return refuse(v, r, storage_refusal::bad_device_signature,
+      return refused(v, r, storage_refusal::bad_device_signature,
                     "the " + std::string(DevicePolicy::algorithm_name) + " signature of device " + r.device.to_urn() +
                         " does not verify under its enrolled key over this measurement",
                     now);
 
     const auto patient_keys = m_keys->patient_keys(r.patient_id);
     if (patient_keys.empty())
-      return refuse(v, r, storage_refusal::unknown_patient_key,
+      return refused(v, r, storage_refusal::unknown_patient_key,
                     "no key is registered for patient \"" + r.patient_id + "\"", now);
     if (r.patient_signature.empty())
-      return refuse(v, r, storage_refusal::bad_patient_signature, "record has no patient signature", now);
+      return refused(v, r, storage_refusal::bad_patient_signature, "record has no patient signature", now);
     const bool patient_signed = std::any_of(patient_keys.begin(), patient_keys.end(), [&](const auto& k) {
       return k && PatientPolicy::verify(*k, r.hash, r.patient_signature);
     });
     if (!patient_signed)
-      return refuse(v, r, storage_refusal::bad_patient_signature,
+      return refused(v, r, storage_refusal::bad_patient_signature,
                     "patient signature is not made by the registered key of \"" + r.patient_id + "\"", now);
 
     const std::string device_id = r.device.to_hex();
@@ -250,7 +337,7 @@ public:
                        : fresh.status == replay_status::future ? storage_refusal::future_timestamp
                        : fresh.status == replay_status::replay ? storage_refusal::duplicate_nonce
                                                                : storage_refusal::unavailable;
-      return refuse(v, r, why, "device " + r.device.to_urn() + ": " + fresh.message, now);
+      return refused(v, r, why, "device " + r.device.to_urn() + ": " + fresh.message, now);
     }
     // From here on a refusal or failure gives the nonce back only where the record may be retried.
     struct nonce_release {
@@ -270,29 +357,24 @@ public:
       none.message = "device " + r.device.to_urn() + " was never enrolled with a group";
       v.violation = none;
       release.keep = true;
-      return refuse(v, r, storage_refusal::rule_violation, none.message, now);
+      return refused(v, r, storage_refusal::rule_violation, none.message, now);
     }
     const auto rule = m_rules->check(*group, r.device.to_urn(), signed_request.data, now);
     if (!rule) {
       v.violation = rule.violation();
       release.keep = true;  // the device's signed request was judged: it is not stored later either
-      return refuse(v, r, storage_refusal::rule_violation,
+      return refused(v, r, storage_refusal::rule_violation,
                     std::string(rule.code()) + ": " + rule.violation().message, now);
     }
 
     m_keys->add_collector_key(collector, *collector_key);
-    const auto stored = m_store->try_insert(r);
-    if (!stored) {
-      v.record_id = stored.id;
-      release.keep = stored.check.fault == record_fault::duplicate;
-      return refuse(v, r, from_store(stored.check.fault), stored.check.message, now);
-    }
-    release.keep = true;
-    v.record_id = stored.id;
-    return v;
+    release.keep = true;  // the caller releases it if the insert fails
+    p.ready = true;
+    p.device_id = device_id;
+    p.nonce = signed_request.nonce;
+    return true;
   }
 
-private:
   static std::unique_ptr<replay_guard> make_nonce_guard(const storage_guard_options& o) {
     if (o.max_age.count() <= 0)
       throw invalid_argument("storage_guard: max_age must be positive, got " + std::to_string(o.max_age.count()) + " ms");
@@ -315,6 +397,11 @@ private:
       case record_fault::bad_collector_signature: return storage_refusal::bad_collector_signature;
       default: return storage_refusal::malformed;
     }
+  }
+
+  bool refused(storage_verdict& v, const record& r, storage_refusal why, const std::string& message, clock_time now) {
+    (void)refuse(v, r, why, message, now);
+    return false;
   }
 
   storage_verdict& refuse(storage_verdict& v, const record& r, storage_refusal why, const std::string& message,
