@@ -128,6 +128,9 @@ TEST_CASE("approx: the server role evaluates the power-basis and the Chebyshev p
     err_power = std::max(err_power, std::fabs(p[i] - s(x[i])));
     err_plan = std::max(err_plan, std::fabs(c[i] - s(x[i])));
   }
-  CHECK(err_power < 1e-3);  // degree 7 on [-8, 8] is still fine in the power basis at 2^40
+  // Degree 7 on [-8, 8] still works in the power basis, already with noise amplified to about 3e-3
+  // (|x|^6 on the degree-7 coefficient); the Chebyshev plan stays at its noise bound.
+  CHECK(err_power < 0.05);
   CHECK(err_plan <= ckks_noise_bound(s.plan(), log2_scale, ring_degree));
+  CHECK(err_plan < err_power / 100);
 }
