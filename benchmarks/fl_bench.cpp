@@ -119,9 +119,11 @@ void bm_encrypted_model_epoch(benchmark::State& state) {
   auto& holder = f.backend.key_holder();
   const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
   const auto sigma = hefl::approx::paper_sigmoid3();
-  auto params = hefl::fl::encrypt_parameters(holder, f.model.parameters());
+  // What the trainer runs: the parameters in the sigmoid's unit coordinates (a·θ), so mapping
+  // w·x + b into [-1, 1] for the Chebyshev plan costs no level.
+  auto params = hefl::fl::encrypt_parameters(holder, hefl::fl::to_unit_parameters(f.model.parameters(), sigma));
   for (auto _ : state) {
-    const auto next = hefl::fl::encrypted_model_epoch(server, f.encrypted, params, o, sigma);
+    const auto next = hefl::fl::encrypted_model_epoch_unit(server, f.encrypted, params, o, sigma);
     // The key holder's refresh: decrypt each parameter (slot 0) and re-encrypt it in every slot.
     Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
     for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = holder.decrypt(next[j])[0];

@@ -110,7 +110,9 @@ TEST_CASE("round metrics report bytes, seconds and the share of scores outside t
     CHECK(r.seconds_aggregation >= 0.0);
     CHECK(r.outside_interval >= 0.0);
     CHECK(r.outside_interval <= 1.0);
+    CHECK(r.largest_score >= 0.0);  // the largest |w·x + b| of the round's local training
   }
+  CHECK(h[1].largest_score > 0.0);  // round 1 starts from w = 0, b = 0
   // Round 1 carries the encrypted data (3 columns of 512 slots) besides the update.
   CHECK(h[0].bytes_uploaded[0] > h[1].bytes_uploaded[0] + 3 * 512 * sizeof(double));
 
@@ -120,9 +122,11 @@ TEST_CASE("round metrics report bytes, seconds and the share of scores outside t
   fl::trainer_config three = config(3, 2, 1);
   const auto hn = trainer<he::plain_backend, fl::plaintext_training, fl::clear_updates>(b, three, narrow).fit(n, parts, d.test);
   CHECK(hn[1].outside_interval > 0.5);
+  CHECK(hn[1].largest_score > 0.01);
   model::logistic_regression e(2);
   const auto he_ = fl::federated_trainer<he::plain_backend>(b, three).fit(e, parts, d.test);
   CHECK(std::isnan(he_[0].outside_interval));
+  CHECK(std::isnan(he_[0].largest_score));
 }
 
 TEST_CASE("a round callback can stop training early", "[fl][modes]") {

@@ -232,16 +232,16 @@ public:
 
   /// Σ c_k T_k(t) slot-wise, for @p t holding values in [−1, 1] (outside it the polynomial is
   /// evaluated all the same and grows like |t|^d: see docs/approximations.md).
-  /// @tparam Backend a he::arithmetic_backend.
+  /// @tparam Backend a he::arithmetic_evaluator (a server role with evaluation keys suffices).
   /// @throws hefl::depth_exhausted before any homomorphic operation if backend.level(t) < depth(),
   ///         e.g. "level 3 < 4 required by the degree-7 Chebyshev plan".
   /// @throws whatever the backend throws.
   template <class Backend>
   [[nodiscard]] typename Backend::ciphertext_type evaluate(const Backend& backend,
                                                            const typename Backend::ciphertext_type& t) const {
-    static_assert(he::arithmetic_backend<Backend>,
-                  "hefl: approx::chebyshev_plan::evaluate needs a backend that multiplies ciphertexts "
-                  "(he::arithmetic_backend); an additive-only backend cannot evaluate a polynomial sigmoid: see "
+    static_assert(he::arithmetic_evaluator<Backend>,
+                  "hefl: approx::chebyshev_plan::evaluate needs a party that multiplies ciphertexts "
+                  "(he::arithmetic_evaluator); an additive-only backend cannot evaluate a polynomial sigmoid: see "
                   "docs/backends.md");
     const int level = static_cast<int>(backend.level(t));
     if (level < depth())
@@ -266,15 +266,16 @@ private:
 /// t = scale·x + shift slot-wise: one product by a public constant (exactly one level on every
 /// backend, as in chebyshev_plan) and a free addition; nothing when scale is 1 and shift 0. Callers
 /// that can fold the scale into public weights (w·x/R = (w/R)·x) skip this and its level.
-/// @tparam Backend a he::arithmetic_backend.
+/// @tparam Backend a he::arithmetic_evaluator.
 /// @throws hefl::invalid_argument if scale or shift is not finite or scale is 0.
 /// @throws hefl::depth_exhausted if scale != 1 and x is at level 0.
 template <class Backend>
 [[nodiscard]] typename Backend::ciphertext_type map_to_unit(const Backend& backend,
                                                             const typename Backend::ciphertext_type& x, double scale,
                                                             double shift = 0.0) {
-  static_assert(he::arithmetic_backend<Backend>,
-                "hefl: approx::map_to_unit needs an he::arithmetic_backend: see docs/backends.md");
+  static_assert(he::arithmetic_evaluator<Backend>,
+                "hefl: approx::map_to_unit needs a party that multiplies by constants and reports levels "
+                "(he::arithmetic_evaluator): see docs/backends.md");
   if (!std::isfinite(scale) || !std::isfinite(shift) || scale == 0.0)
     throw invalid_argument("approx::map_to_unit: scale must be finite and non-zero and shift finite, got " +
                            std::to_string(scale) + " and " + std::to_string(shift));

@@ -71,8 +71,9 @@ private:
 } // namespace detail
 
 /// Evaluates the polynomial Σ coefficients[k] x^k slot-wise on @p x, consuming exactly
-/// multiplicative_depth(degree) levels (degree after dropping zero leading coefficients).
-/// @tparam Backend a he::arithmetic_backend.
+/// multiplicative_depth(degree) levels (degree after dropping zero leading coefficients). Needs no
+/// key material beyond evaluation keys: a server role (he::ckks_server) evaluates it.
+/// @tparam Backend a he::arithmetic_evaluator (every he::arithmetic_backend is one).
 /// @throws hefl::depth_exhausted before any homomorphic operation if backend.level(x) is below
 ///         multiplicative_depth(degree), e.g. "level 1 < 2 required by degree-3 polynomial".
 /// @throws hefl::invalid_argument if coefficients is empty or has a non-finite entry; whatever the
@@ -81,8 +82,8 @@ template <class Backend>
 [[nodiscard]] typename Backend::ciphertext_type evaluate_polynomial(const Backend& backend,
                                                                     const typename Backend::ciphertext_type& x,
                                                                     std::span<const double> coefficients) {
-  static_assert(he::arithmetic_backend<Backend>,
-                "hefl: approx::evaluate needs a backend that multiplies ciphertexts (he::arithmetic_backend); "
+  static_assert(he::arithmetic_evaluator<Backend>,
+                "hefl: approx::evaluate needs a party that multiplies ciphertexts (he::arithmetic_evaluator); "
                 "an additive-only backend cannot evaluate a polynomial sigmoid: see docs/backends.md");
   if (coefficients.empty()) throw invalid_argument("approx::evaluate: the polynomial has no coefficients");
   for (std::size_t k = 0; k < coefficients.size(); ++k)
@@ -105,7 +106,7 @@ template <class Backend>
 }
 
 /// Evaluates a polynomial sigmoid on @p x slot-wise (see evaluate_polynomial for the plan and depth).
-/// @tparam Backend a he::arithmetic_backend.
+/// @tparam Backend a he::arithmetic_evaluator.
 /// @throws hefl::depth_exhausted before any homomorphic operation if backend.level(x) is below
 ///         multiplicative_depth(sigmoid.degree()); whatever the backend throws otherwise.
 template <class Backend>

@@ -7,10 +7,10 @@
 /// ciphertext per sample, so an epoch costs a few ciphertext operations per feature instead of a
 /// dot product per sample, and a 2^40 scale fits where the tutorial's per-sample layout needed 2^21.
 
-#include <hefl/approx/evaluate.hpp>
 #include <hefl/approx/sigmoid.hpp>
 #include <hefl/core/error.hpp>
 #include <hefl/data/dataset.hpp>
+#include <hefl/fl/sigmoid_plan.hpp>
 #include <hefl/he/backend.hpp>
 #include <hefl/model/logistic_regression.hpp>
 
@@ -38,51 +38,6 @@ consteval bool check_encrypted_training_backend() {
                 "hefl: the backend can neither sum slots (`sum_slots(c)`) nor rotate them (`rotate(c, steps)`), so "
                 "it cannot add up a gradient over the samples: see docs/backends.md");
   return true;
-}
-
-/// Presents a server role (evaluation keys only) to approx::evaluate_polynomial, whose concept check
-/// asks for a whole he::arithmetic_backend although it calls only evaluator operations. encrypt and
-/// decrypt exist only to satisfy that check; they are never called and throw if they were.
-template <class S>
-class evaluator_view {
-public:
-  using ciphertext_type = typename S::ciphertext_type;
-  explicit evaluator_view(const S& s) noexcept : m_s(s) {}
-  [[nodiscard]] std::size_t slot_count() const { return static_cast<std::size_t>(m_s.slot_count()); }
-  [[nodiscard]] ciphertext_type encrypt(std::span<const double>) {
-    throw error("evaluator_view: the server role cannot encrypt");
-  }
-  [[nodiscard]] std::vector<double> decrypt(const ciphertext_type&) const {
-    throw error("evaluator_view: the server role cannot decrypt");
-  }
-  [[nodiscard]] ciphertext_type add(const ciphertext_type& a, const ciphertext_type& b) const { return m_s.add(a, b); }
-  void add_inplace(ciphertext_type& a, const ciphertext_type& b) const { m_s.add_inplace(a, b); }
-  [[nodiscard]] ciphertext_type sub(const ciphertext_type& a, const ciphertext_type& b) const { return m_s.sub(a, b); }
-  [[nodiscard]] ciphertext_type multiply_scalar(const ciphertext_type& a, double v) const {
-    return m_s.multiply_scalar(a, v);
-  }
-  [[nodiscard]] ciphertext_type add_plain(const ciphertext_type& a, std::span<const double> v) const {
-    return m_s.add_plain(a, v);
-  }
-  [[nodiscard]] ciphertext_type multiply_plain(const ciphertext_type& a, std::span<const double> v) const {
-    return m_s.multiply_plain(a, v);
-  }
-  [[nodiscard]] ciphertext_type multiply(const ciphertext_type& a, const ciphertext_type& b) const {
-    return m_s.multiply(a, b);
-  }
-  [[nodiscard]] int level(const ciphertext_type& c) const { return static_cast<int>(m_s.level(c)); }
-  [[nodiscard]] int max_depth() const { return static_cast<int>(m_s.max_depth()); }
-  [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return m_s.serialize(c); }
-  [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> b) const { return m_s.deserialize(b); }
-
-private:
-  const S& m_s;
-};
-
-template <class B, class C>
-C evaluate_sigmoid(const B& backend, const C& z, std::span<const double> coefficients) {
-  if constexpr (he::arithmetic_backend<B>) return approx::evaluate_polynomial(backend, z, coefficients);
-  else return approx::evaluate_polynomial(evaluator_view<B>(backend), z, coefficients);
 }
 
 inline void check_options(const model::train_options& o, const char* who) {
@@ -135,23 +90,45 @@ template <class B>
   return encrypted_dataset<B>{std::move(columns), backend.encrypt(std::span<const double>(buffer)), d.size()};
 }
 
-/// Levels encrypted_gradient consumes with @p sigmoid: 1 (w·x) + depth(σ) + 1 (e·x_j, or the mask
-/// of the padded slots for the bias term; both run in parallel).
+/// Levels encrypted_gradient consumes with @p sigmoid: 1 (w·x, with 1/R folded into the public
+/// weights) + the depth of its Chebyshev plan (fl::sigmoid_plan: ceil(log2(d + 1)) for a power-basis
+/// polynomial such as approx::paper_sigmoid3(), mapped_depth() for an approx::sigmoid_approximation)
+/// + 1 (e·x_j, or the mask of the padded slots for the bias term; both run in parallel).
+/// @tparam Sigmoid an approx::polynomial_sigmoid_policy or a fl::sigmoid_plan.
 template <class Sigmoid>
 [[nodiscard]] int encrypted_gradient_depth(const Sigmoid& sigmoid) {
-  return 1 + approx::multiplicative_depth(sigmoid.degree()) + 1;
+  return 1 + make_sigmoid_plan(sigmoid).depth() + 1;
 }
 
 namespace detail {
-// e = σ(z) − y with z = Σ_j w_j·x_j + b, after the checks shared by the gradient functions.
-template <class B, class Sigmoid>
-typename B::ciphertext_type gradient_error(const B& backend, const encrypted_dataset<B>& data,
-                                           const Eigen::VectorXd& weights, double bias, const Sigmoid& sigmoid,
-                                           const char* who) {
-  static_assert(detail::check_encrypted_training_backend<B>());
+template <class Sigmoid>
+consteval bool check_encrypted_sigmoid() {
   static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
                 "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
                 "approx::exact_sigmoid is for plaintext training only");
+  return true;
+}
+
+template <class B>
+int lowest_level(const B& backend, const encrypted_dataset<B>& data) {
+  int available = static_cast<int>(backend.level(data.labels));
+  for (const auto& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
+  return available;
+}
+
+inline std::string depth_message(const char* who, int available, int required, int mapping, const sigmoid_plan& s) {
+  return std::string(who) + ": level " + std::to_string(available) + " < " + std::to_string(required) +
+         " required (1 for w·x, " + (mapping > 0 ? std::to_string(mapping) + " for mapping into [-1, 1], " : "") +
+         std::to_string(s.depth()) + " for the degree-" + std::to_string(s.degree()) + " sigmoid, 1 for e·x)";
+}
+
+// e = p(t) − y with t = Σ_j (a·w_j)·x_j + (a·b + s) = a·z + s in [−1, 1] when z is in the sigmoid's
+// interval: the mapping is folded into the public weights, so it costs no level.
+template <class B>
+typename B::ciphertext_type gradient_error(const B& backend, const encrypted_dataset<B>& data,
+                                           const Eigen::VectorXd& weights, double bias, const sigmoid_plan& sigmoid,
+                                           const char* who) {
+  static_assert(detail::check_encrypted_training_backend<B>());
   using ciphertext = typename B::ciphertext_type;
   const std::size_t n = data.features();
   if (n == 0 || data.samples == 0) throw invalid_argument(std::string(who) + ": the encrypted dataset is empty");
@@ -160,23 +137,26 @@ typename B::ciphertext_type gradient_error(const B& backend, const encrypted_dat
                            std::to_string(n) + " encrypted features");
   if (!weights.allFinite() || !std::isfinite(bias))
     throw invalid_argument(std::string(who) + ": a weight or the bias is not finite");
-  const int required = encrypted_gradient_depth(sigmoid);
-  int available = static_cast<int>(backend.level(data.labels));
-  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
-  if (available < required)
-    throw depth_exhausted(std::string(who) + ": level " + std::to_string(available) + " < " +
-                          std::to_string(required) + " required (1 for w·x, " +
-                          std::to_string(required - 2) + " for the degree-" + std::to_string(sigmoid.degree()) +
-                          " sigmoid, 1 for e·x)");
+  const int required = 2 + sigmoid.depth();
+  const int available = lowest_level(backend, data);
+  if (available < required) throw depth_exhausted(depth_message(who, available, required, 0, sigmoid));
 
-  ciphertext z = backend.multiply_scalar(data.columns[0], weights(0));
+  const double a = sigmoid.scale();
+  ciphertext t = backend.multiply_scalar(data.columns[0], a * weights(0));
   for (std::size_t j = 1; j < n; ++j)
-    backend.add_inplace(z, backend.multiply_scalar(data.columns[j], weights(static_cast<Eigen::Index>(j))));
-  if (bias != 0.0) z = backend.add_plain(z, std::vector<double>(backend.slot_count(), bias));
-  const ciphertext error =
-      backend.sub(detail::evaluate_sigmoid(backend, z, std::span<const double>(sigmoid.coefficients())), data.labels);
+    backend.add_inplace(t, backend.multiply_scalar(data.columns[j], a * weights(static_cast<Eigen::Index>(j))));
+  const double offset = a * bias + sigmoid.shift();
+  if (offset != 0.0) t = backend.add_plain(t, std::vector<double>(backend.slot_count(), offset));
+  return backend.sub(sigmoid.plan().evaluate(backend, t), data.labels);
+}
 
-  return error;
+template <class B, class Sigmoid>
+typename B::ciphertext_type gradient_error(const B& backend, const encrypted_dataset<B>& data,
+                                           const Eigen::VectorXd& weights, double bias, const Sigmoid& sigmoid,
+                                           const char* who) {
+  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(check_encrypted_sigmoid<Sigmoid>());
+  return gradient_error(backend, data, weights, bias, make_sigmoid_plan(sigmoid), who);
 }
 } // namespace detail
 
@@ -293,7 +273,7 @@ template <class K, class C>
 /// θ ← θ − lr·g (the TenSEAL encrypted-LR tutorial's loop). @p on_epoch, if set, is called after
 /// each epoch with the 1-based epoch and the updated model.
 /// @tparam B an he::arithmetic_backend (one object playing compute party and key holder).
-/// @tparam Sigmoid a polynomial approx::sigmoid_policy.
+/// @tparam Sigmoid an approx::polynomial_sigmoid_policy or a fl::sigmoid_plan.
 /// @throws hefl::invalid_argument for epochs < 0, learning_rate <= 0, l2 < 0, a model whose feature
 ///         count differs from the data's, or parameters that become non-finite (divergence).
 /// @throws hefl::depth_exhausted as encrypted_gradient, before the first epoch's work.
@@ -302,12 +282,14 @@ void train_encrypted(const B& backend, model::logistic_regression& model, const 
                      const model::train_options& options, const Sigmoid& sigmoid,
                      const std::function<void(int, const model::logistic_regression&)>& on_epoch = {}) {
   static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(detail::check_encrypted_sigmoid<Sigmoid>());
   detail::check_options(options, "train_encrypted");
   if (model.features() != data.features())
     throw invalid_argument("train_encrypted: the model has " + std::to_string(model.features()) +
                            " features, the encrypted data " + std::to_string(data.features()));
+  const sigmoid_plan plan = make_sigmoid_plan(sigmoid);
   for (int e = 1; e <= options.epochs; ++e) {
-    const auto sums = encrypted_gradient(backend, data, model.weights(), model.bias(), sigmoid);
+    const auto sums = encrypted_gradient(backend, data, model.weights(), model.bias(), plan);
     const Eigen::VectorXd g = decrypt_gradient(backend, sums, data.samples, model.weights(), options.l2);
     const Eigen::VectorXd next = model.parameters() - options.learning_rate * g;
     if (!next.allFinite())
@@ -336,56 +318,63 @@ template <class E>
   return out;
 }
 
-/// One epoch of gradient descent with encrypted data AND encrypted parameters (the TenSEAL
-/// encrypted-LR tutorial's protocol, SIMD-packed): the compute party sees neither the data nor the
-/// model. With c = lr/m, it computes z = Σ_j Enc(w_j)·x_j + Enc(b), the error
-/// e = c·σ(z) − c·y (σ's coefficients scaled by c, so no extra level on z's path; c·y is taken at the
-/// labels' own higher level), the sums S_j = Σ_i e_i·x_ij and S_b = Σ_{i<m} e_i, and returns
-/// w_j ← (1 − lr·l2)·w_j − S_j, b ← b − S_b, each repeated in every slot. Consumes
-/// encrypted_gradient_depth(sigmoid) levels, relying on the backend's operations accepting operands
-/// at different levels (he::backend_traits<B>::mixed_levels); the key holder refreshes the result
-/// (decrypts and re-encrypts) before the next epoch.
-/// @tparam B an he::arithmetic_evaluator that can sum slots.
-/// @tparam Sigmoid a polynomial approx::sigmoid_policy.
-/// @throws hefl::depth_exhausted before any homomorphic operation if a data or parameter ciphertext
-///         has fewer than encrypted_gradient_depth(sigmoid) levels left.
-/// @throws hefl::invalid_argument if params does not have features()+1 ciphertexts or the options are
-///         invalid; whatever the backend throws otherwise.
-template <class B, class Sigmoid>
-[[nodiscard]] std::vector<typename B::ciphertext_type> encrypted_model_epoch(
-    const B& backend, const encrypted_dataset<B>& data, const std::vector<typename B::ciphertext_type>& params,
-    const model::train_options& options, const Sigmoid& sigmoid) {
-  static_assert(detail::check_encrypted_training_backend<B>());
-  static_assert(he::backend_traits<B>::mixed_levels,
-                "hefl: training with encrypted weights combines ciphertexts at different levels, and this backend "
-                "says it needs matching levels (backend_traits<B>::mixed_levels is false): see docs/backends.md");
-  static_assert(approx::sigmoid_policy<Sigmoid> && Sigmoid::is_polynomial,
-                "hefl: only a polynomial sigmoid can be evaluated on ciphertexts (e.g. approx::paper_sigmoid3()); "
-                "approx::exact_sigmoid is for plaintext training only");
-  using ciphertext = typename B::ciphertext_type;
-  detail::check_options(options, "encrypted_model_epoch");
-  const std::size_t n = data.features();
-  if (n == 0 || data.samples == 0) throw invalid_argument("encrypted_model_epoch: the encrypted dataset is empty");
-  if (params.size() != n + 1)
-    throw invalid_argument("encrypted_model_epoch: " + std::to_string(params.size()) + " parameter ciphertexts for " +
-                           std::to_string(n) + " features plus a bias");
-  const int required = encrypted_gradient_depth(sigmoid);
-  int available = static_cast<int>(backend.level(data.labels));
-  for (const ciphertext& c : data.columns) available = std::min(available, static_cast<int>(backend.level(c)));
-  for (const ciphertext& c : params) available = std::min(available, static_cast<int>(backend.level(c)));
-  if (available < required)
-    throw depth_exhausted("encrypted_model_epoch: level " + std::to_string(available) + " < " +
-                          std::to_string(required) + " required (1 for w·x, " + std::to_string(required - 2) +
-                          " for the degree-" + std::to_string(sigmoid.degree()) + " sigmoid, 1 for e·x)");
+/// The parameters θ in the sigmoid's unit coordinates, φ = a·θ (a = sigmoid_plan::scale(), 1/R on
+/// [−R, R]): Σ_j φ_j·x_j + φ_b + s is then t = a·z + s, the sigmoid plan's argument, with no product
+/// spent on the mapping. What the key holder encrypts for encrypted_model_epoch_unit.
+/// @tparam Sigmoid an approx::polynomial_sigmoid_policy or a fl::sigmoid_plan.
+template <class Sigmoid>
+[[nodiscard]] Eigen::VectorXd to_unit_parameters(const Eigen::VectorXd& theta, const Sigmoid& sigmoid) {
+  return make_sigmoid_plan(sigmoid).scale() * theta;
+}
 
-  const double c = options.learning_rate / static_cast<double>(data.samples);
+/// θ = φ / a, the inverse of to_unit_parameters (linear, so it commutes with any linear aggregation).
+/// @tparam Sigmoid an approx::polynomial_sigmoid_policy or a fl::sigmoid_plan.
+template <class Sigmoid>
+[[nodiscard]] Eigen::VectorXd from_unit_parameters(const Eigen::VectorXd& phi, const Sigmoid& sigmoid) {
+  return phi / make_sigmoid_plan(sigmoid).scale();
+}
+
+/// Levels encrypted_model_epoch consumes with @p sigmoid: encrypted_gradient_depth(sigmoid) plus one
+/// for mapping z into [−1, 1] (a scalar product; none when the interval is [−1, 1]).
+/// encrypted_model_epoch_unit needs only encrypted_gradient_depth(sigmoid).
+template <class Sigmoid>
+[[nodiscard]] int encrypted_model_epoch_depth(const Sigmoid& sigmoid) {
+  const sigmoid_plan plan = make_sigmoid_plan(sigmoid);
+  return 2 + approx::mapping_depth(plan.scale()) + plan.depth();
+}
+
+namespace detail {
+// The epoch of encrypted_model_epoch (unit == false: params hold θ, z is mapped by one scalar
+// product) and encrypted_model_epoch_unit (unit == true: params hold φ = a·θ, no product spent).
+template <class B>
+std::vector<typename B::ciphertext_type> model_epoch(const B& backend, const encrypted_dataset<B>& data,
+                                                     const std::vector<typename B::ciphertext_type>& params,
+                                                     const model::train_options& options, const sigmoid_plan& sigmoid,
+                                                     bool unit, const char* who) {
+  using ciphertext = typename B::ciphertext_type;
+  check_options(options, who);
+  const std::size_t n = data.features();
+  if (n == 0 || data.samples == 0) throw invalid_argument(std::string(who) + ": the encrypted dataset is empty");
+  if (params.size() != n + 1)
+    throw invalid_argument(std::string(who) + ": " + std::to_string(params.size()) + " parameter ciphertexts for " +
+                           std::to_string(n) + " features plus a bias");
+  const double a = sigmoid.scale();
+  const int mapping = unit ? 0 : approx::mapping_depth(a);
+  const int required = 2 + mapping + sigmoid.depth();
+  int available = lowest_level(backend, data);
+  for (const ciphertext& c : params) available = std::min(available, static_cast<int>(backend.level(c)));
+  if (available < required) throw depth_exhausted(depth_message(who, available, required, mapping, sigmoid));
+
+  // With c = lr/m and e = p(z) − y: θ_j ← decay·θ_j − c·Σ e·x_j. In unit coordinates every term is
+  // multiplied by a, so the error is (a·c)·p − (a·c)·y and the update keeps its form.
+  const double c = (unit ? a : 1.0) * options.learning_rate / static_cast<double>(data.samples);
   ciphertext z = backend.multiply(params[0], data.columns[0]);
   for (std::size_t j = 1; j < n; ++j) backend.add_inplace(z, backend.multiply(params[j], data.columns[j]));
   backend.add_inplace(z, params[n]);
-  std::vector<double> scaled(sigmoid.coefficients().begin(), sigmoid.coefficients().end());
-  for (double& v : scaled) v *= c;
-  const ciphertext error = backend.sub(detail::evaluate_sigmoid(backend, z, std::span<const double>(scaled)),
-                                       backend.multiply_scalar(data.labels, c));
+  const ciphertext t = unit ? approx::map_to_unit(backend, z, 1.0, sigmoid.shift())
+                            : approx::map_to_unit(backend, z, a, sigmoid.shift());
+  const ciphertext error =
+      backend.sub(sigmoid.scaled_plan(c).evaluate(backend, t), backend.multiply_scalar(data.labels, c));
   const double decay = 1.0 - options.learning_rate * options.l2;
   std::vector<ciphertext> next;
   next.reserve(n + 1);
@@ -396,6 +385,58 @@ template <class B, class Sigmoid>
   const std::vector<double> mask(data.samples, 1.0);  // the padded slots have z = b: mask their error
   next.push_back(backend.sub(params[n], he::sum_slots(backend, backend.multiply_plain(error, mask))));
   return next;
+}
+
+template <class B, class Sigmoid>
+consteval bool check_encrypted_model_epoch() {
+  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(he::backend_traits<B>::mixed_levels,
+                "hefl: training with encrypted weights combines ciphertexts at different levels, and this backend "
+                "says it needs matching levels (backend_traits<B>::mixed_levels is false): see docs/backends.md");
+  static_assert(check_encrypted_sigmoid<Sigmoid>());
+  return true;
+}
+} // namespace detail
+
+/// One epoch of gradient descent with encrypted data AND encrypted parameters (the TenSEAL
+/// encrypted-LR tutorial's protocol, SIMD-packed: every sample of the client in the slots of one
+/// ciphertext per feature, each parameter replicated in every slot): the compute party sees neither
+/// the data nor the model. With c = lr/m, it computes z = Σ_j Enc(w_j)·x_j + Enc(b), maps it into
+/// [−1, 1] with one scalar product (t = a·z + s), evaluates the sigmoid's Chebyshev plan with its
+/// coefficients scaled by c (no extra level), the error e = c·p(t) − c·y (c·y taken at the labels'
+/// own higher level), the sums S_j = Σ_i e_i·x_ij and S_b = Σ_{i<m} e_i, and returns
+/// w_j ← (1 − lr·l2)·w_j − S_j, b ← b − S_b, each repeated in every slot. Consumes
+/// encrypted_model_epoch_depth(sigmoid) levels, relying on the backend's operations accepting
+/// operands at different levels (he::backend_traits<B>::mixed_levels); the key holder refreshes the
+/// result (decrypts and re-encrypts) before the next epoch. encrypted_model_epoch_unit saves the
+/// mapping's level; the trainer uses it.
+/// @tparam B an he::arithmetic_evaluator that can sum slots.
+/// @tparam Sigmoid an approx::polynomial_sigmoid_policy or a fl::sigmoid_plan.
+/// @throws hefl::depth_exhausted before any homomorphic operation if a data or parameter ciphertext
+///         has fewer than encrypted_model_epoch_depth(sigmoid) levels left.
+/// @throws hefl::invalid_argument if params does not have features()+1 ciphertexts or the options are
+///         invalid; whatever the backend throws otherwise.
+template <class B, class Sigmoid>
+[[nodiscard]] std::vector<typename B::ciphertext_type> encrypted_model_epoch(
+    const B& backend, const encrypted_dataset<B>& data, const std::vector<typename B::ciphertext_type>& params,
+    const model::train_options& options, const Sigmoid& sigmoid) {
+  static_assert(detail::check_encrypted_model_epoch<B, Sigmoid>());
+  return detail::model_epoch(backend, data, params, options, make_sigmoid_plan(sigmoid), false,
+                             "encrypted_model_epoch");
+}
+
+/// encrypted_model_epoch on parameters in the sigmoid's unit coordinates: @p params encrypt
+/// φ = to_unit_parameters(θ, sigmoid) and the result encrypts the next φ (from_unit_parameters gives
+/// θ back after decryption). Since Σ_j φ_j·x_j + φ_b is already a·z, the mapping into [−1, 1] costs
+/// no level: consumes encrypted_gradient_depth(sigmoid) levels, the same as encrypted_gradient.
+/// @throws as encrypted_model_epoch, with encrypted_gradient_depth(sigmoid) as the levels required.
+template <class B, class Sigmoid>
+[[nodiscard]] std::vector<typename B::ciphertext_type> encrypted_model_epoch_unit(
+    const B& backend, const encrypted_dataset<B>& data, const std::vector<typename B::ciphertext_type>& params,
+    const model::train_options& options, const Sigmoid& sigmoid) {
+  static_assert(detail::check_encrypted_model_epoch<B, Sigmoid>());
+  return detail::model_epoch(backend, data, params, options, make_sigmoid_plan(sigmoid), true,
+                             "encrypted_model_epoch_unit");
 }
 
 } // namespace hefl::fl

@@ -28,11 +28,13 @@
 
 #include <Eigen/Dense>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -107,14 +109,18 @@ inline Eigen::VectorXd load_parameters(std::span<const std::uint8_t> bytes, std:
   return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(n));
 }
 
-// Counts the scores z = w·x + b of a model on a data set outside [lo, hi].
+// Counts the scores z = w·x + b of a model on a data set outside [lo, hi] (NaN counts as outside)
+// and keeps the largest |z|.
 template <class Model>
 void count_outside(const Model& m, const data::dataset& d, const std::optional<std::pair<double, double>>& interval,
-                   std::uint64_t& outside, std::uint64_t& total) {
+                   std::uint64_t& outside, std::uint64_t& total, double& largest) {
   if constexpr (requires { { m.decision_function(d.x) } -> std::convertible_to<Eigen::VectorXd>; }) {
     if (!interval) return;
     const Eigen::VectorXd z = m.decision_function(d.x);
-    for (Eigen::Index i = 0; i < z.size(); ++i) outside += (z(i) < interval->first || z(i) > interval->second) ? 1 : 0;
+    for (Eigen::Index i = 0; i < z.size(); ++i) {
+      outside += (z(i) >= interval->first && z(i) <= interval->second) ? 0 : 1;
+      if (std::isfinite(z(i))) largest = std::max(largest, std::fabs(z(i)));
+    }
     total += static_cast<std::uint64_t>(z.size());
   }
 }
@@ -184,6 +190,7 @@ public:
   federated_trainer(Backend& backend, trainer_config config, Sigmoid sigmoid = {}, Aggregator aggregator = {})
       : m_backend(backend), m_config(config), m_sigmoid(std::move(sigmoid)), m_aggregator(std::move(aggregator)) {
     m_config.validate();
+    if constexpr (encrypted_compute) m_plan.emplace(m_sigmoid);
   }
 
   [[nodiscard]] const trainer_config& config() const noexcept { return m_config; }
@@ -246,6 +253,7 @@ public:
       m.round = round;
       m.bytes_uploaded.resize(clients.size(), 0);
       std::uint64_t outside = 0, scores = 0;
+      m.largest_score = 0.0;
       std::vector<Eigen::VectorXd> clear;
       std::vector<std::vector<ciphertext>> sealed;
       std::vector<double> weights;
@@ -266,7 +274,7 @@ public:
               p(static_cast<Eigen::Index>(j)) =
                   he::decrypt_for_sharing(key_holder, send(server, key_holder, update[j]), 1, he::published_noise::computed())[0];
             m.seconds_decryption += detail::seconds_since(t);
-            clear.push_back(upload_clear(p, parameter_count, m.bytes_uploaded[k]));
+            clear.push_back(upload_clear(natural(p), parameter_count, m.bytes_uploaded[k]));
           }
         } else {
           Eigen::VectorXd p;
@@ -284,7 +292,7 @@ public:
       }
       if constexpr (Transport::is_encrypted) {
         if constexpr (aggregate::linear_aggregation_rule<Aggregator>)
-          global.set_parameters(combine_encrypted(sealed, weights, parameter_count, m));
+          global.set_parameters(natural(combine_encrypted(sealed, weights, parameter_count, m)));
       } else {
         const auto t = detail::clock::now();
         global.set_parameters(m_aggregator.aggregate(clear, weights));
@@ -293,6 +301,7 @@ public:
       m.accuracy = global.accuracy(test);
       m.loss = global.log_loss(test);
       if (scores > 0) m.outside_interval = static_cast<double>(outside) / static_cast<double>(scores);
+      else m.largest_score = std::numeric_limits<double>::quiet_NaN();
       history.push_back(m);
       if constexpr (!std::is_same_v<std::remove_cvref_t<Callback>, std::nullptr_t>) {
         if constexpr (std::is_void_v<std::invoke_result_t<Callback&, const round_metrics&>>) {
@@ -341,7 +350,7 @@ private:
     train_options one = m_config.local;
     one.epochs = 1;
     for (int e = 0; e < m_config.local.epochs; ++e) {
-      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores);
+      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
       local.train(d, one, m_sigmoid);
     }
     m.seconds_local_training += detail::seconds_since(t);
@@ -358,14 +367,14 @@ private:
     const train_options& o = m_config.local;
     Model local = global;
     for (int e = 1; e <= o.epochs; ++e) {
-      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores);
+      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
       std::vector<double> first(data.features() + 1);
       std::size_t block = 0;
       if constexpr (he::has_rotate<server_t>) block = packed_gradient_block(server, data.samples, data.features());
       auto t = detail::clock::now();
       if (block != 0) {  // the n+1 sums in one ciphertext, sum j in slot j·block
         const ciphertext packed =
-            encrypted_gradient_packed(server, data, local.weights(), local.bias(), m_sigmoid, block);
+            encrypted_gradient_packed(server, data, local.weights(), local.bias(), *m_plan, block);
         m.seconds_local_training += detail::seconds_since(t);
         t = detail::clock::now();
         const std::vector<double> v =
@@ -373,7 +382,7 @@ private:
                                     he::published_noise::computed());
         for (std::size_t j = 0; j < first.size(); ++j) first[j] = v[j * block];
       } else {
-        const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), m_sigmoid);
+        const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), *m_plan);
         m.seconds_local_training += detail::seconds_since(t);
         t = detail::clock::now();
         for (std::size_t j = 0; j < sums.size(); ++j)
@@ -390,9 +399,11 @@ private:
     return local.parameters();
   }
 
-  // Encrypted data and weights: the key holder encrypts the global model, the compute party runs the
+  // Encrypted data and weights: the key holder encrypts the global model in the sigmoid's unit
+  // coordinates (φ = a·θ, so the mapping into [−1, 1] costs no level), the compute party runs the
   // epochs on ciphertexts, the key holder refreshes the weights between epochs (raw decryption: the
-  // values stay with it). The last epoch's ciphertexts are the client's encrypted update.
+  // values stay with it). The last epoch's ciphertexts are the client's encrypted update, in unit
+  // coordinates: natural() turns it back into θ after decryption.
   std::vector<ciphertext> train_encrypted_model(const Model& global, const data::dataset& d,
                                                 const encrypted_dataset<server_t>& data, round_metrics& m,
                                                 std::uint64_t& outside, std::uint64_t& scores) {
@@ -401,13 +412,13 @@ private:
     const train_options& o = m_config.local;
     Model known = global;  // the weights the current epoch starts from (public at epoch 1, then the key holder's)
     auto t = detail::clock::now();
-    std::vector<ciphertext> params = encrypt_parameters(key_holder, global.parameters());
+    std::vector<ciphertext> params = encrypt_parameters(key_holder, to_unit_parameters(global.parameters(), *m_plan));
     for (auto& c : params) c = send(key_holder, server, c);
     m.seconds_encryption += detail::seconds_since(t);
     for (int e = 1; e <= o.epochs; ++e) {
-      detail::count_outside(known, d, sigmoid_interval(m_sigmoid), outside, scores);
+      detail::count_outside(known, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
       t = detail::clock::now();
-      std::vector<ciphertext> next = encrypted_model_epoch(server, data, params, o, m_sigmoid);
+      std::vector<ciphertext> next = encrypted_model_epoch_unit(server, data, params, o, *m_plan);
       m.seconds_local_training += detail::seconds_since(t);
       if (e == o.epochs) return next;
       t = detail::clock::now();
@@ -422,7 +433,7 @@ private:
       if (!p.allFinite())
         throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
                                "; lower the learning rate");
-      known.set_parameters(p);
+      known.set_parameters(from_unit_parameters(p, *m_plan));
       t = detail::clock::now();
       params = encrypt_parameters(key_holder, p);
       for (auto& c : params) c = send(key_holder, server, c);
@@ -474,10 +485,18 @@ private:
     return p;
   }
 
+  // Parameters decrypted from the encrypted-weights mode are in unit coordinates (φ = a·θ); θ = φ/a
+  // is linear, so it applies to an aggregate as well as to one client's update.
+  [[nodiscard]] Eigen::VectorXd natural(const Eigen::VectorXd& p) const {
+    if constexpr (encrypted_compute && Compute::encrypts_model) return from_unit_parameters(p, *m_plan);
+    else return p;
+  }
+
   Backend& m_backend;
   trainer_config m_config;
   Sigmoid m_sigmoid;
   Aggregator m_aggregator;
+  std::optional<sigmoid_plan> m_plan;  // the sigmoid as the encrypted modes evaluate it
 };
 
 /// The seed paper's FL + FHE: clients' data encrypted, updates encrypted (Backend's roles).

@@ -28,6 +28,9 @@ struct round_metrics {
   /// sigmoid. NaN when the sigmoid states no interval (e.g. the exact sigmoid) or the model has no
   /// decision_function. A diagnostic of the simulation, computed from the clients' own data.
   double outside_interval = std::numeric_limits<double>::quiet_NaN();
+  /// Largest |z| among the same values (NaN when outside_interval is): how far the interval would
+  /// have to reach to hold every score of the round (docs/encrypted-training.md).
+  double largest_score = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// What a round callback may return to continue or stop training (a callback returning void continues).

@@ -1,0 +1,102 @@
+// Tutorial 6: a real medical data set through the trainer with FL + FHE. The Pima Indians diabetes
+// data (768 patients, 8 clinical measurements; data/pima/) are split 75/25 (stratified), spread over
+// 10 hospitals, standardised federatedly (each sends only n, Σx, Σx²), and trained three ways with the
+// same schedule:
+//   FL exact   plaintext FedAvg with the exact sigmoid;
+//   FL poly    plaintext FedAvg with the library's default encrypted sigmoid
+//              (fl::default_encrypted_sigmoid: minimax degree 7 on [-8, 8], not tuned for Pima);
+//   FL + FHE   each hospital's data CKKS-encrypted (128-bit secure), the gradient computed by the
+//              server role on ciphertexts with that sigmoid in the Chebyshev basis, the gradient sums
+//              decrypted by the key holder, updates encrypted and combined on ciphertexts.
+// Prints the accuracies, the share of test samples where FL poly and FL + FHE predict the same label,
+// and the trainer's report of the scores z = w·x + b against the sigmoid's interval. Exits 1 if
+// FL + FHE is more than 1 point below FL exact or the labels agree on fewer than 99.9% (issue 9).
+//
+//   06_pima_ckks_training [path/to/diabetes.arff] [rounds]
+#include <hefl/crypto/botan_random.hpp>
+#include <hefl/fl/default_sigmoid.hpp>
+#include <hefl/hefl.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#ifndef HEFL_DATA_DIR
+#define HEFL_DATA_DIR "data"
+#endif
+
+int main(int argc, char** argv) try {
+  namespace fl = hefl::fl;
+  namespace ckks = hefl::he::ckks;
+  const std::string path = argc > 1 ? argv[1] : std::string(HEFL_DATA_DIR) + "/pima/diabetes.arff";
+  const int rounds = argc > 2 ? std::stoi(argv[2]) : 20;
+  const auto d = hefl::data::pima_diabetes(path);
+  const auto split = hefl::data::train_test_split(d, 1);
+  const auto raw = hefl::data::partition_iid(split.train, 10, 2);
+  const auto st = hefl::data::standardizer::fit_federated(raw);
+  std::vector<hefl::data::dataset> clients;
+  for (const auto& c : raw) clients.push_back(st.transform(c));
+  const auto test = st.transform(split.test);
+
+  // The schedule of the plaintext Pima test (tests/unit/arff_test.cpp), for every method alike.
+  fl::trainer_config cfg;
+  cfg.rounds = rounds;
+  cfg.local.learning_rate = 0.5;
+  cfg.local.l2 = 0.01;
+
+  hefl::he::plain_backend plain(16);
+  hefl::model::logistic_regression exact(8), poly(8), fhe(8);
+  const auto h_exact = fl::federated_trainer<hefl::he::plain_backend>(plain, cfg).fit(exact, clients, test);
+  const auto sigma = fl::default_encrypted_sigmoid();
+  const auto h_poly = fl::federated_trainer<hefl::he::plain_backend, hefl::model::logistic_regression,
+                                            hefl::aggregate::fedavg, hefl::approx::polynomial_sigmoid,
+                                            fl::plaintext_training, fl::clear_updates>(plain, cfg, sigma)
+                          .fit(poly, clients, test);
+
+  // Levels: 1 (w·x) + 3 (the degree-7 plan) + 1 (e·x). The smallest 128-bit-secure ring for them at
+  // scale 2^40 is N = 16384 (N = 8192 would need scale 2^27, whose prime drift the CKKS additions
+  // refuse).
+  const int depth = fl::encrypted_gradient_depth(sigma);
+  const auto params = ckks::secure_parameters(static_cast<std::size_t>(depth), 40, 20);
+  hefl::crypto::system_random rng;
+  hefl::he::ckks_backend ckks_backend(params, rng);
+  const auto t = std::chrono::steady_clock::now();
+  const auto h_fhe = fl::encrypted_data_trainer<hefl::he::ckks_backend>(ckks_backend, cfg, sigma)
+                         .fit(fhe, clients, test, [](const fl::round_metrics& m) {
+                           std::fprintf(stderr, "\rFL + FHE round %d: accuracy %.4f", m.round, m.accuracy);
+                         });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  std::fprintf(stderr, "\n");
+
+  const Eigen::VectorXd a = poly.predict(test.x), b = fhe.predict(test.x);
+  long agree = 0;
+  for (Eigen::Index i = 0; i < a.size(); ++i) agree += a(i) == b(i) ? 1 : 0;
+  const double agreement = static_cast<double>(agree) / static_cast<double>(a.size());
+  double outside = 0.0, largest = 0.0;
+  for (const auto& m : h_fhe) {
+    outside = std::max(outside, m.outside_interval);
+    largest = std::max(largest, m.largest_score);
+  }
+  std::printf("Pima, %zu train / %zu test, 10 clients, %d rounds (lr %.2f, L2 %.2f)\n", split.train.size(),
+              test.size(), rounds, cfg.local.learning_rate, cfg.local.l2);
+  std::printf("| method | accuracy |\n|---|---|\n");
+  std::printf("| FL exact sigmoid | %.4f |\n", h_exact.back().accuracy);
+  std::printf("| FL %s | %.4f |\n", sigma.name().c_str(), h_poly.back().accuracy);
+  std::printf("| FL + FHE %s (N = %zu, %d levels, scale 2^40) | %.4f |\n", sigma.name().c_str(),
+              params.poly_degree(), depth, h_fhe.back().accuracy);
+  std::printf("same label, FL poly vs FL + FHE: %ld / %ld test samples (%.2f%%)\n", agree, static_cast<long>(a.size()),
+              100.0 * agreement);
+  std::printf("max |theta_FHE - theta_poly| = %.3g\n", (fhe.parameters() - poly.parameters()).cwiseAbs().maxCoeff());
+  std::printf("scores z outside [%g, %g]: largest share in a round %.4f, largest |z| %.3f\n", sigma.lo(), sigma.hi(),
+              outside, largest);
+  std::printf("FL + FHE wall time %.1f s\n", seconds);
+  const bool ok = h_fhe.back().accuracy >= h_exact.back().accuracy - 0.01 && agreement >= 0.999;
+  std::printf("%s\n", ok ? "targets met" : "UNEXPECTED: a target of issue 9 is missed");
+  return ok ? 0 : 1;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "06_pima_ckks_training: %s\n", e.what());
+  return 2;
+}
