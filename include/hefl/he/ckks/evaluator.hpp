@@ -966,10 +966,9 @@ private:
     return ciphertext(m_params, std::move(polys), a.scale());
   }
 
-  // acc += sum over the Galois elements of acc(X^g): one decomposition, one inner product over all
-  // keys, one mod-down.
+  // acc += sum over the Galois elements of acc(X^g): one decomposition (made limb by limb, see
+  // key_switch_inner_product_fused), one inner product over all keys, one mod-down.
   void hoisted_sum_round(ciphertext& acc, std::span<const std::uint64_t> elements, const galois_keys& gk) const {
-    const detail::key_switch_digits digits = detail::decompose_for_key_switch(acc.poly(1), ctx());
     std::vector<std::vector<std::uint32_t>> sources;
     std::vector<detail::key_switch_term> terms;
     sources.reserve(elements.size());
@@ -978,7 +977,7 @@ private:
       terms.push_back({&gk.key(g), sources.back().data()});
     }
     detail::rns_poly ext0, ext1;
-    detail::key_switch_inner_product(digits, terms, ctx(), ext0, ext1);
+    detail::key_switch_inner_product_fused(acc.poly(1), terms, ctx(), ext0, ext1);
     detail::key_switch_mod_down(ext0, ext1, ctx());
     const std::size_t n = m_params.poly_degree();
     detail::rns_poly& c0 = acc.mutable_poly(0);

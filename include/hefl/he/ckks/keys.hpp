@@ -465,8 +465,9 @@ void key_switch_limb_ifma(DigitOf&& digit_of, std::size_t digits, std::span<cons
   const std::size_t pairs = terms.size() * digits;
   std::size_t permuted = 0;
   for (const key_switch_term& t : terms) permuted += t.permutation != nullptr ? 1 : 0;
-  // Blocks small enough that the gathered digits of a few rotations stay in L2.
-  constexpr std::size_t block = 256;
+  // Blocks small enough that the gathered digits of a few rotations stay in L2; without
+  // rotations one call covers the chunk (dot_product2 blocks it itself).
+  const std::size_t block = permuted == 0 ? len : std::size_t{256};
   std::vector<const u64*> xs(pairs), bs(pairs), as(pairs);
   word_vector gathered = uninitialized_words(permuted * digits * std::min(block, len));
   for (std::size_t b0 = begin; b0 < begin + len; b0 += block) {
@@ -629,19 +630,18 @@ inline void key_switch_mod_down(rns_poly& ext0, rns_poly& ext1, const context& c
   divide_round_last_inplace(std::span<rns_poly* const>(both), ctx);
 }
 
-/// The inner products of key switching for one key without storing the digits: per limb i (in
-/// parallel), the l + 1 digits modulo q_i are made in a buffer of (l + 1)·N words and consumed while
-/// it is hot in cache, instead of writing all (l + 1)·(l + 2)·N words first. The digits are those of
-/// decompose_for_key_switch, so the residues are the same as key_switch_inner_product's on them.
-/// @throws hefl::invalid_argument if c or the key do not fit ctx.
-inline void key_switch_inner_product_fused(const rns_poly& c, const kswitch_key& key, const context& ctx,
-                                           rns_poly& ext0, rns_poly& ext1) {
+/// key_switch_inner_product over the digits of @p c without storing them: per limb i (in parallel),
+/// the l + 1 digits modulo q_i are made in a buffer of (l + 1)·N words and consumed by every term
+/// while it is hot in cache, instead of writing all (l + 1)·(l + 2)·N words first. The digits are
+/// those of decompose_for_key_switch, so the residues are the same as key_switch_inner_product's on
+/// them.
+/// @throws hefl::invalid_argument if c or a key do not fit ctx, or terms is empty.
+inline void key_switch_inner_product_fused(const rns_poly& c, std::span<const key_switch_term> terms,
+                                           const context& ctx, rns_poly& ext0, rns_poly& ext1) {
   const word_vector coeff = key_switch_coefficients(c, ctx);
   const std::size_t n = c.degree(), level = c.level(), digits = level + 1, limbs = level + 2;
-  const key_switch_term term{&key, nullptr};
-  const std::span<const key_switch_term> terms(&term, 1);
   prepare_key_switch_outputs(terms, n, level, ctx, ext0, ext1);
-  const std::size_t key_special = key.b(0).limb_count() - 1;
+  const std::size_t key_special = terms[0].key->b(0).limb_count() - 1;
   hefl::parallel_for(limbs, [&](std::size_t i) {
     const std::size_t index = i <= level ? i : ctx.special_index();
     const std::size_t src = i <= level ? i : key_special;
@@ -651,6 +651,14 @@ inline void key_switch_inner_product_fused(const rns_poly& c, const kswitch_key&
     key_switch_limb([&](std::size_t j) -> const u64* { return buffer.data() + j * n; }, digits, terms, src, 0, n,
                     ctx.ntt(index).mod(), ext0.limb(i), ext1.limb(i));
   });
+}
+
+/// key_switch_inner_product_fused for one key and no automorphism.
+/// @throws hefl::invalid_argument if c or the key do not fit ctx.
+inline void key_switch_inner_product_fused(const rns_poly& c, const kswitch_key& key, const context& ctx,
+                                           rns_poly& ext0, rns_poly& ext1) {
+  const key_switch_term term{&key, nullptr};
+  key_switch_inner_product_fused(c, std::span<const key_switch_term>(&term, 1), ctx, ext0, ext1);
 }
 
 /// Key switching (hybrid, dnum = l + 1): for @p c (NTT form, level l, no special limb) that
