@@ -136,11 +136,18 @@ TEST_CASE("secure_parameters picks the smallest secure ring degree for a depth a
   using hefl::he::ckks::max_secure_modulus_bits;
   const auto d2 = secure_parameters(2, 40);
   CHECK(d2.poly_degree() == 8192);
-  CHECK(std::vector<int>(d2.prime_bits().begin(), d2.prime_bits().end()) == std::vector<int>{60, 40, 40, 60});
+  CHECK(std::vector<int>(d2.prime_bits().begin(), d2.prime_bits().end()) == std::vector<int>{50, 40, 40, 50});
   const auto d7 = secure_parameters(7, 40);
   CHECK(d7.poly_degree() == 16384);
   CHECK(d7.max_level() == 7);
-  CHECK(d7 == parameters(16384, {60, 40, 40, 40, 40, 40, 40, 40, 60}, 40));
+  CHECK(d7 == parameters(16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}, 40));
+  // The default chains take the IFMA fast path: every prime, P included, below 2^50.
+  for (const auto* p : {&d2, &d7})
+    for (const std::uint64_t q : p->primes()) CHECK(q < (std::uint64_t{1} << 50));
+  // Depth 8 still fits N = 16384 with 50-bit ends (420 bits); 60-bit ends need N = 32768.
+  CHECK(secure_parameters(8, 40).poly_degree() == 16384);
+  CHECK(secure_parameters(8, 40, 20).poly_degree() == 32768);
+  CHECK(secure_parameters(7, 40, 20) == parameters(16384, {60, 40, 40, 40, 40, 40, 40, 40, 60}, 40));
   CHECK(secure_parameters(0, 30, 10).poly_degree() == 4096); // {40, 40}: 80 bits
   // Every result satisfies the table; the next smaller degree would not have admitted the chain.
   for (const std::size_t depth : {0u, 1u, 3u, 5u, 10u})

@@ -938,15 +938,18 @@ private:
   [[nodiscard]] ciphertext apply_keyed_automorphism(const ciphertext& a, std::uint64_t galois_elt,
                                                     const kswitch_key& key,
                                                     const detail::key_switch_digits* digits = nullptr) const {
-    detail::key_switch_digits own;
-    if (digits == nullptr) {
-      own = detail::decompose_for_key_switch(a.poly(1), ctx());
-      digits = &own;
-    }
     const std::vector<std::uint32_t> source = permutation(galois_elt);
-    const detail::key_switch_term term{&key, source.data()};
     detail::rns_poly ext0, ext1;
-    detail::key_switch_inner_product(*digits, std::span<const detail::key_switch_term>(&term, 1), ctx(), ext0, ext1);
+    if (digits == nullptr) {
+      // One rotation: permuting the l + 1 limbs of c1 first costs less than permuting the
+      // (l + 1)(l + 2) digits; the digits of c1(X^g) are the same residues either way.
+      detail::rns_poly rotated;
+      detail::apply_galois_ntt(a.poly(1), source, rotated, ctx());
+      detail::key_switch_inner_product_fused(rotated, key, ctx(), ext0, ext1);
+    } else {
+      const detail::key_switch_term term{&key, source.data()};
+      detail::key_switch_inner_product(*digits, std::span<const detail::key_switch_term>(&term, 1), ctx(), ext0, ext1);
+    }
     detail::key_switch_mod_down(ext0, ext1, ctx());
     const std::size_t n = m_params.poly_degree();
     const detail::rns_poly& c0 = a.poly(0);
@@ -963,10 +966,9 @@ private:
     return ciphertext(m_params, std::move(polys), a.scale());
   }
 
-  // acc += sum over the Galois elements of acc(X^g): one decomposition, one inner product over all
-  // keys, one mod-down.
+  // acc += sum over the Galois elements of acc(X^g): one decomposition (made limb by limb, see
+  // key_switch_inner_product_fused), one inner product over all keys, one mod-down.
   void hoisted_sum_round(ciphertext& acc, std::span<const std::uint64_t> elements, const galois_keys& gk) const {
-    const detail::key_switch_digits digits = detail::decompose_for_key_switch(acc.poly(1), ctx());
     std::vector<std::vector<std::uint32_t>> sources;
     std::vector<detail::key_switch_term> terms;
     sources.reserve(elements.size());
@@ -975,7 +977,7 @@ private:
       terms.push_back({&gk.key(g), sources.back().data()});
     }
     detail::rns_poly ext0, ext1;
-    detail::key_switch_inner_product(digits, terms, ctx(), ext0, ext1);
+    detail::key_switch_inner_product_fused(acc.poly(1), terms, ctx(), ext0, ext1);
     detail::key_switch_mod_down(ext0, ext1, ctx());
     const std::size_t n = m_params.poly_degree();
     detail::rns_poly& c0 = acc.mutable_poly(0);

@@ -104,9 +104,11 @@ private:
 }
 
 /// Fills @p p (coefficient form) with a uniform ternary polynomial: each coefficient -1, 0 or 1 with
-/// probability 1/3, the same integer in every limb.
+/// probability 1/3, the same integer in every limb. The draws come first (in coefficient order), then
+/// each limb is written in one pass; the residues do not depend on how the work is split.
 inline void sample_ternary(rns_poly& p, random_stream& rs, const context& ctx) {
   const std::size_t n = p.degree();
+  word_vector draws = uninitialized_words(n); // 0 -> 0, 1 -> 1, 2 -> -1
   u64 word = 0;
   int bytes_left = 0;
   for (std::size_t j = 0; j < n; ++j) {
@@ -120,27 +122,35 @@ inline void sample_ternary(rns_poly& p, random_stream& rs, const context& ctx) {
       word >>= 8;
       --bytes_left;
     }
-    const unsigned t = byte % 3; // 0 -> 0, 1 -> 1, 2 -> -1
-    for (std::size_t i = 0; i < p.limb_count(); ++i) {
-      const u64 q = ctx.primes()[p.prime_index(i, ctx)];
-      p.limb(i)[j] = t == 0 ? 0 : (t == 1 ? 1 : q - 1);
-    }
+    draws[j] = byte % 3;
   }
   word = 0;
+  for (std::size_t i = 0; i < p.limb_count(); ++i) {
+    const u64 q_minus_1 = ctx.primes()[p.prime_index(i, ctx)] - 1;
+    u64* x = p.limb(i);
+    // Branch-free: t = 2 selects q - 1 through an all-ones mask, t = 1 leaves its low bit.
+    for (std::size_t j = 0; j < n; ++j) x[j] = (draws[j] & 1) | ((u64{0} - (draws[j] >> 1)) & q_minus_1);
+  }
+  secure_wipe(std::span<u64>(draws.data(), n));
   p.set_ntt_form(false);
 }
 
-/// Adds a discrete Gaussian error polynomial to @p p, which must be in coefficient form.
+/// Adds a discrete Gaussian error polynomial to @p p, which must be in coefficient form. The samples
+/// are drawn first (in coefficient order), then added to each limb in one pass.
 inline void add_gaussian_error(rns_poly& p, random_stream& rs, const context& ctx) {
   const std::size_t n = p.degree();
-  for (std::size_t j = 0; j < n; ++j) {
-    const int e = sample_gaussian(rs);
-    for (std::size_t i = 0; i < p.limb_count(); ++i) {
-      const u64 q = ctx.primes()[p.prime_index(i, ctx)];
-      u64& x = p.limb(i)[j];
-      x = e >= 0 ? add_mod(x, static_cast<u64>(e), q) : sub_mod(x, static_cast<u64>(-e), q);
+  word_vector draws = uninitialized_words(n); // the error as a 64-bit two's-complement integer
+  for (std::size_t j = 0; j < n; ++j) draws[j] = static_cast<u64>(static_cast<std::int64_t>(sample_gaussian(rs)));
+  for (std::size_t i = 0; i < p.limb_count(); ++i) {
+    const u64 q = ctx.primes()[p.prime_index(i, ctx)];
+    u64* x = p.limb(i);
+    // e mod q is e or q + e (modulo 2^64 the same sum); adding it is x + e mod q.
+    for (std::size_t j = 0; j < n; ++j) {
+      const u64 e = draws[j] + (q & (u64{0} - (draws[j] >> 63)));
+      x[j] = add_mod(x[j], e, q);
     }
   }
+  secure_wipe(std::span<u64>(draws.data(), n));
 }
 
 /// Fills @p p with residues uniform modulo each limb's prime, marked as NTT form (the NTT is a
@@ -377,49 +387,62 @@ private:
   word_vector m_data; // limb-major: all digits of limb 0, then limb 1, ...
 };
 
-/// Decomposes @p c (NTT form, level l, no special limb) into the digits of key switching.
-/// Parallel over (digit, limb) pairs; the result does not depend on the thread count.
+/// The coefficient form of each limb of @p c (NTT form, level l, no special limb): one inverse NTT
+/// per limb, l + 1 rows of N words in [0, q_j). The first step of every digit decomposition.
 /// @throws hefl::invalid_argument if c does not fit ctx, is not in NTT form or has the special limb.
-[[nodiscard]] inline key_switch_digits decompose_for_key_switch(const rns_poly& c, const context& ctx) {
+[[nodiscard]] inline word_vector key_switch_coefficients(const rns_poly& c, const context& ctx) {
   check_poly(c, ctx, "key_switch");
   if (!c.is_ntt_form() || c.has_special())
     throw invalid_argument("ckks::key_switch: input must be in NTT form without the special limb");
-  const std::size_t n = c.degree(), level = c.level();
-  key_switch_digits d;
-  d.reset(n, level);
-  const std::size_t digits = level + 1, limbs = level + 2;
-  const auto primes = ctx.primes();
-  // Coefficient form of each limb of c: one inverse NTT each.
+  const std::size_t n = c.degree(), digits = c.level() + 1;
   word_vector coeff = uninitialized_words(digits * n);
   hefl::parallel_for(digits, [&](std::size_t j) {
     u64* x = coeff.data() + j * n;
     std::copy_n(c.limb(j), n, x);
     ctx.ntt(j).inverse(x);
   });
+  return coeff;
+}
+
+/// Digit j of key switching modulo the prime of limb @p i (limb l + 1 is P), in NTT form with lazy
+/// values in [0, 4q_i): the coefficient-form limb @p x of c modulo q_j, centered into (-q_j/2, q_j/2]
+/// and lifted to q_i. For i == j the digit is c's own limb @p c_limb (already the NTT modulo q_j).
+inline void key_switch_digit(const u64* x, const u64* c_limb, std::size_t j, std::size_t i, std::size_t level,
+                             const context& ctx, u64* out) {
+  const std::size_t n = ctx.poly_degree();
+  if (i == j) {
+    std::copy_n(c_limb, n, out);
+    return;
+  }
+  const std::size_t index = i <= level ? i : ctx.special_index();
+  const ntt_tables& tables = ctx.ntt(index);
+  const modulus& q = tables.mod();
+  const u64 qi = q.value();
+  // The centered representative: a centered digit has a quarter of the second moment of one in
+  // [0, q_j), which halves the key-switching noise.
+  const u64 qj = ctx.primes()[j], half_j = qj >> 1;
+  if (half_j < qi) {
+    // |centered digit| <= q_j/2 < q_i: no reduction; a negative digit x - q_j becomes x + (q_i - q_j)
+    // (computed modulo 2^64, exact since the result lies in [0, q_i)).
+    eltwise_lift_centered(out, x, half_j, qi - qj, n);
+  } else {
+    for (std::size_t k = 0; k < n; ++k) out[k] = x[k] > half_j ? neg_mod(q.reduce(qj - x[k]), qi) : q.reduce(x[k]);
+  }
+  tables.forward_lazy(out);
+}
+
+/// Decomposes @p c (NTT form, level l, no special limb) into the digits of key switching.
+/// Parallel over (digit, limb) pairs; the result does not depend on the thread count.
+/// @throws hefl::invalid_argument if c does not fit ctx, is not in NTT form or has the special limb.
+[[nodiscard]] inline key_switch_digits decompose_for_key_switch(const rns_poly& c, const context& ctx) {
+  const word_vector coeff = key_switch_coefficients(c, ctx);
+  const std::size_t n = c.degree(), level = c.level();
+  key_switch_digits d;
+  d.reset(n, level);
+  const std::size_t digits = level + 1, limbs = level + 2;
   hefl::parallel_for(digits * limbs, [&](std::size_t item) {
     const std::size_t i = item / digits, j = item % digits;
-    u64* out = d.digit(j, i);
-    if (i == j) { // already the NTT of this digit modulo q_j
-      std::copy_n(c.limb(j), n, out);
-      return;
-    }
-    const std::size_t index = i <= level ? i : ctx.special_index();
-    const ntt_tables& tables = ctx.ntt(index);
-    const modulus& q = tables.mod();
-    const u64 qi = q.value();
-    // The centered representative in (-q_j/2, q_j/2]: a centered digit has a quarter of the second
-    // moment of one in [0, q_j), which halves the key-switching noise.
-    const u64* x = coeff.data() + j * n;
-    const u64 qj = primes[j], half_j = qj >> 1;
-    if (half_j < qi) {
-      // |centered digit| <= q_j/2 < q_i: no reduction; a negative digit x - q_j becomes x + (q_i - q_j)
-      // (computed modulo 2^64, exact since the result lies in [0, q_i)).
-      const u64 shift = qi - qj;
-      for (std::size_t k = 0; k < n; ++k) out[k] = x[k] > half_j ? x[k] + shift : x[k];
-    } else {
-      for (std::size_t k = 0; k < n; ++k) out[k] = x[k] > half_j ? neg_mod(q.reduce(qj - x[k]), qi) : q.reduce(x[k]);
-    }
-    tables.forward_lazy(out);
+    key_switch_digit(coeff.data() + j * n, c.limb(j), j, i, level, ctx, d.digit(j, i));
   });
   return d;
 }
@@ -431,18 +454,20 @@ struct key_switch_term {
   const std::uint32_t* permutation = nullptr;
 };
 
-/// One chunk [begin, begin + len) of limb @p i of key_switch_inner_product on the IFMA kernel (the
-/// prime of the limb is below 2^50): per block of coefficients, one eltwise_dot_product2 call over
-/// every (term, digit) pair, with the permuted digits of a rotation gathered into a buffer first.
-/// @p src is the limb of the keys that holds this prime. The residues equal the portable loops'.
-inline void key_switch_limb_ifma(const key_switch_digits& d, std::span<const key_switch_term> terms, std::size_t i,
-                                 std::size_t src, std::size_t begin, std::size_t len, const modulus& q, u64* y0,
-                                 u64* y1) {
-  const std::size_t digits = d.digit_count(), pairs = terms.size() * digits;
+/// One chunk [begin, begin + len) of limb @p i of the key-switching inner products on the IFMA
+/// kernel (the prime of the limb is below 2^50): per block of coefficients, one eltwise_dot_product2
+/// call over every (term, digit) pair, with the permuted digits of a rotation gathered into a buffer
+/// first. digit_of(j) gives digit j modulo this prime; @p src is the limb of the keys that holds it.
+/// The residues equal the portable loops'.
+template <class DigitOf>
+void key_switch_limb_ifma(DigitOf&& digit_of, std::size_t digits, std::span<const key_switch_term> terms,
+                          std::size_t src, std::size_t begin, std::size_t len, const modulus& q, u64* y0, u64* y1) {
+  const std::size_t pairs = terms.size() * digits;
   std::size_t permuted = 0;
   for (const key_switch_term& t : terms) permuted += t.permutation != nullptr ? 1 : 0;
-  // Blocks small enough that the gathered digits of a few rotations stay in L2.
-  constexpr std::size_t block = 256;
+  // Blocks small enough that the gathered digits of a few rotations stay in L2; without
+  // rotations one call covers the chunk (dot_product2 blocks it itself).
+  const std::size_t block = permuted == 0 ? len : std::size_t{256};
   std::vector<const u64*> xs(pairs), bs(pairs), as(pairs);
   word_vector gathered = uninitialized_words(permuted * digits * std::min(block, len));
   for (std::size_t b0 = begin; b0 < begin + len; b0 += block) {
@@ -451,7 +476,7 @@ inline void key_switch_limb_ifma(const key_switch_digits& d, std::span<const key
     u64* scratch = gathered.data();
     for (const key_switch_term& t : terms) {
       for (std::size_t j = 0; j < digits; ++j, ++pair) {
-        const u64* x = d.digit(j, i);
+        const u64* x = digit_of(j);
         if (t.permutation == nullptr) {
           xs[pair] = x + b0;
         } else {
@@ -469,20 +494,96 @@ inline void key_switch_limb_ifma(const key_switch_digits& d, std::span<const key
   }
 }
 
-/// (ext0, ext1) = sum over @p terms of sum_j perm(digit_j) · (b_j, a_j): the key-switching inner
-/// products over q_0..q_l, P (NTT form, with the special limb), before the division by P. Summing
-/// several terms before one mod-down is the "double hoisting" of J.-P. Bossuat, C. Mouchet,
-/// J. Troncoso-Pastoriza, J.-P. Hubaux, "Efficient Bootstrapping for Approximate Homomorphic
-/// Encryption with Non-Sparse Keys", EUROCRYPT 2021.
-/// Products accumulate in 128 bits and are reduced once per limb, or every few terms when the
-/// primes are large enough that more terms could overflow; limbs whose prime is below 2^50 take the
-/// IFMA kernel when it is on (key_switch_limb_ifma), with the same residues.
+/// One chunk [begin, begin + len) of limb @p i of the key-switching inner products: y0 = sum over
+/// terms and digits of perm(digit_j) · b_j, y1 the same with a_j, modulo the limb's prime q.
+/// digit_of(j) gives digit j modulo q (lazy, in [0, 4q)); @p src is the limb of the keys for q.
+/// Products accumulate in 128 bits and are reduced once, or every few terms when the primes are
+/// large enough that more terms could overflow; primes below 2^50 take the IFMA kernel when it is
+/// on (key_switch_limb_ifma), with the same residues.
+template <class DigitOf>
+void key_switch_limb(DigitOf&& digit_of, std::size_t digits, std::span<const key_switch_term> terms, std::size_t src,
+                     std::size_t begin, std::size_t len, const modulus& q, u64* y0_limb, u64* y1_limb) {
+  const u64 qv = q.value();
+  if (eltwise_uses_ifma(qv)) {
+    key_switch_limb_ifma(digit_of, digits, terms, src, begin, len, q, y0_limb, y1_limb);
+    return;
+  }
+  // After a fold the sums are below q; each product is below 4q·q (lazy digits): fold before
+  // q + T·4q^2 could pass 2^128.
+  const u128 room = (~u128{0} - qv) / (4 * static_cast<u128>(qv) * qv);
+  const std::size_t fold_every = room > 4096 ? 4096 : static_cast<std::size_t>(room);
+  // Blocks of coefficients whose 128-bit sums stay in L1; two digits per pass halve the traffic
+  // to those sums (measured fastest among 1, 2 and 4 digits and blocks of 128 to 2048).
+  constexpr std::size_t block = 512;
+  u128 acc0[block], acc1[block];
+  u64 gathered0[block], gathered1[block];
+  const auto fold = [&](std::size_t blen) {
+    for (std::size_t k = 0; k < blen; ++k) {
+      acc0[k] = q.reduce(acc0[k]);
+      acc1[k] = q.reduce(acc1[k]);
+    }
+  };
+  for (std::size_t b0 = begin; b0 < begin + len; b0 += block) {
+    const std::size_t blen = std::min(block, begin + len - b0);
+    std::fill_n(acc0, blen, u128{0});
+    std::fill_n(acc1, blen, u128{0});
+    std::size_t since_fold = 0;
+    for (const key_switch_term& t : terms) {
+      // The digits of c(X^g) are the digits of c with their NTT values permuted.
+      const auto digit_block = [&](std::size_t j, u64* gathered) -> const u64* {
+        const u64* x = digit_of(j);
+        if (t.permutation == nullptr) return x + b0;
+        const std::uint32_t* perm = t.permutation + b0;
+        for (std::size_t k = 0; k < blen; ++k) gathered[k] = x[perm[k]];
+        return gathered;
+      };
+      std::size_t j = 0;
+      for (; j + 1 < digits; j += 2) {
+        if (since_fold + 2 > fold_every) {
+          fold(blen);
+          since_fold = 0;
+        }
+        const u64* x0 = digit_block(j, gathered0);
+        const u64* x1 = digit_block(j + 1, gathered1);
+        const u64* b0j = t.key->b(j).limb(src) + b0;
+        const u64* a0j = t.key->a(j).limb(src) + b0;
+        const u64* b1j = t.key->b(j + 1).limb(src) + b0;
+        const u64* a1j = t.key->a(j + 1).limb(src) + b0;
+        for (std::size_t k = 0; k < blen; ++k) {
+          acc0[k] += static_cast<u128>(x0[k]) * b0j[k] + static_cast<u128>(x1[k]) * b1j[k];
+          acc1[k] += static_cast<u128>(x0[k]) * a0j[k] + static_cast<u128>(x1[k]) * a1j[k];
+        }
+        since_fold += 2;
+      }
+      if (j < digits) {
+        if (since_fold + 1 > fold_every) {
+          fold(blen);
+          since_fold = 0;
+        }
+        const u64* x0 = digit_block(j, gathered0);
+        const u64* bj = t.key->b(j).limb(src) + b0;
+        const u64* aj = t.key->a(j).limb(src) + b0;
+        for (std::size_t k = 0; k < blen; ++k) {
+          acc0[k] += static_cast<u128>(x0[k]) * bj[k];
+          acc1[k] += static_cast<u128>(x0[k]) * aj[k];
+        }
+        since_fold += 1;
+      }
+    }
+    u64* y0 = y0_limb + b0;
+    u64* y1 = y1_limb + b0;
+    for (std::size_t k = 0; k < blen; ++k) {
+      y0[k] = q.reduce(acc0[k]);
+      y1[k] = q.reduce(acc1[k]);
+    }
+  }
+}
+
+/// Checks the keys of @p terms against ctx and shapes (ext0, ext1) for the inner products at @p level.
 /// @throws hefl::invalid_argument if a key does not belong to ctx's parameters or terms is empty.
-inline void key_switch_inner_product(const key_switch_digits& d, std::span<const key_switch_term> terms,
-                                     const context& ctx, rns_poly& ext0, rns_poly& ext1) {
-  if (d.empty() || terms.empty())
-    throw invalid_argument("ckks::key_switch: nothing to switch (no digits or no keys)");
-  const std::size_t n = d.degree(), level = d.level(), digits = d.digit_count(), limbs = d.limb_count();
+inline void prepare_key_switch_outputs(std::span<const key_switch_term> terms, std::size_t n, std::size_t level,
+                                       const context& ctx, rns_poly& ext0, rns_poly& ext1) {
+  if (terms.empty()) throw invalid_argument("ckks::key_switch: nothing to switch (no digits or no keys)");
   for (const key_switch_term& t : terms)
     if (t.key == nullptr || t.key->digit_count() + 1 != ctx.prime_count() || t.key->b(0).degree() != n)
       throw invalid_argument("ckks::key_switch: the key does not belong to these parameters");
@@ -492,6 +593,19 @@ inline void key_switch_inner_product(const key_switch_digits& d, std::span<const
     ext1 = rns_poly(n, level, true, true, uninitialized);
   ext0.set_ntt_form(true);
   ext1.set_ntt_form(true);
+}
+
+/// (ext0, ext1) = sum over @p terms of sum_j perm(digit_j) · (b_j, a_j): the key-switching inner
+/// products over q_0..q_l, P (NTT form, with the special limb), before the division by P. Summing
+/// several terms before one mod-down is the "double hoisting" of J.-P. Bossuat, C. Mouchet,
+/// J. Troncoso-Pastoriza, J.-P. Hubaux, "Efficient Bootstrapping for Approximate Homomorphic
+/// Encryption with Non-Sparse Keys", EUROCRYPT 2021. See key_switch_limb for the arithmetic.
+/// @throws hefl::invalid_argument if a key does not belong to ctx's parameters or terms is empty.
+inline void key_switch_inner_product(const key_switch_digits& d, std::span<const key_switch_term> terms,
+                                     const context& ctx, rns_poly& ext0, rns_poly& ext1) {
+  if (d.empty()) throw invalid_argument("ckks::key_switch: nothing to switch (no digits or no keys)");
+  const std::size_t n = d.degree(), level = d.level(), digits = d.digit_count(), limbs = d.limb_count();
+  prepare_key_switch_outputs(terms, n, level, ctx, ext0, ext1);
   const std::size_t key_special = terms[0].key->b(0).limb_count() - 1;
   // Work items: (limb, chunk of coefficients), so that two threads share even a few limbs evenly.
   const std::size_t chunk = std::min<std::size_t>(n, 2048);
@@ -501,81 +615,8 @@ inline void key_switch_inner_product(const key_switch_digits& d, std::span<const
     const std::size_t begin = (item % chunks) * chunk;
     const std::size_t index = i <= level ? i : ctx.special_index();
     const std::size_t src = i <= level ? i : key_special;
-    const modulus& q = ctx.ntt(index).mod();
-    const u64 qv = q.value();
-    if (eltwise_uses_ifma(qv)) {
-      key_switch_limb_ifma(d, terms, i, src, begin, chunk, q, ext0.limb(i), ext1.limb(i));
-      return;
-    }
-    // After a fold the sums are below q; each product is below 4q·q (lazy digits): fold before
-    // q + T·4q^2 could pass 2^128.
-    const u128 room = (~u128{0} - qv) / (4 * static_cast<u128>(qv) * qv);
-    const std::size_t fold_every = room > 4096 ? 4096 : static_cast<std::size_t>(room);
-    // Blocks of coefficients whose 128-bit sums stay in L1; two digits per pass halve the traffic
-    // to those sums (measured fastest among 1, 2 and 4 digits and blocks of 128 to 2048).
-    constexpr std::size_t block = 512;
-    u128 acc0[block], acc1[block];
-    u64 gathered0[block], gathered1[block];
-    const auto fold = [&](std::size_t len) {
-      for (std::size_t k = 0; k < len; ++k) {
-        acc0[k] = q.reduce(acc0[k]);
-        acc1[k] = q.reduce(acc1[k]);
-      }
-    };
-    for (std::size_t b0 = begin; b0 < begin + chunk; b0 += block) {
-      const std::size_t len = std::min(block, begin + chunk - b0);
-      std::fill_n(acc0, len, u128{0});
-      std::fill_n(acc1, len, u128{0});
-      std::size_t since_fold = 0;
-      for (const key_switch_term& t : terms) {
-        // The digits of c(X^g) are the digits of c with their NTT values permuted.
-        const auto digit_block = [&](std::size_t j, u64* gathered) -> const u64* {
-          const u64* x = d.digit(j, i);
-          if (t.permutation == nullptr) return x + b0;
-          const std::uint32_t* perm = t.permutation + b0;
-          for (std::size_t k = 0; k < len; ++k) gathered[k] = x[perm[k]];
-          return gathered;
-        };
-        std::size_t j = 0;
-        for (; j + 1 < digits; j += 2) {
-          if (since_fold + 2 > fold_every) {
-            fold(len);
-            since_fold = 0;
-          }
-          const u64* x0 = digit_block(j, gathered0);
-          const u64* x1 = digit_block(j + 1, gathered1);
-          const u64* b0j = t.key->b(j).limb(src) + b0;
-          const u64* a0j = t.key->a(j).limb(src) + b0;
-          const u64* b1j = t.key->b(j + 1).limb(src) + b0;
-          const u64* a1j = t.key->a(j + 1).limb(src) + b0;
-          for (std::size_t k = 0; k < len; ++k) {
-            acc0[k] += static_cast<u128>(x0[k]) * b0j[k] + static_cast<u128>(x1[k]) * b1j[k];
-            acc1[k] += static_cast<u128>(x0[k]) * a0j[k] + static_cast<u128>(x1[k]) * a1j[k];
-          }
-          since_fold += 2;
-        }
-        if (j < digits) {
-          if (since_fold + 1 > fold_every) {
-            fold(len);
-            since_fold = 0;
-          }
-          const u64* x0 = digit_block(j, gathered0);
-          const u64* bj = t.key->b(j).limb(src) + b0;
-          const u64* aj = t.key->a(j).limb(src) + b0;
-          for (std::size_t k = 0; k < len; ++k) {
-            acc0[k] += static_cast<u128>(x0[k]) * bj[k];
-            acc1[k] += static_cast<u128>(x0[k]) * aj[k];
-          }
-          since_fold += 1;
-        }
-      }
-      u64* y0 = ext0.limb(i) + b0;
-      u64* y1 = ext1.limb(i) + b0;
-      for (std::size_t k = 0; k < len; ++k) {
-        y0[k] = q.reduce(acc0[k]);
-        y1[k] = q.reduce(acc1[k]);
-      }
-    }
+    key_switch_limb([&](std::size_t j) { return d.digit(j, i); }, digits, terms, src, begin, chunk,
+                    ctx.ntt(index).mod(), ext0.limb(i), ext1.limb(i));
   });
 }
 
@@ -589,6 +630,37 @@ inline void key_switch_mod_down(rns_poly& ext0, rns_poly& ext1, const context& c
   divide_round_last_inplace(std::span<rns_poly* const>(both), ctx);
 }
 
+/// key_switch_inner_product over the digits of @p c without storing them: per limb i (in parallel),
+/// the l + 1 digits modulo q_i are made in a buffer of (l + 1)·N words and consumed by every term
+/// while it is hot in cache, instead of writing all (l + 1)·(l + 2)·N words first. The digits are
+/// those of decompose_for_key_switch, so the residues are the same as key_switch_inner_product's on
+/// them.
+/// @throws hefl::invalid_argument if c or a key do not fit ctx, or terms is empty.
+inline void key_switch_inner_product_fused(const rns_poly& c, std::span<const key_switch_term> terms,
+                                           const context& ctx, rns_poly& ext0, rns_poly& ext1) {
+  const word_vector coeff = key_switch_coefficients(c, ctx);
+  const std::size_t n = c.degree(), level = c.level(), digits = level + 1, limbs = level + 2;
+  prepare_key_switch_outputs(terms, n, level, ctx, ext0, ext1);
+  const std::size_t key_special = terms[0].key->b(0).limb_count() - 1;
+  hefl::parallel_for(limbs, [&](std::size_t i) {
+    const std::size_t index = i <= level ? i : ctx.special_index();
+    const std::size_t src = i <= level ? i : key_special;
+    word_vector buffer = uninitialized_words(digits * n);
+    for (std::size_t j = 0; j < digits; ++j)
+      key_switch_digit(coeff.data() + j * n, c.limb(j), j, i, level, ctx, buffer.data() + j * n);
+    key_switch_limb([&](std::size_t j) -> const u64* { return buffer.data() + j * n; }, digits, terms, src, 0, n,
+                    ctx.ntt(index).mod(), ext0.limb(i), ext1.limb(i));
+  });
+}
+
+/// key_switch_inner_product_fused for one key and no automorphism.
+/// @throws hefl::invalid_argument if c or the key do not fit ctx.
+inline void key_switch_inner_product_fused(const rns_poly& c, const kswitch_key& key, const context& ctx,
+                                           rns_poly& ext0, rns_poly& ext1) {
+  const key_switch_term term{&key, nullptr};
+  key_switch_inner_product_fused(c, std::span<const key_switch_term>(&term, 1), ctx, ext0, ext1);
+}
+
 /// Key switching (hybrid, dnum = l + 1): for @p c (NTT form, level l, no special limb) that
 /// multiplies s', writes (u0, u1) at level l, NTT form, with u0 + u1·s ~ c·s'. Digit j is the limb
 /// [c]_{q_j}, centered, lifted to every prime of q_0..q_l, P; the sum of digit times key is divided
@@ -596,9 +668,7 @@ inline void key_switch_mod_down(rns_poly& ext0, rns_poly& ext1, const context& c
 /// large as the q_j.
 /// @throws hefl::invalid_argument if c or the key do not fit ctx.
 inline void key_switch(const rns_poly& c, const kswitch_key& key, const context& ctx, rns_poly& u0, rns_poly& u1) {
-  const key_switch_digits d = decompose_for_key_switch(c, ctx);
-  const key_switch_term term{&key, nullptr};
-  key_switch_inner_product(d, std::span<const key_switch_term>(&term, 1), ctx, u0, u1);
+  key_switch_inner_product_fused(c, key, ctx, u0, u1);
   key_switch_mod_down(u0, u1, ctx);
 }
 

@@ -271,18 +271,25 @@ private:
   std::shared_ptr<const detail::context> m_context;
 };
 
+/// The default integer_bits of secure_parameters: at scale 2^40 it makes q_0 and the special prime
+/// 50-bit, so every prime is below 2^50 and takes the AVX-512 IFMA kernels (docs/ckks.md, "The
+/// default trades integer room for speed"): results up to about ±2^9 at level 0.
+inline constexpr int default_integer_bits = 10;
+
 /// A parameter set for @p depth rescaled multiplications at scale 2^log2_scale that is 128-bit
 /// secure by the HomomorphicEncryption.org table above: q_0 has log2_scale + integer_bits bits (room
-/// for results up to about ±2^integer_bits), each of the depth middle primes has log2_scale bits (so
-/// the scale stays near 2^log2_scale after every rescale), and the special prime has as many bits as
-/// q_0 (at least as many as any chain prime). The ring degree is the smallest N in 4096..65536 whose
-/// bound admits log2(PQ) <= (depth + 2 sums of the bit sizes). For example depth 2 at 2^40 gives
-/// N = 8192, {60, 40, 40, 60}, and depth 7 gives N = 16384, {60, 40×7, 60}.
+/// for results up to about ±2^(integer_bits - 1) at level 0), each of the depth middle primes has
+/// log2_scale bits (so the scale stays near 2^log2_scale after every rescale), and the special prime
+/// has as many bits as q_0 (at least as many as any chain prime). The ring degree is the smallest N
+/// in 4096..65536 whose bound admits log2(PQ) <= (depth + 2 sums of the bit sizes). For example
+/// depth 2 at 2^40 gives N = 8192, {50, 40, 40, 50}, and depth 7 gives N = 16384, {50, 40×7, 50};
+/// integer_bits = 20 gives the 60-bit ends of {60, 40×7, 60} (more room, portable kernels).
 /// @throws hefl::invalid_argument if log2_scale is outside [20, 60], integer_bits is below 1 or
 ///         log2_scale + integer_bits exceeds 60, or no ring degree up to 65536 admits the chain (the
 ///         message names the bits needed and the largest bound); or if the primes cannot be
 ///         generated at the chosen N.
-[[nodiscard]] inline parameters secure_parameters(std::size_t depth, int log2_scale, int integer_bits = 20) {
+[[nodiscard]] inline parameters secure_parameters(std::size_t depth, int log2_scale,
+                                                  int integer_bits = default_integer_bits) {
   if (log2_scale < 20 || log2_scale > 60)
     throw invalid_argument("ckks::secure_parameters: log2_scale must be in [20, 60] (the size of the middle "
                            "primes), got " + std::to_string(log2_scale));

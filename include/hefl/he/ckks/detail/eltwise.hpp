@@ -76,6 +76,16 @@ inline void eltwise_subtract_lazy_multiply_constant(u64* out, const u64* x, cons
   for (std::size_t j = 0; j < n; ++j) out[j] = mul_shoup(x[j] + four_q - t[j], w, w_shoup, q);
 }
 
+/// out[j] = a[j] > half ? a[j] + shift : a[j] (modulo 2^64): a residue modulo q_j, centered by
+/// @p half = floor(q_j / 2), lifted to a prime q_i > half with shift = q_i - q_j (the digits of key
+/// switching).
+inline void eltwise_lift_centered(u64* out, const u64* a, u64 half, u64 shift, std::size_t n) noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+  if (use_ifma()) return ifma::lift_centered(out, a, half, shift, n);
+#endif
+  for (std::size_t j = 0; j < n; ++j) out[j] = a[j] > half ? a[j] + shift : a[j];
+}
+
 /// out0[k] = sum_t x_t[k] * b_t[k] mod q and out1[k] = sum_t x_t[k] * a_t[k] mod q for k < n, over
 /// @p terms triples (x[t], b[t], a[t]) with x_t in [0, 4q) (lazy NTT values) and b_t, a_t in [0, q):
 /// the two inner products of key switching (digits times the key's b and a parts).

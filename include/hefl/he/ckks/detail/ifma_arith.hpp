@@ -181,6 +181,18 @@ HEFL_IFMA_TARGET inline void subtract_constant(u64* out, const u64* a, u64 c, st
   }
 }
 
+/// out[j] = a[j] > half ? a[j] + shift : a[j] (modulo 2^64).
+HEFL_IFMA_TARGET inline void lift_centered(u64* out, const u64* a, u64 half, u64 shift, std::size_t n) {
+  const __m512i vh = _mm512_set1_epi64(static_cast<long long>(half));
+  const __m512i vs = _mm512_set1_epi64(static_cast<long long>(shift));
+  for (std::size_t j = 0; j < n; j += 8) {
+    const __mmask8 m = n - j >= 8 ? __mmask8{0xFF} : static_cast<__mmask8>((1u << (n - j)) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi64(m, a + j);
+    const __mmask8 negative = _mm512_cmpgt_epu64_mask(x, vh);
+    _mm512_mask_storeu_epi64(out + j, m, _mm512_mask_add_epi64(x, negative, x, vs));
+  }
+}
+
 /// Constants of dot_product2 for one prime q < 2^50.
 struct dot_constants {
   u64 q = 0;
@@ -209,7 +221,10 @@ HEFL_IFMA_INLINE __m512i fold52(__m512i h, __m512i l, __m512i q, __m512i two_q, 
 /// out0[k] = sum_t x_t[k] * b_t[k] mod q and out1[k] = sum_t x_t[k] * a_t[k] mod q for k < n, over
 /// @p terms triples with x_t in [0, 4q) (lazy NTT values) and b_t, a_t in [0, q), q < 2^50: the two
 /// inner products of key switching. The 104-bit products are summed as separate low and high 52-bit
-/// halves (vpmadd52luq / vpmadd52huq), folded below q every c.fold_every terms.
+/// halves (vpmadd52luq / vpmadd52huq), folded below q every c.fold_every terms. Blocks of 256
+/// coefficients keep their four sums in L1 while the terms go by one at a time, so only three
+/// arrays stream at once (the key parts come from memory; many concurrent streams defeat the
+/// hardware prefetchers).
 HEFL_IFMA_TARGET inline void dot_product2(u64* out0, u64* out1, const u64* const* x, const u64* const* b,
                                           const u64* const* a, std::size_t terms, std::size_t n,
                                           const dot_constants& c) {
@@ -225,29 +240,52 @@ HEFL_IFMA_TARGET inline void dot_product2(u64* out0, u64* out1, const u64* const
     return fold52(_mm512_add_epi64(h, _mm512_maskz_srli_epi64(0xFF, l, 52)), _mm512_and_si512(l, mask), q, two_q, neg_q, r, r52,
                   one, one52);
   };
-  for (std::size_t k = 0; k < n; k += 8) {
-    const __mmask8 m = n - k >= 8 ? __mmask8{0xFF} : static_cast<__mmask8>((1u << (n - k)) - 1);
-    __m512i lo0 = zero, hi0 = zero, lo1 = zero, hi1 = zero;
+  constexpr std::size_t block = 256;
+  alignas(64) u64 lo0[block], hi0[block], lo1[block], hi1[block];
+  for (std::size_t k0 = 0; k0 < n; k0 += block) {
+    const std::size_t len = n - k0 < block ? n - k0 : block;
+    const std::size_t vectors = (len + 7) / 8;
+    const auto lane_mask = [&](std::size_t v) HEFL_IFMA_TARGET_LAMBDA {
+      const std::size_t left = len - 8 * v;
+      return left >= 8 ? __mmask8{0xFF} : static_cast<__mmask8>((1u << left) - 1);
+    };
+    for (std::size_t v = 0; v < vectors; ++v) {
+      _mm512_store_si512(lo0 + 8 * v, zero);
+      _mm512_store_si512(hi0 + 8 * v, zero);
+      _mm512_store_si512(lo1 + 8 * v, zero);
+      _mm512_store_si512(hi1 + 8 * v, zero);
+    }
     std::size_t since_fold = 0;
     for (std::size_t t = 0; t < terms; ++t) {
       if (since_fold == c.fold_every) {
-        lo0 = fold(hi0, lo0);
-        lo1 = fold(hi1, lo1);
-        hi0 = zero;
-        hi1 = zero;
+        for (std::size_t v = 0; v < vectors; ++v) {
+          _mm512_store_si512(lo0 + 8 * v, fold(_mm512_load_si512(hi0 + 8 * v), _mm512_load_si512(lo0 + 8 * v)));
+          _mm512_store_si512(lo1 + 8 * v, fold(_mm512_load_si512(hi1 + 8 * v), _mm512_load_si512(lo1 + 8 * v)));
+          _mm512_store_si512(hi0 + 8 * v, zero);
+          _mm512_store_si512(hi1 + 8 * v, zero);
+        }
         since_fold = 0;
       }
-      const __m512i vx = _mm512_maskz_loadu_epi64(m, x[t] + k);
-      const __m512i vb = _mm512_maskz_loadu_epi64(m, b[t] + k);
-      const __m512i va = _mm512_maskz_loadu_epi64(m, a[t] + k);
-      lo0 = _mm512_madd52lo_epu64(lo0, vx, vb);
-      hi0 = _mm512_madd52hi_epu64(hi0, vx, vb);
-      lo1 = _mm512_madd52lo_epu64(lo1, vx, va);
-      hi1 = _mm512_madd52hi_epu64(hi1, vx, va);
+      const u64* xt = x[t] + k0;
+      const u64* bt = b[t] + k0;
+      const u64* at = a[t] + k0;
+      for (std::size_t v = 0; v < vectors; ++v) {
+        const __mmask8 m = lane_mask(v);
+        const __m512i vx = _mm512_maskz_loadu_epi64(m, xt + 8 * v);
+        const __m512i vb = _mm512_maskz_loadu_epi64(m, bt + 8 * v);
+        const __m512i va = _mm512_maskz_loadu_epi64(m, at + 8 * v);
+        _mm512_store_si512(lo0 + 8 * v, _mm512_madd52lo_epu64(_mm512_load_si512(lo0 + 8 * v), vx, vb));
+        _mm512_store_si512(hi0 + 8 * v, _mm512_madd52hi_epu64(_mm512_load_si512(hi0 + 8 * v), vx, vb));
+        _mm512_store_si512(lo1 + 8 * v, _mm512_madd52lo_epu64(_mm512_load_si512(lo1 + 8 * v), vx, va));
+        _mm512_store_si512(hi1 + 8 * v, _mm512_madd52hi_epu64(_mm512_load_si512(hi1 + 8 * v), vx, va));
+      }
       ++since_fold;
     }
-    _mm512_mask_storeu_epi64(out0 + k, m, fold(hi0, lo0));
-    _mm512_mask_storeu_epi64(out1 + k, m, fold(hi1, lo1));
+    for (std::size_t v = 0; v < vectors; ++v) {
+      const __mmask8 m = lane_mask(v);
+      _mm512_mask_storeu_epi64(out0 + k0 + 8 * v, m, fold(_mm512_load_si512(hi0 + 8 * v), _mm512_load_si512(lo0 + 8 * v)));
+      _mm512_mask_storeu_epi64(out1 + k0 + 8 * v, m, fold(_mm512_load_si512(hi1 + 8 * v), _mm512_load_si512(lo1 + 8 * v)));
+    }
   }
 }
 
