@@ -126,6 +126,8 @@ enum class verdict_reason : std::uint8_t {
   revocation_unavailable,  ///< the trust store requires a CRL and has no current one
   missing_identity,        ///< a trusted certificate without the hospital identity extension
   malformed_identity,      ///< a trusted certificate whose identity extension does not decode
+  invalid_key,             ///< a trusted certificate whose public key fails validation (degenerate group, small-order point)
+  chain_too_long,          ///< more certificates presented than the trust store's cap; refused before path building
   wrong_role,              ///< the certificate is valid but not a device's
   identity_mismatch,       ///< the request's device id is not the certificate's EPC
   unknown_device,          ///< registry hook: the device is not registered
@@ -157,6 +159,8 @@ enum class verdict_reason : std::uint8_t {
     case verdict_reason::revocation_unavailable: return "revocation_unavailable";
     case verdict_reason::missing_identity: return "missing_identity";
     case verdict_reason::malformed_identity: return "malformed_identity";
+    case verdict_reason::invalid_key: return "invalid_key";
+    case verdict_reason::chain_too_long: return "chain_too_long";
     case verdict_reason::wrong_role: return "wrong_role";
     case verdict_reason::identity_mismatch: return "identity_mismatch";
     case verdict_reason::unknown_device: return "unknown_device";
@@ -174,6 +178,28 @@ enum class verdict_reason : std::uint8_t {
     case verdict_reason::policy_error: return "policy_error";
   }
   return "?";
+}
+
+/// The verdict reason for a refused certificate chain: each chain status has its own reason, so an
+/// operator can tell a forged chain (untrusted) from a degenerate key (invalid_key) or a path-building
+/// attack (chain_too_long). chain_status::ok maps to accepted; an unknown value to untrusted_certificate.
+/// @throws nothing
+[[nodiscard]] constexpr verdict_reason verdict_reason_of(chain_status s) noexcept {
+  switch (s) {
+    case chain_status::ok: return verdict_reason::accepted;
+    case chain_status::untrusted: return verdict_reason::untrusted_certificate;
+    case chain_status::revoked: return verdict_reason::revoked;
+    case chain_status::expired: return verdict_reason::expired;
+    case chain_status::not_yet_valid: return verdict_reason::not_yet_valid;
+    case chain_status::wrong_usage: return verdict_reason::wrong_usage;
+    case chain_status::wrong_role: return verdict_reason::wrong_role;
+    case chain_status::revocation_unavailable: return verdict_reason::revocation_unavailable;
+    case chain_status::missing_identity: return verdict_reason::missing_identity;
+    case chain_status::malformed_identity: return verdict_reason::malformed_identity;
+    case chain_status::invalid_key: return verdict_reason::invalid_key;
+    case chain_status::chain_too_long: return verdict_reason::chain_too_long;
+  }
+  return verdict_reason::untrusted_certificate;
 }
 
 /// The collector's verdict on one request (Botan Path_Validation_Result style: untrusted input gives a
@@ -485,21 +511,7 @@ private:
     return std::nullopt;
   }
 
-  static verdict_reason reason_of(chain_status s) noexcept {
-    switch (s) {
-      case chain_status::ok: return verdict_reason::accepted;  // not reached: callers check ok() first
-      case chain_status::untrusted: return verdict_reason::untrusted_certificate;
-      case chain_status::revoked: return verdict_reason::revoked;
-      case chain_status::expired: return verdict_reason::expired;
-      case chain_status::not_yet_valid: return verdict_reason::not_yet_valid;
-      case chain_status::wrong_usage: return verdict_reason::wrong_usage;
-      case chain_status::wrong_role: return verdict_reason::wrong_role;
-      case chain_status::revocation_unavailable: return verdict_reason::revocation_unavailable;
-      case chain_status::missing_identity: return verdict_reason::missing_identity;
-      case chain_status::malformed_identity: return verdict_reason::malformed_identity;
-    }
-    return verdict_reason::untrusted_certificate;
-  }
+  static verdict_reason reason_of(chain_status s) noexcept { return verdict_reason_of(s); }
 
   static verdict_reason reason_of(replay_status s) noexcept {
     switch (s) {

@@ -729,8 +729,13 @@ public:
   /// @throws hefl::invalid_argument if this replica has no key
   [[nodiscard]] transaction sign_entry(const transaction& tx) const {
     if (!m_self) throw invalid_argument("ledger::sign_entry: this replica has no key to sign with");
-    return tx.with_author(m_self->id(),
-                          m_self->sign(transaction::author_message(m_genesis_hash, m_self->id(), tx.id())));
+    auto signature = m_self->sign(transaction::author_message(m_genesis_hash, m_self->id(), tx.id()));
+    {
+      const std::lock_guard lock(m_memo_mutex);
+      if (m_signed_memo.size() >= signed_memo_size) m_signed_memo.pop_front();
+      m_signed_memo.emplace_back(tx.id(), signature);
+    }
+    return tx.with_author(m_self->id(), std::move(signature));
   }
 
   /// Submits this node's vote to add or remove @p candidate (see sealer_vote()).
@@ -1073,10 +1078,11 @@ private:
       if (!k)
         throw ledger_entry_refused(block_fault::unknown_author,
                                    "'" + tx.author() + "' is not an author of this chain (or was removed)");
-      // Ed25519 is deterministic (RFC 8032): re-signing our own entry is cheaper than verifying it.
-      const bool ok = m_self && tx.author() == m_self->id() ? m_self->sign(msg) == tx.author_signature()
-                                                            : ledger_detail::ed25519_verifies(*k->key, msg,
-                                                                                              tx.author_signature());
+      // Ed25519 is deterministic (RFC 8032): our own entry carries the one signature our key gives
+      // it, so comparing with what sign_entry() just produced, or else re-signing, is the whole check.
+      const bool ok = m_self && tx.author() == m_self->id()
+                          ? signed_here(id, tx.author_signature()) || m_self->sign(msg) == tx.author_signature()
+                          : ledger_detail::ed25519_verifies(*k->key, msg, tx.author_signature());
       if (!ok)
         throw ledger_entry_refused(block_fault::bad_author_signature,
                                    "the signature of '" + tx.author() + "' does not verify for entry " +
@@ -1095,6 +1101,16 @@ private:
     m_pending.push_back({std::move(tx), now});
     seal_due_locked(now, false);
     return id;
+  }
+
+  // Whether sign_entry() produced @p signature for entry @p id (consumed on a hit).
+  bool signed_here(const sha256_digest& id, const std::vector<std::uint8_t>& signature) const {
+    const std::lock_guard lock(m_memo_mutex);
+    const auto it = std::find_if(m_signed_memo.rbegin(), m_signed_memo.rend(),
+                                 [&](const auto& e) { return e.first == id; });
+    if (it == m_signed_memo.rend() || it->second != signature) return false;
+    m_signed_memo.erase(std::next(it).base());
+    return true;
   }
 
   // Votes change who counts: applies one (already checked) vote entry to @p m.
@@ -1450,6 +1466,11 @@ private:
   using pool_signature = std::pair<std::string, std::vector<std::uint8_t>>;
   std::map<sha256_digest, pool_signature> m_pending_ids;
   std::vector<equivocation_evidence> m_evidence;
+  // Signatures sign_entry() made, newest last, so submit() of the same entry need not sign it again
+  // (record_store signs an entry to journal it, then submits it). Bounded: a miss re-signs.
+  static constexpr std::size_t signed_memo_size = 64;
+  mutable std::mutex m_memo_mutex;
+  mutable std::deque<std::pair<sha256_digest, std::vector<std::uint8_t>>> m_signed_memo;
 };
 
 /// A single-sealer in-memory ledger with a freshly generated key, for tests and single-process

@@ -30,7 +30,7 @@
 namespace hefl::iot {
 
 /// A SQLite file holding one ledger replica's chain (tables ledger_blocks, ledger_transactions and
-/// ledger_checkpoint). Thread-safe. Each save() is one BEGIN IMMEDIATE ... COMMIT, so a crash leaves
+/// ledger_checkpoint) and the entries submitted through it that no saved block holds yet (ledger_pending). Thread-safe. Each save() is one BEGIN IMMEDIATE ... COMMIT, so a crash leaves
 /// every block it wrote and the matching checkpoint, or none of them, never half a block.
 class ledger_store {
 public:
@@ -53,8 +53,10 @@ public:
       }
       exec("CREATE TABLE IF NOT EXISTS ledger_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), height TEXT NOT NULL, "
            "head TEXT NOT NULL, signer TEXT NOT NULL, signature TEXT NOT NULL)");
+      exec("CREATE TABLE IF NOT EXISTS ledger_pending (id TEXT PRIMARY KEY, body TEXT NOT NULL, "
+           "author TEXT NOT NULL, signature TEXT NOT NULL)");
       if (count(*m_db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                       "('ledger_blocks', 'ledger_transactions', 'ledger_checkpoint')") != 3)
+                       "('ledger_blocks', 'ledger_transactions', 'ledger_checkpoint', 'ledger_pending')") != 4)
         throw io_error("ledger_store: could not create the ledger tables in " + path);
       m_committed = std::make_unique<Botan::Sqlite3_Database>(path);
       exec(*m_committed, "PRAGMA busy_timeout = 5000");
@@ -101,6 +103,58 @@ public:
     if (first < chain.size() || (checkpoint && !checkpoint_is_locked(*checkpoint)))
       write_locked(chain, first, stored, checkpoint);
     return chain.size() - first;
+  }
+
+  /// Submits @p tx to @p l after writing it, signed, to table ledger_pending (committed before this
+  /// returns), so an entry acknowledged to its caller survives a crash before its block is saved:
+  /// load_into() hands the pending rows to the restarted replica. An unsigned entry is signed as
+  /// @p l's node first (ledger::sign_entry()); a signed one is written as it is and checked by
+  /// ledger::submit(). save() deletes the rows of entries it writes in blocks, in its transaction.
+  /// @returns the entry id
+  /// @throws hefl::io_error if the row does not reach the file (nothing is submitted then); whatever
+  ///         ledger::submit() throws (the row is deleted again: a refused entry is not kept)
+  sha256_digest submit(ledger& l, transaction tx) {
+    if (!tx.is_signed() && l.self_id()) tx = l.sign_entry(tx);
+    const auto id = tx.id();
+    if (l.contains(id)) return id;
+    const auto id_hex = ledger_detail::to_hex(id);
+    {
+      const std::lock_guard lock(m_mutex);
+      guarded("write pending entry", [&] {
+        const auto ins = m_db->new_statement(
+            "INSERT OR IGNORE INTO ledger_pending (id, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
+        ins->bind(1, id_hex);
+        ins->bind(2, tx.canonical());
+        ins->bind(3, tx.author());
+        ins->bind(4, ledger_detail::to_hex(tx.author_signature()));
+        ins->spin();
+        // Written in autocommit mode: only a second connection tells whether the row is in the file.
+        const auto q = m_committed->new_statement("SELECT count(*) FROM ledger_pending WHERE id = ?1");
+        q->bind(1, id_hex);
+        if (!q->step() || q->get_size_t(0) != 1)
+          throw io_error("ledger_store: pending entry " + id_hex.substr(0, 16) + "... did not reach " + m_path);
+      });
+    }
+    try {
+      return l.submit(std::move(tx));
+    } catch (...) {
+      const std::lock_guard lock(m_mutex);
+      try {
+        const auto del = m_db->new_statement("DELETE FROM ledger_pending WHERE id = ?1");
+        del->bind(1, id_hex);
+        del->spin();
+      } catch (const Botan::Exception&) {  // the refusal below is what the caller must see
+      }
+      throw;
+    }
+  }
+
+  /// The entries written by submit() whose blocks are not saved yet, oldest first, as stored
+  /// (not verified here: load_into() hands them to ledger::submit(), which checks each signature).
+  /// @throws hefl::parse_error if a row is unreadable; hefl::io_error if the database cannot be read
+  [[nodiscard]] std::vector<transaction> pending_entries() const {
+    const std::lock_guard lock(m_mutex);
+    return pending_locked();
   }
 
   /// The stored checkpoint of the head, if any.
@@ -164,6 +218,11 @@ public:
   ///         when the chain ends below a checkpoint (or has none) and bad_checkpoint when a checkpoint
   ///         does not verify or names another block; hefl::io_error if the database cannot be read;
   ///         hefl::invalid_argument if @p l already holds blocks
+  /// Then the entries of table ledger_pending that the chain does not hold go back into @p l's
+  /// pending pool through ledger::submit() (each author signature checked again); rows that fail are
+  /// reported after every good one is in.
+  /// @throws hefl::ledger_integrity_error (fault of the first refusal, e.g. bad_author_signature)
+  ///         naming the pending rows @p l refused; the chain and the other entries are adopted then
   void load_into(ledger& l, const std::optional<head_checkpoint>& newest_known = std::nullopt) const {
     auto chain = read_blocks();
     const auto stored = [&] {
@@ -182,6 +241,7 @@ public:
     if (stored) checkpoints.push_back(*stored);
     if (newest_known) checkpoints.push_back(*newest_known);
     l.restore(std::move(chain), checkpoints);
+    resubmit_pending(l);
   }
 
   /// Path of the database file.
@@ -303,6 +363,53 @@ private:
     });
   }
 
+  std::vector<transaction> pending_locked() const {
+    std::vector<transaction> out;
+    guarded("read pending entries", [&] {
+      const auto q = m_db->new_statement("SELECT id, body, author, signature FROM ledger_pending ORDER BY rowid");
+      while (q->step()) {
+        try {
+          auto tx = transaction::parse(q->get_str(1));
+          if (ledger_detail::to_hex(tx.id()) != q->get_str(0))
+            throw parse_error("its id column does not match its body");
+          auto author = q->get_str(2);
+          out.push_back(author.empty() ? std::move(tx)
+                                       : tx.with_author(std::move(author), hex_field(q->get_str(3), "signature")));
+        } catch (const parse_error& e) {
+          throw parse_error(std::string("ledger_store: a pending entry row is unreadable: ") + e.what());
+        }
+      }
+    });
+    return out;
+  }
+
+  void resubmit_pending(ledger& l) const {
+    const auto entries = [&] {
+      const std::lock_guard lock(m_mutex);
+      return pending_locked();
+    }();
+    std::size_t refused = 0;
+    std::optional<ledger_entry_refused> first;
+    for (const auto& tx : entries) {
+      if (l.contains(tx.id())) continue;
+      try {
+        (void)l.submit(tx);
+      } catch (const ledger_entry_refused& e) {
+        if (!first) first = e;
+        ++refused;
+      }
+    }
+    if (first) {
+      verify_report r;
+      r.blocks_checked = l.height() + 1;
+      r.bad_block = l.height() + 1;
+      r.fault = first->fault();
+      r.message = std::to_string(refused) + " stored pending entr" + (refused == 1 ? "y" : "ies") +
+                  " refused on reload: " + first->what();
+      throw ledger_integrity_error(std::move(r));
+    }
+  }
+
   bool checkpoint_is_locked(const head_checkpoint& cp) const {
     try {
       const auto stored = read_checkpoint_locked();
@@ -360,6 +467,12 @@ private:
             tx->spin();
           }
           tx_rows += b.transactions.size();
+          // Entries now in a saved block leave the pending table in this same transaction.
+          for (const auto& t : b.transactions) {
+            const auto del = m_db->new_statement("DELETE FROM ledger_pending WHERE id = ?1");
+            del->bind(1, ledger_detail::to_hex(t.id()));
+            del->spin();
+          }
         }
         // step() hides errors: count what actually landed before committing.
         const auto blocks = count(*m_db, "SELECT count(*) FROM ledger_blocks WHERE height >= ?1", first, true);
@@ -400,5 +513,25 @@ private:
   std::unique_ptr<Botan::Sqlite3_Database> m_db;
   std::unique_ptr<Botan::Sqlite3_Database> m_committed;
 };
+
+/// A ledger_policy whose submit() goes through ledger_store::submit(): a collector validator built
+/// on it returns its verdict only once the rule_check entry is in the SQLite file, so a crash before
+/// the next block is saved loses no acknowledged entry. Both objects must outlive it.
+class durable_ledger {
+public:
+  /// Submits to @p l through @p store.
+  durable_ledger(ledger& l, ledger_store& store) noexcept : m_ledger(&l), m_store(&store) {}
+  /// ledger_store::submit(replica(), tx).
+  /// @throws as ledger_store::submit()
+  sha256_digest submit(transaction tx) { return m_store->submit(*m_ledger, std::move(tx)); }
+  /// The replica entries go to.
+  [[nodiscard]] ledger& replica() const noexcept { return *m_ledger; }
+
+private:
+  ledger* m_ledger;
+  ledger_store* m_store;
+};
+
+static_assert(ledger_policy<durable_ledger>, "hefl::iot::durable_ledger must satisfy ledger_policy");
 
 } // namespace hefl::iot

@@ -673,7 +673,6 @@ private:
       if (m_sign) {
         // The signed entry lands in this same SQLite transaction as the row it describes.
         entry = m_sign(entry);
-        const auto before = scalar_u64("SELECT CAST(total_changes() AS TEXT)");
         const auto j = m_db->new_statement(
             "INSERT OR REPLACE INTO hefl_ledger_journal (id, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
         j->bind(1, record_detail::to_hex(entry.id()));
@@ -681,7 +680,8 @@ private:
         j->bind(3, entry.author());
         j->bind(4, record_detail::to_hex(entry.author_signature()));
         j->spin();
-        if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != before + 1)
+        // The record's INSERT was counted above and SELECTs change nothing: one more change expected.
+        if (scalar_u64("SELECT CAST(total_changes() AS TEXT)") != changes_before + 2)
           throw io_error("record_store: the ledger journal row for record " + std::to_string(id) +
                          " was not written to " + m_path);
       }
