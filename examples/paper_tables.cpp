@@ -47,7 +47,7 @@
 namespace {
 
 // The approximation benchmarks/sigmoid_degrees found best (docs/results.md names the run that decided).
-constexpr const char* default_approx = "paper-deg3[-5,5]";
+constexpr const char* default_approx = "minimax-deg7[-8,8]";
 
 struct options {
   std::vector<std::string> methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE", "FL-FHE-model"};
@@ -239,8 +239,12 @@ std::vector<double> run(const std::string& method, const hefl::data::train_test&
   if (method == "FL-CKKS") return fit(fl::federated_trainer<ckks_backend>(ckks->backend, cfg), data, cost, progress);
   if (method == "FL-FHE")
     return fit(fl::encrypted_data_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
+  // fl::encrypted_model_epoch iterates over two separate coefficients() calls, which for a
+  // sigmoid_approximation (returned by value) are two temporaries: it gets the same polynomial in
+  // power form, which the trainer evaluates anyway.
   if (method == "FL-FHE-model")
-    return fit(fl::encrypted_model_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
+    return fit(fl::encrypted_model_trainer<ckks_backend>(fhe->backend, cfg, sigma.to_polynomial_sigmoid()), data, cost,
+               progress);
   if (method == "FL-poly")
     return fit(fl::federated_trainer<plain_backend, logistic_regression, hefl::aggregate::fedavg, poly>(plain, cfg, sigma),
                data, cost, progress);
