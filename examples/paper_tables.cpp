@@ -6,7 +6,7 @@
 // TenSEAL tutorial); "central" trains on all the data with the same number of steps. Every method is
 // one instantiation of fl::federated_trainer:
 //   FL            plaintext training, exact sigmoid, FedAvg in the clear
-//   FL-poly       the same with the paper's polynomial sigmoid 0.5 + 0.197x - 0.004x^3
+//   FL-poly       the same with a polynomial sigmoid (--approx, default default_approx below)
 //   FL-CKKS       plaintext training, uploads CKKS-encrypted (N = 8192, primes {60,40,60}); the server
 //                 forms Σ n_k·Enc(θ_k) and only the key holder decrypts the sum
 //   FL-FHE        each client's data CKKS-encrypted (N = 16384, primes {60,40,40,40,40,60}, one
@@ -14,10 +14,14 @@
 //                 weights, the key holder decrypts the gradient sums; uploads encrypted as in FL-CKKS
 //   FL-FHE-model  data AND weights encrypted (the TenSEAL tutorial's protocol): the compute party sees
 //                 neither; the key holder refreshes the weights between local epochs; uploads encrypted
-// All CKKS parameter sets are 128-bit secure (scale 2^40).
+// All CKKS parameter sets are 128-bit secure (scale 2^40); the FL-FHE chain has as many 40-bit
+// levels as the chosen approximation needs (fl::encrypted_gradient_depth).
+// --approx NAME picks the polynomial sigmoid of FL-poly, FL-FHE and FL-FHE-model (--help lists the
+// names); --plot DIR writes the accuracy-per-round figures (the paper's Figures 2 and 3) with gnuplot.
 //
 //   paper_tables [--methods central,FL,FL-poly,FL-CKKS,FL-FHE,FL-FHE-model] [--samples 1000,5000,10000]
 //                [--features 2,3,5] [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73] [--csv PATH]
+//                [--approx NAME] [--plot DIR]
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/he/ckks_backend.hpp>
 #include <hefl/hefl.hpp>
@@ -25,17 +29,25 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
+
+// The approximation benchmarks/sigmoid_degrees found best (docs/results.md names the run that decided).
+constexpr const char* default_approx = "minimax-deg7[-8,8]";
 
 struct options {
   std::vector<std::string> methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE", "FL-FHE-model"};
@@ -46,6 +58,8 @@ struct options {
   std::size_t clients = 10;
   std::uint64_t seed = 73;
   std::string csv;
+  std::string approx = default_approx;
+  std::string plot;
 };
 
 const std::vector<std::string> known_methods{"central", "FL", "FL-poly", "FL-CKKS", "FL-FHE", "FL-FHE-model"};
@@ -55,13 +69,20 @@ const std::vector<std::string> known_methods{"central", "FL", "FL-poly", "FL-CKK
   if (!problem.empty()) out << "paper_tables: " << problem << "\n";
   out << "usage: paper_tables [--methods central,FL,FL-poly,FL-CKKS,FL-FHE,FL-FHE-model] [--samples 1000,5000,10000]\n"
             << "                    [--features 2,3,5] [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73]\n"
-            << "                    [--csv PATH]\n"
+            << "                    [--csv PATH] [--approx NAME] [--plot DIR]\n"
             << "methods: central = all data in one place; FL = federated, exact sigmoid;\n"
-            << "         FL-poly = federated with the paper's polynomial sigmoid 0.5 + 0.197x - 0.004x^3;\n"
+            << "         FL-poly = federated with the polynomial sigmoid --approx;\n"
             << "         FL-CKKS = federated, uploads encrypted with CKKS and averaged on ciphertexts;\n"
-            << "         FL-FHE = federated, each client trains on its CKKS-encrypted data (paper sigmoid, public\n"
+            << "         FL-FHE = federated, each client trains on its CKKS-encrypted data (--approx, public\n"
             << "                  weights), uploads encrypted;\n"
-            << "         FL-FHE-model = federated, data and weights encrypted, uploads encrypted\n";
+            << "         FL-FHE-model = federated, data and weights encrypted, uploads encrypted\n"
+            << "--approx NAME: the polynomial sigmoid of FL-poly, FL-FHE and FL-FHE-model (default " << default_approx
+            << ",\n         the best of benchmarks/sigmoid_degrees, see docs/results.md). NAME is one of\n"
+            << "         paper-deg3[-5,5] (the seed paper's cubic), idash-deg3[-8,8], idash-deg5[-8,8], idash-deg7[-8,8],\n"
+            << "         or FAMILY-degD[-R,R] with FAMILY taylor, least-squares, chebyshev or minimax, D in 1..31,\n"
+            << "         R > 0 (e.g. chebyshev-deg7[-8,8]; quote the brackets in a shell)\n"
+            << "--plot DIR: write the accuracy-per-round figures (fig2_samples.svg, fig3_features.svg), their data\n"
+            << "         and the gnuplot script into DIR and run gnuplot (package gnuplot-nox)\n";
   std::exit(code);
 }
 
@@ -118,6 +139,11 @@ options parse(int argc, char** argv) {
       o.seed = parse_count(flag, value, 0, ~std::uint64_t{0});
     } else if (flag == "--csv") {
       o.csv = value;
+    } else if (flag == "--approx") {
+      o.approx = value;
+    } else if (flag == "--plot") {
+      if (value.empty()) usage("--plot needs a directory");
+      o.plot = value;
     } else {
       usage("unknown flag '" + flag + "'");
     }
@@ -125,6 +151,27 @@ options parse(int argc, char** argv) {
   for (std::size_t m : o.samples)
     if (o.clients > m) usage("--clients " + std::to_string(o.clients) + " exceeds --samples " + std::to_string(m));
   return o;
+}
+
+// --approx NAME: a literature fit by its exact name, or FAMILY-degD[-R,R] fitted on the spot.
+hefl::approx::sigmoid_approximation pick_approximation(const std::string& name) {
+  namespace approx = hefl::approx;
+  for (auto& s : approx::literature_fits())
+    if (s.name() == name) return s;
+  static const std::regex pattern(R"(^(taylor|least-squares|chebyshev|minimax)-deg([0-9]+)\[-([0-9.]+),([0-9.]+)\]$)");
+  std::smatch m;
+  if (std::regex_match(name, m, pattern) && m[3].str() == m[4].str()) {
+    approx::fit_family family = approx::fit_family::taylor;
+    for (const auto f : {approx::fit_family::taylor, approx::fit_family::least_squares, approx::fit_family::chebyshev,
+                         approx::fit_family::minimax})
+      if (m[1].str() == approx::family_name(f)) family = f;
+    try {
+      return approx::fit(family, std::stoi(m[2].str()), std::stod(m[3].str()));
+    } catch (const std::exception& e) {
+      usage("--approx " + name + ": " + e.what());
+    }
+  }
+  usage("unknown approximation '" + name + "' (see --help for the names)");
 }
 
 // The CKKS roles of the FL-CKKS rows, made once in main (aggregation needs neither relinearization
@@ -135,18 +182,40 @@ struct ckks_holder {
                                  hefl::he::ckks_backend_options{false, false, {}}};
 };
 
-// The roles of the FL-FHE rows: depth 4 (w·x, the degree-3 sigmoid, e·x) needs N = 16384.
+// The roles of the FL-FHE rows: `levels` 40-bit primes between two 60-bit ones at N = 16384 (w·x,
+// the sigmoid, e·x: fl::encrypted_gradient_depth; 4 for a cubic). 128-bit security caps it at 7.
+std::vector<int> fhe_primes(int levels) {
+  std::vector<int> primes{60};
+  for (int i = 0; i < levels; ++i) primes.push_back(40);
+  primes.push_back(60);
+  return primes;
+}
 struct fhe_holder {
   hefl::crypto::system_random rng;
-  hefl::he::ckks_backend backend{hefl::he::ckks::parameters(16384, {60, 40, 40, 40, 40, 60}, 40), rng};
+  hefl::he::ckks_backend backend;
+  explicit fhe_holder(int levels) : backend(hefl::he::ckks::parameters(16384, fhe_primes(levels), 40), rng) {}
+};
+
+// What one run cost, summed over its rounds (fl::round_metrics).
+struct run_cost {
+  double seconds = 0, local = 0, encryption = 0, aggregation = 0, decryption = 0;
+  run_cost& operator+=(const run_cost& o) {
+    seconds += o.seconds, local += o.local, encryption += o.encryption, aggregation += o.aggregation,
+        decryption += o.decryption;
+    return *this;
+  }
 };
 
 template <class Trainer, class Data>
-std::vector<double> fit(Trainer&& trainer, const Data& data, const std::function<void(int)>& progress) {
+std::vector<double> fit(Trainer&& trainer, const Data& data, run_cost& cost, const std::function<void(int)>& progress) {
   hefl::model::logistic_regression model(data.train.features());
   std::vector<double> acc;
   trainer.fit(model, data.train, data.test, [&](const hefl::fl::round_metrics& m) {
     acc.push_back(m.accuracy);
+    cost.local += m.seconds_local_training;
+    cost.encryption += m.seconds_encryption;
+    cost.aggregation += m.seconds_aggregation;
+    cost.decryption += m.seconds_decryption;
     progress(m.round);
   });
   return acc;
@@ -154,33 +223,113 @@ std::vector<double> fit(Trainer&& trainer, const Data& data, const std::function
 
 // Runs one method on one configuration and returns the test accuracy after every round.
 std::vector<double> run(const std::string& method, const hefl::data::train_test& data, const options& o,
-                        ckks_holder* ckks, fhe_holder* fhe, const std::function<void(int)>& progress) {
+                        const hefl::approx::sigmoid_approximation& sigma, ckks_holder* ckks, fhe_holder* fhe,
+                        run_cost& cost, const std::function<void(int)>& progress) {
   namespace fl = hefl::fl;
   using hefl::he::ckks_backend;
   using hefl::he::plain_backend;
   using hefl::model::logistic_regression;
-  using poly = hefl::approx::polynomial_sigmoid;
+  using poly = hefl::approx::sigmoid_approximation;
   fl::trainer_config cfg;
   cfg.rounds = o.rounds;
   cfg.local.epochs = o.local_epochs;
   cfg.seed = o.seed;
   cfg.clients = method == "central" ? 1 : o.clients;
-  const auto sigma = hefl::approx::paper_sigmoid3();
   plain_backend plain(4096);
-  if (method == "FL-CKKS") return fit(fl::federated_trainer<ckks_backend>(ckks->backend, cfg), data, progress);
-  if (method == "FL-FHE") return fit(fl::encrypted_data_trainer<ckks_backend>(fhe->backend, cfg, sigma), data, progress);
+  if (method == "FL-CKKS") return fit(fl::federated_trainer<ckks_backend>(ckks->backend, cfg), data, cost, progress);
+  if (method == "FL-FHE")
+    return fit(fl::encrypted_data_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
+  // fl::encrypted_model_epoch iterates over two separate coefficients() calls, which for a
+  // sigmoid_approximation (returned by value) are two temporaries: it gets the same polynomial in
+  // power form, which the trainer evaluates anyway.
   if (method == "FL-FHE-model")
-    return fit(fl::encrypted_model_trainer<ckks_backend>(fhe->backend, cfg, sigma), data, progress);
+    return fit(fl::encrypted_model_trainer<ckks_backend>(fhe->backend, cfg, sigma.to_polynomial_sigmoid()), data, cost,
+               progress);
   if (method == "FL-poly")
     return fit(fl::federated_trainer<plain_backend, logistic_regression, hefl::aggregate::fedavg, poly>(plain, cfg, sigma),
-               data, progress);
-  return fit(fl::federated_trainer<plain_backend>(plain, cfg), data, progress);
+               data, cost, progress);
+  return fit(fl::federated_trainer<plain_backend>(plain, cfg), data, cost, progress);
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The paper's Figures 2 and 3: accuracy per round of every method run, one panel per sample count
+// (at the largest feature count) and one per feature count (at the largest sample count).
+// @return false (with a message) if gnuplot is missing or fails.
+bool plot(const options& o, const std::map<std::tuple<std::size_t, std::size_t, std::string>, std::vector<double>>& acc,
+          const std::string& approx_name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(o.plot, ec);
+  if (ec) {
+    std::cerr << "paper_tables: cannot create " << o.plot << ": " << ec.message() << "\n";
+    return false;
+  }
+  const std::size_t n_max = *std::max_element(o.features.begin(), o.features.end());
+  const std::size_t m_max = *std::max_element(o.samples.begin(), o.samples.end());
+  const auto write_panel = [&](std::size_t m, std::size_t n) {
+    const std::string file = "paper_m" + std::to_string(m) + "_n" + std::to_string(n) + ".dat";
+    std::ofstream out(fs::path(o.plot) / file);
+    out << "# round";
+    for (const auto& method : o.methods) out << ' ' << method;
+    out << "\n";
+    for (int r = 0; r < o.rounds; ++r) {
+      out << r + 1;
+      for (const auto& method : o.methods) {
+        const auto& a = acc.at({m, n, method});
+        out << ' ' << (static_cast<std::size_t>(r) < a.size() ? 100.0 * a[static_cast<std::size_t>(r)] : 0.0);
+      }
+      out << "\n";
+    }
+    return file;
+  };
+  std::ofstream gp(fs::path(o.plot) / "paper_figures.gp");
+  gp << "# Written by paper_tables --plot; run in this directory: gnuplot paper_figures.gp\n"
+     << "set terminal svg size 1200,420 dynamic font 'sans,12'\nset datafile commentschars '#'\n"
+     << "set xlabel 'round'\nset ylabel 'test accuracy (%)'\nset key bottom right\nset grid\n"
+     << "set xtics 1\n";
+  const auto panels = [&](const std::string& out, const std::string& title,
+                          const std::vector<std::pair<std::string, std::string>>& files) {
+    gp << "set output '" << out << "'\nset multiplot layout 1," << files.size() << " title '" << title << "'\n";
+    for (const auto& [file, label] : files) {
+      gp << "set title '" << label << "'\nplot ";
+      for (std::size_t i = 0; i < o.methods.size(); ++i)
+        gp << (i ? ", " : "") << "'" << file << "' using 1:" << i + 2 << " with linespoints title '" << o.methods[i]
+           << "'";
+      gp << "\n";
+    }
+    gp << "unset multiplot\n";
+  };
+  std::vector<std::pair<std::string, std::string>> by_samples, by_features;
+  for (std::size_t m : o.samples) by_samples.push_back({write_panel(m, n_max), std::to_string(m) + " samples, " + std::to_string(n_max) + " features"});
+  for (std::size_t n : o.features) by_features.push_back({write_panel(m_max, n), std::to_string(m_max) + " samples, " + std::to_string(n) + " features"});
+  const std::string sub = "seed " + std::to_string(o.seed) + ", " + std::to_string(o.clients) + " clients, " +
+                          std::to_string(o.local_epochs) + " local epochs, sigmoid " + approx_name;
+  panels("fig2_samples.svg", "Accuracy per round by sample count (" + sub + ")", by_samples);
+  panels("fig3_features.svg", "Accuracy per round by feature count (" + sub + ")", by_features);
+  gp.close();
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::cerr << "paper_tables: gnuplot not found: install the Debian package gnuplot-nox (scripts/common.sh does); "
+                 "the data and paper_figures.gp are in " << o.plot << "\n";
+    return false;
+  }
+  if (std::system(("cd " + shell_quote(o.plot) + " && gnuplot paper_figures.gp").c_str()) != 0) {
+    std::cerr << "paper_tables: gnuplot failed on " << o.plot << "/paper_figures.gp\n";
+    return false;
+  }
+  std::cerr << "figures written: " << o.plot << "/fig2_samples.svg, " << o.plot << "/fig3_features.svg\n";
+  return true;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+  const auto sigma = pick_approximation(o.approx);
   std::optional<std::ofstream> csv;
   if (!o.csv.empty()) {
     csv.emplace(o.csv);
@@ -191,21 +340,34 @@ int main(int argc, char** argv) {
     *csv << "samples,features,method,round,accuracy\n";
   }
   std::cout << "# Accuracy after " << o.rounds << " rounds, " << o.clients << " clients with equal shares, seed "
-            << o.seed << "\n";
-  std::unique_ptr<ckks_holder> ckks;
-  if (std::find(o.methods.begin(), o.methods.end(), "FL-CKKS") != o.methods.end()) ckks = std::make_unique<ckks_holder>();
+            << o.seed << ", polynomial sigmoid " << sigma.name() << "\n";
   const auto wants = [&](const char* m) { return std::find(o.methods.begin(), o.methods.end(), m) != o.methods.end(); };
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  std::unique_ptr<ckks_holder> ckks;
+  if (wants("FL-CKKS")) ckks = std::make_unique<ckks_holder>();
   std::unique_ptr<fhe_holder> fhe;
   if (wants("FL-FHE") || wants("FL-FHE-model")) {
-    std::cerr << "generating the N = 16384 CKKS keys for FL-FHE ..." << std::flush;
-    fhe = std::make_unique<fhe_holder>();
-    std::cerr << " done\n";
+    const int levels = hefl::fl::encrypted_gradient_depth(sigma);
+    std::cerr << "generating the N = 16384 CKKS keys for FL-FHE (" << levels << " levels for " << sigma.name() << ") ..."
+              << std::flush;
+    try {
+      fhe = std::make_unique<fhe_holder>(levels);
+    } catch (const hefl::error& e) {
+      std::cerr << "\npaper_tables: no 128-bit secure N = 16384 chain for " << sigma.name() << " (" << levels
+                << " levels): " << e.what() << "\n";
+      return 1;
+    }
+    std::cerr << " done (" << static_cast<int>(elapsed()) << " s)\n";
   }
-  const auto start = std::chrono::steady_clock::now();
+  const double setup_seconds = elapsed();
   const std::size_t runs = o.samples.size() * o.features.size() * o.methods.size();
   std::size_t done = 0;
   double largest_gap = 0.0;
   std::string gap_where;
+  std::map<std::tuple<std::size_t, std::size_t, std::string>, std::vector<double>> all_acc;
+  std::map<std::string, run_cost> per_method;
+  std::map<std::pair<std::string, std::size_t>, double> seconds;  // (method, features) -> s, per sample count
   for (std::size_t m : o.samples) {
     std::map<std::pair<std::string, std::size_t>, double> final_acc;
     for (std::size_t n : o.features) {
@@ -214,12 +376,17 @@ int main(int argc, char** argv) {
       for (const auto& method : o.methods) {
         ++done;
         const auto progress = [&](int round) {
-          const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           std::fprintf(stderr, "\r[%zu/%zu] %zu samples, %zu features, %-12s round %d/%d  (%.0f s)   ", done, runs, m, n,
-                       method.c_str(), round, o.rounds, t);
+                       method.c_str(), round, o.rounds, elapsed());
           std::fflush(stderr);
         };
-        const auto acc = run(method, data, o, ckks.get(), fhe.get(), progress);
+        run_cost cost;
+        const double t0 = elapsed();
+        const auto acc = run(method, data, o, sigma, ckks.get(), fhe.get(), cost, progress);
+        cost.seconds = elapsed() - t0;
+        per_method[method] += cost;
+        seconds[{method, n}] = cost.seconds;
+        all_acc[{m, n, method}] = acc;
         for (std::size_t r = 0; r < acc.size(); ++r)
           if (csv) *csv << m << ',' << n << ',' << method << ',' << r + 1 << ',' << acc[r] << '\n';
         final_acc[{method, n}] = acc.back();
@@ -234,17 +401,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n");
     std::cout << "\n## " << m << " samples\n\n| Method |";
     for (std::size_t n : o.features) std::cout << ' ' << n << " features |";
-    std::cout << "\n|---|";
+    std::cout << " seconds |\n|---|";
     for (std::size_t i = 0; i < o.features.size(); ++i) std::cout << "---|";
-    std::cout << '\n';
+    std::cout << "---|\n";
     for (const auto& method : o.methods) {
       std::cout << "| " << method << " |";
+      double s = 0.0;
       for (std::size_t n : o.features) {
         char cell[32];
         std::snprintf(cell, sizeof cell, " %.1f%% |", 100.0 * final_acc[{method, n}]);
         std::cout << cell;
+        s += seconds[{method, n}];
       }
-      std::cout << '\n';
+      char cell[32];
+      std::snprintf(cell, sizeof cell, " %.1f |", s);
+      std::cout << cell << '\n';
     }
   }
   if (o.methods.size() > 1) {
@@ -253,5 +424,16 @@ int main(int argc, char** argv) {
                   gap_where.c_str());
     std::cout << line;
   }
+  // Where the time went: every run of a method summed (the trainer's round_metrics split it).
+  std::cout << "\n## Seconds per method (all configurations; key generation " << std::fixed << std::setprecision(1)
+            << setup_seconds << " s)\n\n| Method | total | local training | encryption | aggregation | decryption |\n"
+            << "|---|---|---|---|---|---|\n";
+  for (const auto& method : o.methods) {
+    const auto& c = per_method[method];
+    std::cout << "| " << method << " | " << c.seconds << " | " << c.local << " | " << c.encryption << " | "
+              << c.aggregation << " | " << c.decryption << " |\n";
+  }
+  std::cout << "\nTotal: " << elapsed() << " s\n" << std::defaultfloat;
+  if (!o.plot.empty() && !plot(o, all_acc, sigma.name())) return 1;
   return 0;
 }

@@ -12,6 +12,7 @@ HEFL_PACKAGES=(
   libeigen3-dev libbotan-2-dev catch2 libbenchmark-dev
   nlohmann-json3-dev libasio-dev libsqlite3-dev
   clang libfuzzer-14-dev
+  gnuplot-nox
 )
 
 hefl_install_packages() {

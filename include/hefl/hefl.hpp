@@ -6,6 +6,7 @@
 #include <hefl/aggregate/fedavg.hpp>
 #include <hefl/aggregate/robust.hpp>
 #include <hefl/approx/evaluate.hpp>
+#include <hefl/approx/families.hpp>
 #include <hefl/approx/fit.hpp>
 #include <hefl/approx/sigmoid.hpp>
 #include <hefl/core/error.hpp>

@@ -211,3 +211,20 @@ TEST_CASE("approx: map_to_unit takes one level unless the scale is 1", "[approx]
   const plain_backend flat(4, 0);
   CHECK_THROWS_AS(hefl::approx::map_to_unit(flat, flat.encrypt(std::vector<double>{1.0}), 0.5), hefl::depth_exhausted);
 }
+
+TEST_CASE("approx: the stated CKKS noise bound scales with the scale, the ring and the coefficients",
+          "[approx][chebyshev]") {
+  const chebyshev_plan small({0.5, 0.1, 0.0, 0.01});
+  const chebyshev_plan large({0.5, 10.0, 0.0, 1.0});
+  const double b40 = hefl::approx::ckks_noise_bound(small, 40.0, 16384);
+  // ε = 2^-40·sqrt(16384)·2^8; weight 1 + 0.1 + 0.09; (2 + products + scalar products)
+  CHECK(b40 == Approx(std::exp2(-40.0) * 128.0 * 256.0 * (1.0 + 0.1 + 0.09) *
+                      (2.0 + small.cost().products + small.cost().scalar_products)));
+  CHECK(hefl::approx::ckks_noise_bound(small, 30.0, 16384) == Approx(1024.0 * b40));
+  CHECK(hefl::approx::ckks_noise_bound(small, 40.0, 4096) == Approx(0.5 * b40));
+  CHECK(hefl::approx::ckks_noise_bound(large, 40.0, 16384) > 10.0 * b40);
+  CHECK_THROWS_AS(hefl::approx::ckks_noise_bound(small, 0.0, 16384), hefl::invalid_argument);
+  CHECK_THROWS_AS(hefl::approx::ckks_noise_bound(small, std::numeric_limits<double>::quiet_NaN(), 16384),
+                  hefl::invalid_argument);
+  CHECK_THROWS_AS(hefl::approx::ckks_noise_bound(small, 40.0, 0), hefl::invalid_argument);
+}

@@ -290,15 +290,18 @@ template <class Backend>
 
 /// The CKKS noise bound docs/approximations.md states for a plan evaluated on t in [−1, 1]:
 /// |decrypted − p(t)| <= ε·(1 + Σ_k |c_k|·k²)·(2 + products + scalar_products), with
-/// ε = 2^(−log2_scale)·sqrt(N)·2^6 the per-slot error of one fresh encryption or one rescale (fresh
-/// error ≈ 6σ·sqrt(N)/Δ with σ = 3.2, rounding ≈ sqrt(N)/Δ, both rounded up). Markov's inequality bounds
-/// the growth of an input error through T_k by k²; each operation adds at most ε in relative terms.
-/// A heuristic, checked in tests/unit/approx_ckks_test.cpp, not a proof.
+/// ε = 2^(−log2_scale)·sqrt(N)·2^8, an upper estimate of the per-slot error one fresh encryption or
+/// one rescale adds (fresh error ≈ 6σ·sqrt(N)/Δ with σ = 3.2; benchmarks/sigmoid_degrees measures
+/// ≈ 2ε for a degree-1 polynomial, three operations, at N = 16384, Δ = 2^40). Markov's inequality |T_k'| <= k² bounds how
+/// an input error grows through T_k; each operation adds at most ε. A heuristic checked by
+/// tests/unit/approx_ckks_test.cpp for every family and degree 3..15 (and 31), not a proof. It holds
+/// only while every intermediate value fits the modulus: Σ|c_k| well below 2^(bits(q_0) − log2 Δ)
+/// (2^20 for primes {60, 40, ...} at scale 2^40); a Taylor polynomial on a wide interval breaks it.
 /// @throws hefl::invalid_argument if log2_scale is not in (0, 200] or poly_degree is 0.
 [[nodiscard]] inline double ckks_noise_bound(const chebyshev_plan& plan, double log2_scale, std::size_t poly_degree) {
   if (!(log2_scale > 0.0) || !(log2_scale <= 200.0) || poly_degree == 0)
     throw invalid_argument("approx::ckks_noise_bound: log2_scale must be in (0, 200] and poly_degree positive");
-  const double eps = std::exp2(-log2_scale) * std::sqrt(static_cast<double>(poly_degree)) * 64.0;
+  const double eps = std::exp2(-log2_scale) * std::sqrt(static_cast<double>(poly_degree)) * 256.0;
   double weight = 1.0;
   const auto& c = plan.coefficients();
   for (std::size_t k = 1; k < c.size(); ++k) weight += std::fabs(c[k]) * static_cast<double>(k * k);
