@@ -239,12 +239,8 @@ std::vector<double> run(const std::string& method, const hefl::data::train_test&
   if (method == "FL-CKKS") return fit(fl::federated_trainer<ckks_backend>(ckks->backend, cfg), data, cost, progress);
   if (method == "FL-FHE")
     return fit(fl::encrypted_data_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
-  // fl::encrypted_model_epoch iterates over two separate coefficients() calls, which for a
-  // sigmoid_approximation (returned by value) are two temporaries: it gets the same polynomial in
-  // power form, which the trainer evaluates anyway.
   if (method == "FL-FHE-model")
-    return fit(fl::encrypted_model_trainer<ckks_backend>(fhe->backend, cfg, sigma.to_polynomial_sigmoid()), data, cost,
-               progress);
+    return fit(fl::encrypted_model_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
   if (method == "FL-poly")
     return fit(fl::federated_trainer<plain_backend, logistic_regression, hefl::aggregate::fedavg, poly>(plain, cfg, sigma),
                data, cost, progress);
