@@ -3,7 +3,7 @@
 # builds the libFuzzer harnesses with clang (build-fuzz) and runs each over its seed corpus only
 # (ctest -R '^fuzz\.', a regression run, not a search; scripts/fuzz.sh searches).
 #   scripts/test.sh [ctest args]       the suite, then the fuzz regression run
-#   scripts/test.sh --sanitize         the unit and IoT tests under ASan + UBSan (build-asan), and the
+#   scripts/test.sh --sanitize         every test program under ASan + UBSan (build-asan), and the
 #                                      thread pool's tests under TSan (build-tsan)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sanitize=0
@@ -27,7 +27,8 @@ asan_dir="${HEFL_ASAN_BUILD_DIR:-$HEFL_ROOT/build-asan}"
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cmake -S "$HEFL_ROOT" -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEFL_BUILD_TESTS=ON \
   -DHEFL_BUILD_BENCHMARKS=OFF -DHEFL_BUILD_EXAMPLES=OFF -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags"
-cmake --build "$asan_dir" --parallel "$HEFL_JOBS" --target hefl_tests hefl_iot_tests
+# Every test program (unit, IoT, net, services); compile-fail and package tests are not run here.
+cmake --build "$asan_dir" --parallel "$HEFL_JOBS"
 (cd "$asan_dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure --parallel "$HEFL_JOBS" --timeout 1800 -E '^(compile_fail|package)\.' "$@")
 
