@@ -652,6 +652,8 @@ int main(int argc, char** argv) {
             << "); pima (768 x 8, stratified 75/25 split, federated standardisation).\n";
   if (!o.encrypted) {
     std::cout << "FL + FHE: not run (--no-encrypted).\n";
+  } else if (fhe_total == 0) {
+    std::cout << "FL + FHE: not run (none of the chosen rows and data sets is in this grid).\n";
   } else if (!fhe_everywhere) {
     std::cout << "FL + FHE" << (o.quick ? " (--quick)" : "") << ": only for ";
     if (all_fhe_rows) std::cout << "every row";
