@@ -6,8 +6,9 @@
 // (plain_accuracy) and as FL + FHE (encrypted_accuracy: each client's data CKKS-encrypted, the
 // compute party computing the gradient, updates encrypted and summed by a server without the secret
 // key), with the share of w·x + b outside the interval. Prints a Markdown table, the best
-// approximation by the stated rule, and optionally a CSV and gnuplot figures (--plot DIR); --quick
-// runs a subset in a few minutes.
+// approximation by the stated rule, and optionally a CSV and gnuplot figures (--plot DIR). FL + FHE
+// costs seconds per run where everything else in a row costs milliseconds: --quick runs the whole
+// plaintext grid and FL + FHE on two rows of Pima only (--encrypted-rows, --encrypted-data).
 #include <hefl/approx/approximation.hpp>
 #include <hefl/approx/evaluate.hpp>
 #include <hefl/approx/families.hpp>
@@ -43,6 +44,10 @@ namespace {
 
 using namespace hefl;
 
+// --quick's FL + FHE rows: a poor approximation (fit error 9.2, trains visibly worse in the clear) and
+// paper_tables' default, named as in the table; the usage text names them too.
+std::vector<std::string> quick_encrypted_rows() { return {"taylor-deg3[-8,8]", "minimax-deg7[-8,8]"}; }
+
 struct options {
   bool quick = false;
   std::vector<int> degrees{3, 5, 7, 9, 15};
@@ -58,6 +63,9 @@ struct options {
   std::string pima = default_pima_path();
   bool contrast = true;
   bool encrypted = true;
+  // Which rows (approximation names) and data sets get FL + FHE runs; empty: all of them.
+  std::vector<std::string> encrypted_rows, encrypted_data;
+  bool encrypted_rows_set = false;
   data::synthetic_options hard = harder_defaults();
 
   // data/pima/diabetes.arff of the source tree: next to this file if the compiler gave an absolute
@@ -97,12 +105,25 @@ struct options {
   out << "usage: sigmoid_degrees [--quick] [--degrees 3,5,7,9,15] [--radii 4,8,16]\n"
          "                       [--families taylor,least-squares,chebyshev,minimax] [--rounds 5]\n"
          "                       [--local-epochs 3] [--clients 10] [--seed 73] [--csv PATH] [--plot DIR]\n"
-         "                       [--pima PATH] [--no-encrypted] [--no-contrast]\n"
+         "                       [--pima PATH] [--no-encrypted] [--encrypted-rows NAMES] [--encrypted-data NAMES]\n"
+         "                       [--no-contrast]\n"
          "                       [--hard-scale 1] [--hard-margin 0.25] [--hard-noise 0.05] [--hard-features 10]\n"
-         "--quick: degrees 3,7,15, R = 8, 3 rounds x 1 local epoch (a few minutes)\n"
+         "Every row (family x degree x R, then the literature's fixed fits): fit error, CKKS error, depth,\n"
+         "products, eval ms and plaintext-polynomial FedAvg accuracy on the three data sets (milliseconds\n"
+         "to a second per row), and FL + FHE accuracy (20-40 s per row and data set on 2 cores).\n"
+         "--quick: the same grid, rounds and epochs (every column except encrypted_accuracy is the full\n"
+         "  run's), but FL + FHE only for taylor-deg3[-8,8] (a poor fit) and minimax-deg7[-8,8] (paper_tables'\n"
+         "  default) on pima, with one CKKS key set: a few minutes. The best approximation is then\n"
+         "  chosen by plaintext-polynomial accuracy (5 rounds x 3 epochs tell poor fits from good ones).\n"
+         "  The full run adds FL + FHE for every row on every data set (hours on this machine) and\n"
+         "  chooses the best by FL + FHE accuracy.\n"
+         "--encrypted-rows NAMES: FL + FHE only for these rows (names as printed, e.g. 'minimax-deg7[-8,8]';\n"
+         "  comma-separated, 'all' or 'none'); --encrypted-data NAMES: only on these data sets\n"
+         "  (paper-10000x5, synthetic-hard, pima, or 'all'); both override --quick's choice\n"
          "--plot DIR: write the figures (SVG), their data and the gnuplot script into DIR and run gnuplot\n"
          "--pima PATH: Weka's diabetes.arff (default: data/pima/diabetes.arff of the source tree)\n"
-         "--no-encrypted: leave encrypted_accuracy empty (no FL + FHE runs)\n";
+         "--no-encrypted: leave encrypted_accuracy empty (no FL + FHE runs)\n"
+         "Progress (rows done / total, elapsed seconds) goes to stderr, the table to stdout.\n";
   std::exit(code);
 }
 
@@ -111,6 +132,21 @@ std::vector<std::string> split(const std::string& s) {
   std::stringstream in(s);
   std::string item;
   while (std::getline(in, item, ',')) out.push_back(item);
+  return out;
+}
+
+// Splits at the commas outside brackets: "minimax-deg7[-8,8],taylor-deg3[-8,8]" gives two names.
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out(1);
+  int depth = 0;
+  for (const char c : s) {
+    if (c == '[') ++depth;
+    if (c == ']') --depth;
+    if (c == ',' && depth == 0)
+      out.emplace_back();
+    else
+      out.back() += c;
+  }
   return out;
 }
 
@@ -129,7 +165,7 @@ double parse_number(const std::string& flag, const std::string& text, double lo,
 
 options parse(int argc, char** argv) {
   options o;
-  bool degrees_set = false, radii_set = false, rounds_set = false, epochs_set = false;
+  bool encrypted_data_set = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("", 0);
@@ -150,11 +186,9 @@ options parse(int argc, char** argv) {
     if (flag == "--degrees") {
       o.degrees.clear();
       for (const auto& d : split(value)) o.degrees.push_back(static_cast<int>(parse_number(flag, d, 1, 31)));
-      degrees_set = true;
     } else if (flag == "--radii") {
       o.radii.clear();
       for (const auto& r : split(value)) o.radii.push_back(parse_number(flag, r, 0.5, 1000));
-      radii_set = true;
     } else if (flag == "--families") {
       o.families.clear();
       for (const auto& f : split(value)) {
@@ -166,10 +200,8 @@ options parse(int argc, char** argv) {
       }
     } else if (flag == "--rounds") {
       o.rounds = static_cast<int>(parse_number(flag, value, 1, 1000));
-      rounds_set = true;
     } else if (flag == "--local-epochs") {
       o.local_epochs = static_cast<int>(parse_number(flag, value, 1, 1000));
-      epochs_set = true;
     } else if (flag == "--clients") {
       o.clients = static_cast<std::size_t>(parse_number(flag, value, 1, 1000));
     } else if (flag == "--seed") {
@@ -188,16 +220,29 @@ options parse(int argc, char** argv) {
       o.plot = value;
     } else if (flag == "--pima") {
       o.pima = value;
+    } else if (flag == "--encrypted-rows") {
+      o.encrypted_rows_set = true;
+      o.encrypted_rows.clear();
+      if (value == "none") o.encrypted = false;
+      else if (value != "all") o.encrypted_rows = split_names(value);
+    } else if (flag == "--encrypted-data") {
+      o.encrypted_data.clear();
+      if (value != "all") o.encrypted_data = split(value);
+      for (const auto& d : o.encrypted_data)
+        if (d != "paper-10000x5" && d != "synthetic-hard" && d != "pima")
+          usage("--encrypted-data: unknown data set '" + d + "' (paper-10000x5, synthetic-hard, pima or all)");
+      encrypted_data_set = true;
     } else {
       usage("unknown flag " + flag);
     }
   }
+  // --quick keeps the grid, the rounds and the epochs (5 x 3 is what separates the approximations:
+  // from the zero model every p with p(0) = 1/2 gives the same first epoch, and after 3 rounds of one
+  // epoch even Taylor polynomials trained like the best fits) and cuts FL + FHE, which is nearly all
+  // of the full run's time, to a poor and a good approximation on Pima.
   if (o.quick) {
-    if (!degrees_set) o.degrees = {3, 7, 15};
-    if (!radii_set) o.radii = {8.0};
-    // From the zero model every polynomial (p(0) = 1/2) gives the same first epoch: 3 rounds of one.
-    if (!rounds_set) o.rounds = 3;
-    if (!epochs_set) o.local_epochs = 1;
+    if (!o.encrypted_rows_set) o.encrypted_rows = quick_encrypted_rows();
+    if (!encrypted_data_set) o.encrypted_data = {"pima"};
   }
   if (o.degrees.empty() || o.radii.empty() || o.families.empty()) usage("nothing to run");
   return o;
@@ -289,12 +334,16 @@ struct ckks_env {
 };
 
 // The FL + FHE backends, one per chain length: `levels` 40-bit primes between two 60-bit ones at
-// N = 16384, as many as fl::encrypted_gradient_depth asks for (128-bit security caps it at 7).
+// N = 16384, as many as fl::encrypted_gradient_depth asks for (128-bit security caps it at 7). With
+// a shared chain length (set_shared_levels), every row up to it runs on that one key set instead:
+// one key generation, at the price of longer ciphertexts for the shallower rows.
 class fhe_backends {
 public:
   static constexpr int max_levels = 7;
+  void set_shared_levels(int levels) { m_shared = levels; }
   he::ckks_backend* get(int levels) {
     if (levels > max_levels) return nullptr;
+    if (m_shared >= levels) levels = m_shared;
     auto& slot = m_by_levels[levels];
     if (!slot) {
       std::cerr << "  generating N = 16384 CKKS keys with " << levels << " levels for FL + FHE...\n";
@@ -313,6 +362,7 @@ private:
     explicit holder(const std::vector<int>& primes) : backend(he::ckks::parameters(16384, primes, 40), rng) {}
   };
   std::map<int, std::unique_ptr<holder>> m_by_levels;
+  int m_shared = 0;
 };
 
 // FL + FHE through the trainer: encrypted data (public weights), encrypted updates, CKKS roles.
@@ -358,18 +408,27 @@ struct row {
 // range of one run (a Taylor polynomial on [-8, 8] trains well while z stays near 0).
 constexpr double best_max_fit_error = 0.2;
 
+// The mean accuracy of @p r over the data sets, FL + FHE or plaintext with the polynomial; empty if
+// a data set has none.
+std::optional<double> mean_accuracy(const row& r, bool encrypted) {
+  const auto& runs = encrypted ? r.encrypted : r.plain;
+  if (runs.empty()) return std::nullopt;
+  double sum = 0.0;
+  for (const auto& e : runs) {
+    if (!e.accuracy) return std::nullopt;
+    sum += *e.accuracy;
+  }
+  return sum / static_cast<double>(runs.size());
+}
+
 // The best approximation: among rows with fit error <= best_max_fit_error, the highest mean FL + FHE
-// accuracy over the data sets (every data set must have one); among those within 0.1 percentage
-// point of it, the smallest depth, then the fewest ciphertext products, then the smallest fit error.
-const row* best_row(const std::vector<row>& rows) {
-  const auto mean = [](const row& r) -> std::optional<double> {
-    if (r.encrypted.empty() || r.s.max_error() > best_max_fit_error) return std::nullopt;
-    double sum = 0.0;
-    for (const auto& e : r.encrypted) {
-      if (!e.accuracy) return std::nullopt;
-      sum += *e.accuracy;
-    }
-    return sum / static_cast<double>(r.encrypted.size());
+// accuracy (@p encrypted; else plaintext-polynomial accuracy) over the data sets (every data set must
+// have one); among those within 0.1 percentage point of it, the smallest depth, then the fewest
+// ciphertext products, then the smallest fit error.
+const row* best_row(const std::vector<row>& rows, bool encrypted) {
+  const auto mean = [encrypted](const row& r) -> std::optional<double> {
+    if (r.s.max_error() > best_max_fit_error) return std::nullopt;
+    return mean_accuracy(r, encrypted);
   };
   double top = -1.0;
   for (const auto& r : rows)
@@ -473,14 +532,23 @@ bool plot(const options& o, const std::vector<row>& rows, const std::vector<name
   gp << "set terminal svg size 1200,450 dynamic font 'sans,11'\nset output 'sigmoid_accuracy.svg'\n"
      << "set multiplot layout 1," << datasets.size() << " title 'Test accuracy after federated training, " << where
      << " (" << o.rounds << " rounds x " << o.local_epochs
-     << " local epochs): FL + FHE solid, plaintext with the same polynomial dashed'\n"
+     << " local epochs): FL + FHE solid where it ran, plaintext with the same polynomial dashed'\n"
      << "set ylabel 'accuracy (%)'\nset key bottom right\n";
   for (std::size_t d = 0; d < datasets.size(); ++d) {
     gp << "set title '" << datasets[d].name << "'\nplot ";
-    for (std::size_t i = 0; i < families.size(); ++i)
-      gp << (i ? ", " : "") << "'degrees_" << families[i] << ".dat' using 1:" << 6 + 2 * d << " with linespoints lc "
-         << i + 1 << " title '" << families[i] << "', '' using 1:" << 5 + 2 * d << " with lines dt 2 lc " << i + 1
-         << " notitle";
+    for (std::size_t i = 0; i < families.size(); ++i) {
+      // A family without FL + FHE runs here (--quick, --encrypted-rows) gets its plaintext line only.
+      const bool has_fhe = std::any_of(rows.begin(), rows.end(), [&](const row& r) {
+        return std::string(approx::family_name(r.s.family())) == families[i] && r.radius == radius &&
+               r.encrypted[d].accuracy.has_value();
+      });
+      gp << (i ? ", " : "") << "'degrees_" << families[i] << ".dat' using 1:";
+      if (has_fhe)
+        gp << 6 + 2 * d << " with linespoints lc " << i + 1 << " title '" << families[i] << "', '' using 1:" << 5 + 2 * d
+           << " with lines dt 2 lc " << i + 1 << " notitle";
+      else
+        gp << 5 + 2 * d << " with linespoints dt 2 lc " << i + 1 << " title '" << families[i] << " (plaintext)'";
+    }
     gp << "\n";
   }
   gp << "unset multiplot\n";
@@ -503,6 +571,39 @@ bool plot(const options& o, const std::vector<row>& rows, const std::vector<name
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+
+  // Every family x degree x R, then the literature's fixed fits on their own intervals.
+  std::vector<std::pair<approx::sigmoid_approximation, double>> todo;
+  try {
+    for (const double radius : o.radii)
+      for (const auto family : o.families)
+        for (const int degree : o.degrees) todo.emplace_back(approx::fit(family, degree, radius), radius);
+  } catch (const hefl::error& e) {
+    std::cerr << "sigmoid_degrees: cannot fit: " << e.what() << "\n";
+    return 1;
+  }
+  for (auto& s : approx::literature_fits()) todo.emplace_back(s, s.hi());
+
+  // Which rows get FL + FHE runs: names the user gave must be rows of the grid; of --quick's own
+  // choice, the rows the grid has (a --radii without 8 drops them, said on stderr).
+  const auto in_grid = [&](const std::string& name) {
+    return std::any_of(todo.begin(), todo.end(), [&](const auto& t) { return t.first.name() == name; });
+  };
+  std::vector<std::string> fhe_rows;
+  for (const auto& name : o.encrypted_rows) {
+    if (in_grid(name)) fhe_rows.push_back(name);
+    else if (o.encrypted_rows_set) usage("--encrypted-rows: no row named '" + name + "' in this grid (names as printed, e.g. 'minimax-deg7[-8,8]')");
+    else std::cerr << "sigmoid_degrees: --quick's FL + FHE row " << name << " is not in this grid: skipped\n";
+  }
+  const bool all_fhe_rows = o.encrypted_rows.empty();
+  const auto fhe_row = [&](const approx::sigmoid_approximation& s) {
+    return o.encrypted && (all_fhe_rows || std::find(fhe_rows.begin(), fhe_rows.end(), s.name()) != fhe_rows.end());
+  };
+  const auto fhe_data = [&](const std::string& name) {
+    return o.encrypted_data.empty() ||
+           std::find(o.encrypted_data.begin(), o.encrypted_data.end(), name) != o.encrypted_data.end();
+  };
+
   std::optional<std::ofstream> csv;
   if (!o.csv.empty()) {
     csv.emplace(o.csv);
@@ -524,9 +625,20 @@ int main(int argc, char** argv) {
     std::cerr << "sigmoid_degrees: cannot prepare the data: " << e.what() << "\n";
     return 1;
   }
+
+  // FL + FHE runs planned, for the progress lines; with a row selection, one key set for all of them.
+  std::size_t fhe_total = 0;
+  int fhe_levels = 0;
+  for (const auto& [s, radius] : todo)
+    if (fhe_row(s))
+      for (const auto& d : datasets)
+        if (fhe_data(d.name)) ++fhe_total, fhe_levels = std::max(fhe_levels, fl::encrypted_gradient_depth(s));
+  const bool fhe_everywhere = o.encrypted && all_fhe_rows && o.encrypted_data.empty();
+
   std::cerr << "generating CKKS keys (N = 16384, 7 levels, scale 2^40)...\n";
   ckks_env env;
   fhe_backends fhe;
+  if (!all_fhe_rows) fhe.set_shared_levels(std::min(fhe_levels, fhe_backends::max_levels));
 
   std::cout << "# Sigmoid approximations: fit, CKKS and federated accuracy\n\n"
             << "CKKS evaluation: N = 16384, primes {60, 40 x 7, 60}, scale 2^40; input x on 1024 points of [-R, R], "
@@ -537,8 +649,23 @@ int main(int argc, char** argv) {
                "(N = 16384, one 40-bit level per level of fl::encrypted_gradient_depth).\n"
             << "Data: paper-10000x5; synthetic-hard (" << o.hard.samples << " x " << o.hard.features << ", margin "
             << o.hard.margin << ", label noise " << o.hard.label_noise << ", scale " << o.hard.feature_scale
-            << "); pima (768 x 8, stratified 75/25 split, federated standardisation).\n\n";
-  std::cout << "| exact sigmoid |";
+            << "); pima (768 x 8, stratified 75/25 split, federated standardisation).\n";
+  if (!o.encrypted) {
+    std::cout << "FL + FHE: not run (--no-encrypted).\n";
+  } else if (fhe_total == 0) {
+    std::cout << "FL + FHE: not run (none of the chosen rows and data sets is in this grid).\n";
+  } else if (!fhe_everywhere) {
+    std::cout << "FL + FHE" << (o.quick ? " (--quick)" : "") << ": only for ";
+    if (all_fhe_rows) std::cout << "every row";
+    for (std::size_t i = 0; i < fhe_rows.size(); ++i) std::cout << (i ? ", " : "") << fhe_rows[i];
+    std::cout << " on ";
+    if (o.encrypted_data.empty()) std::cout << "every data set";
+    for (std::size_t i = 0; i < o.encrypted_data.size(); ++i) std::cout << (i ? ", " : "") << o.encrypted_data[i];
+    std::cout << " (" << fhe_total << " runs";
+    if (!all_fhe_rows) std::cout << ", one key set with " << std::min(fhe_levels, fhe_backends::max_levels) << " levels";
+    std::cout << "); '-' where not run.\n";
+  }
+  std::cout << "\n| exact sigmoid |";
   for (const auto& d : datasets) {
     const auto r = plain_federated(d, approx::exact_sigmoid{}, o);
     std::cout << ' ' << d.name << ' ' << (r.accuracy ? fmt(*r.accuracy, "%.4f") : r.failure) << " |";
@@ -549,19 +676,11 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < datasets.size(); ++i) std::cout << "---|---|---|";
   std::cout << "\n" << std::flush;
 
-  // Every family x degree x R, then the literature's fixed fits on their own intervals.
-  std::vector<std::pair<approx::sigmoid_approximation, double>> todo;
-  for (const double radius : o.radii)
-    for (const auto family : o.families)
-      for (const int degree : o.degrees) todo.emplace_back(approx::fit(family, degree, radius), radius);
-  for (auto& s : approx::literature_fits()) todo.emplace_back(s, s.hi());
-
   std::vector<row> rows;
+  std::size_t fhe_done = 0;
   std::map<double, std::pair<std::vector<double>, he::ckks_backend::ciphertext_type>> inputs;
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const auto& [s, radius] = todo[i];
-    std::cerr << "[" << i + 1 << "/" << todo.size() << "] " << s.name() << " (" << static_cast<int>(elapsed())
-              << " s)\n";
     row r{s, radius, {}, {}, {}, {}};
     if (!inputs.count(radius)) {
       auto x = grid(-radius, radius, 1024);
@@ -592,8 +711,10 @@ int main(int argc, char** argv) {
               << " | " << s.plan().cost().products << " | " << (r.eval_ms ? fmt(*r.eval_ms, "%.0f") : "n/a") << " |";
     for (const auto& d : datasets) {
       r.plain.push_back(plain_federated(d, s, o));
-      if (o.encrypted) {
-        std::cerr << "    FL + FHE on " << d.name << " (" << static_cast<int>(elapsed()) << " s)\n";
+      const bool run_fhe = fhe_row(s) && fhe_data(d.name);
+      if (run_fhe) {
+        std::cerr << "    FL + FHE " << ++fhe_done << "/" << fhe_total << ": " << s.name() << " on " << d.name << " ("
+                  << fmt(elapsed(), "%.0f") << " s)\n";
         r.encrypted.push_back(encrypted_federated(d, s, fhe, o));
         if (!r.encrypted.back().accuracy)
           std::cerr << "    FL + FHE on " << d.name << " failed: " << r.encrypted.back().failure << "\n";
@@ -603,7 +724,7 @@ int main(int argc, char** argv) {
       const auto& p = r.plain.back();
       const auto& e = r.encrypted.back();
       line << ' ' << (p.accuracy ? fmt(*p.accuracy, "%.4f") : "diverged") << " | "
-                << (e.accuracy ? fmt(*e.accuracy, "%.4f") : (o.encrypted ? "failed" : "-")) << " | "
+                << (e.accuracy ? fmt(*e.accuracy, "%.4f") : (run_fhe ? "failed" : "-")) << " | "
                 << fmt(p.z_outside, "%.4f") << " |";
       if (csv)
         *csv << approx::family_name(s.family()) << ',' << s.degree() << ',' << radius << ',' << d.name << ','
@@ -613,21 +734,39 @@ int main(int argc, char** argv) {
              << ',' << p.z_outside << '\n' << std::flush;
     }
     std::cout << line.str() << "\n" << std::flush;
+    std::cerr << "[" << i + 1 << "/" << todo.size() << " rows done, " << fmt(elapsed(), "%.0f") << " s] " << s.name()
+              << "\n";
     rows.push_back(std::move(r));
   }
 
-  if (o.encrypted) {
-    if (const row* b = best_row(rows)) {
-      double mean = 0.0;
-      for (const auto& e : b->encrypted) mean += *e.accuracy;
-      mean /= static_cast<double>(b->encrypted.size());
-      std::cout << "\nBest approximation: " << b->s.name() << " (mean FL + FHE accuracy " << fmt(mean, "%.4f")
-                << " over the " << datasets.size()
-                << " data sets; rule: fit error <= " << best_max_fit_error
-                << ", the highest mean, and among rows within 0.1 point of it the smallest depth, then the fewest "
+  // FL + FHE against plaintext training with the same polynomial, where both ran.
+  if (fhe_total > 0) {
+    std::size_t compared = 0, same = 0;
+    double largest = 0.0;
+    for (const auto& r : rows)
+      for (std::size_t d = 0; d < datasets.size(); ++d)
+        if (r.encrypted[d].accuracy && r.plain[d].accuracy) {
+          const double diff = std::fabs(*r.encrypted[d].accuracy - *r.plain[d].accuracy);
+          ++compared, same += diff == 0.0 ? 1 : 0, largest = std::max(largest, diff);
+        }
+    std::cout << "\nFL + FHE vs plaintext FL with the same polynomial: " << compared << " of " << fhe_total
+              << " encrypted runs comparable, " << same << " with the same test accuracy, largest difference "
+              << fmt(100.0 * largest, "%.2f") << " points\n";
+  }
+  if (!rows.empty()) {
+    // Ranked by FL + FHE accuracy when every row ran it on every data set; otherwise (--quick,
+    // --encrypted-rows/--encrypted-data, --no-encrypted) by plaintext-polynomial accuracy.
+    const bool by_fhe = fhe_everywhere;
+    const char* column = by_fhe ? "FL + FHE accuracy" : "plaintext-polynomial accuracy";
+    if (const row* b = best_row(rows, by_fhe)) {
+      std::cout << "\nBest approximation: " << b->s.name() << " (mean " << column << " " << fmt(*mean_accuracy(*b, by_fhe), "%.4f")
+                << " over the " << datasets.size() << " data sets; rule: fit error <= " << best_max_fit_error
+                << ", the highest mean " << column
+                << ", and among rows within 0.1 point of it the smallest depth, then the fewest "
                    "products, then the smallest fit error)\n";
     } else {
-      std::cout << "\nBest approximation: none (no row has an FL + FHE accuracy on every data set)\n";
+      std::cout << "\nBest approximation: none (no row with fit error <= " << best_max_fit_error << " has a "
+                << column << " on every data set)\n";
     }
   }
 

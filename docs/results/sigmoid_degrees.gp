@@ -11,13 +11,13 @@ set yrange [-0.3:1.3]
 set arrow 1 from -8,-0.3 to -8,1.3 nohead dt 2
 set arrow 2 from 8,-0.3 to 8,1.3 nohead dt 2
 set title 'taylor'
-plot 'curves_taylor.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 7', '' using 1:5 with lines title 'degree 15'
+plot 'curves_taylor.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 5', '' using 1:5 with lines title 'degree 7', '' using 1:6 with lines title 'degree 9', '' using 1:7 with lines title 'degree 15'
 set title 'least-squares'
-plot 'curves_least-squares.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 7', '' using 1:5 with lines title 'degree 15'
+plot 'curves_least-squares.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 5', '' using 1:5 with lines title 'degree 7', '' using 1:6 with lines title 'degree 9', '' using 1:7 with lines title 'degree 15'
 set title 'chebyshev'
-plot 'curves_chebyshev.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 7', '' using 1:5 with lines title 'degree 15'
+plot 'curves_chebyshev.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 5', '' using 1:5 with lines title 'degree 7', '' using 1:6 with lines title 'degree 9', '' using 1:7 with lines title 'degree 15'
 set title 'minimax'
-plot 'curves_minimax.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 7', '' using 1:5 with lines title 'degree 15'
+plot 'curves_minimax.dat' using 1:2 with lines lw 2 lc rgb 'black' title 'sigmoid', '' using 1:3 with lines title 'degree 3', '' using 1:4 with lines title 'degree 5', '' using 1:5 with lines title 'degree 7', '' using 1:6 with lines title 'degree 9', '' using 1:7 with lines title 'degree 15'
 unset multiplot
 unset arrow 1
 unset arrow 2
@@ -40,13 +40,13 @@ set title 'One CKKS evaluation of the sigmoid on 1024 slots (ms, shared machine)
 plot 'degrees_taylor.dat' using 1:4 with linespoints title 'taylor', 'degrees_least-squares.dat' using 1:4 with linespoints title 'least-squares', 'degrees_chebyshev.dat' using 1:4 with linespoints title 'chebyshev', 'degrees_minimax.dat' using 1:4 with linespoints title 'minimax'
 set terminal svg size 1200,450 dynamic font 'sans,11'
 set output 'sigmoid_accuracy.svg'
-set multiplot layout 1,3 title 'Test accuracy after federated training, R = 8 (3 rounds x 1 local epochs): FL + FHE solid, plaintext with the same polynomial dashed'
+set multiplot layout 1,3 title 'Test accuracy after federated training, R = 8 (5 rounds x 3 local epochs): FL + FHE solid where it ran, plaintext with the same polynomial dashed'
 set ylabel 'accuracy (%)'
 set key bottom right
 set title 'paper-10000x5'
-plot 'degrees_taylor.dat' using 1:6 with linespoints lc 1 title 'taylor', '' using 1:5 with lines dt 2 lc 1 notitle, 'degrees_least-squares.dat' using 1:6 with linespoints lc 2 title 'least-squares', '' using 1:5 with lines dt 2 lc 2 notitle, 'degrees_chebyshev.dat' using 1:6 with linespoints lc 3 title 'chebyshev', '' using 1:5 with lines dt 2 lc 3 notitle, 'degrees_minimax.dat' using 1:6 with linespoints lc 4 title 'minimax', '' using 1:5 with lines dt 2 lc 4 notitle
+plot 'degrees_taylor.dat' using 1:5 with linespoints dt 2 lc 1 title 'taylor (plaintext)', 'degrees_least-squares.dat' using 1:5 with linespoints dt 2 lc 2 title 'least-squares (plaintext)', 'degrees_chebyshev.dat' using 1:5 with linespoints dt 2 lc 3 title 'chebyshev (plaintext)', 'degrees_minimax.dat' using 1:5 with linespoints dt 2 lc 4 title 'minimax (plaintext)'
 set title 'synthetic-hard'
-plot 'degrees_taylor.dat' using 1:8 with linespoints lc 1 title 'taylor', '' using 1:7 with lines dt 2 lc 1 notitle, 'degrees_least-squares.dat' using 1:8 with linespoints lc 2 title 'least-squares', '' using 1:7 with lines dt 2 lc 2 notitle, 'degrees_chebyshev.dat' using 1:8 with linespoints lc 3 title 'chebyshev', '' using 1:7 with lines dt 2 lc 3 notitle, 'degrees_minimax.dat' using 1:8 with linespoints lc 4 title 'minimax', '' using 1:7 with lines dt 2 lc 4 notitle
+plot 'degrees_taylor.dat' using 1:7 with linespoints dt 2 lc 1 title 'taylor (plaintext)', 'degrees_least-squares.dat' using 1:7 with linespoints dt 2 lc 2 title 'least-squares (plaintext)', 'degrees_chebyshev.dat' using 1:7 with linespoints dt 2 lc 3 title 'chebyshev (plaintext)', 'degrees_minimax.dat' using 1:7 with linespoints dt 2 lc 4 title 'minimax (plaintext)'
 set title 'pima'
-plot 'degrees_taylor.dat' using 1:10 with linespoints lc 1 title 'taylor', '' using 1:9 with lines dt 2 lc 1 notitle, 'degrees_least-squares.dat' using 1:10 with linespoints lc 2 title 'least-squares', '' using 1:9 with lines dt 2 lc 2 notitle, 'degrees_chebyshev.dat' using 1:10 with linespoints lc 3 title 'chebyshev', '' using 1:9 with lines dt 2 lc 3 notitle, 'degrees_minimax.dat' using 1:10 with linespoints lc 4 title 'minimax', '' using 1:9 with lines dt 2 lc 4 notitle
+plot 'degrees_taylor.dat' using 1:10 with linespoints lc 1 title 'taylor', '' using 1:9 with lines dt 2 lc 1 notitle, 'degrees_least-squares.dat' using 1:9 with linespoints dt 2 lc 2 title 'least-squares (plaintext)', 'degrees_chebyshev.dat' using 1:9 with linespoints dt 2 lc 3 title 'chebyshev (plaintext)', 'degrees_minimax.dat' using 1:10 with linespoints lc 4 title 'minimax', '' using 1:9 with lines dt 2 lc 4 notitle
 unset multiplot
