@@ -3,7 +3,9 @@
 /// Little-endian byte writer and bounds-checked reader shared by every binary format in hefl.
 /// The reader never trusts a length: each read checks the remaining size first and throws
 /// hefl::parse_error naming what was being read, so truncated or oversized input cannot crash.
+/// The checksum that ends each format (serial::checksum, CRC-64/XZ) is in crc64.hpp.
 
+#include <hefl/core/crc64.hpp>
 #include <hefl/core/error.hpp>
 
 #include <array>
@@ -123,108 +125,6 @@ private:
     h *= 0x100000001b3ULL;
   }
   return h;
-}
-
-namespace detail {
-
-/// The eight 256-entry tables of slicing-by-8 CRC-64 (M. E. Kounavis, F. L. Berry, "Novel Table
-/// Lookup-Based Algorithms for High-Performance CRC Generation", IEEE Trans. Computers 57(11), 2008)
-/// for the reflected ECMA-182 polynomial 0xC96C5795D7870F42.
-[[nodiscard]] inline const std::array<std::array<std::uint64_t, 256>, 8>& crc64_tables() noexcept {
-  static constexpr auto tables = [] {
-    std::array<std::array<std::uint64_t, 256>, 8> t{};
-    for (std::uint64_t b = 0; b < 256; ++b) {
-      std::uint64_t c = b;
-      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1) ? 0xC96C5795D7870F42ULL : 0);
-      t[0][b] = c;
-    }
-    for (std::size_t b = 0; b < 256; ++b)
-      for (std::size_t j = 1; j < 8; ++j) t[j][b] = (t[j - 1][b] >> 8) ^ t[0][t[j - 1][b] & 0xff];
-    return t;
-  }();
-  return tables;
-}
-
-} // namespace detail
-
-namespace detail {
-
-/// One slicing-by-8 step per 8-byte word over @p words words of @p p, continuing @p crc (the running
-/// register, before the final xor).
-[[nodiscard]] inline std::uint64_t crc64_words(std::uint64_t crc, const std::uint8_t* p, std::size_t words) noexcept {
-  const auto& t = crc64_tables();
-  for (std::size_t i = 0; i < words; ++i, p += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8); // little-endian host (static_assert above)
-    w ^= crc;
-    crc = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^ t[4][(w >> 24) & 0xff] ^
-          t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^ t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
-  }
-  return crc;
-}
-
-/// a·b modulo the CRC polynomial, both in the reflected representation (bit 63 is x^0): the
-/// carry-less product zlib's crc32_combine uses (M. Adler), for the 64-bit polynomial.
-[[nodiscard]] constexpr std::uint64_t crc64_multiply(std::uint64_t a, std::uint64_t b) noexcept {
-  std::uint64_t product = 0;
-  for (std::uint64_t m = std::uint64_t{1} << 63; m != 0; m >>= 1) {
-    if (a & m) product ^= b;
-    b = (b & 1) ? (b >> 1) ^ 0xC96C5795D7870F42ULL : b >> 1;
-  }
-  return product;
-}
-
-/// x^(8·bytes) modulo the CRC polynomial (reflected), by square and multiply.
-[[nodiscard]] constexpr std::uint64_t crc64_shift(std::uint64_t bytes) noexcept {
-  std::uint64_t result = std::uint64_t{1} << 63, base = std::uint64_t{1} << (63 - 8);
-  for (; bytes != 0; bytes >>= 1) {
-    if (bytes & 1) result = crc64_multiply(result, base);
-    base = crc64_multiply(base, base);
-  }
-  return result;
-}
-
-} // namespace detail
-
-/// CRC-64/XZ of @p bytes: the ECMA-182 polynomial (ECMA-182, 1992, Annex B; reflected, initial value
-/// and final xor all ones, check value 0x995DC9BBDF1939FA for "123456789"), computed by slicing-by-8
-/// over eight contiguous parts of the input at once, joined as zlib's crc32_combine joins CRCs
-/// (the result is the CRC of the whole input). It detects accidental corruption of serialized
-/// objects (not an attacker: authenticity is the job of signatures). The polynomial has an even
-/// number of terms, so x + 1 divides it and every error of an odd number of bits is detected;
-/// x^d != 1 modulo it for every d <= 2^28 (checked by a program, see docs/ckks.md), so every error of
-/// two bits less than 2^28 bits apart is detected; every burst of at most 64 bits is detected, as for
-/// any 64-bit CRC.
-[[nodiscard]] inline std::uint64_t checksum(std::span<const std::uint8_t> bytes) noexcept {
-  const auto& t = detail::crc64_tables();
-  const std::uint8_t* p = bytes.data();
-  std::size_t n = bytes.size();
-  std::uint64_t crc = ~std::uint64_t{0};
-  constexpr std::size_t lanes = 8;
-  if (n >= 4096) {
-    // Eight contiguous lanes of `lane` words each, stepped together so that their dependency chains
-    // overlap in the CPU; each lane after the first starts from a zero register and is joined below.
-    const std::size_t lane = n / (8 * lanes);
-    std::uint64_t c[lanes] = {crc};
-    for (std::size_t i = 0; i < lane; ++i)
-      for (std::size_t j = 0; j < lanes; ++j) {
-        std::uint64_t w;
-        std::memcpy(&w, p + 8 * (j * lane + i), 8);
-        w ^= c[j];
-        c[j] = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^ t[4][(w >> 24) & 0xff] ^
-               t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^ t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
-      }
-    // CRC registers are linear: register(A || B) = register(A)·x^(8|B|) + register_from_zero(B).
-    const std::uint64_t shift = detail::crc64_shift(8 * lane);
-    crc = c[0];
-    for (std::size_t j = 1; j < lanes; ++j) crc = detail::crc64_multiply(crc, shift) ^ c[j];
-    p += 8 * lanes * lane;
-    n -= 8 * lanes * lane;
-  }
-  crc = detail::crc64_words(crc, p, n / 8);
-  p += 8 * (n / 8);
-  for (n %= 8; n > 0; --n, ++p) crc = (crc >> 8) ^ t[0][(crc ^ *p) & 0xff];
-  return ~crc;
 }
 
 } // namespace hefl::serial
