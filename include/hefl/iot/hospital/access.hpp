@@ -171,12 +171,8 @@ public:
                                    std::optional<record_time> to = {},
                                    clock_time now = std::chrono::system_clock::now()) {
     access_result out;
-    const auto verdict = validate_chain(reader_chain, *m_trust, cert_usage::tls_client, now);
-    out.certificate = verdict.status;
-    if (!verdict) {
-      out.reader = fingerprint_of(reader_chain);
-      return refuse(out, access_refusal::untrusted_certificate, verdict.reason, patient_id, now);
-    }
+    const auto verdict = validate_reader(reader_chain, out, patient_id, now);
+    if (!verdict) return out;
     const bool fresh = take_challenge(proof.challenge, now);
     bool possessed = false;
     if (fresh) {
@@ -209,16 +205,24 @@ public:
                                                  std::optional<record_time> to = {},
                                                  clock_time now = std::chrono::system_clock::now()) {
     access_result out;
-    const auto verdict = validate_chain(reader_chain, *m_trust, cert_usage::tls_client, now);
-    out.certificate = verdict.status;
-    if (!verdict) {
-      out.reader = fingerprint_of(reader_chain);
-      return refuse(out, access_refusal::untrusted_certificate, verdict.reason, patient_id, now);
-    }
+    const auto verdict = validate_reader(reader_chain, out, patient_id, now);
+    if (!verdict) return out;
     return authorize_and_read(out, *verdict.holder, patient_id, from, to, now);
   }
 
 private:
+  // The reader's chain for TLS-client use at @p now; on failure @p out is the logged refusal.
+  chain_verdict validate_reader(const std::vector<Botan::X509_Certificate>& reader_chain, access_result& out,
+                                std::string_view patient_id, clock_time now) {
+    auto verdict = validate_chain(reader_chain, *m_trust, cert_usage::tls_client, now);
+    out.certificate = verdict.status;
+    if (!verdict) {
+      out.reader = fingerprint_of(reader_chain);
+      refuse(out, access_refusal::untrusted_certificate, verdict.reason, patient_id, now);
+    }
+    return verdict;
+  }
+
   access_result& authorize_and_read(access_result& out, const identity& holder, std::string_view patient_id,
                                     std::optional<record_time> from, std::optional<record_time> to, clock_time now) {
     out.reader = holder.subject_id;
