@@ -1,6 +1,7 @@
 // Issue 10, item 10 leftover: the ledger's pending pool (entries submitted but not sealed yet) is
 // written to the store's SQLite file before submit returns, so a crash loses no acknowledged entry.
 #include <hefl/iot/ledger/ledger_store.hpp>
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -25,20 +26,8 @@ transaction check_tx(int i) {
                                  std::vector<std::uint8_t>(payload.begin(), payload.end()), at_ms(1'000'000 + i));
 }
 
-struct temp_db {
-  std::string path;
-  temp_db() {
-    std::vector<std::uint8_t> r(8);
-    Botan::system_rng().randomize(r.data(), r.size());
-    path = (std::filesystem::temp_directory_path() / ("hefl_pending_" + Botan::hex_encode(r, false) + ".db")).string();
-  }
-  ~temp_db() {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-    std::filesystem::remove(path + "-journal", ec);
-  }
-  temp_db(const temp_db&) = delete;
-  temp_db& operator=(const temp_db&) = delete;
+struct temp_db : hefl_test::temp_db {
+  temp_db() : hefl_test::temp_db("hefl_pending_") {}
 };
 
 struct pending_fixture {

@@ -1,4 +1,5 @@
 #include <hefl/iot/ledger/ledger_store.hpp>
+#include "test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,21 +28,8 @@ transaction check_tx(int i) {
                                  std::vector<std::uint8_t>(payload.begin(), payload.end()), at_ms(1'000'000 + i));
 }
 
-// A database path in the temp directory, removed (with its journal) when the test ends.
-struct temp_db {
-  std::string path;
-  temp_db() {
-    std::vector<std::uint8_t> r(8);
-    Botan::system_rng().randomize(r.data(), r.size());
-    path = (std::filesystem::temp_directory_path() / ("hefl_ledger_" + Botan::hex_encode(r, false) + ".db")).string();
-  }
-  ~temp_db() {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-    std::filesystem::remove(path + "-journal", ec);
-  }
-  temp_db(const temp_db&) = delete;
-  temp_db& operator=(const temp_db&) = delete;
+struct temp_db : hefl_test::temp_db {
+  temp_db() : hefl_test::temp_db("hefl_ledger_") {}
 };
 
 // Runs SQL on the file directly, as an attacker with write access to the disk would.

@@ -35,6 +35,13 @@ struct temp_dir {
   [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
+/// A database file path inside a fresh temp_dir; the file and its journal go with the directory.
+struct temp_db {
+  temp_dir dir;
+  std::string path;
+  explicit temp_db(const std::string& prefix = "hefl_db_") : dir(prefix), path(dir.file("test.db")) {}
+};
+
 /// A payload of one data type with one field, e.g. vital("heart_rate", "bpm", 72).
 inline hefl::iot::payload vital(const std::string& type, const std::string& field, nlohmann::json value) {
   hefl::iot::payload p;
