@@ -333,33 +333,39 @@ struct ckks_env {
                 he::ckks_backend_options{true, false, {}}) {}
 };
 
-// The FL + FHE backends, one per chain length: `levels` 40-bit primes between two 60-bit ones at
-// N = 16384, as many as fl::encrypted_gradient_depth asks for (128-bit security caps it at 7). With
+// The FL + FHE backends, one per chain length: he::ckks_encrypted_data_parameters(levels) (scale 2^50,
+// `levels` 50-bit primes between two 60-bit ones; N = 16384 up to 6 levels, N = 32768 beyond), as
+// many as fl::encrypted_gradient_depth asks for. The key holder floods every gradient sum it
+// publishes (docs/threat-model.md); its budget of published values is sized for the whole grid. With
 // a shared chain length (set_shared_levels), every row up to it runs on that one key set instead:
 // one key generation, at the price of longer ciphertexts for the shallower rows.
 class fhe_backends {
 public:
-  static constexpr int max_levels = 7;
+  static constexpr int max_levels = 15;
   void set_shared_levels(int levels) { m_shared = levels; }
   he::ckks_backend* get(int levels) {
     if (levels > max_levels) return nullptr;
     if (m_shared >= levels) levels = m_shared;
     auto& slot = m_by_levels[levels];
     if (!slot) {
-      std::cerr << "  generating N = 16384 CKKS keys with " << levels << " levels for FL + FHE...\n";
-      std::vector<int> primes{60};
-      for (int i = 0; i < levels; ++i) primes.push_back(40);
-      primes.push_back(60);
-      slot = std::make_unique<holder>(primes);
+      const auto params = he::ckks_encrypted_data_parameters(levels);
+      std::cerr << "  generating N = " << params.poly_degree() << " CKKS keys with " << levels
+                << " levels for FL + FHE...\n";
+      slot = std::make_unique<holder>(params);
     }
     return &slot->backend;
   }
 
 private:
+  static he::ckks_backend_options grid_options() {
+    he::ckks_backend_options o;
+    o.flooding.computed_published_values = 0x1p20;  // 192 runs of at most 150 gradients x 11 sums
+    return o;
+  }
   struct holder {
     crypto::system_random rng;
     he::ckks_backend backend;
-    explicit holder(const std::vector<int>& primes) : backend(he::ckks::parameters(16384, primes, 40), rng) {}
+    explicit holder(const he::ckks::parameters& params) : backend(params, rng, grid_options()) {}
   };
   std::map<int, std::unique_ptr<holder>> m_by_levels;
   int m_shared = 0;
@@ -371,7 +377,7 @@ fl_result encrypted_federated(const named_data& d, const approx::sigmoid_approxi
   const int levels = fl::encrypted_gradient_depth(s);
   he::ckks_backend* backend = backends.get(levels);
   if (!backend)
-    return {std::nullopt, 0.0, "needs " + std::to_string(levels) + " levels, more than a 128-bit N = 16384 chain holds"};
+    return {std::nullopt, 0.0, "needs " + std::to_string(levels) + " levels, more than a 128-bit N = 32768 chain holds"};
   return run_trainer(fl::encrypted_data_trainer<he::ckks_backend, approx::sigmoid_approximation>(
                          *backend, trainer_settings(o), s),
                      d);
@@ -646,7 +652,8 @@ int main(int argc, char** argv) {
             << "FL (fl::federated_trainer): " << o.clients << " IID clients, " << o.rounds << " rounds x "
             << o.local_epochs << " local epochs, lr 1, L2 0.05, seed " << o.seed
             << "; acc = plaintext FedAvg with the polynomial, FHE = encrypted data and encrypted updates "
-               "(N = 16384, one 40-bit level per level of fl::encrypted_gradient_depth).\n"
+               "(he::ckks_encrypted_data_parameters: scale 2^50, one 50-bit level per level of "
+               "fl::encrypted_gradient_depth, N = 16384 up to 6 levels, 32768 beyond; gradient sums Gaussian-flooded).\n"
             << "Data: paper-10000x5; synthetic-hard (" << o.hard.samples << " x " << o.hard.features << ", margin "
             << o.hard.margin << ", label noise " << o.hard.label_noise << ", scale " << o.hard.feature_scale
             << "); pima (768 x 8, stratified 75/25 split, federated standardisation).\n";

@@ -9,13 +9,16 @@
 //   FL-poly       the same with a polynomial sigmoid (--approx, default default_approx below)
 //   FL-CKKS       plaintext training, uploads CKKS-encrypted (N = 8192, primes {60,40,60}); the server
 //                 forms Σ n_k·Enc(θ_k) and only the key holder decrypts the sum
-//   FL-FHE        each client's data CKKS-encrypted (N = 16384, primes {60,40,40,40,40,60}, one
-//                 ciphertext per feature column); the compute party computes the gradient with public
-//                 weights, the key holder decrypts the gradient sums; uploads encrypted as in FL-CKKS
+//   FL-FHE        each client's data CKKS-encrypted (he::ckks_training_parameters: N = 16384, scale
+//                 2^50, one ciphertext per feature column); the compute party computes the gradient
+//                 with public weights, the key holder decrypts the gradient sums (Gaussian-flooded);
+//                 uploads encrypted as in FL-CKKS
 //   FL-FHE-model  data AND weights encrypted (the TenSEAL tutorial's protocol): the compute party sees
-//                 neither; the key holder refreshes the weights between local epochs; uploads encrypted
-// All CKKS parameter sets are 128-bit secure (scale 2^40); the FL-FHE chain has as many 40-bit
-// levels as the chosen approximation needs (fl::encrypted_gradient_depth).
+//                 neither; the key holder refreshes the weights after every local epoch and encrypts
+//                 the last ones afresh as the upload
+// All CKKS parameter sets are 128-bit secure; the FL-FHE chain has as many 50-bit levels as the
+// chosen approximation needs (fl::encrypted_gradient_depth). The last table counts what the key
+// holders decrypted and how each published result was flooded.
 // --approx NAME picks the polynomial sigmoid of FL-poly, FL-FHE and FL-FHE-model (--help lists the
 // names); --plot DIR writes the accuracy-per-round figures (the paper's Figures 2 and 3) with gnuplot.
 //
@@ -182,18 +185,13 @@ struct ckks_holder {
                                  hefl::he::ckks_backend_options{false, false, {}}};
 };
 
-// The roles of the FL-FHE rows: `levels` 40-bit primes between two 60-bit ones at N = 16384 (w·x,
-// the sigmoid, e·x: fl::encrypted_gradient_depth; 4 for a cubic). 128-bit security caps it at 7.
-std::vector<int> fhe_primes(int levels) {
-  std::vector<int> primes{60};
-  for (int i = 0; i < levels; ++i) primes.push_back(40);
-  primes.push_back(60);
-  return primes;
-}
+// The roles of the FL-FHE rows: `levels` (w·x, the sigmoid, e·x: fl::encrypted_gradient_depth; 4 for
+// a cubic) 50-bit primes between two 60-bit ones, N = 16384 up to 6 levels, N = 32768 beyond.
 struct fhe_holder {
   hefl::crypto::system_random rng;
   hefl::he::ckks_backend backend;
-  explicit fhe_holder(int levels) : backend(hefl::he::ckks::parameters(16384, fhe_primes(levels), 40), rng) {}
+  fhe_holder(hefl::he::ckks::parameters params, bool any_rotation)
+      : backend(std::move(params), rng, hefl::he::ckks_backend_options{true, true, any_rotation, {}, {}}) {}
 };
 
 // What one run cost, summed over its rounds (fl::round_metrics).
@@ -224,6 +222,7 @@ std::vector<double> fit(Trainer&& trainer, const Data& data, run_cost& cost, con
 // Runs one method on one configuration and returns the test accuracy after every round.
 std::vector<double> run(const std::string& method, const hefl::data::train_test& data, const options& o,
                         const hefl::approx::sigmoid_approximation& sigma, ckks_holder* ckks, fhe_holder* fhe,
+                        fhe_holder* fhe_model,
                         run_cost& cost, const std::function<void(int)>& progress) {
   namespace fl = hefl::fl;
   using hefl::he::ckks_backend;
@@ -240,7 +239,7 @@ std::vector<double> run(const std::string& method, const hefl::data::train_test&
   if (method == "FL-FHE")
     return fit(fl::encrypted_data_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
   if (method == "FL-FHE-model")
-    return fit(fl::encrypted_model_trainer<ckks_backend, poly>(fhe->backend, cfg, sigma), data, cost, progress);
+    return fit(fl::encrypted_model_trainer<ckks_backend, poly>(fhe_model->backend, cfg, sigma), data, cost, progress);
   if (method == "FL-poly")
     return fit(fl::federated_trainer<plain_backend, logistic_regression, hefl::aggregate::fedavg, poly>(plain, cfg, sigma),
                data, cost, progress);
@@ -323,7 +322,7 @@ bool plot(const options& o, const std::map<std::tuple<std::size_t, std::size_t, 
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const options o = parse(argc, argv);
   const auto sigma = pick_approximation(o.approx);
   std::optional<std::ofstream> csv;
@@ -342,20 +341,27 @@ int main(int argc, char** argv) {
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   std::unique_ptr<ckks_holder> ckks;
   if (wants("FL-CKKS")) ckks = std::make_unique<ckks_holder>();
-  std::unique_ptr<fhe_holder> fhe;
-  if (wants("FL-FHE") || wants("FL-FHE-model")) {
-    const int levels = hefl::fl::encrypted_gradient_depth(sigma);
-    std::cerr << "generating the N = 16384 CKKS keys for FL-FHE (" << levels << " levels for " << sigma.name() << ") ..."
-              << std::flush;
+  // Two key sets: FL-FHE publishes gradient sums (N = 16384, scale 2^50 leaves room to flood them),
+  // FL-FHE-model publishes models (N = 32768, scale 2^60): docs/threat-model.md.
+  std::unique_ptr<fhe_holder> fhe, fhe_model;
+  const int levels = hefl::fl::encrypted_gradient_depth(sigma);
+  const auto make = [&](const char* method, auto parameters, bool any_rotation, std::unique_ptr<fhe_holder>& into) {
+    if (!wants(method)) return true;
+    std::cerr << "generating the CKKS keys for " << method << " (" << levels << " levels for " << sigma.name()
+              << ") ..." << std::flush;
     try {
-      fhe = std::make_unique<fhe_holder>(levels);
+      into = std::make_unique<fhe_holder>(parameters(levels), any_rotation);
     } catch (const hefl::error& e) {
-      std::cerr << "\npaper_tables: no 128-bit secure N = 16384 chain for " << sigma.name() << " (" << levels
+      std::cerr << "\npaper_tables: no 128-bit secure chain for " << sigma.name() << " (" << levels
                 << " levels): " << e.what() << "\n";
-      return 1;
+      return false;
     }
     std::cerr << " done (" << static_cast<int>(elapsed()) << " s)\n";
-  }
+    return true;
+  };
+  if (!make("FL-FHE", hefl::he::ckks_encrypted_data_parameters, true, fhe) ||
+      !make("FL-FHE-model", hefl::he::ckks_encrypted_model_parameters, false, fhe_model))
+    return 1;
   const double setup_seconds = elapsed();
   const std::size_t runs = o.samples.size() * o.features.size() * o.methods.size();
   std::size_t done = 0;
@@ -378,7 +384,7 @@ int main(int argc, char** argv) {
         };
         run_cost cost;
         const double t0 = elapsed();
-        const auto acc = run(method, data, o, sigma, ckks.get(), fhe.get(), cost, progress);
+        const auto acc = run(method, data, o, sigma, ckks.get(), fhe.get(), fhe_model.get(), cost, progress);
         cost.seconds = elapsed() - t0;
         per_method[method] += cost;
         seconds[{method, n}] = cost.seconds;
@@ -429,7 +435,25 @@ int main(int argc, char** argv) {
     std::cout << "| " << method << " | " << c.seconds << " | " << c.local << " | " << c.encryption << " | "
               << c.aggregation << " | " << c.decryption << " |\n";
   }
+  // What the key holders published: every decryption that left them, flooded or not (docs/threat-model.md).
+  const auto report = [](const char* who, const hefl::he::ckks_key_holder& k) {
+    std::cout << "| " << who << " | " << k.flooded_decryptions() - k.estimated_floodings() << " | "
+              << k.estimated_floodings() << " (" << k.published_computed_values() << " values) | " << std::scientific
+              << std::setprecision(2) << k.largest_flooding_deviation() << std::fixed << std::setprecision(1) << " | "
+              << k.unflooded_decryptions() << " | " << k.raw_decryptions() << " |\n";
+  };
+  if (ckks || fhe || fhe_model) {
+    std::cout << "\n## Decryptions by the key holders\n\n| key holder | published, flooded with a bound (uniform) | "
+                 "published, flooded with an estimate (Gaussian) | largest Gaussian σ | published unflooded | "
+                 "raw, kept by the key holder |\n|---|---|---|---|---|---|\n";
+    if (ckks) report("FL-CKKS", hefl::he::key_holder_of(ckks->backend));
+    if (fhe) report("FL-FHE", hefl::he::key_holder_of(fhe->backend));
+    if (fhe_model) report("FL-FHE-model", hefl::he::key_holder_of(fhe_model->backend));
+  }
   std::cout << "\nTotal: " << elapsed() << " s\n" << std::defaultfloat;
   if (!o.plot.empty() && !plot(o, all_acc, sigma.name())) return 1;
   return 0;
+} catch (const hefl::error& e) {  // e.g. a key holder refusing to publish what it cannot flood
+  std::cerr << "\npaper_tables: " << e.what() << "\n";
+  return 1;
 }

@@ -1,5 +1,6 @@
-// Noise-flooded decryption by the CKKS key holder (Li, Micciancio, EUROCRYPT 2021) and its use by the
-// trainer for every decryption that leaves the key holder.
+// Noise-flooded decryption by the CKKS key holder (uniform: Li, Micciancio, EUROCRYPT 2021; Gaussian
+// for computed results: Li, Micciancio, Schultz, Sorrell, CRYPTO 2022) and its use by the trainer for
+// every decryption that leaves the key holder.
 #include <hefl/approx/sigmoid.hpp>
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/data/synthetic.hpp>
@@ -9,6 +10,8 @@
 #include <hefl/he/plain_backend.hpp>
 
 #include <catch2/catch.hpp>
+
+#include "fhe_test_support.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -120,23 +123,123 @@ TEST_CASE("parameters that leave no room for flooding are refused with the reaso
   CHECK_THROWS_WITH(he::ckks_backend(roomy(), rng, weak), Catch::Contains("statistical_security"));
 }
 
-TEST_CASE("a computed ciphertext without a noise bound is refused or counted as unflooded, as configured",
+TEST_CASE("a computed ciphertext without a noise bound is flooded with an estimate, refused, or left raw, as configured",
           "[ckks][flooding]") {
   seeded_random rng(34);
-  he::ckks_backend_options o = aggregation_only();
-  o.flooding.unknown = he::unbounded_noise::refuse;
-  he::ckks_backend strict(roomy(), rng, o);
   const std::vector<double> x{0.5, -0.25};
-  const auto c = strict.multiply_scalar(strict.encrypt(x), 3.0);
-  CHECK_THROWS_AS(strict.key_holder().decrypt_for_sharing(c, he::published_noise::computed()), security_error);
-  CHECK_THROWS_WITH(strict.key_holder().decrypt_for_sharing(c, he::published_noise::computed()),
-                    Catch::Contains("computed_noise_bound"));
-  he::ckks_backend lenient(roomy(), rng, aggregation_only());
-  const auto v = lenient.key_holder().decrypt_for_sharing(lenient.multiply_scalar(lenient.encrypt(x), 3.0),
-                                                          he::published_noise::computed());
-  CHECK(std::abs(v[0] - 1.5) < 1e-6);
-  CHECK(lenient.key_holder().unflooded_decryptions() == 1);
-  CHECK(lenient.key_holder().flooded_decryptions() == 0);
+  const std::size_t first[1] = {0};
+  SECTION("default: Gaussian flooding with the noise estimated from the imaginary parts") {
+    he::ckks_backend b(test::toy_training_parameters(1), rng, aggregation_only());
+    const auto c = b.multiply_scalar(b.encrypt(x), 3.0);
+    const auto v = b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(), first);
+    REQUIRE(v.size() == 1);
+    CHECK(std::abs(v[0] - 1.5) < 1e-6);
+    CHECK(b.key_holder().estimated_floodings() == 1);
+    CHECK(b.key_holder().published_computed_values() == 1);
+    CHECK(b.key_holder().unflooded_decryptions() == 0);
+  }
+  SECTION("unbounded_noise::refuse") {
+    he::ckks_backend_options o = aggregation_only();
+    o.flooding.unknown = he::unbounded_noise::refuse;
+    he::ckks_backend strict(roomy(), rng, o);
+    const auto c = strict.multiply_scalar(strict.encrypt(x), 3.0);
+    CHECK_THROWS_AS(strict.key_holder().decrypt_for_sharing(c, he::published_noise::computed()), security_error);
+    CHECK_THROWS_WITH(strict.key_holder().decrypt_for_sharing(c, he::published_noise::computed(), first),
+                      Catch::Contains("computed_noise_bound"));
+  }
+  SECTION("unbounded_noise::raw_decryption_leaks: an opt-out by name, counted") {
+    he::ckks_backend_options o = aggregation_only();
+    o.flooding.unknown = he::unbounded_noise::raw_decryption_leaks;
+    he::ckks_backend lenient(roomy(), rng, o);
+    const auto v = lenient.key_holder().decrypt_for_sharing(lenient.multiply_scalar(lenient.encrypt(x), 3.0),
+                                                            he::published_noise::computed());
+    CHECK(std::abs(v[0] - 1.5) < 1e-6);
+    CHECK(lenient.key_holder().unflooded_decryptions() == 1);
+    CHECK(lenient.key_holder().flooded_decryptions() == 0);
+  }
+}
+
+TEST_CASE("Gaussian flooding of computed results: the noise is there at the stated size, and covers the real error",
+          "[ckks][flooding]") {
+  seeded_random rng(38);
+  he::ckks_backend b(test::toy_training_parameters(2), rng);
+  auto& kh = b.key_holder();
+  REQUIRE(kh.flooding().computed_statistical_security == 30);
+  std::vector<double> x(b.slot_count()), y(b.slot_count()), xy(b.slot_count());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = std::sin(0.01 * static_cast<double>(i)) * 3;
+    y[i] = std::cos(0.02 * static_cast<double>(i)) * 2;
+    xy[i] = x[i] * y[i];
+  }
+  const auto c = b.multiply(b.encrypt(x), b.encrypt(y));  // a computed result: one product, relinearized, rescaled
+  std::vector<std::size_t> slots(500);
+  for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = 2 * j;
+  const auto f1 = kh.decrypt_for_sharing(c, he::published_noise::computed(), slots);
+  const auto f2 = kh.decrypt_for_sharing(c, he::published_noise::computed(), slots);
+  const auto raw = kh.decrypt(c);
+  const double sigma = kh.largest_flooding_deviation();
+  REQUIRE(sigma > 0);
+  // σ = sqrt(12·τ)·2^(s/2)·B: recover the bound B the key holder used and check it covers the real
+  // error of every slot (the imaginary-part estimate, doubled and rounded up to a power of two).
+  const double bound = sigma / (std::sqrt(12 * kh.flooding().computed_published_values) * std::exp2(15.0));
+  double real_error = 0, sum_sq = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) real_error = std::max(real_error, std::abs(raw[i] - xy[i]));
+  for (std::size_t j = 0; j < slots.size(); ++j) {
+    CHECK(std::abs(f1[j] - raw[slots[j]]) < 7 * sigma);
+    sum_sq += (f1[j] - f2[j]) * (f1[j] - f2[j]);
+  }
+  CAPTURE(real_error, bound, sigma);
+  CHECK(real_error > 0);
+  CHECK(real_error <= bound);
+  CHECK(bound <= 16 * real_error);  // an estimate, not a blanket worst case
+  // The two floodings are independent: their difference has deviation sqrt(2)·σ.
+  const double measured = std::sqrt(sum_sq / static_cast<double>(slots.size()));
+  CHECK(measured > 0.8 * std::sqrt(2.0) * sigma);
+  CHECK(measured < 1.2 * std::sqrt(2.0) * sigma);
+  CHECK(kh.published_computed_values() == 1000);
+  CHECK_THROWS_AS(kh.decrypt_for_sharing(c, he::published_noise::computed(), std::vector<std::size_t>{b.slot_count()}),
+                  invalid_argument);
+}
+
+TEST_CASE("Gaussian flooding refuses what it cannot hide: a spent budget, too little precision, a bad unit",
+          "[ckks][flooding]") {
+  seeded_random rng(39);
+  const std::vector<double> x{0.5, -0.25};
+  const std::vector<std::size_t> ten{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  SECTION("the key publishes at most computed_published_values values") {
+    he::ckks_backend_options o;
+    o.flooding.computed_published_values = 20;
+    he::ckks_backend b(test::toy_training_parameters(1), rng, o);
+    const auto c = b.multiply(b.encrypt(x), b.encrypt(x));
+    (void)b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(), ten);
+    (void)b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(), ten);
+    CHECK_THROWS_WITH(b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(), ten),
+                      Catch::Contains("exceed the 20"));
+    // Publishing every slot counts every slot against the budget.
+    he::ckks_backend wide(test::toy_training_parameters(1), rng);
+    CHECK_NOTHROW(wide.key_holder().decrypt_for_sharing(wide.multiply(wide.encrypt(x), wide.encrypt(x)),
+                                                        he::published_noise::computed()));
+    CHECK(wide.key_holder().published_computed_values() == wide.slot_count());
+  }
+  SECTION("a scale-2^40 product has no room for s = 30 at a unit of 1, but has at a unit of 10^6") {
+    he::ckks_backend b(ckks::parameters(2048, {60, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure), rng);
+    const auto c = b.multiply(b.encrypt(x), b.encrypt(x));
+    CHECK_THROWS_WITH(b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(), ten),
+                      Catch::Contains("no room for flooding a computed result"));
+    CHECK_NOTHROW(b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(1e6), ten));
+    CHECK_THROWS_AS(b.key_holder().decrypt_for_sharing(c, he::published_noise::computed(0), ten), invalid_argument);
+  }
+  SECTION("the options are checked when the key holder is made") {
+    he::ckks_backend_options o;
+    o.flooding.computed_statistical_security = 29;
+    CHECK_THROWS_WITH(he::ckks_backend(test::toy_training_parameters(1), rng, o), Catch::Contains("[30, 100]"));
+    o = {};
+    o.flooding.computed_published_values = 0;
+    CHECK_THROWS_AS(he::ckks_backend(test::toy_training_parameters(1), rng, o), invalid_argument);
+    o = {};
+    o.flooding.computed_min_precision_bits = 53;
+    CHECK_THROWS_AS(he::ckks_backend(test::toy_training_parameters(1), rng, o), invalid_argument);
+  }
 }
 
 TEST_CASE("the trainer floods every aggregate it publishes and says which decryptions it could not flood",
@@ -158,24 +261,51 @@ TEST_CASE("the trainer floods every aggregate it publishes and says which decryp
     CHECK(b.key_holder().unflooded_decryptions() == 0);
     CHECK((m_enc.parameters() - m_plain.parameters()).cwiseAbs().maxCoeff() < 1e-8);
   }
-  SECTION("encrypted data: the uploads are flooded, the gradients computed under encryption are not") {
-    he::ckks_backend b(ckks::parameters(2048, {60, 40, 40, 40, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure),
-                       rng);
+  SECTION("encrypted data: uploads flooded with their bound, gradient sums with an estimate, nothing raw") {
+    he::ckks_backend b(test::toy_training_parameters(4), rng);
     model::logistic_regression m(2);
     fl::encrypted_data_trainer<he::ckks_backend>(b, cfg, approx::paper_sigmoid3()).fit(m, d.train, d.test);
-    CHECK(b.key_holder().flooded_decryptions() == 2);  // one aggregate per round
-    CHECK(b.key_holder().unflooded_decryptions() > 0);  // the gradient sums (documented leak)
+    CHECK(b.key_holder().estimated_floodings() == 2 * 4 * 1);  // one packed gradient per round, client, epoch
+    CHECK(b.key_holder().published_computed_values() == 2 * 4 * 1 * 3);  // n + 1 sums each, nothing else
+    CHECK(b.key_holder().flooded_decryptions() == 2 + 8);  // plus one aggregate per round
+    CHECK(b.key_holder().unflooded_decryptions() == 0);
     CHECK(b.key_holder().raw_decryptions() == 0);
   }
-  SECTION("unbounded_noise::refuse makes the encrypted-data mode refuse instead of leaking") {
+  SECTION("unbounded_noise::refuse makes the encrypted-data mode refuse instead of estimating") {
     he::ckks_backend_options o;
     o.flooding.unknown = he::unbounded_noise::refuse;
-    he::ckks_backend b(ckks::parameters(2048, {60, 40, 40, 40, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure),
-                       rng, o);
+    he::ckks_backend b(test::toy_training_parameters(4), rng, o);
     model::logistic_regression m(2);
     fl::encrypted_data_trainer<he::ckks_backend> trainer(b, cfg, approx::paper_sigmoid3());
     CHECK_THROWS_AS(trainer.fit(m, d.train, d.test), security_error);
   }
+  SECTION("a scale-2^40 chain has no room to flood the gradient sums: refused, not leaked") {
+    he::ckks_backend b(ckks::parameters(2048, {60, 40, 40, 40, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure),
+                       rng);
+    model::logistic_regression m(2);
+    fl::encrypted_data_trainer<he::ckks_backend> trainer(b, cfg, approx::paper_sigmoid3());
+    CHECK_THROWS_WITH(trainer.fit(m, d.train, d.test), Catch::Contains("no room for flooding"));
+    CHECK(b.key_holder().unflooded_decryptions() == 0);
+  }
+}
+
+TEST_CASE("the FL-FHE presets are 128-bit secure and give the flooding room", "[ckks][flooding]") {
+  for (int levels = 1; levels <= 15; ++levels) {
+    const ckks::parameters p = he::ckks_encrypted_data_parameters(levels);
+    CHECK(p.poly_degree() == (levels <= 6 ? 16384u : 32768u));
+    CHECK(p.modulus_bits() <= ckks::max_secure_modulus_bits(p.poly_degree()));
+    CHECK(p.security_level() == ckks::security::classical_128);
+    CHECK(p.log2_scale() == 50);
+  }
+  for (int levels = 1; levels <= 11; ++levels) {
+    const ckks::parameters p = he::ckks_encrypted_model_parameters(levels);
+    CHECK(p.poly_degree() == 32768u);
+    CHECK(p.modulus_bits() <= ckks::max_secure_modulus_bits(p.poly_degree()));
+    CHECK(p.log2_scale() == 60);
+  }
+  CHECK_THROWS_AS(he::ckks_encrypted_data_parameters(0), invalid_argument);
+  CHECK_THROWS_AS(he::ckks_encrypted_data_parameters(16), invalid_argument);
+  CHECK_THROWS_AS(he::ckks_encrypted_model_parameters(12), invalid_argument);
 }
 
 TEST_CASE("fresh_noise_bound bounds the measured noise of fresh encryptions and of their integer sums",

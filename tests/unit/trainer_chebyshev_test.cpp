@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "fhe_test_support.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -136,10 +138,7 @@ TEST_CASE("a degree-15 sigmoid on [-8, 8] trains under CKKS in both encrypted mo
   const auto cfg = config(2, 2, 2);
   const Eigen::VectorXd reference = fl_poly(parts, d.test, cfg, sigma);
   crypto::seeded_random rng(17);
-  std::vector<int> primes{60};
-  primes.insert(primes.end(), static_cast<std::size_t>(depth), 40);
-  primes.push_back(60);
-  he::ckks_backend ckks(ckks::parameters(2048, primes, 40, ckks::security::none_i_know_this_is_insecure), rng);
+  he::ckks_backend ckks(test::toy_training_parameters(depth), rng);
   using S = approx::sigmoid_approximation;
   model::logistic_regression a(3), b(3);
   (void)fl::encrypted_data_trainer<he::ckks_backend, S>(ckks, cfg, sigma).fit(a, parts, d.test);

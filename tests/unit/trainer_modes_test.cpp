@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "fhe_test_support.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -178,8 +180,7 @@ TEST_CASE("encrypted FL-FHE modes under toy CKKS follow plaintext FL-poly", "[fl
   const auto cfg = config(4, 2, 2);
   const Eigen::VectorXd reference = fl_poly(parts, d.test, cfg);
   crypto::seeded_random rng(5);
-  he::ckks_backend ckks(ckks::parameters(2048, {60, 40, 40, 40, 40, 60}, 40, ckks::security::none_i_know_this_is_insecure),
-                        rng);
+  he::ckks_backend ckks(test::toy_training_parameters(4), rng);
   const auto sigma = approx::paper_sigmoid3();
   model::logistic_regression a(3), b(3);
   const auto ha = fl::encrypted_data_trainer<he::ckks_backend>(ckks, cfg, sigma).fit(a, parts, d.test);
@@ -188,7 +189,13 @@ TEST_CASE("encrypted FL-FHE modes under toy CKKS follow plaintext FL-poly", "[fl
   CHECK((b.parameters() - reference).cwiseAbs().maxCoeff() < 1e-3);
   CHECK(ha.back().accuracy > 0.9);
   CHECK(hb.back().accuracy > 0.9);
-  // Encrypted data + weights: round 2 uploads the 4 encrypted parameters, which left the compute party
-  // at a low level; encrypted data with public weights uploads one packed ciphertext.
-  CHECK(hb[1].bytes_uploaded[0] > ha[1].bytes_uploaded[0]);
+  // Both modes upload one fresh packed ciphertext (the encrypted-weights mode's last epoch is refreshed
+  // and re-encrypted by the key holder), so both send the same bytes.
+  CHECK(hb[1].bytes_uploaded[0] == ha[1].bytes_uploaded[0]);
+  CHECK(ha[1].bytes_uploaded[0] > 0);
+  // Every gradient sum and every last-epoch model left the key holder flooded; nothing raw was published.
+  const auto& kh = ckks.key_holder();
+  CHECK(kh.unflooded_decryptions() == 0);
+  CHECK(kh.estimated_floodings() == 2 * 4 * 2 + 2 * 4 * 4);  // FL-FHE: rounds·clients·epochs; FL-FHE-model: rounds·clients·(n+1)
+  CHECK(kh.flooded_decryptions() == kh.estimated_floodings() + 2 + 2);  // plus one aggregate per round and mode
 }

@@ -264,7 +264,9 @@ template <class K, class C>
     throw invalid_argument("decrypt_gradient: " + std::to_string(sums.size()) + " ciphertexts for " +
                            std::to_string(weights.size()) + " weights plus a bias");
   std::vector<double> first(sums.size());
-  for (std::size_t k = 0; k < sums.size(); ++k) first[k] = he::decrypt_for_sharing(key_holder, sums[k], 1)[0];
+  // Gradient sums over `samples` values, divided by that count after decryption: it is their unit.
+  for (std::size_t k = 0; k < sums.size(); ++k)
+    first[k] = he::decrypt_first_for_sharing(key_holder, sums[k], he::published_noise::computed(static_cast<double>(samples)));
   return gradient_from_sums(first, samples, weights, l2);
 }
 

@@ -263,16 +263,27 @@ public:
         if constexpr (encrypted_compute && Compute::encrypts_model) {
           std::vector<ciphertext> update = train_encrypted_model(global, clients[k], *encrypted[k], m, outside, scores);
           if constexpr (Transport::is_encrypted) {
-            // The compute party hands the encrypted local model to the aggregator.
-            for (auto& c : update) c = send(server, server, c, m.bytes_uploaded[k]);
-            sealed.push_back(std::move(update));
+            // The key holder refreshes the last epoch's weights as it does the others (raw decryption:
+            // the values stay with it) and encrypts them afresh, packed, as the client's upload, so the
+            // aggregate is a sum of fresh encryptions whose noise it can bound when it floods
+            // (published_noise::linear): a computed ciphertext never reaches the aggregate.
+            auto t = detail::clock::now();
+            std::vector<double> p(update.size());
+            for (std::size_t j = 0; j < update.size(); ++j)  // published, in the aggregate: flooded
+              p[j] = he::decrypt_first_for_sharing(key_holder, send(server, key_holder, update[j]),
+                                                   he::published_noise::computed());
+            m.seconds_decryption += detail::seconds_since(t);
+            t = detail::clock::now();
+            const ciphertext fresh = he::encrypt_update(client, std::span<const double>(p));
+            sealed.push_back({send(client, server, fresh, m.bytes_uploaded[k])});
+            m.seconds_encryption += detail::seconds_since(t);
           } else {
             // The key holder publishes the local model to its client, which uploads it in the clear.
             const auto t = detail::clock::now();
             Eigen::VectorXd p(static_cast<Eigen::Index>(update.size()));
             for (std::size_t j = 0; j < update.size(); ++j)
               p(static_cast<Eigen::Index>(j)) =
-                  he::decrypt_for_sharing(key_holder, send(server, key_holder, update[j]), 1, he::published_noise::computed())[0];
+                  he::decrypt_first_for_sharing(key_holder, send(server, key_holder, update[j]), he::published_noise::computed());
             m.seconds_decryption += detail::seconds_since(t);
             clear.push_back(upload_clear(natural(p), parameter_count, m.bytes_uploaded[k]));
           }
@@ -377,16 +388,17 @@ private:
             encrypted_gradient_packed(server, data, local.weights(), local.bias(), *m_plan, block);
         m.seconds_local_training += detail::seconds_since(t);
         t = detail::clock::now();
-        const std::vector<double> v =
-            he::decrypt_for_sharing(key_holder, send(server, key_holder, packed), data.features() * block + 1,
-                                    he::published_noise::computed());
-        for (std::size_t j = 0; j < first.size(); ++j) first[j] = v[j * block];
+        std::vector<std::size_t> slots(first.size());  // only the n + 1 sums leave the key holder
+        for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = j * block;
+        first = he::decrypt_slots_for_sharing(key_holder, send(server, key_holder, packed), slots,
+                                              he::published_noise::computed(static_cast<double>(data.samples)));
       } else {
         const auto sums = encrypted_gradient(server, data, local.weights(), local.bias(), *m_plan);
         m.seconds_local_training += detail::seconds_since(t);
         t = detail::clock::now();
         for (std::size_t j = 0; j < sums.size(); ++j)
-          first[j] = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[j]), 1, he::published_noise::computed())[0];
+          first[j] = he::decrypt_first_for_sharing(key_holder, send(server, key_holder, sums[j]),
+                                                   he::published_noise::computed(static_cast<double>(data.samples)));
       }
       m.seconds_decryption += detail::seconds_since(t);
       const Eigen::VectorXd next =
@@ -423,12 +435,7 @@ private:
       if (e == o.epochs) return next;
       t = detail::clock::now();
       Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
-      for (std::size_t j = 0; j < next.size(); ++j) {
-        const std::vector<double> slots = key_holder.decrypt(send(server, key_holder, next[j]));
-        if (slots.empty())
-          throw invalid_argument("federated_trainer: the backend's decrypt returned no values");
-        p(static_cast<Eigen::Index>(j)) = slots[0];
-      }
+      for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = refreshed_value(send(server, key_holder, next[j]));
       m.seconds_decryption += detail::seconds_since(t);
       if (!p.allFinite())
         throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
@@ -440,6 +447,13 @@ private:
       m.seconds_encryption += detail::seconds_since(t);
     }
     return params;  // not reached: epochs >= 1
+  }
+
+  // The key holder's raw decryption of one encrypted weight (the value in slot 0), for its own use.
+  double refreshed_value(const ciphertext& c) const {
+    const std::vector<double> slots = he::key_holder_of(m_backend).decrypt(c);
+    if (slots.empty()) throw invalid_argument("federated_trainer: the backend's decrypt returned no values");
+    return slots[0];
   }
 
   // Σ n_k·Enc(θ_k) with the integer sample counts (free in CKKS and exact in integer schemes), one
@@ -470,16 +484,18 @@ private:
     const double divisor = proportional ? total : 1.0;
     // Flooding needs a noise bound (Li–Micciancio, EUROCRYPT 2021): Σ n_k·Enc(θ_k) over fresh uploads
     // with integer n_k has noise <= Σ n_k times a fresh encryption's; anything else is "computed".
-    bool integral = proportional && !Compute::encrypts_model;
+    bool integral = proportional;  // every upload is a fresh encryption (refreshed in the encrypted-weights mode)
     for (std::size_t k = 0; integral && k < weights.size(); ++k) integral = weights[k] == std::floor(weights[k]);
     const he::published_noise noise = integral ? he::published_noise::linear(total) : he::published_noise::computed();
     Eigen::VectorXd p(static_cast<Eigen::Index>(parameter_count));
     if (parts == 1) {  // packed: parameter i in slot i
-      const std::vector<double> v = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[0]), parameter_count, noise);
+      std::vector<std::size_t> slots(parameter_count);
+      for (std::size_t i = 0; i < parameter_count; ++i) slots[i] = i;
+      const std::vector<double> v = he::decrypt_slots_for_sharing(key_holder, send(server, key_holder, sums[0]), slots, noise);
       for (std::size_t i = 0; i < parameter_count; ++i) p(static_cast<Eigen::Index>(i)) = v[i] / divisor;
     } else {  // one ciphertext per parameter, the value in every slot
       for (std::size_t i = 0; i < parts; ++i)
-        p(static_cast<Eigen::Index>(i)) = he::decrypt_for_sharing(key_holder, send(server, key_holder, sums[i]), 1, noise)[0] / divisor;
+        p(static_cast<Eigen::Index>(i)) = he::decrypt_first_for_sharing(key_holder, send(server, key_holder, sums[i]), noise) / divisor;
     }
     m.seconds_decryption += detail::seconds_since(t);
     return p;

@@ -227,22 +227,39 @@ template <class B>
 struct published_noise {
   /// Σ|a_k| for a linear combination of fresh encryptions; 0 for a computed ciphertext.
   double fresh_l1 = 0;
-  [[nodiscard]] static constexpr published_noise linear(double l1) noexcept { return {l1}; }
-  [[nodiscard]] static constexpr published_noise computed() noexcept { return {0}; }
+  /// For a computed ciphertext: the size of one unit of the published values, against which the key
+  /// holder judges the flooding's precision (e.g. the sample count for a gradient sum the receiver
+  /// divides by it; 1 for a model). Must be finite and > 0.
+  double computed_unit = 1;
+  [[nodiscard]] static constexpr published_noise linear(double l1) noexcept { return {l1, 1}; }
+  [[nodiscard]] static constexpr published_noise computed(double unit = 1) noexcept { return {0, unit}; }
   [[nodiscard]] constexpr bool is_linear() const noexcept { return fresh_l1 > 0; }
 };
 
 /// Decrypts @p c for publication to another party (an aggregate to the clients, a gradient to the
 /// compute party). Every decryption the library hands to someone other than the key holder goes
-/// through here: the key holder's noise-aware `decrypt_for_sharing(c, noise)` (he::ckks_key_holder
-/// floods) when it has one, else its `decrypt_for_sharing(c)`, else its raw `decrypt`.
+/// through here: the key holder's `decrypt_for_sharing(c, noise, slots)` for slots 0..needed-1 when it
+/// has one (he::ckks_key_holder: only those values leave it, and it floods them; exactly @p needed
+/// values are returned), else its noise-aware `decrypt_for_sharing(c, noise)`, else its
+/// `decrypt_for_sharing(c)`, else its raw `decrypt` (at least @p needed values).
 /// @throws hefl::invalid_argument if the backend returns fewer than @p needed values (the contract
 ///         is at least slot_count()); whatever the backend's decryption throws.
 template <class K, class C>
 [[nodiscard]] std::vector<double> decrypt_for_sharing(const K& key_holder, const C& c, std::size_t needed,
                                                       const published_noise& noise) {
   std::vector<double> values;
-  if constexpr (requires { { key_holder.decrypt_for_sharing(c, noise) } -> std::same_as<std::vector<double>>; })
+  if constexpr (requires(std::span<const std::size_t> slots) {
+                  { key_holder.decrypt_for_sharing(c, noise, slots) } -> std::same_as<std::vector<double>>;
+                }) {
+    // Only the first `needed` values leave the key holder (he::ckks_key_holder floods per value).
+    std::vector<std::size_t> slots(needed);
+    for (std::size_t j = 0; j < needed; ++j) slots[j] = j;
+    values = key_holder.decrypt_for_sharing(c, noise, std::span<const std::size_t>(slots));
+    if (values.size() != needed)
+      throw invalid_argument("he::decrypt_for_sharing: the backend returned " + std::to_string(values.size()) +
+                             " values, " + std::to_string(needed) + " needed");
+    return values;
+  } else if constexpr (requires { { key_holder.decrypt_for_sharing(c, noise) } -> std::same_as<std::vector<double>>; })
     values = key_holder.decrypt_for_sharing(c, noise);
   else if constexpr (requires { { key_holder.decrypt_for_sharing(c) } -> std::same_as<std::vector<double>>; })
     values = key_holder.decrypt_for_sharing(c);
@@ -258,6 +275,38 @@ template <class K, class C>
 template <class K, class C>
 [[nodiscard]] std::vector<double> decrypt_for_sharing(const K& key_holder, const C& c, std::size_t needed) {
   return decrypt_for_sharing(key_holder, c, needed, published_noise::computed());
+}
+
+/// The values in @p slots of a result the key holder publishes, and only those: the key holder's
+/// `decrypt_for_sharing(c, noise, slots)` when it has one (he::ckks_key_holder then floods only what
+/// leaves it), else decrypt_for_sharing(key_holder, c, largest slot + 1, noise) and the slots picked.
+/// @throws hefl::invalid_argument if the backend returns a different number of values; as
+///         decrypt_for_sharing.
+template <class K, class C>
+[[nodiscard]] std::vector<double> decrypt_slots_for_sharing(const K& key_holder, const C& c,
+                                                            std::span<const std::size_t> slots,
+                                                            const published_noise& noise) {
+  std::vector<double> out;
+  if constexpr (requires { { key_holder.decrypt_for_sharing(c, noise, slots) } -> std::same_as<std::vector<double>>; }) {
+    out = key_holder.decrypt_for_sharing(c, noise, slots);
+    if (out.size() != slots.size())
+      throw invalid_argument("he::decrypt_slots_for_sharing: the backend returned " + std::to_string(out.size()) +
+                             " values for " + std::to_string(slots.size()) + " slots");
+  } else {
+    std::size_t needed = 0;
+    for (const std::size_t j : slots) needed = std::max(needed, j + 1);
+    const std::vector<double> all = decrypt_for_sharing(key_holder, c, needed, noise);
+    out.reserve(slots.size());
+    for (const std::size_t j : slots) out.push_back(all[j]);
+  }
+  return out;
+}
+
+/// The value in slot 0 of a published result (decrypt_slots_for_sharing).
+template <class K, class C>
+[[nodiscard]] double decrypt_first_for_sharing(const K& key_holder, const C& c, const published_noise& noise) {
+  const std::size_t first = 0;
+  return decrypt_slots_for_sharing(key_holder, c, std::span<const std::size_t>(&first, 1), noise)[0];
 }
 
 /// Encrypts a model update that will be aggregated and decrypted for sharing: the client's

@@ -47,28 +47,45 @@ namespace hefl::he {
 /// (one that went through products: a gradient computed on encrypted data, a model trained under
 /// encryption), when ckks_flooding_options::computed_noise_bound is not set.
 enum class unbounded_noise {
-  /// Raw decryption: the Li–Micciancio leak stays for these results (docs/threat-model.md lists them).
-  /// The default, because no 128-bit chain with one prime per rescale leaves the λ_s + log2(N·B) spare
-  /// bits a depth-4 computation at scale 2^40 would need.
+  /// The default: estimate how far the noise moves a slot from the imaginary parts of the decryption
+  /// (ckks::decryptor::imaginary_slot_noise, a heuristic measurement as in OpenFHE), double it and round
+  /// it up to a power of two (B), and add to each published slot value a Gaussian of
+  /// σ = sqrt(12·τ)·2^(s/2)·B (Li, Micciancio, Schultz, Sorrell, CRYPTO 2022; ckks::gaussian_flooding_deviation),
+  /// s = computed_statistical_security, τ = computed_published_values. Refuses with hefl::security_error
+  /// when σ exceeds 2^-computed_min_precision_bits or when the key would publish more than τ values.
+  estimate_and_flood,
+  /// Raw decryption: the Li–Micciancio leak stays for these results, counted in unflooded_decryptions().
+  /// An opt-out by name, for parameters with no room for flooding.
   raw_decryption_leaks,
   /// Refuse with hefl::security_error.
   refuse
 };
 
-/// How ckks_key_holder::decrypt_for_sharing floods (Li, Micciancio, EUROCRYPT 2021).
+/// How ckks_key_holder::decrypt_for_sharing floods (Li, Micciancio, EUROCRYPT 2021; Li, Micciancio,
+/// Schultz, Sorrell, CRYPTO 2022).
 struct ckks_flooding_options {
-  /// λ_s: each flooded decryption is within statistical distance 2^-λ_s of one that depends on the
-  /// message only; q decryptions under one key add up to q·2^-λ_s, so choose λ_s >= 40 + log2(q).
-  /// In [40, 100].
+  /// λ_s of the uniform flooding of linear results: each flooded decryption is within statistical
+  /// distance 2^-λ_s of one that depends on the message only; q decryptions under one key add up to
+  /// q·2^-λ_s, so choose λ_s >= 40 + log2(q). In [40, 100].
   int statistical_security = 40;
-  /// Refuse when the flooding's standard deviation per slot, about U·sqrt(N/6)/Δ, exceeds
+  /// Refuse when the uniform flooding's standard deviation per slot, about U·sqrt(N/6)/Δ, exceeds
   /// 2^-min_precision_bits in units of one fresh value (the sum's error divided by Σ|a_k|).
   int min_precision_bits = 20;
   /// B for computed ciphertexts (in coefficient units at their scale), e.g. measured with
-  /// ckks::decryptor::noise_bound on the key holder's own data plus a margin; 0 = unknown.
+  /// ckks::decryptor::noise_bound on the key holder's own data plus a margin; 0 = unknown. When set,
+  /// computed results are flooded uniformly with it, as linear ones.
   double computed_noise_bound = 0;
   /// What to do with a computed ciphertext when computed_noise_bound is 0.
-  unbounded_noise unknown = unbounded_noise::raw_decryption_leaks;
+  unbounded_noise unknown = unbounded_noise::estimate_and_flood;
+  /// s of the Gaussian flooding of computed results (unbounded_noise::estimate_and_flood), in
+  /// [30, 100]: 30 is the least OpenFHE's noise-flooding documentation advises.
+  int computed_statistical_security = 30;
+  /// τ: how many computed slot values this key will publish in all (each value handed out counts
+  /// one; the trainer publishes n + 1 per gradient). The key holder refuses the value after. In [1, 2^40].
+  double computed_published_values = 16384;
+  /// Refuse Gaussian flooding whose σ exceeds 2^-computed_min_precision_bits units of the published
+  /// values (published_noise::computed_unit). In [0, 52].
+  int computed_min_precision_bits = 6;
 };
 
 /// Which evaluation keys the key holder generates. Galois keys are the large ones (one key-switching
@@ -76,9 +93,12 @@ struct ckks_flooding_options {
 struct ckks_backend_options {
   /// Relinearization key, needed by multiply(). Aggregation alone does not need it.
   bool relinearization = true;
-  /// Galois keys for sum_slots() (ckks::evaluator::sum_slots_steps) and for rotations by ±2^i, from
-  /// which rotate() composes any step. Aggregation alone does not need them.
+  /// Galois keys for sum_slots() (ckks::evaluator::sum_slots_steps) and, with any_rotation, for
+  /// rotations by ±2^i, from which rotate() composes any step. Aggregation alone does not need them.
   bool rotations = true;
+  /// With rotations: also the ±2^i keys (encrypted_gradient_packed rotates by arbitrary steps; the
+  /// encrypted-weights epoch only sums slots).
+  bool any_rotation = true;
   /// Further rotation steps to give a key of their own (one key switch instead of a composition).
   std::vector<long long> extra_rotation_steps;
   /// How decryptions for another party are flooded.
@@ -101,6 +121,36 @@ struct ckks_backend_options {
 /// @throws as ckks::parameters.
 [[nodiscard]] inline ckks::parameters ckks_aggregation_parameters() {
   return ckks::parameters(8192, {50, 50, 50, 60}, 40);
+}
+
+/// Parameters for fl::encrypted_data_training (encrypted data, public weights) with room to flood the
+/// gradient sums the key holder publishes (unbounded_noise::estimate_and_flood, judged per sample):
+/// 128-bit secure, scale 2^50, chain {60, 50 × levels | 60}; N = 16384 up to 6 levels (420 of the 438
+/// bits allowed), N = 32768 from 7 to 15. The 60-bit first prime leaves 2^9 above the scale for the
+/// result.
+/// @throws hefl::invalid_argument if levels is outside [1, 15]; as ckks::parameters.
+[[nodiscard]] inline ckks::parameters ckks_encrypted_data_parameters(int levels) {
+  if (levels < 1 || levels > 15)
+    throw invalid_argument("he::ckks_encrypted_data_parameters: levels must be in [1, 15], got " +
+                           std::to_string(levels));
+  std::vector<int> primes{60};
+  primes.insert(primes.end(), static_cast<std::size_t>(levels), 50);
+  primes.push_back(60);
+  return ckks::parameters(levels <= 6 ? 16384 : 32768, primes, 50);
+}
+
+/// Parameters for fl::encrypted_model_training (encrypted data and weights) with room to flood the
+/// models the key holder publishes (a model has no sample count to divide its noise by, so it needs
+/// about 10 more bits than a gradient sum): 128-bit secure, N = 32768, scale 2^60, chain
+/// {60, 60, 60 × levels | 60} (the result stays one level above the bottom, 2^60 above the scale).
+/// @throws hefl::invalid_argument if levels is outside [1, 11] (14 primes of 60 bits fill the 881 bits
+///         allowed at N = 32768); as ckks::parameters.
+[[nodiscard]] inline ckks::parameters ckks_encrypted_model_parameters(int levels) {
+  if (levels < 1 || levels > 11)
+    throw invalid_argument("he::ckks_encrypted_model_parameters: levels must be in [1, 11], got " +
+                           std::to_string(levels));
+  std::vector<int> primes(static_cast<std::size_t>(levels) + 3, 60);
+  return ckks::parameters(32768, primes, 60);
 }
 
 namespace detail {
@@ -171,13 +221,18 @@ public:
                              std::to_string(m_flooding.min_precision_bits));
     if (!std::isfinite(m_flooding.computed_noise_bound) || m_flooding.computed_noise_bound < 0)
       throw invalid_argument("ckks_key_holder: flooding.computed_noise_bound must be finite and >= 0");
+    if (m_flooding.computed_min_precision_bits < 0 || m_flooding.computed_min_precision_bits > 52)
+      throw invalid_argument("ckks_key_holder: flooding.computed_min_precision_bits must be in [0, 52], got " +
+                             std::to_string(m_flooding.computed_min_precision_bits));
+    (void)ckks::gaussian_flooding_deviation(1, m_flooding.computed_statistical_security,
+                                            m_flooding.computed_published_values);
     std::vector<std::vector<std::uint8_t>> blobs{ckks::save(m_params)};
     blobs.push_back(options.relinearization ? ckks::save(m_params, m_keygen.create_relin_keys())
                                             : std::vector<std::uint8_t>{});
     if (options.rotations) {
       std::vector<long long> steps = ckks::evaluator::sum_slots_steps(m_params.slot_count());
       const auto slots = static_cast<long long>(m_params.slot_count());
-      for (long long s = 1; s < slots; s *= 2)
+      for (long long s = 1; options.any_rotation && s < slots; s *= 2)
         for (const long long t : {s, -s}) add_unique(steps, t);
       for (const long long t : options.extra_rotation_steps) add_unique(steps, t);
       blobs.push_back(ckks::save(m_params, m_keygen.create_galois_keys(steps)));
@@ -233,13 +288,16 @@ public:
   /// (ckks::decryptor::decrypt_for_sharing), λ_s = ckks_flooding_options::statistical_security.
   /// B comes from what the caller states about @p c (he::published_noise):
   /// - linear(l1): Σ a_k·c_k over fresh encryptions with integer a_k, Σ|a_k| = l1: B = l1·fresh_noise_bound();
-  /// - computed(): B = ckks_flooding_options::computed_noise_bound, or, when that is 0, the
-  ///   ckks_flooding_options::unknown policy (raw decryption, counted in unflooded_decryptions(), or refusal).
+  /// - computed(unit): B = ckks_flooding_options::computed_noise_bound, or, when that is 0, the
+  ///   ckks_flooding_options::unknown policy: Gaussian flooding of every slot with an estimated bound
+  ///   (the default; every slot counts against computed_published_values, so publish only the slots
+  ///   needed with the overload below), raw decryption (counted in unflooded_decryptions()), or refusal.
   /// @throws hefl::security_error if the parameters leave no room for flooding: the flooding's standard
   ///         deviation per slot U·sqrt(N/6)/Δ, divided by l1 (1 for computed), exceeds
-  ///         2^-min_precision_bits, or U plus the message does not fit Q_l/4; or for a computed
-  ///         ciphertext with no bound under unbounded_noise::refuse. hefl::invalid_argument if @p c
-  ///         belongs to other parameters.
+  ///         2^-min_precision_bits, or U plus the message does not fit Q_l/4; for a computed
+  ///         ciphertext with no bound under unbounded_noise::refuse; under estimate_and_flood when σ
+  ///         exceeds 2^-computed_min_precision_bits units or the budget of published values is spent.
+  ///         hefl::invalid_argument if @p c belongs to other parameters.
   [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, const published_noise& noise) const {
     double bound = m_flooding.computed_noise_bound, unit = 1;
     if (noise.is_linear()) {
@@ -252,10 +310,33 @@ public:
         throw security_error("ckks_key_holder::decrypt_for_sharing: no noise bound for a computed ciphertext, so it "
                              "cannot be flooded (set ckks_flooding_options::computed_noise_bound, or accept the leak "
                              "with unbounded_noise::raw_decryption_leaks): see docs/threat-model.md");
+      if (m_flooding.unknown == unbounded_noise::estimate_and_flood)
+        return flood_estimated(c, all_slots(), noise.computed_unit);
       ++m_unflooded;
       return m_decryptor.decrypt_decode(c, m_encoder);
     }
     return flood(c, bound, unit);
+  }
+
+  /// decrypt_for_sharing for the values in @p slots only (in that order), the others staying with the
+  /// key holder: what the trainer publishes. A computed result under unbounded_noise::estimate_and_flood
+  /// is flooded per published value (each counts one against computed_published_values); the
+  /// other cases flood as decrypt_for_sharing(c, noise) and pick the slots.
+  /// @throws as decrypt_for_sharing; hefl::invalid_argument if a slot index is not below slot_count().
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, const published_noise& noise,
+                                                        std::span<const std::size_t> slots) const {
+    for (const std::size_t j : slots)
+      if (j >= slot_count())
+        throw invalid_argument("ckks_key_holder::decrypt_for_sharing: slot " + std::to_string(j) + " of " +
+                               std::to_string(slot_count()));
+    if (!noise.is_linear() && m_flooding.computed_noise_bound == 0 &&
+        m_flooding.unknown == unbounded_noise::estimate_and_flood)
+      return flood_estimated(c, std::vector<std::size_t>(slots.begin(), slots.end()), noise.computed_unit);
+    const std::vector<double> all = decrypt_for_sharing(c, noise);
+    std::vector<double> out;
+    out.reserve(slots.size());
+    for (const std::size_t j : slots) out.push_back(all[j]);
+    return out;
   }
 
   /// decrypt_for_sharing(c, he::published_noise::computed()).
@@ -276,6 +357,13 @@ public:
   [[nodiscard]] std::uint64_t raw_decryptions() const noexcept { return m_raw; }
   [[nodiscard]] std::uint64_t flooded_decryptions() const noexcept { return m_flooded; }
   [[nodiscard]] std::uint64_t unflooded_decryptions() const noexcept { return m_unflooded; }
+  /// Computed results flooded with an estimated bound (unbounded_noise::estimate_and_flood), counted in
+  /// flooded_decryptions() too, and the slot values they published (at most
+  /// ckks_flooding_options::computed_published_values).
+  [[nodiscard]] std::uint64_t estimated_floodings() const noexcept { return m_estimated; }
+  [[nodiscard]] std::uint64_t published_computed_values() const noexcept { return m_published_values; }
+  /// The largest σ (in value units) of the estimated floodings; 0 if none.
+  [[nodiscard]] double largest_flooding_deviation() const noexcept { return m_largest_deviation; }
 
   [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
   /// @throws hefl::parse_error naming what is wrong.
@@ -311,6 +399,57 @@ private:
     return out;
   }
 
+  std::vector<std::size_t> all_slots() const {
+    std::vector<std::size_t> v(slot_count());
+    for (std::size_t j = 0; j < v.size(); ++j) v[j] = j;
+    return v;
+  }
+
+  // Gaussian flooding of the published slot values of a computed result, its noise estimated from the
+  // imaginary parts (unbounded_noise::estimate_and_flood).
+  std::vector<double> flood_estimated(const ciphertext_type& c, const std::vector<std::size_t>& slots,
+                                      double unit) const {
+    if (!std::isfinite(unit) || !(unit > 0))
+      throw invalid_argument("ckks_key_holder::decrypt_for_sharing: published_noise::computed_unit must be finite and > 0");
+    const double budget = m_flooding.computed_published_values;
+    if (static_cast<double>(m_published_values) + static_cast<double>(slots.size()) > budget)
+      throw security_error("ckks_key_holder::decrypt_for_sharing: publishing " + std::to_string(slots.size()) +
+                           " more computed values would exceed the " + std::to_string(static_cast<long long>(budget)) +
+                           " this key's Gaussian flooding was sized for (" + std::to_string(m_published_values) +
+                           " published; ckks_flooding_options::computed_published_values): publish only the slots "
+                           "needed, use a new key, or size τ larger");
+    const auto z = ckks::decode_complex(m_params, m_encoder, m_decryptor.decrypt(c));
+    double estimate = 0;
+    for (const auto& v : z) estimate = std::max(estimate, std::fabs(v.imag()));
+    const double bound = std::exp2(std::ceil(std::log2(std::max(0x1p-60, 2 * estimate))));  // margin 2, a power of 2
+    const double sigma = ckks::gaussian_flooding_deviation(bound, m_flooding.computed_statistical_security, budget);
+    if (!(sigma / unit <= std::ldexp(1.0, -m_flooding.computed_min_precision_bits)))
+      throw security_error("ckks_key_holder::decrypt_for_sharing: no room for flooding a computed result: its noise "
+                           "(estimated 2^" + std::to_string(std::log2(std::max(0x1p-60, estimate))).substr(0, 6) +
+                           " per slot at scale 2^" + std::to_string(std::log2(c.scale())).substr(0, 5) +
+                           ") needs a Gaussian of σ = 2^" + std::to_string(std::log2(sigma)).substr(0, 6) +
+                           ", 2^" + std::to_string(std::log2(sigma / unit)).substr(0, 6) + " of a unit of the values > 2^-" +
+                           std::to_string(m_flooding.computed_min_precision_bits) +
+                           "; compute at a larger scale (he::ckks_encrypted_data_parameters, he::ckks_encrypted_model_parameters), or opt out with "
+                           "unbounded_noise::raw_decryption_leaks: see docs/threat-model.md");
+    std::vector<double> out;
+    out.reserve(slots.size());
+    {
+      ckks::detail::random_stream rs(*m_rng);
+      const auto uniform = [&] { return (static_cast<double>(rs.next_u64() >> 11) + 1) * 0x1p-53; };  // (0, 1]
+      for (const std::size_t j : slots) {
+        // Box–Muller (one of the pair): a standard normal from two uniforms.
+        const double g = std::sqrt(-2 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
+        out.push_back(z[j].real() + sigma * g);
+      }
+    }
+    m_published_values += slots.size();
+    ++m_estimated;
+    ++m_flooded;
+    m_largest_deviation = std::max(m_largest_deviation, sigma);
+    return out;
+  }
+
   static void add_unique(std::vector<long long>& steps, long long t) {
     for (const long long s : steps)
       if (s == t) return;
@@ -325,7 +464,8 @@ private:
   ckks::decryptor m_decryptor;
   random_source* m_rng;
   ckks_flooding_options m_flooding;
-  mutable std::uint64_t m_raw = 0, m_flooded = 0, m_unflooded = 0;
+  mutable std::uint64_t m_raw = 0, m_flooded = 0, m_unflooded = 0, m_estimated = 0, m_published_values = 0;
+  mutable double m_largest_deviation = 0;
   std::vector<std::uint8_t> m_evaluation_keys;
 };
 
@@ -545,6 +685,11 @@ public:
   /// See ckks_key_holder::decrypt_for_sharing.
   [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, const published_noise& noise) const {
     return m_key_holder.decrypt_for_sharing(c, noise);
+  }
+  /// See ckks_key_holder::decrypt_for_sharing (published slots only).
+  [[nodiscard]] std::vector<double> decrypt_for_sharing(const ciphertext_type& c, const published_noise& noise,
+                                                        std::span<const std::size_t> slots) const {
+    return m_key_holder.decrypt_for_sharing(c, noise, slots);
   }
 
   [[nodiscard]] ciphertext_type add(const ciphertext_type& a, const ciphertext_type& b) const { return m_server.add(a, b); }

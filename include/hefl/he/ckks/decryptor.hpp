@@ -91,6 +91,26 @@ struct flooding_parameters {
   return std::ceil(std::ldexp(static_cast<double>(poly_degree) * std::ceil(f.noise_bound), f.statistical_security - 1));
 }
 
+/// The standard deviation of Gaussian flooding (Li, Micciancio, Schultz, Sorrell, "Securing Approximate
+/// Homomorphic Encryption Using Differential Privacy", CRYPTO 2022, Cor. 2, as OpenFHE applies it in
+/// its CKKS_NOISE_FLOODING.md): σ = sqrt(12·τ)·2^(s/2)·B for s bits of statistical security, τ
+/// published values an adversary sees under one key, and B a bound on how far the noise moves each.
+/// @throws hefl::invalid_argument if noise_bound is not finite and > 0, s is outside [30, 100], or
+///         published_values is not in [1, 2^40].
+[[nodiscard]] inline double gaussian_flooding_deviation(double noise_bound, int statistical_security,
+                                                        double published_values) {
+  if (!std::isfinite(noise_bound) || !(noise_bound > 0))
+    throw invalid_argument("ckks::gaussian_flooding_deviation: the noise bound must be finite and > 0, got " +
+                           std::to_string(noise_bound));
+  if (statistical_security < 30 || statistical_security > 100)
+    throw invalid_argument("ckks::gaussian_flooding_deviation: statistical_security must be in [30, 100] bits, got " +
+                           std::to_string(statistical_security));
+  if (!(published_values >= 1 && published_values <= 0x1p40))
+    throw invalid_argument("ckks::gaussian_flooding_deviation: published_values must be in [1, 2^40], got " +
+                           std::to_string(published_values));
+  return std::sqrt(12 * published_values) * noise_bound * std::exp2(statistical_security / 2.0);
+}
+
 /// Decryption with a secret key. Holds a copy of the key, wiped on destruction. Stateless apart
 /// from the key, so one decryptor may be shared between threads.
 class decryptor {
@@ -223,6 +243,18 @@ public:
                                                                const flooding_parameters& f,
                                                                random_source& rng) const {
     return decode(m_params, enc, decrypt_for_sharing(ct, f, rng));
+  }
+
+  /// An estimate of the noise per slot of a decryption @p pt whose message is real (every value hefl
+  /// encodes is, and additions, products and rotations keep it so): the largest |Im z_j| over its N/2
+  /// slots z_j, in value units, since the imaginary parts are noise only. A heuristic measurement, as in
+  /// Costache, Curtis, Hales, Murphy, Ogilvie, Player, "On the precision loss in approximate
+  /// homomorphic encryption" (2022) and OpenFHE's EXEC_NOISE_ESTIMATION; not a bound.
+  /// @throws hefl::invalid_argument as decode_complex.
+  [[nodiscard]] double imaginary_slot_noise(const plaintext& pt, const encoder& enc) const {
+    double largest = 0;
+    for (const auto& z : decode_complex(m_params, enc, pt)) largest = std::max(largest, std::fabs(z.imag()));
+    return largest;
   }
 
   /// The largest |e_k| over the coefficients of the noise e = Dec(ct) - Encode(expected) at ct's scale
