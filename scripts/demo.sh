@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds hefl, and runs the main job: the reproduction of the paper's
-# accuracy tables (seed 000) with examples/paper_tables, every method side by side (central, FL,
-# FL-poly, FL-CKKS, FL-FHE, FL-FHE-model). Arguments are passed to paper_tables (see --help), e.g.
-#   scripts/demo.sh --methods FL,FL-FHE --samples 1000 --plot results/figures
+# Installs what is missing, builds hefl, and runs the main job: examples/paper_tables, every method
+# side by side (central, FL, FL-poly, FL-CKKS, FL-FHE, FL-FHE-model), seed 73.
+#   scripts/demo.sh            one configuration of the paper (1000 samples, 5 features), every method
+#   scripts/demo.sh --paper    the paper's whole grid (1000/5000/10000 samples x 2/3/5 features); the
+#                              flooded FL-FHE-model runs at N = 32768 and takes most of the time
+#   scripts/demo.sh ARGS...    ARGS passed to paper_tables (see --help), e.g.
+#                              scripts/demo.sh --methods FL,FL-FHE --samples 1000 --plot results/figures
 # Progress (configuration, method, round, elapsed seconds) is shown on the terminal while it runs;
-# the tables end with the seconds each method took.
+# the tables end with the seconds each method took and what the key holders published.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+args=("$@")
+if [ ${#args[@]} -eq 0 ]; then
+  args=(--samples 1000 --features 5)
+elif [ "${args[0]}" = "--paper" ]; then
+  args=("${args[@]:1}")
+fi
 hefl_install_packages
 echo "hefl: configuring and building the examples in $HEFL_BUILD_DIR ..."
 hefl_build -DHEFL_BUILD_TESTS=OFF -DHEFL_BUILD_BENCHMARKS=OFF -DHEFL_BUILD_EXAMPLES=ON
 mkdir -p "$HEFL_ROOT/results"
-echo "hefl: running paper_tables $* (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "hefl: running paper_tables ${args[*]} (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 start=$SECONDS
-"$HEFL_BUILD_DIR/examples/paper_tables" --csv "$HEFL_ROOT/results/paper_tables.csv" "$@"
+"$HEFL_BUILD_DIR/examples/paper_tables" --csv "$HEFL_ROOT/results/paper_tables.csv" "${args[@]}"
 echo "CSV written to results/paper_tables.csv; paper_tables took $((SECONDS - start)) s" \
   "(load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
