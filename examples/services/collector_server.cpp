@@ -1,0 +1,92 @@
+// collector_server CONFIG [--max-seconds N]: the hospital's collector (services::collector_service)
+// on 127.0.0.1: validates each device's signed request against the device's verified TLS certificate
+// and the rule contract, has the patient's card sign the record, countersigns it and forwards it over
+// mutual TLS to the storage node; the device is answered after storage committed. One line per event
+// on stdout; stops on SIGINT/SIGTERM or after N seconds, answering the requests already received first.
+#include "service_config.hpp"
+
+#include <hefl/iot/collection/collector_validator.hpp>
+#include <hefl/iot/storage/storage_guard.hpp>  // services.hpp needs storage_verdict declared first
+#include <hefl/services.hpp>
+
+#include <map>
+
+using namespace hefl;
+using namespace hefl_examples;
+
+using validator_type = iot::collector_validator<>;
+using collector_type = services::collector_service<validator_type, iot::patient_smart_card<>>;
+
+int main(int argc, char** argv) try {
+  if (argc < 2) {
+    std::cerr << "usage: collector_server CONFIG [--max-seconds N]\n";
+    return 2;
+  }
+  long max_seconds = 0;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--max-seconds" && i + 1 < argc) max_seconds = positive(a, argv[++i]);
+    else {
+      std::cerr << "collector_server: unknown argument '" << a << "'\nusage: collector_server CONFIG [--max-seconds N]\n";
+      return 2;
+    }
+  }
+  block_stop_signals();  // before any thread starts
+  const auto cfg = config::load(argv[1]);
+  event_log log("collector_server");
+
+  auto trust = load_trust(cfg);
+  auto reg = iot::registry::open_sqlite(cfg.path("registry"));
+  iot::local_ledger ledger;
+  iot::rule_manager<> rules(
+      [&](const Botan::X509_Certificate& c) {
+        return iot::validate_chain(c, *trust, iot::cert_usage::any, std::chrono::system_clock::now(), {iot::role::admin})
+            .ok();
+      },
+      [&](const iot::deployment_event& e) {
+        if (e.accepted())
+          ledger.submit(iot::transaction::rule_deployment(e.group_name, e.version, e.contract_hash, e.signer,
+                                                          iot::ledger_now()));
+      });
+  for (const auto& c : cfg.json.at("rule_contracts")) {
+    const auto file = cfg.dir / c.get<std::string>();
+    const auto outcome = rules.deploy(deployment_from_json(nlohmann::json::parse(read_text(file))));
+    if (!outcome.accepted()) throw security_error("rule contract " + file.string() + " refused: " + outcome.message);
+  }
+  std::map<std::string, iot::patient_smart_card<>> cards;
+  for (const auto& p : cfg.json.at("patient_cards")) {
+    const auto id = cfg.text(p, "id");
+    cards.emplace(id, iot::patient_smart_card<>(id, load_key(cfg.path(p, "key"))));
+  }
+
+  iot::replay_guard replay;
+  iot::collector_validator_options vo;
+  vo.collector_id = cfg.text("id");
+  vo.devices = &reg;
+  validator_type validator(iot::trust_store_certificates(*trust), rules, replay, ledger, vo);
+
+  services::collector_service_options o;
+  o.address = cfg.json.at("listen").value("address", "127.0.0.1");
+  o.port = cfg.port("listen");
+  o.storage_host = cfg.json.at("storage").value("host", "127.0.0.1");
+  o.storage_port = cfg.port("storage");
+  o.log = [&log](const std::string& line) { log(line); };
+  collector_type service(
+      load_credentials(cfg, trust), validator, &replay,
+      [&cards](const std::string& patient) -> iot::patient_smart_card<>* {
+        const auto it = cards.find(patient);
+        return it == cards.end() ? nullptr : &it->second;
+      },
+      o);
+  log("listening address=" + o.address + " port=" + std::to_string(service.port()) + " storage=" + o.storage_host +
+      ":" + std::to_string(o.storage_port));
+
+  const auto why = wait_for_stop(max_seconds, handshake_refusal_logger(service.server(), log));
+  log("stopping reason=" + why);
+  service.stop();
+  log("stopped acknowledged=" + std::to_string(service.acknowledged()));
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "collector_server: " << e.what() << "\n";
+  return 1;
+}

@@ -1,0 +1,87 @@
+// storage_server CONFIG [--max-seconds N]: the hospital's storage node (services::storage_service)
+// on 127.0.0.1: collectors forward attested records (storage guard, SQLite store with group commits),
+// doctors and nurses read their patients' records. One line per event on stdout; stops on
+// SIGINT/SIGTERM or after N seconds, answering the requests already received first.
+#include "service_config.hpp"
+
+#include <hefl/iot/hospital/access.hpp>
+#include <hefl/iot/storage/storage_guard.hpp>
+#include <hefl/services.hpp>
+
+using namespace hefl;
+using namespace hefl_examples;
+
+using guard_type = iot::storage_guard<iot::rule_manager<>, iot::local_ledger>;
+using access_type = iot::access_controller<iot::local_ledger>;
+
+int main(int argc, char** argv) try {
+  if (argc < 2) {
+    std::cerr << "usage: storage_server CONFIG [--max-seconds N]\n";
+    return 2;
+  }
+  long max_seconds = 0;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--max-seconds" && i + 1 < argc) max_seconds = positive(a, argv[++i]);
+    else {
+      std::cerr << "storage_server: unknown argument '" << a << "'\nusage: storage_server CONFIG [--max-seconds N]\n";
+      return 2;
+    }
+  }
+  block_stop_signals();  // before any thread starts
+  const auto cfg = config::load(argv[1]);
+  event_log log("storage_server");
+  const auto now = std::chrono::system_clock::now();
+
+  auto trust = load_trust(cfg);
+  auto reg = iot::registry::open_sqlite(cfg.path("registry"));
+  iot::identity_directory keys;
+  for (const auto& p : cfg.json.at("patient_certificates")) {
+    const auto v = keys.enrol_patient({load_cert(cfg.path(p, "cert"))}, *trust, now);
+    if (!v.ok()) throw security_error("patient certificate " + cfg.text(p, "cert") + " refused: " + v.reason);
+  }
+  for (const auto& d : cfg.json.at("device_certificates")) {
+    const auto file = cfg.dir / d.get<std::string>();
+    const auto v = keys.enrol_device({load_cert(file)}, *trust, now);
+    if (!v.ok()) throw security_error("device certificate " + file.string() + " refused: " + v.reason);
+  }
+  iot::local_ledger ledger;
+  iot::rule_manager<> rules(
+      [&](const Botan::X509_Certificate& c) {
+        return iot::validate_chain(c, *trust, iot::cert_usage::any, std::chrono::system_clock::now(), {iot::role::admin})
+            .ok();
+      },
+      [&](const iot::deployment_event& e) {
+        if (e.accepted())
+          ledger.submit(iot::transaction::rule_deployment(e.group_name, e.version, e.contract_hash, e.signer,
+                                                          iot::ledger_now()));
+      });
+  for (const auto& c : cfg.json.at("rule_contracts")) {
+    const auto file = cfg.dir / c.get<std::string>();
+    const auto outcome = rules.deploy(deployment_from_json(nlohmann::json::parse(read_text(file))));
+    if (!outcome.accepted()) throw security_error("rule contract " + file.string() + " refused: " + outcome.message);
+  }
+  iot::record_store<> store(cfg.path("database").string(), keys, ledger);
+  guard_type guard(*trust, reg, keys, rules, store, ledger);
+  access_type access(*trust, reg, store, ledger);
+
+  services::storage_service_options o;
+  o.address = cfg.json.at("listen").value("address", "127.0.0.1");
+  o.port = cfg.port("listen");
+  o.log = [&log](const std::string& line) { log(line); };
+  services::storage_service<guard_type, access_type> service(load_credentials(cfg, trust), guard, access, o);
+  log("listening address=" + o.address + " port=" + std::to_string(service.port()) + " records=" +
+      std::to_string(store.size()));
+
+  const auto why = wait_for_stop(max_seconds, handshake_refusal_logger(service.server(), log));
+  log("stopping reason=" + why);
+  service.stop();
+  const bool clean = store.integrity_scan().ok();
+  log("stopped stored=" + std::to_string(service.stored()) + " batches=" + std::to_string(service.batches()) +
+      " largest_batch=" + std::to_string(service.largest_batch()) + " records=" + std::to_string(store.size()) +
+      " integrity=" + (clean ? "clean" : "FAILED"));
+  return clean ? 0 : 1;
+} catch (const std::exception& e) {
+  std::cerr << "storage_server: " << e.what() << "\n";
+  return 1;
+}
