@@ -3,6 +3,8 @@
 // key, over mutual TLS to the collector, and prints one line per reply. The last signed request is
 // kept in the config's "last_request" file; --replay then sends that request once more, as an
 // eavesdropper would (the collector refuses it with reason "replay").
+// It stops at the first record that gets no reply (the collector unreachable after the client's
+// retries, or a certificate refused in the handshake).
 // Exit status: 0 if every record was acknowledged and a replay (if asked) was not; 1 otherwise; 2 on usage.
 #include "service_config.hpp"
 
@@ -61,9 +63,11 @@ int main(int argc, char** argv) try {
     try {
       r = device.send(req);
     } catch (const std::exception& e) {
+      // Every attempt failed (or a certificate was refused): the records after it would fare no better.
       log("record " + std::to_string(i + 1) + " type=" + req.data.type + " error=\"" + e.what() + "\"");
+      log("stopped: " + std::to_string(records - i - 1) + " record(s) not sent");
       ok = false;
-      continue;
+      break;
     }
     log("record " + std::to_string(i + 1) + " type=" + req.data.type + " " + describe(r));
     ok = ok && r.stored;

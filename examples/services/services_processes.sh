@@ -5,11 +5,11 @@
 set -u
 bin=${1:?usage: services_processes.sh BIN_DIR}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hefl-services-XXXXXX")
-spid="" cpid=""
+spid="" cpid="" dpid=""
 cleanup() {
   # Only the servers this script started, by their pid.
-  for p in $spid $cpid; do kill -TERM "$p" 2>/dev/null; done
-  for p in $spid $cpid; do wait "$p" 2>/dev/null; done
+  for p in $dpid $spid $cpid; do kill -TERM "$p" 2>/dev/null; done
+  for p in $dpid $spid $cpid; do wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -72,22 +72,53 @@ grep -q ' record id=' "$tmp/nurse.log" && fail "nurse: a record was printed"
 "$bin/device_sim" "$h/device-dev-1.json" --replay > "$tmp/replay.log" 2>&1 || fail "device_sim --replay exited $?"
 expect "$tmp/replay.log" "replay .* refused stage=collector reason=replay" "replay: expected reason replay"
 
-# 5. SIGTERM: both stop gracefully and exit 0; storage holds the five records, integrity clean.
-kill -TERM "$cpid" "$spid"
+# 5. A device of a foreign CA with the same hospital name does not get past the TLS handshake.
+"$bin/hospital_setup" "$tmp/rogue" --base-port "$base" > /dev/null 2>&1 || fail "hospital_setup (rogue) failed"
+"$bin/device_sim" "$tmp/rogue/device-dev-1.json" --records 1 > "$tmp/rogue.log" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "foreign-CA device: expected exit 1, got $rc"
+expect "$tmp/rogue.log" "error=.*certificate" "foreign-CA device: expected a certificate error"
+grep -q ' stored ' "$tmp/rogue.log" && fail "foreign-CA device: a record was stored"
+for _ in $(seq 1 50); do grep -q "refused stage=handshake" "$tmp/collector.log" && break; sleep 0.1; done
+expect "$tmp/collector.log" "refused stage=handshake" "collector_server: handshake refusal not logged"
+
+# 6. SIGTERM to the collector while a second device streams: every record acknowledged to the
+#    device is stored (its nurse reads each acknowledged id), and the collector exits 0.
+"$bin/device_sim" "$h/device-dev-2.json" --records 2000 > "$tmp/burst.log" 2>&1 &
+dpid=$!
 for _ in $(seq 1 300); do
-  kill -0 "$spid" 2>/dev/null || kill -0 "$cpid" 2>/dev/null || break
+  n=$(grep -c ' stored record_id=' "$tmp/burst.log" 2>/dev/null)
+  [ "${n:-0}" -ge 20 ] && break
+  kill -0 "$dpid" 2>/dev/null || break
   sleep 0.1
 done
+kill -TERM "$cpid"
 wait "$cpid"; crc=$?
+cpid=""
+[ "$crc" = 0 ] || fail "collector_server exited $crc after SIGTERM"
+wait "$dpid"  # bounded: device_sim stops at the first record that gets no reply
+dpid=""
+acked=$(grep -c ' stored record_id=' "$tmp/burst.log")
+[ "$acked" -ge 20 ] || fail "burst: expected at least 20 acknowledged records before the stop, got $acked"
+"$bin/reader" "$h/reader-nurse-joy.json" --patient p-1002 > "$tmp/burst-read.log" 2>&1 || fail "reader as nurse-joy for p-1002 exited $?"
+sed -n 's/.* stored record_id=\([0-9]*\) .*/\1/p' "$tmp/burst.log" | sort > "$tmp/acked.ids"
+sed -n 's/.* record id=\([0-9]*\) patient=p-1002 .*/\1/p' "$tmp/burst-read.log" | sort > "$tmp/stored.ids"
+missing=$(comm -23 "$tmp/acked.ids" "$tmp/stored.ids" | wc -l)
+[ "$missing" = 0 ] || fail "burst: $missing acknowledged record(s) missing from storage"
+echo "burst: $acked records acknowledged before SIGTERM, $(wc -l < "$tmp/stored.ids") stored for p-1002, 0 acknowledged missing"
+
+# 7. SIGTERM to storage: it stops gracefully and exits 0, integrity clean.
+kill -TERM "$spid"
 wait "$spid"; src=$?
-cpid="" spid=""
-[ "$crc" = 0 ] || fail "collector_server exited $crc"
+spid=""
 [ "$src" = 0 ] || fail "storage_server exited $src"
 expect "$tmp/collector.log" "stopping reason=SIGTERM" "collector_server: no SIGTERM stop"
 expect "$tmp/collector.log" "refused stage=collector reason=replay" "collector_server: replay not logged"
-expect "$tmp/collector.log" "stopped acknowledged=5$" "collector_server: expected 5 acknowledged"
+expect "$tmp/collector.log" "stopped acknowledged=$((5 + acked))$" "collector_server: expected $((5 + acked)) acknowledged"
 expect "$tmp/storage.log" "stopping reason=SIGTERM" "storage_server: no SIGTERM stop"
 expect "$tmp/storage.log" "read refused reader=nurse-joy reason=not_assigned" "storage_server: refusal not logged"
-expect "$tmp/storage.log" "stopped stored=5 .* records=5 integrity=clean" "storage_server: expected 5 records, integrity clean"
-cat "$tmp"/device.log "$tmp"/doctor.log "$tmp"/nurse.log "$tmp"/replay.log "$tmp"/collector.log "$tmp"/storage.log
+expect "$tmp/storage.log" "stopped .* integrity=clean" "storage_server: expected a clean integrity scan"
+cat "$tmp"/device.log "$tmp"/doctor.log "$tmp"/nurse.log "$tmp"/replay.log "$tmp"/rogue.log
+tail -n 5 "$tmp/burst.log"
+cat "$tmp"/collector.log "$tmp"/storage.log | grep -v " stored device=\| batch committed "
 echo "OK: the services ran as separate processes on 127.0.0.1 (ports $base, $((base + 1)))"
