@@ -118,7 +118,16 @@ expect "$tmp/collector.log" "stopped acknowledged=$((5 + acked))$" "collector_se
 expect "$tmp/storage.log" "stopping reason=SIGTERM" "storage_server: no SIGTERM stop"
 expect "$tmp/storage.log" "read refused reader=nurse-joy reason=not_assigned" "storage_server: refusal not logged"
 expect "$tmp/storage.log" "stopped .* integrity=clean" "storage_server: expected a clean integrity scan"
+# 8. A rule contract edited after the admin signed it (heart rate up to 400): the collector refuses to start.
+sed -i 's/\\"max\\": 250/\\"max\\": 400/' "$h/contracts/vitals.json"
+grep -q '\\"max\\": 400' "$h/contracts/vitals.json" || fail "could not edit the contract"
+"$bin/collector_server" "$h/collector.json" --max-seconds 5 > "$tmp/tampered.log" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "collector_server with an edited contract: expected exit 1, got $rc"
+expect "$tmp/tampered.log" "rule contract .* refused: the deployment signature does not verify" "edited contract: expected a signature refusal"
+grep -q " listening " "$tmp/tampered.log" && fail "collector_server listened with an edited contract"
+
 cat "$tmp"/device.log "$tmp"/doctor.log "$tmp"/nurse.log "$tmp"/replay.log "$tmp"/rogue.log
 tail -n 5 "$tmp/burst.log"
-cat "$tmp"/collector.log "$tmp"/storage.log | grep -v " stored device=\| batch committed "
+cat "$tmp"/tampered.log "$tmp"/collector.log "$tmp"/storage.log | grep -v " stored device=\| batch committed "
 echo "OK: the services ran as separate processes on 127.0.0.1 (ports $base, $((base + 1)))"
