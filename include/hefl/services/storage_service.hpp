@@ -11,6 +11,7 @@
 /// after its record's batch committed. Readers are the TLS session's verified peer (the handshake
 /// proved possession of the certificate's key) and go through access_controller::read_authenticated.
 
+#include <hefl/iot/storage/storage_guard.hpp>
 #include <hefl/net/server.hpp>
 #include <hefl/services/wire.hpp>
 
