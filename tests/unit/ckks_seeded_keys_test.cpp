@@ -382,3 +382,16 @@ TEST_CASE("ckks seeded keys: bad seed lengths, flags, versions, parameters and k
   CHECK_THAT(gload(rkb), Contains("this is a serialized relinearization key, not a Galois key set"));
   CHECK_THAT(rload(gkb), Contains("this is a serialized Galois key set, not a relinearization key"));
 }
+
+TEST_CASE("ckks seeded keys: the eight-block ChaCha20 gives the bytes of eight single blocks",
+          "[ckks][serialization][seeded_keys]") {
+  std::array<std::uint32_t, 8> key{};
+  for (std::uint32_t i = 0; i < 8; ++i) key[i] = 0x9e3779b9u * (i + 1);
+  for (const std::uint32_t counter : {0u, 1u, 0xfffffff8u}) {
+    CAPTURE(counter);
+    std::array<std::uint8_t, 512> eight{}, single{};
+    detail::chacha20_blocks8(key, counter, {3, 0x4a000000u, 7}, eight.data());
+    for (std::uint32_t l = 0; l < 8; ++l) detail::chacha20_block(key, counter + l, {3, 0x4a000000u, 7}, single.data() + 64 * l);
+    CHECK(eight == single);
+  }
+}
