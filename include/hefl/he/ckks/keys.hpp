@@ -13,6 +13,7 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
+#include <hefl/he/ckks/detail/chacha20.hpp>
 #include <hefl/he/ckks/detail/eltwise.hpp>
 #include <hefl/he/ckks/detail/rns_poly.hpp>
 #include <hefl/he/ckks/params.hpp>
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -169,7 +171,34 @@ inline void sample_uniform(rns_poly& p, random_stream& rs, const context& ctx) {
   p.set_ntt_form(true);
 }
 
+/// ChaCha20 nonce of key-switching-key expansion ("kswk"), so that a key's stream never equals a
+/// seeded ciphertext's (zero nonce) even for the same seed.
+inline constexpr std::array<std::uint32_t, 3> kswitch_key_nonce{0x6b77736bu, 0, 0};
+
+/// The uniform parts a_0..a_L of a seeded key-switching key (NTT form, all primes), drawn in order
+/// from one ChaCha20 key stream of @p seed: how the key generator makes them and how loading
+/// re-expands them, so both give the same residues.
+[[nodiscard]] inline std::vector<rns_poly> expand_kswitch_uniform(const parameters& params,
+                                                                  std::span<const std::uint8_t, chacha20_seed_size> seed) {
+  chacha20_source source(seed, kswitch_key_nonce);
+  random_stream rs(source);
+  std::vector<rns_poly> as;
+  as.reserve(params.max_level() + 1);
+  for (std::size_t j = 0; j <= params.max_level(); ++j) {
+    rns_poly a(params.poly_degree(), params.max_level(), true);
+    sample_uniform(a, rs, params.context());
+    as.push_back(std::move(a));
+  }
+  return as;
+}
+
 } // namespace detail
+
+/// The public seed of a key-switching key's uniform parts: 256 bits drawn from the key generator's
+/// random source.
+using kswitch_seed = std::array<std::uint8_t, detail::chacha20_seed_size>;
+
+class key_generator;
 
 /// A ternary secret key s, stored in NTT form over every prime (q_0..q_L and P). Its memory is
 /// wiped when the key is destroyed or overwritten. Never serialized unless asked for by name.
@@ -245,12 +274,42 @@ private:
 /// A key-switching key from a polynomial s' to the secret s: for each chain prime q_j a pair
 /// (b_j, a_j) over all primes, b_j = -a_j·s + e_j + P·s'·[j], where [j] is 1 modulo q_j and 0
 /// modulo the other chain primes. Switching c·s' to s costs one NTT per (digit, prime) pair.
+/// Keys made by key_generator are seeded: their a_j are the ChaCha20 expansion of a public 256-bit
+/// seed (detail::expand_kswitch_uniform), so save() stores the seed and the b_j only (half the size),
+/// as Microsoft SEAL does for its seeded keys. Keys assembled from explicit a_j have no seed and are
+/// saved in full.
 class kswitch_key {
 public:
-  /// Assembles a key from L + 1 pairs (NTT form, all primes).
+  /// Assembles a key from L + 1 pairs (NTT form, all primes). The key has no seed.
   /// @throws hefl::invalid_argument if the counts or shapes are wrong.
   kswitch_key(const parameters& params, std::vector<detail::rns_poly> b, std::vector<detail::rns_poly> a)
-      : m_params_id(params.id()), m_b(std::move(b)), m_a(std::move(a)) {
+      : kswitch_key(params, std::move(b), std::move(a), std::nullopt) {}
+
+  /// Assembles a seeded key from its L + 1 polynomials b_j and the seed its a_j expand from (how a
+  /// loaded key is rebuilt: the a_j are re-expanded here, so they always match the seed).
+  /// @throws hefl::invalid_argument if the count or shapes of b are wrong.
+  [[nodiscard]] static kswitch_key from_seed(const parameters& params, std::vector<detail::rns_poly> b,
+                                             const kswitch_seed& seed) {
+    return kswitch_key(params, std::move(b), detail::expand_kswitch_uniform(params, seed), seed);
+  }
+
+  /// Id of the parameters the key belongs to.
+  [[nodiscard]] std::uint64_t parameters_id() const noexcept { return m_params_id; }
+  /// Number of digits (chain primes), L + 1.
+  [[nodiscard]] std::size_t digit_count() const noexcept { return m_b.size(); }
+  /// b_j.
+  [[nodiscard]] const detail::rns_poly& b(std::size_t j) const noexcept { return m_b[j]; }
+  /// a_j, uniform: the common random polynomials of this key.
+  [[nodiscard]] const detail::rns_poly& a(std::size_t j) const noexcept { return m_a[j]; }
+  /// The seed the a_j were expanded from, or nothing for a key assembled from explicit a_j.
+  [[nodiscard]] const std::optional<kswitch_seed>& seed() const noexcept { return m_seed; }
+
+private:
+  friend class key_generator;
+
+  kswitch_key(const parameters& params, std::vector<detail::rns_poly> b, std::vector<detail::rns_poly> a,
+              const std::optional<kswitch_seed>& seed)
+      : m_params_id(params.id()), m_b(std::move(b)), m_a(std::move(a)), m_seed(seed) {
     if (m_b.size() != params.max_level() + 1 || m_a.size() != m_b.size())
       throw invalid_argument("ckks::kswitch_key: expected " + std::to_string(params.max_level() + 1) +
                              " pairs (one per chain prime), got " + std::to_string(m_b.size()) + " and " +
@@ -262,18 +321,9 @@ public:
           throw invalid_argument("ckks::kswitch_key: every polynomial must be in NTT form over all primes");
   }
 
-  /// Id of the parameters the key belongs to.
-  [[nodiscard]] std::uint64_t parameters_id() const noexcept { return m_params_id; }
-  /// Number of digits (chain primes), L + 1.
-  [[nodiscard]] std::size_t digit_count() const noexcept { return m_b.size(); }
-  /// b_j.
-  [[nodiscard]] const detail::rns_poly& b(std::size_t j) const noexcept { return m_b[j]; }
-  /// a_j, uniform: the common random polynomials of this key.
-  [[nodiscard]] const detail::rns_poly& a(std::size_t j) const noexcept { return m_a[j]; }
-
-private:
   std::uint64_t m_params_id;
   std::vector<detail::rns_poly> m_b, m_a;
+  std::optional<kswitch_seed> m_seed;
 };
 
 /// The relinearization key: switches s^2 to s, turning a 3-part product back into 2 parts.
@@ -711,25 +761,11 @@ public:
   /// random polynomial @p a (NTT form, all primes).
   /// @throws hefl::invalid_argument if a does not have that shape.
   [[nodiscard]] public_key create_public_key(detail::rns_poly a) {
-    const auto& ctx = m_params.context();
     if (a.degree() != m_params.poly_degree() || a.level() != m_params.max_level() || !a.has_special() ||
         !a.is_ntt_form())
       throw invalid_argument("ckks::key_generator: the common random polynomial must be in NTT form over all " +
                              std::to_string(m_params.primes().size()) + " primes");
-    detail::rns_poly b(m_params.poly_degree(), m_params.max_level(), true);
-    {
-      detail::random_stream rs(m_rng);
-      detail::add_gaussian_error(b, rs, ctx);
-    }
-    detail::to_ntt(b, ctx);
-    // b = e - a·s
-    for (std::size_t i = 0; i < b.limb_count(); ++i) {
-      const detail::modulus& q = ctx.ntt(b.prime_index(i, ctx)).mod();
-      detail::u64* y = b.limb(i);
-      const detail::u64* x = a.limb(i);
-      const detail::u64* s = m_secret.poly().limb(i);
-      for (std::size_t j = 0; j < b.degree(); ++j) y[j] = detail::sub_mod(y[j], detail::mul_mod(x[j], s[j], q), q.value());
-    }
+    detail::rns_poly b = error_minus_a_s(a);
     return public_key(m_params, std::move(b), std::move(a));
   }
 
@@ -787,8 +823,9 @@ public:
     return galois_keys(m_params.id(), std::move(keys));
   }
 
-  /// A key-switching key from @p target (NTT form, all primes) to this generator's secret.
-  /// @throws hefl::invalid_argument if target does not have that shape.
+  /// A seeded key-switching key from @p target (NTT form, all primes) to this generator's secret: a
+  /// fresh 256-bit seed from the generator's random source expands to the a_j.
+  /// @throws hefl::invalid_argument if target does not have that shape; whatever the source throws.
   [[nodiscard]] kswitch_key create_kswitch_key(const detail::rns_poly& target) {
     const auto& ctx = m_params.context();
     if (target.degree() != m_params.poly_degree() || target.level() != m_params.max_level() ||
@@ -796,12 +833,13 @@ public:
       throw invalid_argument("ckks::key_generator: the key-switching target must be in NTT form over all primes");
     const std::size_t digits = m_params.max_level() + 1;
     const detail::u64 special = m_params.special_prime();
-    std::vector<detail::rns_poly> bs, as;
+    kswitch_seed seed{};
+    m_rng.fill(seed);
+    std::vector<detail::rns_poly> as = detail::expand_kswitch_uniform(m_params, seed);
+    std::vector<detail::rns_poly> bs;
     bs.reserve(digits);
-    as.reserve(digits);
     for (std::size_t j = 0; j < digits; ++j) {
-      public_key pair = create_public_key(sample_common_random_polynomial(m_params, m_rng));
-      detail::rns_poly b = pair.b();
+      detail::rns_poly b = error_minus_a_s(as[j]);
       const detail::modulus& qj = ctx.ntt(j).mod();
       const detail::u64 factor = qj.reduce(special);
       const detail::u64 factor_shoup = detail::shoup_precompute(factor, qj.value());
@@ -810,12 +848,30 @@ public:
       for (std::size_t k = 0; k < b.degree(); ++k)
         y[k] = detail::add_mod(y[k], detail::mul_shoup(t[k], factor, factor_shoup, qj.value()), qj.value());
       bs.push_back(std::move(b));
-      as.push_back(pair.a());
     }
-    return kswitch_key(m_params, std::move(bs), std::move(as));
+    return kswitch_key(m_params, std::move(bs), std::move(as), seed);
   }
 
 private:
+  /// e - a·s for a fresh error e (NTT form, all primes): the b of a public key or key-switching pair.
+  detail::rns_poly error_minus_a_s(const detail::rns_poly& a) {
+    const auto& ctx = m_params.context();
+    detail::rns_poly b(m_params.poly_degree(), m_params.max_level(), true);
+    {
+      detail::random_stream rs(m_rng);
+      detail::add_gaussian_error(b, rs, ctx);
+    }
+    detail::to_ntt(b, ctx);
+    for (std::size_t i = 0; i < b.limb_count(); ++i) {
+      const detail::modulus& q = ctx.ntt(b.prime_index(i, ctx)).mod();
+      detail::u64* y = b.limb(i);
+      const detail::u64* x = a.limb(i);
+      const detail::u64* s = m_secret.poly().limb(i);
+      for (std::size_t j = 0; j < b.degree(); ++j) y[j] = detail::sub_mod(y[j], detail::mul_mod(x[j], s[j], q), q.value());
+    }
+    return b;
+  }
+
   static detail::rns_poly sample_secret(const parameters& params, random_source& rng) {
     detail::rns_poly s(params.poly_degree(), params.max_level(), true);
     {

@@ -24,11 +24,14 @@
 /// A fresh symmetric ciphertext made by encrypt_seeded() stores the 32-byte seed of its uniform
 /// part instead of the polynomial (the seed expands through ChaCha20, RFC 8439), which halves its
 /// size; the same idea as Microsoft SEAL's seeded ciphertexts. The seed is drawn by the encryptor
-/// from its own source for every ciphertext (see symmetric_encryptor).
+/// from its own source for every ciphertext (see symmetric_encryptor). Likewise a relinearization key
+/// or Galois key set made by key_generator stores one 32-byte seed per key-switching key instead of
+/// its a_j (format version 3 for these two object types; version 2, always in full, is still read).
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
 #include <hefl/core/serialization.hpp>
+#include <hefl/he/ckks/detail/chacha20.hpp>
 #include <hefl/he/ckks/detail/rns_poly.hpp>
 #include <hefl/he/ckks/encryptor.hpp>
 #include <hefl/he/ckks/keys.hpp>
@@ -85,16 +88,29 @@ inline constexpr std::size_t prefix_size = magic_size + 4 + 8 + 8;
 /// N, level, limbs, polynomials (u32 each), flags (u8), 7 reserved bytes.
 inline constexpr std::size_t shape_size = 24;
 inline constexpr std::size_t checksum_size = 8;
-inline constexpr std::size_t seed_size = 32;
+inline constexpr std::size_t seed_size = chacha20_seed_size;
+using detail::chacha20_block;
+using detail::chacha20_source;
 /// N (u32), prime count (u16), security (u8), reserved (u8), log2 scale (f64).
 inline constexpr std::size_t parameters_header_size = 16;
 
 inline constexpr std::uint8_t flag_ntt = 1;     ///< residues are NTT values
 inline constexpr std::uint8_t flag_special = 2; ///< each polynomial has a limb for the special prime
-inline constexpr std::uint8_t flag_seeded = 4;  ///< the last polynomial is replaced by a seed
+inline constexpr std::uint8_t flag_seeded = 4;  ///< a seed replaces c_1 (ciphertexts) or every a_j (keys)
 inline constexpr std::uint8_t known_flags = flag_ntt | flag_special | flag_seeded;
 
+/// Format version of relinearization keys and Galois key sets since they may be seeded (a seed-length
+/// word, then the seed and the b_j only); version 2 (no such word, always in full) is still read.
+inline constexpr std::uint32_t key_switching_version = 3;
+
 [[nodiscard]] inline std::size_t index(kind k) noexcept { return static_cast<std::size_t>(k); }
+
+[[nodiscard]] constexpr bool is_key_switching(kind k) noexcept { return k == kind::relin_keys || k == kind::galois_keys; }
+
+/// The version save() writes for objects of kind @p k.
+[[nodiscard]] constexpr std::uint32_t version_of(kind k) noexcept {
+  return is_key_switching(k) ? key_switching_version : format_version;
+}
 
 [[nodiscard]] inline std::string hex(std::uint64_t v) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -170,70 +186,6 @@ inline constexpr std::uint8_t known_flags = flag_ntt | flag_special | flag_seede
   return bad;
 }
 
-/// The ChaCha20 block function (RFC 8439, §2.3): 64 bytes of key stream for a 256-bit key, a 32-bit
-/// block counter and a 96-bit nonce.
-inline void chacha20_block(const std::array<std::uint32_t, 8>& key, std::uint32_t counter,
-                           const std::array<std::uint32_t, 3>& nonce, std::uint8_t out[64]) noexcept {
-  std::array<std::uint32_t, 16> s{0x61707865u, 0x3320646eu, 0x79622d32u, 0x6b206574u, key[0],   key[1],
-                                  key[2],      key[3],      key[4],      key[5],      key[6],   key[7],
-                                  counter,     nonce[0],    nonce[1],    nonce[2]};
-  std::array<std::uint32_t, 16> x = s;
-  const auto quarter = [&x](int a, int b, int c, int d) {
-    x[a] += x[b]; x[d] = std::rotl(x[d] ^ x[a], 16);
-    x[c] += x[d]; x[b] = std::rotl(x[b] ^ x[c], 12);
-    x[a] += x[b]; x[d] = std::rotl(x[d] ^ x[a], 8);
-    x[c] += x[d]; x[b] = std::rotl(x[b] ^ x[c], 7);
-  };
-  for (int round = 0; round < 10; ++round) {
-    quarter(0, 4, 8, 12);
-    quarter(1, 5, 9, 13);
-    quarter(2, 6, 10, 14);
-    quarter(3, 7, 11, 15);
-    quarter(0, 5, 10, 15);
-    quarter(1, 6, 11, 12);
-    quarter(2, 7, 8, 13);
-    quarter(3, 4, 9, 14);
-  }
-  for (std::size_t i = 0; i < 16; ++i) {
-    const std::uint32_t w = x[i] + s[i];
-    std::memcpy(out + 4 * i, &w, 4);
-  }
-}
-
-/// The ChaCha20 key stream (RFC 8439, zero nonce, counter from 0) of a 32-byte seed, as a
-/// random_source: the expansion of a seeded ciphertext's uniform part. The seed is public (it is
-/// stored in the ciphertext), so nothing here is wiped.
-class chacha20_source final : public random_source {
-public:
-  explicit chacha20_source(std::span<const std::uint8_t, seed_size> seed) noexcept {
-    for (std::size_t i = 0; i < 8; ++i) std::memcpy(&m_key[i], seed.data() + 4 * i, 4);
-  }
-
-  /// @throws hefl::error after 2^32 blocks (256 GiB), far beyond any polynomial.
-  void fill(std::span<std::uint8_t> out) override {
-    std::size_t done = 0;
-    while (done < out.size()) {
-      if (m_used == m_block.size()) {
-        if (m_exhausted) throw error("ckks::chacha20_source: key stream exhausted");
-        chacha20_block(m_key, m_counter, {0, 0, 0}, m_block.data());
-        m_exhausted = ++m_counter == 0;
-        m_used = 0;
-      }
-      const std::size_t take = std::min(out.size() - done, m_block.size() - m_used);
-      std::memcpy(out.data() + done, m_block.data() + m_used, take);
-      done += take;
-      m_used += take;
-    }
-  }
-
-private:
-  std::array<std::uint32_t, 8> m_key{};
-  std::array<std::uint8_t, 64> m_block{};
-  std::size_t m_used = 64;
-  std::uint32_t m_counter = 0;
-  bool m_exhausted = false;
-};
-
 /// The uniform polynomial a at @p level (NTT form, no special limb) drawn from the key stream of
 /// @p seed exactly as encrypt_seeded draws it.
 [[nodiscard]] inline rns_poly expand_uniform(const parameters& params, std::size_t level,
@@ -275,7 +227,7 @@ public:
   /// Common prefix: magic, version, parameter id, total length.
   void put_prefix(kind k, std::uint64_t params_id) {
     put_magic(k);
-    put(format_version);
+    put(version_of(k));
     put(params_id);
     put(static_cast<std::uint64_t>(m_bytes.size()));
   }
@@ -367,6 +319,7 @@ inline void check_owner(const parameters& params, std::uint64_t object_id, kind 
 
 /// What the common prefix says.
 struct prefix {
+  std::uint32_t version = 0;
   std::uint64_t params_id = 0;
   std::uint64_t length = 0;
 };
@@ -390,10 +343,15 @@ struct prefix {
     throw parse_error(in.loader() + ": format version 1 is no longer read: its checksum missed paired bit flips "
                       "(this build reads version " + std::to_string(format_version) +
                       ", with a CRC-64); load it with the release that wrote it and save it again");
-  if (version != format_version)
-    throw parse_error(in.loader() + ": unsupported format version " + std::to_string(version) +
-                      " (this build reads version " + std::to_string(format_version) + ")");
+  const bool key_switching = is_key_switching(in.object());
+  if (version != version_of(in.object()) && !(key_switching && version == format_version))
+    throw parse_error(in.loader() + ": unsupported format version " + std::to_string(version) + " (this build reads " +
+                      (key_switching ? "versions " + std::to_string(format_version) + " and " +
+                                           std::to_string(key_switching_version) + " of a "
+                                     : "version " + std::to_string(format_version) + " of a ") +
+                      in.name() + ")");
   prefix p;
+  p.version = version;
   p.params_id = in.get<std::uint64_t>("parameter id");
   p.length = in.get<std::uint64_t>("total length");
   return p;
@@ -447,7 +405,7 @@ struct shape {
 struct shape_rule {
   bool top_level_only;     ///< level must be L (keys) rather than anything in 0..L
   bool special;            ///< polynomials carry the special limb
-  bool seed_allowed;       ///< the seeded flag may be set (ciphertexts)
+  bool seed_allowed;       ///< the seeded flag may be set (ciphertexts, key-switching keys of version 3)
   std::uint32_t min_polys; ///< polynomial count range
   std::uint32_t max_polys;
 };
@@ -483,7 +441,9 @@ struct shape_rule {
     throw parse_error(loader + ": the special-limb flag is " + (special ? "set" : "clear") + ", but a " + in.name() +
                       (rule.special ? " has" : " has no") + " limb for the special prime");
   if (s.seeded() && !rule.seed_allowed)
-    throw parse_error(loader + ": the seeded flag is set, but only a ciphertext can be stored with a seed");
+    throw parse_error(loader + ": the seeded flag is set, but " +
+                      (is_key_switching(in.object()) ? std::string("format version 2 has no seeded keys")
+                                                     : "only a ciphertext or a key-switching key can be stored with a seed"));
   const std::uint64_t limbs = std::uint64_t{s.level} + 1 + (rule.special ? 1 : 0);
   if (s.limbs != limbs)
     throw parse_error(loader + ": limb count " + std::to_string(s.limbs) + " is inconsistent with level " +
@@ -493,7 +453,7 @@ struct shape_rule {
                       (rule.min_polys == rule.max_polys
                            ? std::to_string(rule.min_polys)
                            : std::to_string(rule.min_polys) + " to " + std::to_string(rule.max_polys)));
-  if (s.seeded() && s.polys != 2)
+  if (s.seeded() && in.object() == kind::ciphertext && s.polys != 2)
     throw parse_error(loader + ": a seeded ciphertext has 2 polynomials, the header says " + std::to_string(s.polys));
   for (const std::uint8_t b : reserved)
     if (b != 0) throw parse_error(loader + ": reserved header bytes are not zero");
@@ -546,10 +506,23 @@ struct shape_rule {
   return sum;
 }
 
+/// Payload bytes of one key-switching key: the seed and L + 1 polynomials b_j if @p seeded, else the
+/// L + 1 pairs (b_j, a_j).
+[[nodiscard]] inline std::uint64_t kswitch_bytes(const parameters& params, bool seeded) noexcept {
+  const std::uint64_t polys = (params.max_level() + 1) * poly_bytes(params, params.max_level(), true);
+  return seeded ? seed_size + polys : 2 * polys;
+}
+
+/// Size of a relinearization key (version 3: an 8-byte seed-length word after the shape).
+[[nodiscard]] inline std::uint64_t relin_size(const parameters& params, bool seeded,
+                                              std::uint32_t version = key_switching_version) noexcept {
+  return prefix_size + shape_size + (version >= key_switching_version ? 8 : 0) + kswitch_bytes(params, seeded) +
+         checksum_size;
+}
+
 /// Size of a Galois key set with @p count keys (count <= N, so no overflow).
-[[nodiscard]] inline std::uint64_t galois_size(const parameters& params, std::uint64_t count) noexcept {
-  const std::uint64_t per_key = 2 * (params.max_level() + 1) * poly_bytes(params, params.max_level(), true);
-  return saturating_mul_add(count, 8 + per_key, prefix_size + shape_size + 8 + checksum_size);
+[[nodiscard]] inline std::uint64_t galois_size(const parameters& params, std::uint64_t count, bool seeded) noexcept {
+  return saturating_mul_add(count, 8 + kswitch_bytes(params, seeded), prefix_size + shape_size + 8 + checksum_size);
 }
 
 /// The largest length a well-formed object of kind @p k can declare for @p params (nullptr: a
@@ -562,8 +535,8 @@ struct shape_rule {
   switch (k) {
   case kind::secret_key: return frame + full;
   case kind::public_key: return frame + 2 * full;
-  case kind::relin_keys: return frame + 2 * (top + 1) * full;
-  case kind::galois_keys: return galois_size(*params, params->poly_degree());
+  case kind::relin_keys: return relin_size(*params, false);
+  case kind::galois_keys: return galois_size(*params, params->poly_degree(), false);
   case kind::plaintext: return frame + 8 + chain;
   case kind::ciphertext: return frame + 8 + seed_size + 3 * chain;
   default: return 0;
@@ -766,16 +739,25 @@ struct byte_wiper {
   return prefix_size + shape_size + 2 * poly_bytes(params, params.max_level(), true) + checksum_size;
 }
 
-/// Number of bytes save(params, rk) produces.
-[[nodiscard]] inline std::uint64_t serialized_size(const parameters& params, const relin_keys&) noexcept {
-  using namespace detail::wire;
-  return prefix_size + shape_size + 2 * (params.max_level() + 1) * poly_bytes(params, params.max_level(), true) +
-         checksum_size;
+/// Number of bytes save(params, rk) produces: about half for a seeded key (see save).
+[[nodiscard]] inline std::uint64_t serialized_size(const parameters& params, const relin_keys& rk) noexcept {
+  return detail::wire::relin_size(params, rk.key().seed().has_value());
 }
 
-/// Number of bytes save(params, gk) produces.
+namespace detail::wire {
+
+/// Whether save() writes @p gk seeded: only if it is not empty and every key has a seed.
+[[nodiscard]] inline bool all_seeded(const galois_keys& gk) {
+  const auto elements = gk.elements();
+  return !elements.empty() &&
+         std::all_of(elements.begin(), elements.end(), [&](std::uint64_t g) { return gk.key(g).seed().has_value(); });
+}
+
+} // namespace detail::wire
+
+/// Number of bytes save(params, gk) produces: about half for a seeded set (see save).
 [[nodiscard]] inline std::uint64_t serialized_size(const parameters& params, const galois_keys& gk) {
-  return detail::wire::galois_size(params, gk.elements().size());
+  return detail::wire::galois_size(params, gk.elements().size(), detail::wire::all_seeded(gk));
 }
 
 /// Serializes the secret key. The returned bytes ARE the secret: wipe them when done (the buffer is
@@ -821,35 +803,59 @@ std::vector<std::uint8_t> save(const parameters&, const Key&) {
 
 namespace detail::wire {
 
-/// Writes the L + 1 pairs (b_j, a_j) of a key-switching key.
-inline void put_kswitch(output& out, const kswitch_key& key, const parameters& params) {
+/// Writes a key-switching key: if @p seeded, its 32-byte seed and b_0..b_L (the a_j are the seed's
+/// expansion); otherwise the L + 1 pairs (b_j, a_j).
+inline void put_kswitch(output& out, const kswitch_key& key, const parameters& params, bool seeded) {
+  if (seeded) out.put_bytes(*key.seed());
   for (std::size_t j = 0; j < key.digit_count(); ++j) {
     out.put_poly(key.b(j), params, "ckks::save: key-switching key b");
-    out.put_poly(key.a(j), params, "ckks::save: key-switching key a");
+    if (!seeded) out.put_poly(key.a(j), params, "ckks::save: key-switching key a");
   }
 }
 
-/// Reads the L + 1 pairs (b_j, a_j) of a key-switching key.
-[[nodiscard]] inline kswitch_key read_kswitch(input& in, const parameters& params, const std::string& which) {
+/// Reads a key-switching key as put_kswitch wrote it; a seeded one is rebuilt by expanding its seed.
+[[nodiscard]] inline kswitch_key read_kswitch(input& in, const parameters& params, const std::string& which,
+                                              bool seeded) {
   const std::size_t digits = params.max_level() + 1;
+  kswitch_seed seed{};
+  if (seeded) {
+    const auto stored = in.take(seed_size, which + " seed");
+    std::copy(stored.begin(), stored.end(), seed.begin());
+  }
   std::vector<rns_poly> bs, as;
   bs.reserve(digits);
-  as.reserve(digits);
+  as.reserve(seeded ? 0 : digits);
   for (std::size_t j = 0; j < digits; ++j) {
     bs.push_back(read_poly(in, params, params.max_level(), true, which + " b_" + std::to_string(j)));
-    as.push_back(read_poly(in, params, params.max_level(), true, which + " a_" + std::to_string(j)));
+    if (!seeded) as.push_back(read_poly(in, params, params.max_level(), true, which + " a_" + std::to_string(j)));
   }
-  return kswitch_key(params, std::move(bs), std::move(as));
+  return seeded ? kswitch_key::from_seed(params, std::move(bs), seed) : kswitch_key(params, std::move(bs), std::move(as));
 }
 
-/// Shape rule of the keys: top level, special limb, @p polys polynomials.
-[[nodiscard]] constexpr shape_rule key_rule(std::uint32_t polys) noexcept {
-  return shape_rule{true, true, false, polys, polys};
+/// Shape rule of the keys: top level, special limb, @p polys polynomials, seeded only if @p seed_allowed.
+[[nodiscard]] constexpr shape_rule key_rule(std::uint32_t polys, bool seed_allowed = false) noexcept {
+  return shape_rule{true, true, seed_allowed, polys, polys};
+}
+
+/// Reads the seed-length word of a version-3 key-switching object: 32 if it is seeded, 0 if it is in
+/// full, and it must agree with the seeded flag of @p s.
+/// @throws hefl::parse_error naming the length (and the flag) when they are wrong.
+[[nodiscard]] inline bool read_seed_length(input& in, const shape& s) {
+  const auto length = in.get<std::uint32_t>("seed length");
+  if (length != 0 && length != seed_size)
+    throw parse_error(in.loader() + ": seed length " + std::to_string(length) + " bytes, expected " +
+                      std::to_string(seed_size) + " (seeded keys) or 0 (keys in full)");
+  if ((length != 0) != s.seeded())
+    throw parse_error(in.loader() + ": seed length " + std::to_string(length) + " contradicts the seeded flag, which is " +
+                      (s.seeded() ? "set" : "clear"));
+  return length != 0;
 }
 
 } // namespace detail::wire
 
-/// Serializes the relinearization key: L + 1 pairs (b_j, a_j) over all primes.
+/// Serializes the relinearization key (format version 3): a seeded key (every key from
+/// key_generator) as its 32-byte seed and b_0..b_L, about half the bytes; a key assembled from
+/// explicit a_j as the L + 1 pairs (b_j, a_j). The seeded flag and a seed-length word say which.
 /// @throws hefl::invalid_argument if the key belongs to other parameters.
 [[nodiscard]] inline std::vector<std::uint8_t> save(const parameters& params, const relin_keys& rk) {
   using namespace detail::wire;
@@ -857,31 +863,39 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   if (rk.key().digit_count() != params.max_level() + 1)
     throw invalid_argument("ckks::save: the relinearization key has " + std::to_string(rk.key().digit_count()) +
                            " digits, the parameters need " + std::to_string(params.max_level() + 1));
+  const bool seeded = rk.key().seed().has_value();
   output out(serialized_size(params, rk));
   out.put_prefix(kind::relin_keys, params.id());
   out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 2,
-                static_cast<std::uint32_t>(2 * (params.max_level() + 1)), flag_ntt | flag_special);
-  put_kswitch(out, rk.key(), params);
+                static_cast<std::uint32_t>(2 * (params.max_level() + 1)),
+                flag_ntt | flag_special | (seeded ? flag_seeded : 0));
+  out.put(static_cast<std::uint32_t>(seeded ? seed_size : 0));
+  out.put(std::uint32_t{0});
+  put_kswitch(out, rk.key(), params, seeded);
   return std::move(out).finish();
 }
 
-/// Serializes a Galois key set: the Galois elements (ascending), then for each its L + 1 pairs.
+/// Serializes a Galois key set (format version 3): the Galois elements (ascending), then for each key
+/// its seed and b_0..b_L if every key of the set is seeded (all keys from key_generator are), else
+/// its L + 1 pairs (b_j, a_j).
 /// @throws hefl::invalid_argument if the keys belong to other parameters.
 [[nodiscard]] inline std::vector<std::uint8_t> save(const parameters& params, const galois_keys& gk) {
   using namespace detail::wire;
   check_owner(params, gk.parameters_id(), kind::galois_keys);
   const auto elements = gk.elements();
+  const bool seeded = all_seeded(gk);
   output out(serialized_size(params, gk));
   out.put_prefix(kind::galois_keys, params.id());
   out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 2,
-                static_cast<std::uint32_t>(2 * (params.max_level() + 1)), flag_ntt | flag_special);
+                static_cast<std::uint32_t>(2 * (params.max_level() + 1)),
+                flag_ntt | flag_special | (seeded ? flag_seeded : 0));
   out.put(static_cast<std::uint32_t>(elements.size()));
-  out.put(std::uint32_t{0});
+  out.put(static_cast<std::uint32_t>(seeded ? seed_size : 0));
   for (const std::uint64_t g : elements) out.put(g);
   for (const std::uint64_t g : elements) {
     if (gk.key(g).digit_count() != params.max_level() + 1)
       throw invalid_argument("ckks::save: the Galois key for element " + std::to_string(g) + " has the wrong digit count");
-    put_kswitch(out, gk.key(g), params);
+    put_kswitch(out, gk.key(g), params, seeded);
   }
   return std::move(out).finish();
 }
@@ -919,26 +933,32 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   return public_key(params, std::move(b), std::move(a));
 }
 
-/// Loads a relinearization key.
-/// @throws hefl::parse_error as load_secret_key.
+/// Loads a relinearization key, seeded (the a_j are re-expanded from the seed, so the key computes
+/// exactly as the one saved) or in full; format versions 3 and 2 (always in full).
+/// @throws hefl::parse_error as load_secret_key, or if the seed length is not 32 (seeded) or 0 (in
+/// full) or contradicts the seeded flag.
 [[nodiscard]] inline relin_keys load_relin_keys(const parameters& params, std::span<const std::uint8_t> bytes) {
   using namespace detail::wire;
   input in(bytes, kind::relin_keys);
   const prefix p = read_prefix(in);
   check_params_id(p, params, in);
   check_length(p, in);
-  (void)read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * (params.max_level() + 1))));
-  check_implied_length(p,
-                       prefix_size + shape_size +
-                           2 * (params.max_level() + 1) * poly_bytes(params, params.max_level(), true) + checksum_size,
-                       in);
+  const bool v3 = p.version >= key_switching_version;
+  const shape s = read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * (params.max_level() + 1)), v3));
+  bool seeded = false;
+  if (v3) {
+    seeded = read_seed_length(in, s);
+    if (in.get<std::uint32_t>("reserved word") != 0) throw parse_error(in.loader() + ": the reserved word is not zero");
+  }
+  check_implied_length(p, relin_size(params, seeded, p.version), in);
   check_checksum(in);
-  return relin_keys(read_kswitch(in, params, "relinearization key"));
+  return relin_keys(read_kswitch(in, params, "relinearization key", seeded));
 }
 
-/// Loads a Galois key set. Besides the checks of load_secret_key, the key count must not exceed N and
-/// the Galois elements must be odd, below 2N and strictly ascending.
-/// @throws hefl::parse_error as load_secret_key, or naming the offending Galois element.
+/// Loads a Galois key set, seeded or in full (as load_relin_keys). Besides the checks of
+/// load_secret_key, the key count must not exceed N and the Galois elements must be odd, below 2N and
+/// strictly ascending.
+/// @throws hefl::parse_error as load_relin_keys, or naming the offending Galois element.
 [[nodiscard]] inline galois_keys load_galois_keys(const parameters& params, std::span<const std::uint8_t> bytes) {
   using namespace detail::wire;
   input in(bytes, kind::galois_keys);
@@ -946,13 +966,18 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   const prefix p = read_prefix(in);
   check_params_id(p, params, in);
   check_length(p, in);
-  (void)read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * (params.max_level() + 1))));
+  const bool v3 = p.version >= key_switching_version;
+  const shape s = read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * (params.max_level() + 1)), v3));
   const auto count = in.get<std::uint32_t>("key count");
   if (count > params.poly_degree())
     throw parse_error(loader + ": key count " + std::to_string(count) + " exceeds N = " +
                       std::to_string(params.poly_degree()) + ", the number of distinct Galois elements");
-  if (in.get<std::uint32_t>("reserved word") != 0) throw parse_error(loader + ": the reserved word is not zero");
-  check_implied_length(p, galois_size(params, count), in);
+  bool seeded = false;
+  if (v3)
+    seeded = read_seed_length(in, s);
+  else if (in.get<std::uint32_t>("reserved word") != 0)
+    throw parse_error(loader + ": the reserved word is not zero");
+  check_implied_length(p, galois_size(params, count, seeded), in);
   const std::uint64_t two_n = 2 * static_cast<std::uint64_t>(params.poly_degree());
   std::vector<std::uint64_t> elements(count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -968,7 +993,7 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   check_checksum(in);
   std::map<std::uint64_t, kswitch_key> keys;
   for (const std::uint64_t g : elements)
-    keys.emplace(g, read_kswitch(in, params, "Galois key " + std::to_string(g)));
+    keys.emplace(g, read_kswitch(in, params, "Galois key " + std::to_string(g), seeded));
   return galois_keys(params.id(), std::move(keys));
 }
 
