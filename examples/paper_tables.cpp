@@ -190,9 +190,28 @@ struct ckks_holder {
 struct fhe_holder {
   hefl::crypto::system_random rng;
   hefl::he::ckks_backend backend;
-  fhe_holder(hefl::he::ckks::parameters params, bool any_rotation)
-      : backend(std::move(params), rng, hefl::he::ckks_backend_options{true, true, any_rotation, {}, {}}) {}
+  // `published`: how many computed values the key holder will publish in this run, its flooding's τ
+  // (ckks_flooding_options::computed_published_values): σ grows with sqrt(τ), so a key sized to its
+  // run floods no more than it must, and refuses anything beyond.
+  fhe_holder(hefl::he::ckks::parameters params, bool any_rotation, double published)
+      : backend(std::move(params), rng, options(any_rotation, published)) {}
+  static hefl::he::ckks_backend_options options(bool any_rotation, double published) {
+    hefl::he::ckks_backend_options o{true, true, any_rotation, {}, {}};
+    o.flooding.computed_published_values = std::max(1.0, published);
+    return o;
+  }
 };
+
+// The computed values a run of `method` publishes: FL-FHE the n + 1 gradient sums of every client's
+// every local epoch, FL-FHE-model the n + 1 last-epoch weights of every client, per round.
+double published_values(const std::string& method, const options& o) {
+  double total = 0;
+  for (std::size_t n : o.features) {
+    const double per_client = static_cast<double>(n + 1) * (method == "FL-FHE" ? o.local_epochs : 1);
+    total += static_cast<double>(o.samples.size()) * o.rounds * static_cast<double>(o.clients) * per_client;
+  }
+  return total;
+}
 
 // What one run cost, summed over its rounds (fl::round_metrics).
 struct run_cost {
@@ -350,7 +369,7 @@ int main(int argc, char** argv) try {
     std::cerr << "generating the CKKS keys for " << method << " (" << levels << " levels for " << sigma.name()
               << ") ..." << std::flush;
     try {
-      into = std::make_unique<fhe_holder>(parameters(levels), any_rotation);
+      into = std::make_unique<fhe_holder>(parameters(levels), any_rotation, published_values(method, o));
     } catch (const hefl::error& e) {
       std::cerr << "\npaper_tables: no 128-bit secure chain for " << sigma.name() << " (" << levels
                 << " levels): " << e.what() << "\n";
