@@ -583,6 +583,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (auto& s : approx::literature_fits()) todo.emplace_back(s, s.hi());
+  // One row per polynomial: an even degree gives the odd one below it, and a repeated degree or R
+  // the same fit again (the CSV and the ranking know a row by family, degree and R).
+  const auto same_row = [](const auto& a, const auto& b) {
+    return a.first.family() == b.first.family() && a.first.degree() == b.first.degree() && a.second == b.second;
+  };
+  for (std::size_t i = 0; i < todo.size(); ++i)
+    for (std::size_t j = i + 1; j < todo.size();)
+      if (same_row(todo[j], todo[i])) {
+        std::cerr << "sigmoid_degrees: " << todo[j].first.name() << " is the same polynomial as " << todo[i].first.name()
+                  << ": one row\n";
+        todo.erase(todo.begin() + static_cast<std::ptrdiff_t>(j));
+      } else {
+        ++j;
+      }
 
   // Which rows get FL + FHE runs: names the user gave must be rows of the grid; of --quick's own
   // choice, the rows the grid has (a --radii without 8 drops them, said on stderr).
