@@ -274,8 +274,9 @@ inline std::size_t worst_z(const entry& e) {
 /// interval on every data set, the highest mean FL + FHE accuracy over the data sets (plaintext-
 /// polynomial accuracy unless every such row has FL + FHE accuracy on every data set); among the
 /// rows within tie_band of it, the smallest depth, then the fewest products, then the smallest fit
-/// error. If no row meets the z condition, the limit becomes the smallest worst share any otherwise
-/// eligible row has, and ranking::fallback says so.
+/// error. z outside is measured in the plaintext run, so a row also needs a plaintext-polynomial
+/// accuracy on every data set. If no row meets the z condition, the limit becomes the smallest worst
+/// share any otherwise eligible row has, and ranking::fallback says so.
 inline ranking rank(const results& r) {
   ranking out;
   const auto z_of = [](const entry& e) { return e.data.empty() ? 0.0 : e.data[detail::worst_z(e)].z_outside; };
@@ -332,6 +333,13 @@ inline ranking rank(const results& r) {
           why.push_back(std::string("no ") + what + " accuracy on " + r.datasets[d] + " (diverged, failed or not run)");
           break;
         }
+    // z is measured in the plaintext run: without it the row cannot show that z stays inside.
+    if (v.mean && out.by_encrypted && !detail::mean(e, false))
+      for (std::size_t d = 0; d < e.data.size(); ++d)
+        if (!e.data[d].plain) {
+          why.push_back("no plaintext-polynomial accuracy on " + r.datasets[d] + ", so z outside is not measured");
+          break;
+        }
     v.eligible = why.empty();
     for (std::size_t i = 0; i < why.size(); ++i) v.reason += (i ? "; " : "") + why[i];
     if (v.eligible) out.top = std::max(out.top, *v.mean);
@@ -370,8 +378,9 @@ inline ranking rank(const results& r) {
 inline std::string rule_text(std::size_t datasets) {
   return "among approximations with fit error <= " + detail::fmt(max_fit_error, "%g") +
          " on their own interval [-R, R] and at most " + detail::percent(max_z_outside) +
-         " of z = w·x + b outside it on every data set (plaintext run with the polynomial: outside [-R, R] a "
-         "polynomial sigmoid is unbounded, and the encrypted modes rely on z staying inside), the highest mean "
+         " of z = w·x + b outside it on every data set (measured in the plaintext run with the polynomial, which "
+         "must therefore finish on every data set; outside [-R, R] a polynomial sigmoid is unbounded, and the "
+         "encrypted modes rely on z staying inside), the highest mean "
          "FL + FHE accuracy over the " + std::to_string(datasets) +
          " data sets (plaintext-polynomial accuracy unless every such approximation has an FL + FHE accuracy on "
          "every data set); among those within 0.1 percentage point of it, the smallest depth, then the fewest "
