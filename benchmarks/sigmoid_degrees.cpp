@@ -9,6 +9,7 @@
 // approximation by the stated rule, and optionally a CSV and gnuplot figures (--plot DIR). FL + FHE
 // costs seconds per run where everything else in a row costs milliseconds: --quick runs the whole
 // plaintext grid and FL + FHE on two rows of Pima only (--encrypted-rows, --encrypted-data).
+// --rank CSV re-ranks a CSV an earlier run wrote, without running anything (sigmoid_ranking.hpp).
 #include <hefl/approx/approximation.hpp>
 #include <hefl/approx/evaluate.hpp>
 #include <hefl/approx/families.hpp>
@@ -22,6 +23,8 @@
 #include <hefl/he/ckks_backend.hpp>
 #include <hefl/he/plain_backend.hpp>
 #include <hefl/model/logistic_regression.hpp>
+
+#include "sigmoid_ranking.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -50,6 +53,7 @@ std::vector<std::string> quick_encrypted_rows() { return {"taylor-deg3[-8,8]", "
 
 struct options {
   bool quick = false;
+  std::string rank;  // --rank CSV: re-rank that file, run nothing
   std::vector<int> degrees{3, 5, 7, 9, 15};
   std::vector<double> radii{4.0, 8.0, 16.0};
   std::vector<approx::fit_family> families{approx::fit_family::taylor, approx::fit_family::least_squares,
@@ -102,7 +106,8 @@ struct options {
 [[noreturn]] void usage(const std::string& problem, int code = 2) {
   auto& out = code == 0 ? std::cout : std::cerr;
   if (!problem.empty()) out << "sigmoid_degrees: " << problem << "\n";
-  out << "usage: sigmoid_degrees [--quick] [--degrees 3,5,7,9,15] [--radii 4,8,16]\n"
+  out << "usage: sigmoid_degrees --rank CSV\n"
+         "       sigmoid_degrees [--quick] [--degrees 3,5,7,9,15] [--radii 4,8,16]\n"
          "                       [--families taylor,least-squares,chebyshev,minimax] [--rounds 5]\n"
          "                       [--local-epochs 3] [--clients 10] [--seed 73] [--csv PATH] [--plot DIR]\n"
          "                       [--pima PATH] [--no-encrypted] [--encrypted-rows NAMES] [--encrypted-data NAMES]\n"
@@ -123,7 +128,16 @@ struct options {
          "--plot DIR: write the figures (SVG), their data and the gnuplot script into DIR and run gnuplot\n"
          "--pima PATH: Weka's diabetes.arff (default: data/pima/diabetes.arff of the source tree)\n"
          "--no-encrypted: leave encrypted_accuracy empty (no FL + FHE runs)\n"
-         "Progress (rows done / total, elapsed seconds) goes to stderr, the table to stdout.\n";
+         "Progress (rows done / total, elapsed seconds) goes to stderr, the table to stdout.\n"
+         "Best approximation, printed after the table with a ranking of every row and why it lost:\n"
+         "  among rows with fit error <= " << sigmoid_ranking::max_fit_error << " and at most "
+      << 100.0 * sigmoid_ranking::max_z_outside << "% of z = w.x + b outside [-R, R] on every data set\n"
+         "  (a polynomial sigmoid is unbounded outside; if no row meets this, the limit is raised to the\n"
+         "  smallest worst share and the output says so), the highest mean FL + FHE accuracy over the data\n"
+         "  sets (plaintext-polynomial accuracy unless every such row has FL + FHE accuracy everywhere);\n"
+         "  within 0.1 point of it the smallest depth, then the fewest products, then the smallest fit error.\n"
+         "--rank CSV: read a CSV this program wrote (--csv), print the ranking and the best approximation\n"
+         "  by the rule above, run nothing; a malformed CSV is refused naming the line and column (exit 2).\n";
   std::exit(code);
 }
 
@@ -169,6 +183,11 @@ options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("", 0);
+    if (flag == "--rank") {
+      if (argc != 3 || i != 1) usage("--rank CSV runs nothing and takes no other flag");
+      o.rank = argv[++i];
+      return o;
+    }
     if (flag == "--quick") {
       o.quick = true;
       continue;
@@ -410,47 +429,6 @@ struct row {
   std::vector<fl_result> plain, encrypted;  // one per data set
 };
 
-// A candidate must be a sigmoid on its own interval: a fit error above this is only as good as the z
-// range of one run (a Taylor polynomial on [-8, 8] trains well while z stays near 0).
-constexpr double best_max_fit_error = 0.2;
-
-// The mean accuracy of @p r over the data sets, FL + FHE or plaintext with the polynomial; empty if
-// a data set has none.
-std::optional<double> mean_accuracy(const row& r, bool encrypted) {
-  const auto& runs = encrypted ? r.encrypted : r.plain;
-  if (runs.empty()) return std::nullopt;
-  double sum = 0.0;
-  for (const auto& e : runs) {
-    if (!e.accuracy) return std::nullopt;
-    sum += *e.accuracy;
-  }
-  return sum / static_cast<double>(runs.size());
-}
-
-// The best approximation: among rows with fit error <= best_max_fit_error, the highest mean FL + FHE
-// accuracy (@p encrypted; else plaintext-polynomial accuracy) over the data sets (every data set must
-// have one); among those within 0.1 percentage point of it, the smallest depth, then the fewest
-// ciphertext products, then the smallest fit error.
-const row* best_row(const std::vector<row>& rows, bool encrypted) {
-  const auto mean = [encrypted](const row& r) -> std::optional<double> {
-    if (r.s.max_error() > best_max_fit_error) return std::nullopt;
-    return mean_accuracy(r, encrypted);
-  };
-  double top = -1.0;
-  for (const auto& r : rows)
-    if (const auto m = mean(r)) top = std::max(top, *m);
-  const row* best = nullptr;
-  for (const auto& r : rows) {
-    const auto m = mean(r);
-    if (!m || *m < top - 0.001) continue;
-    const auto key = [](const row& x) {
-      return std::tuple(x.s.depth(), x.s.plan().cost().products, x.s.max_error());
-    };
-    if (!best || key(r) < key(*best)) best = &r;
-  }
-  return best;
-}
-
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -573,10 +551,32 @@ bool plot(const options& o, const std::vector<row>& rows, const std::vector<name
   return true;
 }
 
+// --rank: the ranking of a CSV an earlier run wrote. Exit 2 if it cannot be read or is malformed.
+int rank_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "sigmoid_degrees: cannot read " << path << "\n";
+    return 2;
+  }
+  try {
+    const auto results = sigmoid_ranking::read_csv(in, path);
+    std::cout << "# Sigmoid approximations ranked from " << path << "\n\n"
+              << results.entries.size() << " approximations on " << results.datasets.size() << " data sets:";
+    for (std::size_t i = 0; i < results.datasets.size(); ++i) std::cout << (i ? ", " : " ") << results.datasets[i];
+    std::cout << ".\n";
+    sigmoid_ranking::print(std::cout, results, sigmoid_ranking::rank(results));
+  } catch (const sigmoid_ranking::csv_error& e) {
+    std::cerr << "sigmoid_degrees: malformed CSV: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+  if (!o.rank.empty()) return rank_csv(o.rank);
 
   // Every family x degree x R, then the literature's fixed fits on their own intervals.
   std::vector<std::pair<approx::sigmoid_approximation, double>> todo;
@@ -589,6 +589,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (auto& s : approx::literature_fits()) todo.emplace_back(s, s.hi());
+  // One row per polynomial: an even degree gives the odd one below it, and a repeated degree or R
+  // the same fit again (the CSV and the ranking know a row by family, degree and R).
+  const auto same_row = [](const auto& a, const auto& b) {
+    return a.first.family() == b.first.family() && a.first.degree() == b.first.degree() && a.second == b.second;
+  };
+  for (std::size_t i = 0; i < todo.size(); ++i)
+    for (std::size_t j = i + 1; j < todo.size();)
+      if (same_row(todo[j], todo[i])) {
+        std::cerr << "sigmoid_degrees: " << todo[j].first.name() << " is the same polynomial as " << todo[i].first.name()
+                  << ": one row\n";
+        todo.erase(todo.begin() + static_cast<std::ptrdiff_t>(j));
+      } else {
+        ++j;
+      }
 
   // Which rows get FL + FHE runs: names the user gave must be rows of the grid; of --quick's own
   // choice, the rows the grid has (a --radii without 8 drops them, said on stderr).
@@ -617,9 +631,11 @@ int main(int argc, char** argv) {
       std::cerr << "sigmoid_degrees: cannot write " << o.csv << "\n";
       return 1;
     }
-    *csv << "family,degree,R,dataset,fit_error,ckks_error,depth,products,eval_ms,plain_accuracy,encrypted_accuracy,"
-            "z_outside\n";
+    *csv << sigmoid_ranking::csv_header() << "\n";
   }
+  // The same lines in memory: the ranking reads them back, so --rank on the CSV gives the same answer.
+  std::ostringstream csv_text;
+  csv_text << sigmoid_ranking::csv_header() << "\n";
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   std::vector<named_data> datasets;
@@ -733,12 +749,14 @@ int main(int argc, char** argv) {
       line << ' ' << (p.accuracy ? fmt(*p.accuracy, "%.4f") : "diverged") << " | "
                 << (e.accuracy ? fmt(*e.accuracy, "%.4f") : (run_fhe ? "failed" : "-")) << " | "
                 << fmt(p.z_outside, "%.4f") << " |";
-      if (csv)
-        *csv << approx::family_name(s.family()) << ',' << s.degree() << ',' << radius << ',' << d.name << ','
-             << s.max_error() << ',' << (r.ckks_error ? fmt(*r.ckks_error, "%.6g") : "") << ',' << s.depth() << ','
-             << s.plan().cost().products << ',' << (r.eval_ms ? fmt(*r.eval_ms, "%.1f") : "") << ','
-             << (p.accuracy ? fmt(*p.accuracy, "%.4f") : "") << ',' << (e.accuracy ? fmt(*e.accuracy, "%.4f") : "")
-             << ',' << p.z_outside << '\n' << std::flush;
+      std::ostringstream csv_line;
+      csv_line << approx::family_name(s.family()) << ',' << s.degree() << ',' << radius << ',' << d.name << ','
+               << s.max_error() << ',' << (r.ckks_error ? fmt(*r.ckks_error, "%.6g") : "") << ',' << s.depth() << ','
+               << s.plan().cost().products << ',' << (r.eval_ms ? fmt(*r.eval_ms, "%.1f") : "") << ','
+               << (p.accuracy ? fmt(*p.accuracy, "%.4f") : "") << ',' << (e.accuracy ? fmt(*e.accuracy, "%.4f") : "")
+               << ',' << p.z_outside << '\n';
+      csv_text << csv_line.str();
+      if (csv) *csv << csv_line.str() << std::flush;
     }
     std::cout << line.str() << "\n" << std::flush;
     std::cerr << "[" << i + 1 << "/" << todo.size() << " rows done, " << fmt(elapsed(), "%.0f") << " s] " << s.name()
@@ -761,19 +779,13 @@ int main(int argc, char** argv) {
               << fmt(100.0 * largest, "%.2f") << " points\n";
   }
   if (!rows.empty()) {
-    // Ranked by FL + FHE accuracy when every row ran it on every data set; otherwise (--quick,
-    // --encrypted-rows/--encrypted-data, --no-encrypted) by plaintext-polynomial accuracy.
-    const bool by_fhe = fhe_everywhere;
-    const char* column = by_fhe ? "FL + FHE accuracy" : "plaintext-polynomial accuracy";
-    if (const row* b = best_row(rows, by_fhe)) {
-      std::cout << "\nBest approximation: " << b->s.name() << " (mean " << column << " " << fmt(*mean_accuracy(*b, by_fhe), "%.4f")
-                << " over the " << datasets.size() << " data sets; rule: fit error <= " << best_max_fit_error
-                << ", the highest mean " << column
-                << ", and among rows within 0.1 point of it the smallest depth, then the fewest "
-                   "products, then the smallest fit error)\n";
-    } else {
-      std::cout << "\nBest approximation: none (no row with fit error <= " << best_max_fit_error << " has a "
-                << column << " on every data set)\n";
+    std::istringstream in(csv_text.str());
+    try {
+      const auto results = sigmoid_ranking::read_csv(in, "this run's CSV");
+      sigmoid_ranking::print(std::cout, results, sigmoid_ranking::rank(results));
+    } catch (const sigmoid_ranking::csv_error& e) {
+      std::cerr << "sigmoid_degrees: cannot rank this run (a bug): " << e.what() << "\n";
+      return 1;
     }
   }
 
