@@ -48,7 +48,7 @@ namespace {
 using namespace hefl;
 
 // --quick's FL + FHE rows: a poor approximation (fit error 9.2, trains visibly worse in the clear) and
-// paper_tables' default, named as in the table; the usage text names them too.
+// the decision run's choice (docs/results.md), named as in the table; the usage text names them too.
 std::vector<std::string> quick_encrypted_rows() { return {"taylor-deg3[-8,8]", "minimax-deg7[-8,8]"}; }
 
 struct options {
@@ -117,8 +117,8 @@ struct options {
          "products, eval ms and plaintext-polynomial FedAvg accuracy on the three data sets (milliseconds\n"
          "to a second per row), and FL + FHE accuracy (20-40 s per row and data set on 2 cores).\n"
          "--quick: the same grid, rounds and epochs (every column except encrypted_accuracy is the full\n"
-         "  run's), but FL + FHE only for taylor-deg3[-8,8] (a poor fit) and minimax-deg7[-8,8] (paper_tables'\n"
-         "  default) on pima, with one CKKS key set: a few minutes. The best approximation is then\n"
+         "  run's), but FL + FHE only for taylor-deg3[-8,8] (a poor fit) and minimax-deg7[-8,8] (the decision\n"
+         "  run's choice) on pima, with one CKKS key set: a few minutes. The best approximation is then\n"
          "  chosen by plaintext-polynomial accuracy (5 rounds x 3 epochs tell poor fits from good ones).\n"
          "  The full run adds FL + FHE for every row on every data set (hours on this machine) and\n"
          "  chooses the best by FL + FHE accuracy.\n"
