@@ -18,19 +18,8 @@ using validator_type = iot::collector_validator<>;
 using collector_type = services::collector_service<validator_type, iot::patient_smart_card<>>;
 
 int main(int argc, char** argv) try {
-  if (argc < 2) {
-    std::cerr << "usage: collector_server CONFIG [--max-seconds N]\n";
-    return 2;
-  }
-  long max_seconds = 0;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--max-seconds" && i + 1 < argc) max_seconds = positive(a, argv[++i]);
-    else {
-      std::cerr << "collector_server: unknown argument '" << a << "'\nusage: collector_server CONFIG [--max-seconds N]\n";
-      return 2;
-    }
-  }
+  const long max_seconds = server_arguments("collector_server", argc, argv);
+  if (max_seconds < 0) return 2;
   block_stop_signals();  // before any thread starts
   const auto cfg = config::load(argv[1]);
   event_log log("collector_server");

@@ -213,6 +213,28 @@ inline long positive(const std::string& flag, const std::string& value, bool all
   return v;
 }
 
+/// The command line of a server program, `PROGRAM CONFIG [--max-seconds N]`: the seconds to run (0:
+/// until SIGINT/SIGTERM), or -1 after printing the usage to stderr (the caller exits 2).
+/// @throws hefl::invalid_argument for a value that is not a positive integer.
+inline long server_arguments(const char* program, int argc, char** argv) {
+  const std::string usage = std::string("usage: ") + program + " CONFIG [--max-seconds N]\n";
+  if (argc < 2) {
+    std::cerr << usage;
+    return -1;
+  }
+  long max_seconds = 0;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--max-seconds" && i + 1 < argc) {
+      max_seconds = positive(a, argv[++i]);
+    } else {
+      std::cerr << program << ": unknown argument '" << a << "'\n" << usage;
+      return -1;
+    }
+  }
+  return max_seconds;
+}
+
 /// Logs the TLS server's handshake refusals (refused certificate, no client certificate, ...) that
 /// are new since the last call, one line each.
 template <class Server>

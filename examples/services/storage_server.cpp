@@ -15,19 +15,8 @@ using guard_type = iot::storage_guard<iot::rule_manager<>, iot::local_ledger>;
 using access_type = iot::access_controller<iot::local_ledger>;
 
 int main(int argc, char** argv) try {
-  if (argc < 2) {
-    std::cerr << "usage: storage_server CONFIG [--max-seconds N]\n";
-    return 2;
-  }
-  long max_seconds = 0;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--max-seconds" && i + 1 < argc) max_seconds = positive(a, argv[++i]);
-    else {
-      std::cerr << "storage_server: unknown argument '" << a << "'\nusage: storage_server CONFIG [--max-seconds N]\n";
-      return 2;
-    }
-  }
+  const long max_seconds = server_arguments("storage_server", argc, argv);
+  if (max_seconds < 0) return 2;
   block_stop_signals();  // before any thread starts
   const auto cfg = config::load(argv[1]);
   event_log log("storage_server");
