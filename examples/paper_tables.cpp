@@ -9,7 +9,7 @@
 //   FL-poly       the same with a polynomial sigmoid (--approx, default default_approx below)
 //   FL-CKKS       plaintext training, uploads CKKS-encrypted (N = 8192, primes {60,40,60}); the server
 //                 forms Σ n_k·Enc(θ_k) and only the key holder decrypts the sum
-//   FL-FHE        each client's data CKKS-encrypted (he::ckks_training_parameters: N = 16384, scale
+//   FL-FHE        each client's data CKKS-encrypted (he::ckks_encrypted_data_parameters: N = 16384, scale
 //                 2^50, one ciphertext per feature column); the compute party computes the gradient
 //                 with public weights, the key holder decrypts the gradient sums (Gaussian-flooded);
 //                 uploads encrypted as in FL-CKKS

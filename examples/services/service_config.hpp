@@ -6,6 +6,7 @@
 
 #include <hefl/iot/collection/rules.hpp>
 #include <hefl/iot/hospital/registry.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
 #include <hefl/iot/pki/pki.hpp>
 #include <hefl/net/credentials.hpp>
 
@@ -233,6 +234,34 @@ inline long server_arguments(const char* program, int argc, char** argv) {
     }
   }
   return max_seconds;
+}
+
+/// The rule manager of a server program: admins are certificates of the hospital CA with role admin,
+/// and every accepted deployment goes on @p ledger. Fill it with deploy_rule_contracts.
+inline std::unique_ptr<hefl::iot::rule_manager<>> make_rule_manager(std::shared_ptr<hefl::iot::trust_store> trust,
+                                                                    hefl::iot::local_ledger& ledger) {
+  namespace iot = hefl::iot;
+  return std::make_unique<iot::rule_manager<>>(
+      [trust](const Botan::X509_Certificate& c) {
+        return iot::validate_chain(c, *trust, iot::cert_usage::any, std::chrono::system_clock::now(), {iot::role::admin})
+            .ok();
+      },
+      [&ledger](const iot::deployment_event& e) {
+        if (e.accepted())
+          ledger.submit(iot::transaction::rule_deployment(e.group_name, e.version, e.contract_hash, e.signer,
+                                                          iot::ledger_now()));
+      });
+}
+
+/// Deploys the signed rule contracts the config lists ("rule_contracts").
+/// @throws hefl::security_error naming the file of a contract the manager refuses.
+inline void deploy_rule_contracts(hefl::iot::rule_manager<>& rules, const config& cfg) {
+  for (const auto& c : cfg.json.at("rule_contracts")) {
+    const auto file = cfg.dir / c.get<std::string>();
+    const auto outcome = rules.deploy(deployment_from_json(nlohmann::json::parse(read_text(file))));
+    if (!outcome.accepted())
+      throw hefl::security_error("rule contract " + file.string() + " refused: " + outcome.message);
+  }
 }
 
 /// Logs the TLS server's handshake refusals (refused certificate, no client certificate, ...) that

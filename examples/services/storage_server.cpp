@@ -35,21 +35,9 @@ int main(int argc, char** argv) try {
     if (!v.ok()) throw security_error("device certificate " + file.string() + " refused: " + v.reason);
   }
   iot::local_ledger ledger;
-  iot::rule_manager<> rules(
-      [&](const Botan::X509_Certificate& c) {
-        return iot::validate_chain(c, *trust, iot::cert_usage::any, std::chrono::system_clock::now(), {iot::role::admin})
-            .ok();
-      },
-      [&](const iot::deployment_event& e) {
-        if (e.accepted())
-          ledger.submit(iot::transaction::rule_deployment(e.group_name, e.version, e.contract_hash, e.signer,
-                                                          iot::ledger_now()));
-      });
-  for (const auto& c : cfg.json.at("rule_contracts")) {
-    const auto file = cfg.dir / c.get<std::string>();
-    const auto outcome = rules.deploy(deployment_from_json(nlohmann::json::parse(read_text(file))));
-    if (!outcome.accepted()) throw security_error("rule contract " + file.string() + " refused: " + outcome.message);
-  }
+  const auto rules_owner = make_rule_manager(trust, ledger);
+  auto& rules = *rules_owner;
+  deploy_rule_contracts(rules, cfg);
   iot::record_store<> store(cfg.path("database").string(), keys, ledger);
   guard_type guard(*trust, reg, keys, rules, store, ledger);
   access_type access(*trust, reg, store, ledger);
