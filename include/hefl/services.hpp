@@ -10,3 +10,4 @@
 #include <hefl/services/device_client.hpp>
 #include <hefl/services/reader_client.hpp>
 #include <hefl/services/vitals.hpp>
+#include <hefl/services/ledger_replica_service.hpp>
