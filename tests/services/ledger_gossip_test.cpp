@@ -71,18 +71,12 @@ struct chain_of_three {
     for (std::size_t i = 0; i < ids.size(); ++i)
       services.push_back(std::make_unique<ledger_replica_service>(creds(iot::role::storage, ids[i]), *ledgers[i],
                                                                  std::vector<ledger_peer>{}, options()));
-    // Peers are known once every port is bound: rebuild each service with the others' ports.
-    std::vector<std::uint16_t> ports;
-    for (auto& s : services) ports.push_back(s->port());
-    services.clear();
+    // Peers are known once every port is bound.
     for (std::size_t i = 0; i < ids.size(); ++i) {
       std::vector<ledger_peer> peers;
       for (std::size_t j = 0; j < ids.size(); ++j)
-        if (j != i) peers.push_back({"127.0.0.1", ports[j]});
-      auto o = options();
-      o.port = ports[i];
-      services.push_back(std::make_unique<ledger_replica_service>(creds(iot::role::storage, ids[i]), *ledgers[i],
-                                                                 std::move(peers), o));
+        if (j != i) peers.push_back({"127.0.0.1", services[j]->port()});
+      services[i]->set_peers(std::move(peers));
     }
   }
 

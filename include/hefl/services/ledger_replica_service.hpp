@@ -109,10 +109,7 @@ public:
         m_options.max_reply_bytes + 4096 > m_options.limits.max_frame_size)
       throw invalid_argument("ledger_replica_service: max_reply_bytes (" + std::to_string(m_options.max_reply_bytes) +
                              ") must stay 4 KiB below the client's and server's max_frame_size");
-    for (auto& p : peers) {
-      if (p.port == 0) throw invalid_argument("ledger_replica_service: peer " + p.host + " has no port");
-      m_links.push_back({std::move(p), nullptr});
-    }
+    set_peers(std::move(peers));
     m_server = std::make_unique<net::tls_server>(
         std::move(creds), [this](const net::peer_identity& peer, net::frame f) { return handle(peer, std::move(f)); },
         m_options.limits, m_options.port, m_options.address);
@@ -127,6 +124,21 @@ public:
 
   /// The port the replica serves on.
   [[nodiscard]] std::uint16_t port() const noexcept { return m_server->port(); }
+
+  /// Replaces the peer list (closing the connections to the previous peers); for example once every
+  /// replica's ephemeral port is known. Waits for a running round to finish.
+  /// @throws hefl::invalid_argument for a peer without a port (the list is then unchanged)
+  void set_peers(std::vector<ledger_peer> peers) {
+    std::vector<link> links;
+    for (auto& p : peers) {
+      if (p.port == 0) throw invalid_argument("ledger_replica_service: peer " + p.host + " has no port");
+      links.push_back({std::move(p), nullptr});
+    }
+    const std::lock_guard round(m_round_mutex);
+    for (auto& l : m_links)
+      if (l.client) l.client->close();
+    m_links = std::move(links);
+  }
 
   /// One gossip round: towards each peer, push this replica's pending signed entries, then pull and
   /// accept the peer's blocks beyond this replica's height (at most max_pull_requests requests). A
