@@ -184,14 +184,20 @@ public:
                   }) {
       m_sign = [&ledger](const transaction& tx) { return ledger.self_id() ? ledger.sign_entry(tx) : tx; };
       m_sealed_at = [&ledger](const sha256_digest& id) { return ledger.height_of(id); };
+      // On a ledger shared by several storage nodes (replicas of one chain), only the entries this
+      // node authored describe this store: other nodes' record ids are their own.
       m_entries = [&ledger] {
+        const auto self = ledger.self_id();
+        const auto mine = [&self](const transaction& tx) { return !self || tx.author() == *self || !tx.is_signed(); };
         std::vector<transaction> out;
-        for (auto& loc : ledger.find([](const transaction& tx) {
-               return tx.kind() == tx_kind::record_stored ||
-                      (tx.kind() == tx_kind::custom && tx.field_string("type") == "record_store_rollback");
+        for (auto& loc : ledger.find([&mine](const transaction& tx) {
+               return (tx.kind() == tx_kind::record_stored ||
+                       (tx.kind() == tx_kind::custom && tx.field_string("type") == "record_store_rollback")) &&
+                      mine(tx);
              }))
           out.push_back(std::move(loc.tx));
-        for (auto& tx : ledger.pending()) out.push_back(std::move(tx));
+        for (auto& tx : ledger.pending())
+          if (mine(tx)) out.push_back(std::move(tx));
         return out;
       };
     }
