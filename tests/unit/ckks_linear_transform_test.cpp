@@ -219,6 +219,38 @@ TEST_CASE("ckks linear_transform: complex matrices on complex slots, a zero-padd
   }
 }
 
+TEST_CASE("ckks linear_transform: diagonals encoded once give the same product", "[ckks][linear_transform]") {
+  auto& k = small();
+  const std::size_t n = k.eval.slot_count(), d = 32;
+  const auto m = random_values(d * d, 60);
+  const ckks::linear_transform lt(n, d, m, ckks::slot_layout::blocks);
+  const auto gk = k.keygen.create_galois_keys(lt.rotation_steps());
+  const auto x = random_values(n, 61);
+  const auto cx = k.encrypt(x);
+  const auto encoded = lt.encode_diagonals(k.eval, cx.scale(), cx.level());
+  REQUIRE(encoded.size() == lt.diagonal_indices().size());
+  ckks::linear_transform_stats st;
+  const auto cy = lt.apply(k.eval, cx, gk, encoded, &st);
+  // The same plaintexts as apply encodes on the fly: the same ciphertext, bit for bit.
+  const auto direct = lt.apply(k.eval, cx, gk);
+  CHECK(cy.poly(0) == direct.poly(0));
+  CHECK(cy.poly(1) == direct.poly(1));
+  CHECK(cy.scale() == direct.scale());
+  CHECK(st.key_switches() == lt.rotation_steps().size());
+  CHECK(max_error(k.decrypt(cy), reference(m, d, x, ckks::slot_layout::blocks)) < 1e-5);
+  // Reused on a ciphertext one level down (plaintexts above its level are used at its level).
+  const auto x2 = random_values(n, 62);
+  const auto low = k.eval.mod_switch_to(k.encrypt(x2), cx.level() - 1);
+  const auto cy2 = lt.apply(k.eval, low, gk, encoded);
+  CHECK(cy2.level() == low.level() - 1);
+  CHECK(max_error(k.decrypt(cy2), reference(m, d, x2, ckks::slot_layout::blocks)) < 1e-5);
+  // Refusals: wrong count, plaintexts below the ciphertext's level.
+  CHECK_THROWS_WITH(lt.apply(k.eval, cx, gk, std::span<const ckks::plaintext>(encoded.data(), encoded.size() - 1)),
+                    Catch::Contains("encoded diagonals"));
+  const auto encoded_low = lt.encode_diagonals(k.eval, cx.scale(), cx.level() - 1);
+  CHECK_THROWS_WITH(lt.apply(k.eval, cx, gk, encoded_low), Catch::Contains("below the ciphertext's level"));
+}
+
 TEST_CASE("ckks linear_transform: refusals name the problem", "[ckks][linear_transform]") {
   auto& k = small();
   const std::size_t n = k.eval.slot_count();

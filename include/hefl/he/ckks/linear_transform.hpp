@@ -18,7 +18,8 @@
 /// - slot_layout::blocks: the slots are n/d blocks of d slots, each an independent vector, and M
 ///   is applied to every block (a single vector zero-padded into slots 0..d-1 is the case of one
 ///   non-zero block; its result has zeros outside slots 0..d-1); diagonals -(d-1)..d-1.
-/// Complex matrices act on complex slots; real matrices are encoded as real vectors.
+/// Complex matrices act on complex slots; real matrices are encoded as real vectors. apply encodes
+/// each diagonal as it goes; encode_diagonals encodes them once for a matrix applied many times.
 
 #include <hefl/core/error.hpp>
 #include <hefl/he/ckks/encryptor.hpp>
@@ -30,7 +31,6 @@
 #include <complex>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -142,10 +142,62 @@ public:
   /// @throws hefl::depth_exhausted if a is at level 0.
   [[nodiscard]] ciphertext apply(const evaluator& ev, const ciphertext& a, const galois_keys& gk,
                                  linear_transform_stats* stats = nullptr) const {
-    const parameters& params = ev.params();
+    check_apply(ev, a, gk);
+    std::vector<double> real(m_slots);
+    return run(ev, a, gk, stats, [&](std::size_t index, long long shift) {
+      return encode_one(ev, index, shift, a.scale(), a.level(), real);
+    });
+  }
+
+  /// The non-zero diagonals, pre-rotated for the baby-step giant-step schedule and encoded at
+  /// @p scale and @p level, in the order apply uses them: encode once, apply to many ciphertexts
+  /// (one plaintext of level + 1 limbs per non-zero diagonal).
+  /// @throws hefl::invalid_argument if the evaluator has another slot count than the transform, or as
+  ///         ckks::encode (level above the top level, scale not positive or too large).
+  [[nodiscard]] std::vector<plaintext> encode_diagonals(const evaluator& ev, double scale, std::size_t level) const {
+    check_slots(ev, "encode_diagonals");
+    std::vector<double> real(m_slots);
+    std::vector<plaintext> out;
+    out.reserve(m_indices.size());
+    const auto n1 = static_cast<long long>(m_baby);
+    for (std::size_t i = 0; i < m_indices.size(); ++i)
+      out.push_back(encode_one(ev, i, -floor_div(m_indices[i], n1) * n1, scale, level, real));
+    return out;
+  }
+
+  /// M·x with diagonals from encode_diagonals: level l - 1, scale s·s_p/q_l for plaintexts at scale
+  /// s_p (plaintexts above a's level are used at a's level).
+  /// @throws hefl::invalid_argument as the other overload, or if @p diagonals does not hold one
+  ///         plaintext per non-zero diagonal, or one belongs to other parameters or lies below a's
+  ///         level.
+  /// @throws hefl::depth_exhausted if a is at level 0.
+  [[nodiscard]] ciphertext apply(const evaluator& ev, const ciphertext& a, const galois_keys& gk,
+                                 std::span<const plaintext> diagonals, linear_transform_stats* stats = nullptr) const {
+    check_apply(ev, a, gk);
+    if (diagonals.size() != m_indices.size())
+      throw invalid_argument("ckks::linear_transform::apply: expected " + std::to_string(m_indices.size()) +
+                             " encoded diagonals (encode_diagonals), got " + std::to_string(diagonals.size()));
+    for (const plaintext& p : diagonals) {
+      if (p.parameters_id() != ev.params().id())
+        throw invalid_argument("ckks::linear_transform::apply: an encoded diagonal belongs to other parameters");
+      if (p.level() < a.level())
+        throw invalid_argument("ckks::linear_transform::apply: the diagonals are encoded at level " +
+                               std::to_string(p.level()) + ", below the ciphertext's level " +
+                               std::to_string(a.level()) + "; encode them at the ciphertext's level");
+    }
+    return run(ev, a, gk, stats, [&](std::size_t index, long long) -> const plaintext& { return diagonals[index]; });
+  }
+
+private:
+  void check_slots(const evaluator& ev, const char* op) const {
     if (ev.slot_count() != m_slots)
-      throw invalid_argument("ckks::linear_transform::apply: the transform is for " + std::to_string(m_slots) +
-                             " slots, the evaluator has " + std::to_string(ev.slot_count()));
+      throw invalid_argument(std::string("ckks::linear_transform::") + op + ": the transform is for " +
+                             std::to_string(m_slots) + " slots, the evaluator has " + std::to_string(ev.slot_count()));
+  }
+
+  void check_apply(const evaluator& ev, const ciphertext& a, const galois_keys& gk) const {
+    const parameters& params = ev.params();
+    check_slots(ev, "apply");
     if (a.parameters_id() != params.id())
       throw invalid_argument("ckks::linear_transform::apply: the ciphertext belongs to other parameters (id " +
                              std::to_string(a.parameters_id()) + ", expected " + std::to_string(params.id()) + ")");
@@ -164,6 +216,22 @@ public:
                                std::to_string(step) + " (Galois element " + std::to_string(g) +
                                "); generate the keys of linear_transform::rotation_steps()");
     }
+  }
+
+  // Diagonal m_indices[index] rotated by shift, encoded.
+  [[nodiscard]] plaintext encode_one(const evaluator& ev, std::size_t index, long long shift, double scale,
+                                     std::size_t level, std::vector<double>& real) const {
+    const std::vector<std::complex<double>> values = shifted_diagonal(m_indices[index], shift);
+    if (is_complex()) return encode(ev.params(), ev.slot_encoder(), std::span<const std::complex<double>>(values), scale, level);
+    for (std::size_t i = 0; i < values.size(); ++i) real[i] = values[i].real();
+    return encode(ev.params(), ev.slot_encoder(), std::span<const double>(real), scale, level);
+  }
+
+  // The schedule, after the checks: diagonal(index, shift) gives the plaintext of non-zero diagonal
+  // m_indices[index] rotated by shift = -g·n1.
+  template <class Diagonal>
+  [[nodiscard]] ciphertext run(const evaluator& ev, const ciphertext& a, const galois_keys& gk,
+                               linear_transform_stats* stats, Diagonal&& diagonal) const {
     linear_transform_stats local;
     linear_transform_stats& st = stats != nullptr ? *stats : local;
     st = {};
@@ -171,37 +239,25 @@ public:
       const std::vector<double> zeros(m_slots, 0.0);
       return ev.multiply_plain_rescale(a, zeros);
     }
-
     const auto n1 = static_cast<long long>(m_baby);
-    // group g -> baby steps b of its non-zero diagonals g·n1 + b
-    std::map<long long, std::vector<long long>> groups;
     std::set<long long> babies;
-    for (const long long k : m_indices) {
-      const long long g = floor_div(k, n1);
-      groups[g].push_back(k - g * n1);
-      babies.insert(k - g * n1);
-    }
+    for (const long long k : m_indices) babies.insert(k - floor_div(k, n1) * n1);
     const std::vector<long long> baby_list(babies.begin(), babies.end());
     const std::vector<ciphertext> rotated = ev.rotate_many(a, baby_list, gk);
     st.baby_rotations = static_cast<std::size_t>(std::count_if(baby_list.begin(), baby_list.end(),
                                                                [](long long b) { return b != 0; }));
-    const auto baby_index = [&](long long b) {
-      return static_cast<std::size_t>(std::lower_bound(baby_list.begin(), baby_list.end(), b) - baby_list.begin());
-    };
-
-    std::vector<double> real(m_slots);
-    std::vector<std::complex<double>> values(m_slots);
-    bool have_sum = false;
+    // m_indices is ascending, so each group g is one run of it, baby steps ascending within.
     ciphertext sum = a;
-    for (const auto& [g, bs] : groups) {
+    bool have_sum = false;
+    for (std::size_t i = 0; i < m_indices.size();) {
+      const long long g = floor_div(m_indices[i], n1);
       ciphertext inner = a;
       bool have_inner = false;
-      for (const long long b : bs) {
-        // rot(d_k, -g·n1): entry j is d_k[j - g·n1]
-        values = shifted_diagonal(g * n1 + b, -g * n1);
-        plaintext p = is_complex() ? encode(params, ev.slot_encoder(), values, a.scale(), a.level())
-                                   : encode(params, ev.slot_encoder(), real_parts(values, real), a.scale(), a.level());
-        ciphertext term = ev.multiply_plain(rotated[baby_index(b)], p);
+      for (; i < m_indices.size() && floor_div(m_indices[i], n1) == g; ++i) {
+        const long long b = m_indices[i] - g * n1;
+        const auto at = static_cast<std::size_t>(std::lower_bound(baby_list.begin(), baby_list.end(), b) -
+                                                 baby_list.begin());
+        ciphertext term = ev.multiply_plain(rotated[at], diagonal(i, -g * n1));
         ++st.plaintext_products;
         if (have_inner) {
           ev.add_inplace(inner, term);
@@ -225,7 +281,6 @@ public:
     return sum;
   }
 
-private:
   linear_transform(std::size_t slot_count, std::size_t dimension, std::size_t entries, slot_layout layout)
       : m_slots(slot_count), m_dim(dimension), m_layout(layout) {
     check_shape(slot_count, dimension, "linear_transform");
@@ -353,12 +408,6 @@ private:
       const long long i = (((j + shift) % n) + n) % n;
       out[static_cast<std::size_t>(j)] = entry(rep, static_cast<std::size_t>(i % d));
     }
-    return out;
-  }
-
-  [[nodiscard]] static std::span<const double> real_parts(const std::vector<std::complex<double>>& values,
-                                                          std::vector<double>& out) {
-    for (std::size_t i = 0; i < values.size(); ++i) out[i] = values[i].real();
     return out;
   }
 
