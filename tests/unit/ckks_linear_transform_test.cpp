@@ -186,6 +186,21 @@ TEST_CASE("ckks linear_transform: zero diagonals are skipped, with their rotatio
   CHECK(st.baby_rotations == 0);
   CHECK(max_error(k.decrypt(cy_naive), reference(m, d, replicate(x, n), ckks::slot_layout::replicated)) < 1e-6);
 
+  // n1 = n in the blocks layout: diagonal -k is the baby step n - k, no giant step at all.
+  const std::size_t e = 16;
+  const auto m16 = random_values(e * e, 14);
+  const ckks::linear_transform wide(n, e, m16, ckks::slot_layout::blocks, n);
+  CHECK(wide.giant_steps() == 2); // g = -1 (the negative diagonals) and g = 0
+  const auto wide_steps = wide.rotation_steps();
+  CHECK(wide_steps.size() == 2 * e - 2);
+  for (const long long s : wide_steps) CHECK((s > 0 && s < static_cast<long long>(n)));
+  const auto gk_wide = k.keygen.create_galois_keys(wide_steps);
+  const auto xb = random_values(n, 15);
+  const auto cy_wide = wide.apply(k.eval, k.encrypt(xb), gk_wide, &st);
+  CHECK(st.giant_rotations == 0);
+  CHECK(st.baby_rotations == 2 * e - 2);
+  CHECK(max_error(k.decrypt(cy_wide), reference(m16, e, xb, ckks::slot_layout::blocks)) < 1e-6);
+
   // A zero matrix: an encryption of zeros, one level down, no rotation.
   const ckks::linear_transform zero(n, d, std::vector<double>(d * d, 0.0), ckks::slot_layout::blocks);
   CHECK(zero.diagonal_indices().empty());

@@ -128,7 +128,8 @@ public:
   }
   /// The indices k of the non-zero diagonals, in (-n/2, n/2], ascending.
   [[nodiscard]] const std::vector<long long>& diagonal_indices() const noexcept { return m_indices; }
-  /// Diagonal @p k (taken modulo the slot count) of the n×n slot matrix: entry i is M_slots[i][i + k].
+  /// The vector apply multiplies rot(x, k) by, for @p k taken modulo the slot count (all zeros for
+  /// a zero diagonal; in the replicated layout, k and k + d give the same vector).
   [[nodiscard]] std::vector<std::complex<double>> diagonal(long long k) const { return shifted_diagonal(k, 0); }
 
   /// M·x on the slots of @p a: level l - 1, scale s²/q_l (the diagonals are encoded at a's scale
@@ -266,7 +267,7 @@ private:
           have_inner = true;
         }
       }
-      if (g != 0) {
+      if (g != 0 && (g * n1) % static_cast<long long>(m_slots) != 0) { // a multiple of n is no rotation
         inner = ev.rotate(inner, g * n1, gk);
         ++st.giant_rotations;
       }
@@ -374,7 +375,7 @@ private:
     for (const long long k : indices) {
       const long long g = floor_div(k, n1);
       if (k - g * n1 != 0) babies.insert(k - g * n1);
-      if (g != 0) giants.insert(g * n1);
+      if (g != 0 && (g * n1) % n != 0) giants.insert(g * n1);
     }
     std::vector<long long> out;
     std::set<long long> seen;
