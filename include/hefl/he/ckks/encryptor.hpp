@@ -175,6 +175,13 @@ template <class EncodeInto>
   });
 }
 
+/// Encodes up to N/2 complex values at the parameters' default scale and the top level.
+/// @throws hefl::invalid_argument as the real overload.
+[[nodiscard]] inline plaintext encode(const parameters& params, const encoder& enc,
+                                      std::span<const std::complex<double>> values) {
+  return encode(params, enc, values, params.scale(), params.max_level());
+}
+
 /// Encodes up to N/2 complex values at exactly the scale and level of @p like (see the real overload).
 /// @throws hefl::invalid_argument as the real overload.
 [[nodiscard]] inline plaintext encode(const parameters& params, const encoder& enc,
