@@ -26,7 +26,8 @@ int main(int argc, char** argv) try {
 
   auto trust = load_trust(cfg);
   auto reg = iot::registry::open_sqlite(cfg.path("registry"));
-  iot::local_ledger ledger;
+  const auto ledger_owner = make_server_ledger(cfg, cfg.json.value("id", std::string("collector")));
+  auto& ledger = *ledger_owner;
   const auto rules_owner = make_rule_manager(trust, ledger);
   auto& rules = *rules_owner;
   deploy_rule_contracts(rules, cfg);
@@ -36,7 +37,12 @@ int main(int argc, char** argv) try {
     cards.emplace(id, iot::patient_smart_card<>(id, load_key(cfg.path(p, "key"))));
   }
 
-  iot::replay_guard replay;
+  // With "nonce_database", the replay memory persists (a restarted collector still knows the nonces it
+  // saw; a device's retry of one is forwarded to storage, which decides: docs/services.md).
+  auto replay_owner = cfg.json.contains("nonce_database")
+                          ? std::make_unique<iot::replay_guard>(cfg.path("nonce_database").string())
+                          : std::make_unique<iot::replay_guard>();
+  auto& replay = *replay_owner;
   iot::collector_validator_options vo;
   vo.collector_id = cfg.text("id");
   vo.devices = &reg;
@@ -61,7 +67,8 @@ int main(int argc, char** argv) try {
   const auto why = wait_for_stop(max_seconds, handshake_refusal_logger(service.server(), log));
   log("stopping reason=" + why);
   service.stop();
-  log("stopped acknowledged=" + std::to_string(service.acknowledged()));
+  log("stopped acknowledged=" + std::to_string(service.acknowledged()) +
+      " retries_forwarded=" + std::to_string(service.retries_forwarded()));
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "collector_server: " << e.what() << "\n";

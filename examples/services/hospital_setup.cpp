@@ -155,8 +155,11 @@ int main(int argc, char** argv) try {
                           {"key", "storage/key.pem"},
                           {"registry", "storage/registry.sqlite"},
                           {"database", "storage/records.sqlite"},
+                          {"nonce_database", "storage/nonces.sqlite"},
+                          {"ledger_key", "storage/ledger-key.json"},
                           {"rule_contracts", {"contracts/vitals.json"}},
                           {"patient_certificates", patient_certs},
+                          {"collector_certificates", {"collector/cert.pem"}},
                           {"device_certificates", device_certs}})
                      .dump(2) + "\n");
   write_text(dir / "collector.json",
@@ -167,6 +170,8 @@ int main(int argc, char** argv) try {
                           {"cert", "collector/cert.pem"},
                           {"key", "collector/key.pem"},
                           {"registry", "collector/registry.sqlite"},
+                          {"nonce_database", "collector/nonces.sqlite"},
+                          {"ledger_key", "collector/ledger-key.json"},
                           {"rule_contracts", {"contracts/vitals.json"}},
                           {"patient_cards", cards}})
                      .dump(2) + "\n");

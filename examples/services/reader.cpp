@@ -30,7 +30,8 @@ int main(int argc, char** argv) try {
     nlohmann::json fields(req.data.fields);
     log("record id=" + std::to_string(r.id) + " patient=" + r.patient_id + " device=" + r.device.to_urn() +
         " collector=" + r.collector_id + " time_ms=" + std::to_string(r.timestamp.time_since_epoch().count()) +
-        " type=" + r.data_type + " data=" + fields.dump());
+        " type=" + r.data_type + " nonce=" + Botan::hex_encode(req.nonce.data(), req.nonce.size(), false) +
+        " data=" + fields.dump());
   }
   log("read patient=" + patient + " records=" + std::to_string(result.records.size()));
   return 0;

@@ -14,10 +14,12 @@
 #include <botan/ecdsa.h>
 #include <botan/hex.h>
 #include <botan/pkcs8.h>
+#include <botan/system_rng.h>
 #include <botan/x509_crl.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace hefl_examples {
 
@@ -239,7 +242,7 @@ inline long server_arguments(const char* program, int argc, char** argv) {
 /// The rule manager of a server program: admins are certificates of the hospital CA with role admin,
 /// and every accepted deployment goes on @p ledger. Fill it with deploy_rule_contracts.
 inline std::unique_ptr<hefl::iot::rule_manager<>> make_rule_manager(std::shared_ptr<hefl::iot::trust_store> trust,
-                                                                    hefl::iot::local_ledger& ledger) {
+                                                                    hefl::iot::ledger& ledger) {
   namespace iot = hefl::iot;
   return std::make_unique<iot::rule_manager<>>(
       [trust](const Botan::X509_Certificate& c) {
@@ -251,6 +254,39 @@ inline std::unique_ptr<hefl::iot::rule_manager<>> make_rule_manager(std::shared_
           ledger.submit(iot::transaction::rule_deployment(e.group_name, e.version, e.contract_hash, e.signer,
                                                           iot::ledger_now()));
       });
+}
+
+/// The ledger replica of a server program. With "ledger_key" in the config (a file, created 0600 at
+/// the first start), its sealer key (an Ed25519 seed from the system RNG) and genesis time persist,
+/// so that after a restart, even after kill -9, the chain has the same genesis and the record store's
+/// journaled entries, signed with that key, are accepted again (record_store::resubmit_journal()).
+/// Without it, a fresh key per process (as iot::local_ledger). @p sealer_id names the sealer.
+/// @throws hefl::io_error or hefl::parse_error if the key file cannot be written or read
+inline std::unique_ptr<hefl::iot::ledger> make_server_ledger(const config& c, const std::string& sealer_id) {
+  namespace iot = hefl::iot;
+  if (!c.json.contains("ledger_key")) return std::make_unique<iot::local_ledger>(iot::ledger_config{}, sealer_id);
+  const auto file = c.path("ledger_key");
+  if (!fs::exists(file)) {
+    std::vector<std::uint8_t> seed(32);
+    Botan::system_rng().randomize(seed.data(), seed.size());
+    const nlohmann::json j{{"sealer", sealer_id},
+                           {"seed", Botan::hex_encode(seed)},
+                           {"genesis_ms", iot::ledger_now().time_since_epoch().count()}};
+    write_text(file, j.dump() + "\n", true);
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(file));
+    const auto seed = Botan::hex_decode(j.at("seed").get<std::string>());
+    auto key = iot::sealer_key::from_seed(j.at("sealer").get<std::string>(), std::span<const std::uint8_t>(seed));
+    const iot::ledger_time genesis{std::chrono::milliseconds(j.at("genesis_ms").get<std::int64_t>())};
+    return std::make_unique<iot::ledger>(iot::make_genesis({key.identity()}, "hefl-" + key.id(), genesis),
+                                         iot::ledger_config{}, key);
+  } catch (const hefl::error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw hefl::parse_error(file.string() + ": not a ledger key file: " + e.what());
+  }
 }
 
 /// Deploys the signed rule contracts the config lists ("rule_contracts").
@@ -265,13 +301,19 @@ inline void deploy_rule_contracts(hefl::iot::rule_manager<>& rules, const config
 }
 
 /// Logs the TLS server's handshake refusals (refused certificate, no client certificate, ...) that
-/// are new since the last call, one line each.
+/// are new since the last call, one line each; refusals the server no longer keeps (it keeps the
+/// newest server_limits::max_refusals_kept) are logged as one count.
 template <class Server>
 std::function<void()> handshake_refusal_logger(const Server& server, const event_log& log) {
-  return [&server, &log, seen = std::size_t{0}]() mutable {
-    const auto all = server.refusals();
-    if (all.size() < seen) seen = 0;
-    for (; seen < all.size(); ++seen) log("refused stage=handshake reason=\"" + all[seen] + "\"");
+  return [&server, &log, seen = std::uint64_t{0}]() mutable {
+    const auto snap = server.refusals_snapshot();
+    if (snap.total <= seen) return;
+    const std::uint64_t fresh = snap.total - seen;
+    const std::uint64_t shown = std::min<std::uint64_t>(fresh, snap.newest.size());
+    if (fresh > shown) log("refused stage=handshake count=" + std::to_string(fresh - shown) + " (reasons not kept)");
+    for (std::size_t i = snap.newest.size() - shown; i < snap.newest.size(); ++i)
+      log("refused stage=handshake reason=\"" + snap.newest[i] + "\"");
+    seen = snap.total;
   };
 }
 

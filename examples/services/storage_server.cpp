@@ -11,8 +11,8 @@
 using namespace hefl;
 using namespace hefl_examples;
 
-using guard_type = iot::storage_guard<iot::rule_manager<>, iot::local_ledger>;
-using access_type = iot::access_controller<iot::local_ledger>;
+using guard_type = iot::storage_guard<iot::rule_manager<>, iot::ledger>;
+using access_type = iot::access_controller<iot::ledger>;
 
 int main(int argc, char** argv) try {
   const long max_seconds = server_arguments("storage_server", argc, argv);
@@ -29,17 +29,30 @@ int main(int argc, char** argv) try {
     const auto v = keys.enrol_patient({load_cert(cfg.path(p, "cert"))}, *trust, now);
     if (!v.ok()) throw security_error("patient certificate " + cfg.text(p, "cert") + " refused: " + v.reason);
   }
+  // The collectors' keys verify the stored rows' countersignatures (reads, integrity scan) from the
+  // start; without them a restarted node would know a collector's key only after its next record.
+  for (const auto& c : cfg.json.value("collector_certificates", nlohmann::json::array())) {
+    const auto file = cfg.dir / c.get<std::string>();
+    const auto v = keys.enrol_collector({load_cert(file)}, *trust, now);
+    if (!v.ok()) throw security_error("collector certificate " + file.string() + " refused: " + v.reason);
+  }
   for (const auto& d : cfg.json.at("device_certificates")) {
     const auto file = cfg.dir / d.get<std::string>();
     const auto v = keys.enrol_device({load_cert(file)}, *trust, now);
     if (!v.ok()) throw security_error("device certificate " + file.string() + " refused: " + v.reason);
   }
-  iot::local_ledger ledger;
+  const auto ledger_owner = make_server_ledger(cfg, cfg.json.value("id", std::string("storage")));
+  auto& ledger = *ledger_owner;
   const auto rules_owner = make_rule_manager(trust, ledger);
   auto& rules = *rules_owner;
   deploy_rule_contracts(rules, cfg);
   iot::record_store<> store(cfg.path("database").string(), keys, ledger);
-  guard_type guard(*trust, reg, keys, rules, store, ledger);
+  // After a restart (kill -9 included), the record_stored entries of the rows already stored go back
+  // to the ledger from the journal written in each row's own transaction.
+  const auto resubmitted = store.resubmit_journal();
+  iot::storage_guard_options go;
+  if (cfg.json.contains("nonce_database")) go.nonce_sqlite_path = cfg.path("nonce_database").string();
+  guard_type guard(*trust, reg, keys, rules, store, ledger, go);
   access_type access(*trust, reg, store, ledger);
 
   services::storage_service_options o;
@@ -48,16 +61,26 @@ int main(int argc, char** argv) try {
   o.log = [&log](const std::string& line) { log(line); };
   services::storage_service<guard_type, access_type> service(load_credentials(cfg, trust), guard, access, o);
   log("listening address=" + o.address + " port=" + std::to_string(service.port()) + " records=" +
-      std::to_string(store.size()));
+      std::to_string(store.size()) + " journal_resubmitted=" + std::to_string(resubmitted));
 
-  const auto why = wait_for_stop(max_seconds, handshake_refusal_logger(service.server(), log));
+  const auto log_refusals = handshake_refusal_logger(service.server(), log);
+  const auto why = wait_for_stop(max_seconds, [&] {
+    log_refusals();
+    (void)ledger.tick(iot::ledger_now());  // seals the blocks that are due
+  });
   log("stopping reason=" + why);
   service.stop();
-  const bool clean = store.integrity_scan().ok();
-  log("stopped stored=" + std::to_string(service.stored()) + " batches=" + std::to_string(service.batches()) +
+  const auto scan = store.integrity_scan();  // rows re-verified and reconciled with the ledger's entries
+  const bool clean = scan.ok();
+  const bool chain_ok = ledger.verify().ok();
+  log("stopped stored=" + std::to_string(service.stored()) + " retries_answered=" +
+      std::to_string(service.retries_answered()) + " batches=" + std::to_string(service.batches()) +
       " largest_batch=" + std::to_string(service.largest_batch()) + " records=" + std::to_string(store.size()) +
-      " integrity=" + (clean ? "clean" : "FAILED"));
-  return clean ? 0 : 1;
+      " integrity=" + (clean ? "clean" : "FAILED") + " findings=" + std::to_string(scan.findings.size()) +
+      " missing=" + std::to_string(scan.missing_count) + " ledger_findings=" +
+      std::to_string(scan.ledger_findings.size()) + " ledger=" + (chain_ok ? "verified" : "FAILED") +
+      " ledger_height=" + std::to_string(ledger.height()));
+  return clean && chain_ok ? 0 : 1;
 } catch (const std::exception& e) {
   std::cerr << "storage_server: " << e.what() << "\n";
   return 1;

@@ -18,6 +18,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The other valid ECDSA P-256 signature (r, n - s) of a 64-byte (r, s): other bytes, same message.
+std::vector<std::uint8_t> malleated(const std::vector<std::uint8_t>& rs) {
+  REQUIRE(rs.size() == 64);
+  const Botan::EC_Group p256("secp256r1");
+  const auto flipped = Botan::BigInt::encode_1363(p256.get_order() - Botan::BigInt(rs.data() + 32, 32), 32);
+  std::vector<std::uint8_t> out(rs.begin(), rs.begin() + 32);
+  out.insert(out.end(), flipped.begin(), flipped.end());
+  return out;
+}
+
 payload guard_payload(const std::string& type, const std::string& field, nlohmann::json value) {
   return hefl_test::vital(type, field, std::move(value));
 }
@@ -212,7 +222,14 @@ TEST_CASE("compromised collector: storage_guard refuses what it forges and logs 
   auto malformed = f.heart(77);
   malformed.patient_id = "p-1001'; DROP TABLE hefl_records; --";
   forgeries.push_back({"malformed patient id", malformed, icu, storage_refusal::malformed});
-  forgeries.push_back({"replayed record", f.store.get(1).value(), icu, storage_refusal::duplicate_nonce});
+  // Another record under the nonce of stored record 1: its device signature (r, s) turned into the
+  // also valid (r, n - s) (ECDSA malleability), so other bytes and hash. (An exact copy of record 1
+  // is a retry, checked below.)
+  auto renonced = f.store.get(1).value().device_request();
+  renonced.signature = malleated(renonced.signature);
+  forgeries.push_back({"another record under a used nonce",
+                       make_attested_record(renonced, f.alice, "collector-icu", f.node_key, f.rng), icu,
+                       storage_refusal::duplicate_nonce});
   // A value no device sent (no signed request in the record), and a back-dated genuine request.
   forgeries.push_back({"bare record",
                        make_record("p-1001", f.monitor, "heart_rate", guard_payload("heart_rate", "bpm", 75),
@@ -247,9 +264,81 @@ TEST_CASE("compromised collector: storage_guard refuses what it forges and logs 
   CHECK_THAT(std::string(log[12].field_string("patient")), Catch::StartsWith("hex:"));
   CHECK(f.chain.verify().ok());
 
+  // An exact copy of stored record 1 (a retry, or a collector resubmitting it): answered as stored
+  // with id 1, nothing written, nothing logged.
+  const auto retry = f.guard.submit(f.store.get(1).value(), icu, f.t0);
+  INFO(retry.message);
+  REQUIRE(retry.ok());
+  CHECK(retry.already_stored);
+  CHECK(retry.record_id == 1);
+  CHECK(f.store.size() == 1);
+  CHECK(f.refusals().size() == forgeries.size());
+
   // Honest traffic interleaved with the attacks is still accepted.
-  CHECK(f.guard.submit(f.heart(81), icu, f.t0).ok());
+  const auto honest = f.guard.submit(f.heart(81), icu, f.t0);
+  CHECK(honest.ok());
+  CHECK_FALSE(honest.already_stored);
   CHECK(f.store.size() == 2);
+}
+
+TEST_CASE("storage_guard judges again a nonce whose record never committed, and answers exact retries with the stored id",
+          "[iot][storage_guard][retry]") {
+  storage_fixture f;
+  hefl_test::temp_dir dir;
+  storage_guard_options o;
+  o.nonce_sqlite_path = dir.file("nonces.db");
+  const std::vector<Botan::X509_Certificate> icu{f.icu_cert};
+  const auto r = f.heart(72);
+  {
+    // A storage node killed after its nonce memory recorded the nonce, before the record's COMMIT.
+    replay_guard_options ro;
+    ro.max_age = o.max_age;
+    ro.max_future_skew = o.max_future_skew;
+    replay_guard crashed(o.nonce_sqlite_path, ro);
+    const auto req = r.device_request();
+    REQUIRE(crashed.check(r.device.to_hex(), std::span<const std::uint8_t>(req.nonce), r.timestamp, f.t0).ok());
+  }
+  storage_guard<rule_manager<>, local_ledger> restarted{f.trust, f.reg, f.keys, f.rules, f.store, f.chain, o};
+  REQUIRE(restarted.nonces().size() == 1);
+  const auto v = restarted.submit(r, icu, f.t0);
+  INFO(v.message);
+  REQUIRE(v.ok());
+  CHECK_FALSE(v.already_stored);
+  CHECK(f.store.size() == 1);
+  const auto again = restarted.submit(r, icu, f.t0);
+  REQUIRE(again.ok());
+  CHECK(again.already_stored);
+  CHECK(again.record_id == v.record_id);
+
+  // In one batch: two copies of a new record (the second one a retry that raced the first through
+  // the nonce check) and a copy under another valid signature: stored once, answered twice with
+  // the same id, the third refused.
+  const auto r2 = f.heart(73);
+  auto twin_request = r2.device_request();
+  twin_request.signature = malleated(twin_request.signature);
+  const auto twin = make_attested_record(twin_request, f.alice, "collector-icu", f.node_key, f.rng);
+  REQUIRE(twin.hash != r2.hash);
+  using item = storage_guard<rule_manager<>, local_ledger>::batch_item;
+  const std::vector<item> batch{{r2, icu}, {r2, icu}, {twin, icu}};
+  const auto vs = restarted.submit_batch(std::span<const item>(batch), f.t0);
+  REQUIRE(vs.size() == 3);
+  REQUIRE(vs[0].ok());
+  CHECK_FALSE(vs[0].already_stored);
+  REQUIRE(vs[1].ok());
+  CHECK(vs[1].already_stored);
+  CHECK(vs[1].record_id == vs[0].record_id);
+  REQUIRE_FALSE(vs[2].ok());
+  CHECK(*vs[2].refusal == storage_refusal::duplicate_nonce);
+  CHECK(f.store.size() == 2);
+  // Later, the twin is refused against the stored record, the exact copy answered with its id.
+  const auto late_twin = restarted.submit(twin, icu, f.t0);
+  REQUIRE_FALSE(late_twin.ok());
+  CHECK(*late_twin.refusal == storage_refusal::duplicate_nonce);
+  const auto late_copy = restarted.submit(r2, icu, f.t0);
+  REQUIRE(late_copy.ok());
+  CHECK(late_copy.record_id == vs[0].record_id);
+  CHECK(f.store.size() == 2);
+  CHECK(f.store.integrity_scan().ok());
 }
 
 TEST_CASE("storage_guard refuses a revoked collector and needs a logging store", "[iot][storage_guard]") {

@@ -313,6 +313,33 @@ TEST_CASE("the connection limit is enforced and frees up when a peer leaves", "[
   CHECK(text_of(c.request(text_frame(1, "in"))) == "dev-c/7/in");
 }
 
+TEST_CASE("handshake refusals are kept in a bounded ring and counted in full", "[net]") {
+  auto& f = fx();
+  auto limits = fast_limits();
+  limits.max_connections = 1;
+  limits.max_refusals_kept = 3;
+  limits.max_refusal_chars = 10;
+  tls_server server(f.collector(), identity_echo, limits);
+  tls_client a(f.issue(f.ca, iot::role::device, "dev-a", 7));
+  a.connect("127.0.0.1", server.port());
+  // Each further connection is refused at accept ("connection limit of 1 reached", cut to 10 chars).
+  constexpr int attempts = 12;
+  for (int i = 0; i < attempts; ++i) {
+    tls_client c(f.issue(f.ca, iot::role::device, "dev-c", 9));
+    CHECK_THROWS_AS(c.connect("127.0.0.1", server.port()), io_error);
+  }
+  REQUIRE(eventually([&] { return server.refusals_total() == attempts; }));
+  const auto kept = server.refusals();
+  CHECK(kept.size() == 3);
+  for (const auto& r : kept) {
+    CHECK(r.size() <= 13);
+    CHECK(r.rfind("connection", 0) == 0);
+  }
+  const auto snap = server.refusals_snapshot();
+  CHECK(snap.total == attempts);
+  CHECK(snap.newest == kept);
+}
+
 TEST_CASE("in-flight requests per peer are bounded with a typed busy reply", "[net]") {
   auto& f = fx();
   auto limits = fast_limits();

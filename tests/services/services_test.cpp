@@ -222,7 +222,8 @@ TEST_CASE("services: a device whose certificate comes from a foreign CA fails th
   CHECK(h.collector->server().refusals().front().find("untrusted") != std::string::npos);
 }
 
-TEST_CASE("services: a replayed request is refused by the collector with reason replay", "[services]") {
+TEST_CASE("services: an exact retry (same signed bytes) of a stored record is answered with the stored id, stored once",
+          "[services][retry]") {
   hospital h;
   auto dev = h.device(1);
   vitals_generator vitals(2);
@@ -230,30 +231,95 @@ TEST_CASE("services: a replayed request is refused by the collector with reason 
   const auto first = dev.send(req);
   INFO(why(first));
   REQUIRE(first.stored);
-  // An eavesdropper (here: a second connection of the same device) sends the captured bytes again.
+  CHECK_FALSE(first.already_stored);
+  // The acknowledgement was lost; the device resends the same bytes on a new connection. The
+  // collector's replay memory holds the nonce, so it forwards the request as a retry, and storage
+  // answers with the record it already has.
   auto again = h.device(1);
-  const auto replayed = again.send(req);
-  REQUIRE(replayed.refused);
-  CHECK(replayed.refused->stage == "collector");
-  CHECK(replayed.refused->reason == "replay");
+  const auto retried = again.send(req);
+  INFO(why(retried));
+  REQUIRE(retried.stored);
+  CHECK(retried.already_stored);
+  CHECK(retried.record_id == first.record_id);
   CHECK(h.store.size() == 1);
+  CHECK(h.collector->retries_forwarded() == 1);
+  CHECK(h.storage->retries_answered() == 1);
+  CHECK(h.storage->stored() == 1);
+  // Also when the collector restarted without its replay memory: the retry passes the collector as
+  // fresh, and storage's nonce memory and lookup answer it the same way.
+  h.replay.forget(req.device.to_hex(), std::span<const std::uint8_t>(req.nonce));
+  again.close();
+  const auto after_restart = again.send(req);
+  INFO(why(after_restart));
+  REQUIRE(after_restart.stored);
+  CHECK(after_restart.already_stored);
+  CHECK(after_restart.record_id == first.record_id);
+  CHECK(h.store.size() == 1);
+  CHECK(h.store.integrity_scan().ok());
 }
 
-TEST_CASE("services: a retried request (same nonce) after the collector acknowledged is stored once", "[services]") {
+TEST_CASE("services: a request whose nonce the collector recorded but never forwarded is stored on retry",
+          "[services][retry]") {
   hospital h;
   auto dev = h.device(1);
   vitals_generator vitals(3);
   const auto req = dev.sign("p-1001", vitals.next(vital::temperature));
-  REQUIRE(dev.send(req).stored);
-  // The acknowledgement was lost and the collector restarted without its replay memory: the retry
-  // passes the collector, and the storage guard's nonce memory refuses the second copy.
-  h.replay.forget(req.device.to_hex(), std::span<const std::uint8_t>(req.nonce));
-  dev.close();
+  // The collector validated the request (its replay memory recorded the nonce) and was killed before
+  // forwarding it: storage has never seen it.
+  REQUIRE(h.replay.check(req.device.to_hex(), std::span<const std::uint8_t>(req.nonce), req.timestamp,
+                         std::chrono::system_clock::now()).ok());
   const auto retried = dev.send(req);
-  REQUIRE(retried.refused);
-  CHECK(retried.refused->stage == "storage");
-  CHECK(retried.refused->reason == "duplicate_nonce");
+  INFO(why(retried));
+  REQUIRE(retried.stored);
+  CHECK_FALSE(retried.already_stored);
   CHECK(h.store.size() == 1);
+  const auto again = dev.send(req);
+  REQUIRE(again.stored);
+  CHECK(again.already_stored);
+  CHECK(again.record_id == retried.record_id);
+  CHECK(h.store.size() == 1);
+}
+
+TEST_CASE("services: another record under a used nonce is refused (a tampered or re-signed replay)", "[services][retry]") {
+  hospital h;
+  auto dev = h.device(1);
+  vitals_generator vitals(4);
+  auto req = dev.sign("p-1001", vitals.next(vital::heart_rate));
+  const auto first = dev.send(req);
+  REQUIRE(first.stored);
+  const auto& key = h.device_creds.at("dev-1").key();
+  // The same measurement under another valid signature: ECDSA's (r, s) and (r, n - s) both verify
+  // (malleability), so other bytes, same nonce.
+  auto resigned = req;
+  {
+    REQUIRE(req.signature.size() == 64);
+    const Botan::EC_Group p256("secp256r1");
+    const Botan::BigInt s_half(req.signature.data() + 32, 32);
+    const auto flipped = Botan::BigInt::encode_1363(p256.get_order() - s_half, 32);
+    std::copy(flipped.begin(), flipped.end(), resigned.signature.begin() + 32);
+  }
+  REQUIRE(resigned.signature != req.signature);
+  // Another value under the same nonce, validly signed by the device itself.
+  auto changed = req;
+  changed.data = vitals.next(vital::heart_rate);
+  changed.data.fields.insert_or_assign("bpm", std::int64_t{61});
+  iot::sign_request(changed, key, h.rng);
+  for (const auto* r : {&resigned, &changed}) {
+    const auto v = dev.send(*r);
+    INFO(why(v));
+    REQUIRE(v.refused);
+    CHECK(v.refused->stage == "storage");
+    CHECK(v.refused->reason == "duplicate_nonce");
+  }
+  // Bytes changed in transit (not re-signed) do not authenticate at the collector.
+  auto tampered = req;
+  tampered.data.fields.insert_or_assign("bpm", std::int64_t{62});
+  const auto t = dev.send(tampered);
+  REQUIRE(t.refused);
+  CHECK(t.refused->stage == "collector");
+  CHECK(t.refused->reason == "unauthenticated");
+  CHECK(h.store.size() == 1);
+  CHECK(h.store.records_of("p-1001").front().device_request().signature == req.signature);
 }
 
 TEST_CASE("services: a compromised collector's forged records are refused by storage over mTLS", "[services]") {

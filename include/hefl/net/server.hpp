@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,6 +32,10 @@ struct server_limits {
   std::chrono::milliseconds idle_timeout{30000};      ///< between requests on an established connection
   std::chrono::milliseconds stop_timeout{10000};      ///< how long stop() waits for in-flight requests
   std::size_t handler_threads = 2;             ///< threads running the request handler
+  /// Handshake refusals kept for refusals() (the newest; older ones are only counted), each reason
+  /// cut to max_refusal_chars: a flood of refused handshakes cannot grow the server's memory.
+  std::size_t max_refusals_kept = 256;
+  std::size_t max_refusal_chars = 512;          ///< longest refusal reason kept (longer ones are cut)
   iot::role_set accepted_client_roles = iot::role_set::any();  ///< roles allowed to connect
 };
 
@@ -69,8 +74,21 @@ struct server_state {
   std::size_t replies = 0;
   std::map<std::string, std::size_t> in_flight;
   std::vector<std::weak_ptr<server_session>> sessions;
-  std::vector<std::string> refusals;
+  std::deque<std::string> refusals;   ///< the newest limits.max_refusals_kept refusals
+  std::uint64_t refusals_total = 0;   ///< every refusal since start
   std::atomic<bool> stopping{false};
+
+  /// Notes one handshake refusal. Call with mutex held.
+  void note_refusal(std::string reason) {
+    ++refusals_total;
+    if (limits.max_refusals_kept == 0) return;
+    if (reason.size() > limits.max_refusal_chars) {
+      reason.resize(limits.max_refusal_chars);
+      reason += "...";
+    }
+    if (refusals.size() >= limits.max_refusals_kept) refusals.pop_front();
+    refusals.push_back(std::move(reason));
+  }
 };
 
 class server_session final : public connection {
@@ -169,7 +187,7 @@ private:
     {
       std::lock_guard lock(m_state->mutex);
       --m_state->connections;
-      if (!was_established) m_state->refusals.push_back(m_refusal.empty() ? reason : m_refusal);
+      if (!was_established) m_state->note_refusal(m_refusal.empty() ? reason : m_refusal);
     }
     m_state->cv.notify_all();
   }
@@ -253,10 +271,25 @@ public:
   }
   /// One reason per connection that closed before its TLS session was established (refused
   /// certificate with validate_chain's reason, missing client certificate, handshake deadline,
-  /// connection limit).
+  /// connection limit): the newest server_limits::max_refusals_kept of them, oldest first.
   [[nodiscard]] std::vector<std::string> refusals() const {
     std::lock_guard lock(m_state->mutex);
-    return m_state->refusals;
+    return {m_state->refusals.begin(), m_state->refusals.end()};
+  }
+  /// Every handshake refusal since start, also those no longer kept by refusals().
+  [[nodiscard]] std::uint64_t refusals_total() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->refusals_total;
+  }
+  /// refusals_total() and refusals() read together (one lock), for a log that shows each refusal once.
+  struct refusal_snapshot {
+    std::uint64_t total = 0;            ///< as refusals_total()
+    std::vector<std::string> newest;    ///< as refusals(): the last newest.size() of the total
+  };
+  /// Both at once.
+  [[nodiscard]] refusal_snapshot refusals_snapshot() const {
+    std::lock_guard lock(m_state->mutex);
+    return {m_state->refusals_total, {m_state->refusals.begin(), m_state->refusals.end()}};
   }
 
   /// Stops accepting, refuses new requests with error_code::shutting_down, waits up to
@@ -310,8 +343,8 @@ private:
             ++m_state->connections;
             admitted = true;
           } else {
-            m_state->refusals.push_back("connection limit of " + std::to_string(m_state->limits.max_connections) +
-                                        " reached");
+            m_state->note_refusal("connection limit of " + std::to_string(m_state->limits.max_connections) +
+                                  " reached");
           }
         }
         if (admitted) {

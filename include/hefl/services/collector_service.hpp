@@ -8,9 +8,15 @@
 /// with a refusal naming the stage ("collector" or "storage") and the reason. An unauthenticated
 /// request gets the one generic reason "unauthenticated" (collector_verdict::peer_code()).
 ///
-/// When storage cannot be reached or does not commit, the request's nonce is released from the
-/// collector's replay memory, so the device can retry with the same nonce; the storage guard's own
-/// nonce memory keeps a retried record from being stored twice.
+/// Retries: a device that got no definite answer resends the same signed bytes (same nonce). The
+/// collector's replay memory may already hold that nonce (the first copy passed it, or the collector
+/// recorded it and was killed before forwarding). An authenticated request refused only as "replay"
+/// is therefore forwarded like an accepted one, and the storage node decides (storage_guard, the
+/// authority on what is stored): an exact retry of a stored record is answered "accepted" with the
+/// stored record's id and "already_stored"; a nonce it holds no record for is judged and stored once;
+/// another record under a used nonce is refused as duplicate_nonce. Every other collector refusal
+/// (stale, future, rule_violation, bad signature, ...) is unchanged. When storage cannot be reached
+/// or does not commit, a nonce this request recorded is released from the collector's replay memory.
 
 #include <hefl/iot/storage/record.hpp>
 #include <hefl/net/client.hpp>
@@ -20,6 +26,7 @@
 #include <botan/system_rng.h>
 
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -82,12 +89,15 @@ public:
   [[nodiscard]] std::uint16_t port() const noexcept { return m_server->port(); }
   /// The TLS server (connections, refusals at handshake).
   [[nodiscard]] const net::tls_server& server() const noexcept { return *m_server; }
-  /// Records acknowledged to devices.
+  /// Records acknowledged to devices (retries answered with an already stored record included).
   [[nodiscard]] std::uint64_t acknowledged() const noexcept { return m_acked.load(); }
+  /// Requests refused by the replay memory and forwarded to storage as retries.
+  [[nodiscard]] std::uint64_t retries_forwarded() const noexcept { return m_retries.load(); }
 
   /// Stops serving (requests received are still answered). Idempotent.
   void stop() {
     if (m_server) m_server->stop();
+    const std::lock_guard lock(m_client_mutex);
     m_client.close();
   }
 
@@ -109,10 +119,22 @@ private:
   net::frame handle(const net::peer_identity& peer, net::frame f) {
     if (f.type != msg::submit) return refuse("collector", "malformed", "expected a device request", peer);
     const auto verdict = m_validator->validate({peer.certificate}, std::span<const std::uint8_t>(f.payload));
-    if (!verdict.accepted())
+    // A retry: authenticated, refused only because the nonce was seen. Storage decides (see the file comment).
+    using reason_type = decltype(verdict.reason);  // iot::verdict_reason, named through the Validator
+    const bool retry = !verdict.accepted() && verdict.authenticated && verdict.reason == reason_type::replay &&
+                       verdict.parsed.has_value();
+    if (!verdict.accepted() && !retry)
       return refuse("collector", verdict.peer_code(), verdict.authenticated ? verdict.message : "request refused",
                     peer);
+    if (retry) {
+      ++m_retries;
+      log("retry forwarded device=" + verdict.parsed->device.to_hex());
+    }
     const iot::request& req = *verdict.parsed;
+    // Only a nonce this request recorded is released on failure (a retry's was recorded earlier).
+    const auto release = [&](const iot::request& r) {
+      if (!retry) this->release(r);
+    };
     iot::record rec;
     {
       Card* card = m_cards(req.patient_id);
@@ -151,12 +173,19 @@ private:
   net::frame forward(const iot::record& rec) {
     const auto request = json_frame(msg::store, record_to_json(rec));
     for (int attempt = 0;; ++attempt) {
+      std::future<net::frame> pending;
       {
+        // The client's session is replaced by connect(): every use of it happens under this lock
+        // (handler threads share the client); only the wait for the reply happens outside.
         const std::lock_guard lock(m_client_mutex);
         if (!m_client.connected()) m_client.connect(m_options.storage_host, m_options.storage_port);
+        pending = m_client.request_async(request);
       }
       try {
-        auto reply = m_client.request(request);
+        if (pending.wait_for(m_options.storage_client.request_timeout) != std::future_status::ready)
+          throw net::timeout_error("collector_service: storage sent no reply within " +
+                                   std::to_string(m_options.storage_client.request_timeout.count()) + " ms");
+        auto reply = pending.get();
         if (reply.type == net::error_frame_type) throw net::read_error_frame(reply);
         return reply;
       } catch (const net::timeout_error&) {
@@ -174,7 +203,7 @@ private:
   collector_service_options m_options;
   std::mutex m_card_mutex, m_client_mutex;
   net::tls_client m_client;
-  std::atomic<std::uint64_t> m_acked{0};
+  std::atomic<std::uint64_t> m_acked{0}, m_retries{0};
   std::unique_ptr<net::tls_server> m_server;
 };
 

@@ -2,9 +2,9 @@
 /// @file
 /// A device's side of the collector service: signs each measurement with the device's key (the key
 /// of its TLS certificate, ECDSA P-256) and sends it over mutual TLS. On a connection error it
-/// reconnects and resends the same signed bytes (same nonce), so a record the collector already
-/// forwarded is not stored twice: the collector's replay memory or the storage guard's nonce memory
-/// refuses the second copy.
+/// reconnects and resends the same signed bytes (same nonce). Retries are idempotent (docs/services.md):
+/// a copy of a record already stored is answered as stored, with the stored record's id and
+/// submit_result::already_stored, and is not stored twice.
 
 #include <hefl/iot/collection/request.hpp>
 #include <hefl/net/client.hpp>
@@ -36,9 +36,17 @@ struct device_client_options {
 struct submit_result {
   bool stored = false;              ///< acknowledged: durably stored at the storage node
   std::uint64_t record_id = 0;      ///< the stored record's id
+  bool already_stored = false;      ///< stored by an earlier copy of the same signed request (a retry)
   std::optional<refusal> refused;   ///< the refusal with its stage and reason
   int attempts = 0;                 ///< sends made
 };
+
+/// Whether @p r leaves the outcome open, so that the device should send the same signed bytes again
+/// later: storage was unreachable or did not commit, or a memory or ledger was full.
+[[nodiscard]] inline bool retryable(const refusal& r) noexcept {
+  return r.reason == "storage_unavailable" || r.reason == "unavailable" || r.reason == "ledger_unavailable" ||
+         r.reason == "overloaded";
+}
 
 /// One device's client. Not thread-safe (a device sends one request at a time).
 class device_client {
@@ -77,7 +85,9 @@ public:
         const auto reply = m_client.request(f);
         if (reply.type == msg::accepted) {
           out.stored = true;
-          out.record_id = read_json(reply).at("record_id").get<std::uint64_t>();
+          const auto j = read_json(reply);
+          out.record_id = j.at("record_id").get<std::uint64_t>();
+          out.already_stored = j.value("already_stored", false);
         } else if (reply.type == msg::refused) {
           out.refused = read_refusal(reply);
         } else {

@@ -79,6 +79,8 @@ public:
   [[nodiscard]] std::uint64_t stored() const noexcept { return m_stored.load(); }
   /// Largest batch so far.
   [[nodiscard]] std::uint64_t largest_batch() const noexcept { return m_largest.load(); }
+  /// Retries answered with the id of the record an earlier copy stored (storage_verdict::already_stored).
+  [[nodiscard]] std::uint64_t retries_answered() const noexcept { return m_retries.load(); }
 
   /// Stops the server (answering the requests already received, whose batches still commit), then
   /// the committer. Idempotent.
@@ -179,7 +181,7 @@ private:
       return;
     }
     std::uint64_t stored = 0;
-    for (const auto& v : verdicts) stored += v.ok() ? 1 : 0;
+    for (const auto& v : verdicts) stored += v.ok() && !v.already_stored ? 1 : 0;
     if (stored > 0) {
       ++m_batches;
       m_stored += stored;
@@ -191,7 +193,11 @@ private:
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const auto& v = verdicts[i];
       if (v.ok()) {
-        batch[i].reply(accepted_frame(v.record_id));
+        if (v.already_stored) {
+          ++m_retries;
+          log("retry answered record_id=" + std::to_string(v.record_id) + " collector=" + batch[i].item.rec.collector_id);
+        }
+        batch[i].reply(accepted_frame(v.record_id, v.already_stored));
       } else {
         log("refused reason=" + std::string(iot::to_string(*v.refusal)) + " collector=" + batch[i].item.rec.collector_id);
         batch[i].reply(refusal_frame("storage", iot::to_string(*v.refusal), v.message));
@@ -217,7 +223,7 @@ private:
   std::deque<pending> m_queue;
   bool m_stopping = false;
   bool m_stop_committer = false;
-  std::atomic<std::uint64_t> m_batches{0}, m_stored{0}, m_largest{0};
+  std::atomic<std::uint64_t> m_batches{0}, m_stored{0}, m_largest{0}, m_retries{0};
   std::thread m_committer;
   std::unique_ptr<net::tls_server> m_server;
 };

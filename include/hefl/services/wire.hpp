@@ -23,7 +23,7 @@ namespace msg {
 inline constexpr std::uint8_t submit = 0x01;    ///< device -> collector: a signed request (request::encode())
 inline constexpr std::uint8_t store = 0x02;     ///< collector -> storage: an attested record (JSON)
 inline constexpr std::uint8_t read = 0x03;      ///< reader -> storage: {"patient", "from"?, "to"?} (JSON, times in ms)
-inline constexpr std::uint8_t accepted = 0x81;  ///< reply: {"record_id"} once the record is durably stored
+inline constexpr std::uint8_t accepted = 0x81;  ///< reply: {"record_id", "already_stored"?} once the record is durably stored
 inline constexpr std::uint8_t refused = 0x82;   ///< reply: {"stage", "reason", "message"} (a refusal with its reason)
 inline constexpr std::uint8_t records = 0x83;   ///< reply to read: {"records": [record, ...]}
 } // namespace msg
@@ -55,9 +55,12 @@ struct refusal {
   return json_frame(msg::refused, {{"stage", stage}, {"reason", reason}, {"message", message}});
 }
 
-/// An acknowledgement of a durably stored record.
-[[nodiscard]] inline net::frame accepted_frame(std::uint64_t record_id) {
-  return json_frame(msg::accepted, {{"record_id", record_id}});
+/// An acknowledgement of a durably stored record; @p already_stored says that it was stored by an
+/// earlier copy of the same signed request (a retry), under @p record_id.
+[[nodiscard]] inline net::frame accepted_frame(std::uint64_t record_id, bool already_stored = false) {
+  nlohmann::json j{{"record_id", record_id}};
+  if (already_stored) j["already_stored"] = true;
+  return json_frame(msg::accepted, j);
 }
 
 /// Reads a refusal reply.

@@ -330,6 +330,55 @@ public:
     });
   }
 
+  /// The verified stored record whose device request (an attested record's payload) was signed by
+  /// @p device with nonce @p nonce, looking only at that device's rows with from <= timestamp <= to
+  /// (each bound optional; the storage guard passes its replay window), or nullopt if there is none.
+  /// Used to answer a device's retry idempotently (storage_guard). Bare records carry no nonce and
+  /// are never found.
+  /// @throws hefl::iot::record_integrity_error if the matching row fails verification; hefl::io_error
+  ///         if the database cannot be read
+  [[nodiscard]] std::optional<record> find_by_device_nonce(const sgtin96& device, std::span<const std::uint8_t> nonce,
+                                                           std::optional<record_time> from = {},
+                                                           std::optional<record_time> to = {}) const {
+    const std::lock_guard lock(m_mutex);
+    return guarded("find by device nonce", [&]() -> std::optional<record> {
+      if (!m_device_index) {  // made on first use; if it cannot be made (read-only file) the query scans
+        exec("CREATE INDEX IF NOT EXISTS hefl_records_by_device ON hefl_records (device, time_ms)");
+        m_device_index = true;
+      }
+      std::string sql = "SELECT CAST(id AS TEXT), payload FROM hefl_records WHERE device = ?1";
+      if (from) sql += " AND time_ms >= CAST(?2 AS INTEGER)";
+      if (to) sql += " AND time_ms <= CAST(?3 AS INTEGER)";
+      sql += " ORDER BY id";
+      const auto q = m_db->new_statement(sql);
+      q->bind(1, device.to_hex());
+      if (from) q->bind(2, std::to_string(from->time_since_epoch().count()));
+      if (to) q->bind(3, std::to_string(to->time_since_epoch().count()));
+      std::optional<std::uint64_t> match;
+      while (!match && q->step()) {
+        const auto id = parse_u64(text_column(*q, 0), "id");
+        const auto payload = hex_column(text_column(*q, 1));
+        if (!id || !payload) continue;  // an unreadable row is integrity_scan()'s to report
+        record probe;
+        probe.payload_bytes = *payload;
+        if (!probe.attested()) continue;
+        try {
+          const auto req = probe.device_request();
+          if (req.device == device && std::equal(req.nonce.begin(), req.nonce.end(), nonce.begin(), nonce.end()))
+            match = *id;
+        } catch (const hefl::error&) {
+        }
+      }
+      if (!match) return std::nullopt;
+      const auto r = m_db->new_statement(std::string(select_columns) + " WHERE id = CAST(?1 AS INTEGER)");
+      r->bind(1, std::to_string(*match));
+      if (!r->step()) return std::nullopt;
+      auto row = read_row(*r);
+      if (!row.check) throw record_integrity_error({row.id}, "row " + std::to_string(row.id) + ": " + row.check.message);
+      return std::move(row.value);
+    });
+  }
+
   /// Number of stored rows.
   /// @throws hefl::io_error if the database cannot be read
   [[nodiscard]] std::uint64_t size() const {
@@ -734,6 +783,7 @@ private:
   std::unique_ptr<Botan::Sqlite3_Database> m_db;
   std::unique_ptr<Botan::Sqlite3_Database> m_probe;  // second connection: sees only committed rows
   std::atomic<std::uint64_t> m_commits{0};
+  mutable bool m_device_index = false;  // find_by_device_nonce's index exists (guarded by m_mutex)
 };
 
 } // namespace hefl::iot

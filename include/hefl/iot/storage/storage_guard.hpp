@@ -10,8 +10,19 @@
 /// stored before, and the rule contract of the device's group. A refused record is never stored and
 /// its refusal is a ledger transaction.
 ///
+/// Retries are idempotent: a record whose device nonce was seen before is an exact retry if a stored
+/// record of the same device under that nonce has the same hash (the hash covers the device's signed
+/// request bytes, signature included); it is answered as stored, with the stored record's id and
+/// storage_verdict::already_stored, and nothing is written. A stored record under that nonce with
+/// another hash (a different payload, or a malleated signature) is refused as duplicate_nonce. A
+/// nonce seen but carried by no stored record (its attempt crashed before COMMIT, or was refused by
+/// the rules) is judged again like a fresh record; while a copy under the nonce is being stored, a
+/// copy with another hash is refused as duplicate_nonce and one with the same hash is stored once
+/// (the store's duplicate-hash check answers it with the stored id). So the store holds at most one
+/// record per (device, nonce), and a device that retries its same signed bytes learns the outcome.
+///
 /// What this does not stop: a compromised collector can still drop or delay honest traffic (a
-/// sinkhole in the routing sense), and can resubmit a device's signed request only once (the nonce).
+/// sinkhole in the routing sense); resubmitting a device's signed request stores nothing new (the nonce).
 ///
 /// Where the device's group comes from: the storage node's identity_directory, filled at enrolment
 /// from the device's certificate (identity_directory::enrol_device). Never from the record or from the
@@ -38,6 +49,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -103,7 +115,8 @@ struct storage_verdict {
   std::string message;                          ///< why, for logs; empty when stored
   std::optional<rule_violation> violation;      ///< the broken rule, for rule_violation
   chain_status collector_certificate = chain_status::untrusted;  ///< the collector chain's verdict
-  std::uint64_t record_id = 0;                  ///< the new id when stored; the stored copy's id for a duplicate
+  std::uint64_t record_id = 0;                  ///< the new id when stored; the stored copy's id for a retry or a duplicate
+  bool already_stored = false;                  ///< ok() because this exact record was stored before (a retry): nothing was written
   sha256_digest ledger_entry{};                 ///< id of the refusal transaction (stored records are logged by the store)
 
   /// True when the record was stored.
@@ -148,7 +161,8 @@ public:
                 storage_guard_options options = {})
       : m_trust(&trust), m_registry(&reg), m_keys(&keys), m_rules(&rules), m_store(&store), m_ledger(&ledger),
         m_options(options), m_random(std::make_unique<crypto::system_random>()),
-        m_random_mutex(std::make_unique<std::mutex>()), m_nonces(make_nonce_guard(options)) {
+        m_random_mutex(std::make_unique<std::mutex>()), m_nonces(make_nonce_guard(options)),
+        m_inflight(std::make_unique<inflight_table>()) {
     if (!store.logs_to_ledger())
       throw invalid_argument("storage_guard: the record store must log to a ledger (construct it with one)");
     if (&store.directory() != &keys)
@@ -163,7 +177,8 @@ public:
 
   /// Re-checks @p r, forwarded by the holder of @p collector_chain (end-entity first), at @p now, and
   /// stores it if every check passes (see storage_refusal for the order).
-  /// @returns the stored id, or the refusal (logged as a custom "record_refused" transaction)
+  /// @returns the stored id (with already_stored for an exact retry of a stored record), or the
+  ///         refusal (logged as a custom "record_refused" transaction)
   /// @throws whatever the ledger's submit() throws (nothing is stored then); hefl::io_error if the
   ///         store cannot write
   [[nodiscard]] storage_verdict submit(const record& r, const std::vector<Botan::X509_Certificate>& collector_chain,
@@ -225,14 +240,36 @@ public:
   }
 
 private:
-  // What prepare() reserved for a record that passed every check: its nonce in the nonce memory.
+  // What prepare() reserved for a record that passed every check: its nonce in the nonce memory,
+  // and its (device, nonce) in the table of records being stored.
   struct prepared {
     bool ready = false;
     std::string device_id;
     std::vector<std::uint8_t> nonce;
+    std::string inflight_key;  // non-empty while registered in m_inflight
   };
 
+  // Records between their nonce check and the end of their insert, by "device:nonce": the hash of
+  // the copy being stored and how many copies with that hash are on their way.
+  struct inflight_table {
+    std::mutex mutex;
+    std::map<std::string, std::pair<record_digest, std::size_t>> copies;
+  };
+
+  static std::string inflight_key_of(const std::string& device_id, std::span<const std::uint8_t> nonce) {
+    return device_id + ":" + record_detail::to_hex(nonce);
+  }
+
+  void leave_inflight(prepared& p) {
+    if (p.inflight_key.empty()) return;
+    const std::lock_guard lock(m_inflight->mutex);
+    const auto it = m_inflight->copies.find(p.inflight_key);
+    if (it != m_inflight->copies.end() && --it->second.second == 0) m_inflight->copies.erase(it);
+    p.inflight_key.clear();
+  }
+
   void forget(prepared& p) {
+    leave_inflight(p);
     if (!p.ready) return;
     m_nonces->forget(p.device_id, std::span<const std::uint8_t>(p.nonce));
     p.ready = false;
@@ -242,11 +279,20 @@ private:
                           const typename record_store<PatientPolicy, CollectorPolicy>::insert_result& stored,
                           clock_time now) {
     v.record_id = stored.id;
+    if (!stored && stored.check.fault == record_fault::duplicate) {
+      // The same hash, so the same device request, is already stored: a retry (a copy that raced
+      // the first through the nonce check, or a nonce memory that forgot): answered as stored.
+      leave_inflight(p);
+      p.ready = false;
+      v.already_stored = true;
+      return v;
+    }
     if (!stored) {
-      if (stored.check.fault != record_fault::duplicate) forget(p);
+      forget(p);
       p.ready = false;
       return refuse(v, r, from_store(stored.check.fault), stored.check.message, now);
     }
+    leave_inflight(p);
     p.ready = false;
     return v;
   }
@@ -330,15 +376,61 @@ private:
                     "patient signature is not made by the registered key of \"" + r.patient_id + "\"", now);
 
     const std::string device_id = r.device.to_hex();
-    const auto fresh = m_nonces->check(device_id, std::span<const std::uint8_t>(signed_request.nonce),
-                                       r.timestamp, now);
-    if (!fresh) {
+    const auto nonce = std::span<const std::uint8_t>(signed_request.nonce);
+    // The nonce check, the retry decision and the in-flight registration happen under one lock, so
+    // two copies under one nonce cannot both pass as "nothing stored yet" with different hashes.
+    std::unique_lock inflight_lock(m_inflight->mutex);
+    const auto fresh = m_nonces->check(device_id, nonce, r.timestamp, now);
+    if (!fresh && fresh.status != replay_status::replay) {
       const auto why = fresh.status == replay_status::stale    ? storage_refusal::stale_timestamp
                        : fresh.status == replay_status::future ? storage_refusal::future_timestamp
-                       : fresh.status == replay_status::replay ? storage_refusal::duplicate_nonce
                                                                : storage_refusal::unavailable;
+      inflight_lock.unlock();
       return refused(v, r, why, "device " + r.device.to_urn() + ": " + fresh.message, now);
     }
+    const auto key = inflight_key_of(device_id, nonce);
+    if (!fresh) {
+      // A nonce seen before: an exact retry of a stored record, another record under a used nonce,
+      // or a nonce whose attempt stored nothing (see the file comment).
+      const auto window_from = r.timestamp - m_options.max_age - m_options.max_future_skew;
+      const auto window_to = r.timestamp + m_options.max_age + m_options.max_future_skew;
+      // The lookup verifies the stored row, also its countersignature by this (validated) collector.
+      m_keys->add_collector_key(collector, *collector_key);
+      const auto stored = m_store->find_by_device_nonce(r.device, nonce, window_from, window_to);
+      if (stored) {
+        inflight_lock.unlock();
+        if (stored->hash == r.hash) {
+          v.record_id = stored->id;
+          v.already_stored = true;
+          return false;  // ok(): nothing to insert
+        }
+        return refused(v, r, storage_refusal::duplicate_nonce,
+                       "device " + r.device.to_urn() + ": another record under this nonce is stored as id " +
+                           std::to_string(stored->id),
+                       now);
+      }
+      const auto it = m_inflight->copies.find(key);
+      if (it != m_inflight->copies.end() && it->second.first != r.hash) {
+        inflight_lock.unlock();
+        return refused(v, r, storage_refusal::duplicate_nonce,
+                       "device " + r.device.to_urn() + ": another record under this nonce is being stored", now);
+      }
+    }
+    {
+      auto& entry = m_inflight->copies[key];
+      if (entry.second == 0) entry.first = r.hash;
+      ++entry.second;
+      p.inflight_key = key;
+    }
+    inflight_lock.unlock();
+    struct inflight_release {
+      storage_guard* self;
+      prepared& p;
+      bool keep = false;
+      ~inflight_release() {
+        if (!keep) self->leave_inflight(p);
+      }
+    } inflight{this, p};
     // From here on a refusal or failure gives the nonce back only where the record may be retried.
     struct nonce_release {
       replay_guard* guard;
@@ -362,13 +454,14 @@ private:
     const auto rule = m_rules->check(*group, r.device.to_urn(), signed_request.data, now);
     if (!rule) {
       v.violation = rule.violation();
-      release.keep = true;  // the device's signed request was judged: it is not stored later either
+      release.keep = true;  // the nonce stays seen; a retry of these bytes is judged again (same contract)
       return refused(v, r, storage_refusal::rule_violation,
                     std::string(rule.code()) + ": " + rule.violation().message, now);
     }
 
     m_keys->add_collector_key(collector, *collector_key);
     release.keep = true;  // the caller releases it if the insert fails
+    inflight.keep = true;  // settle() or forget() leaves the table
     p.ready = true;
     p.device_id = device_id;
     p.nonce = signed_request.nonce;
@@ -444,6 +537,7 @@ private:
   std::unique_ptr<random_source> m_random;
   std::unique_ptr<std::mutex> m_random_mutex;
   std::unique_ptr<replay_guard> m_nonces;
+  std::unique_ptr<inflight_table> m_inflight;
 };
 
 } // namespace hefl::iot
