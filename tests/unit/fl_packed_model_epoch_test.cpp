@@ -107,3 +107,22 @@ TEST_CASE("packed_model_epoch under toy CKKS follows the plaintext epoch", "[fl]
   m.train(d.train, o, sigma);
   CHECK((got - m.parameters()).cwiseAbs().maxCoeff() < 1e-6);
 }
+
+TEST_CASE("packed_gradient puts encrypted_gradient's sums in the parameter slots", "[fl][packed_model]") {
+  const auto d = data::paper_random(37, 3, 5);
+  const approx::polynomial_sigmoid skew({0.5, 0.2, 0.0, -0.003}, -2.0, 6.0, "skew");
+  he::plain_backend backend(1024, fl::encrypted_gradient_depth(skew));
+  const auto packing = *fl::pack_model(backend, d.train.size(), 3);
+  const auto packed = fl::encrypt_packed_dataset(backend, d.train, packing);
+  const auto columns = fl::encrypt_dataset(backend, d.train);
+  Eigen::VectorXd w(3);
+  w << 0.4, -0.3, 0.1;
+  const auto sums = fl::encrypted_gradient(backend, columns, w, 0.2, skew);
+  const auto got = read(packing, backend.decrypt(fl::packed_gradient(backend, packed, w, 0.2, skew)));
+  for (std::size_t j = 0; j < sums.size(); ++j)
+    CHECK(std::fabs(got(static_cast<Eigen::Index>(j)) - backend.decrypt(sums[j])[0]) < 1e-12);
+  CHECK_THROWS_AS(fl::packed_gradient(backend, packed, Eigen::VectorXd::Zero(2), 0.0, skew), invalid_argument);
+  he::plain_backend shallow(1024, fl::encrypted_gradient_depth(skew) - 1);
+  const auto low = fl::encrypt_packed_dataset(shallow, d.train, *fl::pack_model(shallow, d.train.size(), 3));
+  CHECK_THROWS_AS(fl::packed_gradient(shallow, low, w, 0.2, skew), depth_exhausted);
+}

@@ -185,9 +185,9 @@ class federated_trainer {
   using server_t = detail::server_type<Backend>;
   using ciphertext = typename Backend::ciphertext_type;
   using encrypted_data_t = std::conditional_t<encrypted_compute, encrypted_dataset<server_t>, int>;
-  // The encrypted-weights mode packs a client's data and parameters into one ciphertext each when
-  // the backend rotates and the layout fits (fl/packed_model_epoch.hpp).
-  static constexpr bool can_pack_model = encrypted_compute && Compute::encrypts_model && he::has_rotate<server_t>;
+  // The encrypted modes pack a client's data (and, with encrypted weights, the parameters) into one
+  // ciphertext each when the backend rotates and the layout fits (fl/packed_model_epoch.hpp).
+  static constexpr bool can_pack_model = encrypted_compute && he::has_rotate<server_t>;
   using packed_data_t = std::conditional_t<can_pack_model, packed_model_dataset<server_t>, int>;
 
 public:
@@ -311,8 +311,18 @@ public:
           }
         } else {
           Eigen::VectorXd p;
-          if constexpr (encrypted_compute) p = train_encrypted_data(global, clients[k], *encrypted[k], m, outside, scores);
-          else p = train_plaintext(global, clients[k], m, outside, scores);
+          if constexpr (encrypted_compute) {
+            bool done_packed = false;
+            if constexpr (can_pack_model) {
+              if (packed[k]) {
+                p = train_packed_data(global, clients[k], *packed[k], m, outside, scores);
+                done_packed = true;
+              }
+            }
+            if (!done_packed) p = train_encrypted_data(global, clients[k], *encrypted[k], m, outside, scores);
+          } else {
+            p = train_plaintext(global, clients[k], m, outside, scores);
+          }
           if constexpr (Transport::is_encrypted) {
             const auto t = detail::clock::now();
             const ciphertext c = he::encrypt_update(client, std::span<const double>(p.data(), static_cast<std::size_t>(p.size())));
@@ -469,6 +479,34 @@ private:
       m.seconds_encryption += detail::seconds_since(t);
     }
     return params;  // not reached: epochs >= 1
+  }
+
+  // train_encrypted_data in the packed layout (fl::packed_gradient): the n + 1 gradient sums of an
+  // epoch in one ciphertext, of which the key holder publishes only those n + 1 slots, flooded.
+  Eigen::VectorXd train_packed_data(const Model& global, const data::dataset& d, const packed_data_t& data,
+                                    round_metrics& m, std::uint64_t& outside, std::uint64_t& scores) {
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    const train_options& o = m_config.local;
+    const std::vector<std::size_t> slots = data.packing.parameter_slots();
+    const auto unit = he::published_noise::computed(static_cast<double>(data.packing.samples));
+    Model local = global;
+    for (int e = 1; e <= o.epochs; ++e) {
+      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
+      auto t = detail::clock::now();
+      const ciphertext sums = packed_gradient(server, data, local.weights(), local.bias(), *m_plan);
+      m.seconds_local_training += detail::seconds_since(t);
+      t = detail::clock::now();
+      const std::vector<double> first = he::decrypt_slots_for_sharing(key_holder, send(server, key_holder, sums), slots, unit);
+      m.seconds_decryption += detail::seconds_since(t);
+      const Eigen::VectorXd next =
+          local.parameters() - o.learning_rate * gradient_from_sums(first, data.packing.samples, local.weights(), o.l2);
+      if (!next.allFinite())
+        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
+                               "; lower the learning rate");
+      local.set_parameters(next);
+    }
+    return local.parameters();
   }
 
   // train_encrypted_model in the packed layout (fl/packed_model_epoch.hpp): one ciphertext of data,

@@ -15,7 +15,8 @@
 /// Halevi–Shoup, "Algorithms in HElib", CRYPTO 2014), evaluates the sigmoid, multiplies the error by
 /// the data again (one product) and sums each block with log2(block) rotations: the update of
 /// parameter j lands in slot j·block. The key holder reads those n + 1 slots and encrypts the next
-/// parameters in the same layout.
+/// parameters in the same layout. packed_gradient runs the public-weights mode (FL-FHE) on the
+/// same layout: the weights are a plaintext, and the n + 1 gradient sums land in the same slots.
 
 #include <hefl/core/error.hpp>
 #include <hefl/data/dataset.hpp>
@@ -28,6 +29,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -192,6 +194,52 @@ template <class B, class Sigmoid>
   factors(static_cast<Eigen::Index>(pk.features)) = 1.0;
   const std::vector<double> spread = pk.spread(factors);
   return backend.sub(backend.multiply_plain(params, spread), sums);
+}
+
+/// The gradient sums of encrypted_gradient on data in the packed layout, with public weights (the
+/// FL-FHE mode): t = Σ_j (a·w_j)·x_ij + a·b (+ s) by one plaintext product and log2(groups)
+/// rotations, e = p(t) − y, then one product by the data and log2(block) rotations: sum j
+/// (Σ_i e_i·x_ij for j < n, Σ_i e_i for j = n) lands in slot j·block (model_packing::parameter_slots).
+/// Two products and about log2(period) rotations, whatever the number of features.
+/// @tparam B an he::arithmetic_evaluator with rotate.
+/// @tparam Sigmoid an approx::polynomial_sigmoid_policy or a fl::sigmoid_plan.
+/// @throws hefl::depth_exhausted before any homomorphic operation if the data or labels have fewer
+///         than encrypted_gradient_depth(sigmoid) levels left.
+/// @throws hefl::invalid_argument if weights has the wrong size, a weight or the bias is not finite,
+///         or the packing is inconsistent with the backend; whatever the backend throws otherwise.
+template <class B, class Sigmoid>
+[[nodiscard]] typename B::ciphertext_type packed_gradient(const B& backend, const packed_model_dataset<B>& data,
+                                                          const Eigen::VectorXd& weights, double bias,
+                                                          const Sigmoid& sigmoid_policy) {
+  static_assert(detail::check_encrypted_training_backend<B>());
+  static_assert(detail::check_encrypted_sigmoid<Sigmoid>());
+  static_assert(he::has_rotate<B>, "hefl: packed_gradient needs `rotate(c, steps)`: see docs/backends.md");
+  using ciphertext = typename B::ciphertext_type;
+  const char* who = "packed_gradient";
+  const model_packing& pk = data.packing;
+  detail::check_packing(pk, pk.samples, pk.features, static_cast<std::size_t>(backend.slot_count()), who);
+  if (static_cast<std::size_t>(weights.size()) != pk.features)
+    throw invalid_argument(std::string(who) + ": " + std::to_string(weights.size()) + " weights for " +
+                           std::to_string(pk.features) + " encrypted features");
+  if (!weights.allFinite() || !std::isfinite(bias))
+    throw invalid_argument(std::string(who) + ": a weight or the bias is not finite");
+  const sigmoid_plan sigmoid = make_sigmoid_plan(sigmoid_policy);
+  const int required = 2 + sigmoid.depth();
+  const int available = std::min(static_cast<int>(backend.level(data.data)), static_cast<int>(backend.level(data.labels)));
+  if (available < required) throw depth_exhausted(detail::depth_message(who, available, required, 0, sigmoid));
+
+  Eigen::VectorXd phi(static_cast<Eigen::Index>(pk.features + 1));
+  phi << weights, bias;
+  const std::vector<double> spread = pk.spread(sigmoid.scale() * phi);
+  ciphertext t = backend.multiply_plain(data.data, spread);
+  for (std::size_t step = pk.block; step < pk.period(); step *= 2)
+    backend.add_inplace(t, backend.rotate(t, static_cast<int>(step)));
+  if (sigmoid.shift() != 0.0) t = backend.add_plain(t, std::vector<double>(pk.slots, sigmoid.shift()));
+  const ciphertext error = backend.sub(sigmoid.plan().evaluate(backend, t), data.labels);
+  ciphertext sums = backend.multiply(error, data.data);  // the padded samples have x = 0, bias column 0
+  for (std::size_t step = 1; step < pk.block; step *= 2)
+    backend.add_inplace(sums, backend.rotate(sums, static_cast<int>(step)));
+  return sums;
 }
 
 } // namespace hefl::fl
