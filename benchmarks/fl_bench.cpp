@@ -2,8 +2,9 @@
 // - plaintext: a local gradient step; one federated run on the plain backend; each aggregation rule
 //   on 10 updates;
 // - encrypted data, public weights (FL-FHE): one local epoch of one client (1000 samples x 5
-//   features, N = 16384, 128-bit secure): the compute party's packed gradient on the encrypted
-//   columns and the key holder's decryption of the one ciphertext holding the 6 gradient sums;
+//   features, N = 16384, 128-bit secure): the compute party's gradient on the packed layout
+//   (fl::packed_gradient) and the key holder's decryption of the one ciphertext holding the 6
+//   gradient sums;
 // - encrypted data and weights (FL-FHE-model): one local epoch of the same client: the compute
 //   party's epoch on encrypted data and weights and the key holder's refresh (decrypt and re-encrypt
 //   the parameters), packed as the trainer runs it (data and parameters one ciphertext each,
@@ -125,17 +126,15 @@ void bm_encrypted_data_epoch(benchmark::State& state) {
   auto& holder = f.backend.key_holder();
   const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
   const auto sigma = hefl::approx::paper_sigmoid3();
-  // What the trainer runs: the packed gradient (6 sums in one ciphertext) and one decryption that
-  // publishes the 6 sums, Gaussian-flooded (unbounded_noise::estimate_and_flood).
-  const std::size_t block = hefl::fl::packed_gradient_block(server, f.encrypted.samples, f.encrypted.features());
-  std::vector<std::size_t> slots(6);
-  for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = j * block;
-  const auto unit = hefl::he::published_noise::computed(static_cast<double>(f.encrypted.samples));
+  // What the trainer runs: the gradient on the packed layout (fl::packed_gradient: data one
+  // ciphertext, weights one plaintext, the 6 sums in one ciphertext) and one decryption that publishes
+  // the 6 sums, Gaussian-flooded (unbounded_noise::estimate_and_flood).
+  const std::vector<std::size_t> slots = f.packing.parameter_slots();
+  const auto unit = hefl::he::published_noise::computed(static_cast<double>(f.packing.samples));
   for (auto _ : state) {
-    const auto packed =
-        hefl::fl::encrypted_gradient_packed(server, f.encrypted, f.model.weights(), f.model.bias(), sigma, block);
+    const auto packed = hefl::fl::packed_gradient(server, f.packed, f.model.weights(), f.model.bias(), sigma);
     const std::vector<double> sums = holder.decrypt_for_sharing(packed, unit, slots);
-    const Eigen::VectorXd g = hefl::fl::gradient_from_sums(sums, f.encrypted.samples, f.model.weights(), o.l2);
+    const Eigen::VectorXd g = hefl::fl::gradient_from_sums(sums, f.packing.samples, f.model.weights(), o.l2);
     benchmark::DoNotOptimize(g.data());
   }
   hefl::set_thread_count(0);
