@@ -2,18 +2,23 @@
 // - plaintext: a local gradient step; one federated run on the plain backend; each aggregation rule
 //   on 10 updates;
 // - encrypted data, public weights (FL-FHE): one local epoch of one client (1000 samples x 5
-//   features, N = 16384, 128-bit secure): the compute party's packed gradient on the encrypted
-//   columns and the key holder's decryption of the one ciphertext holding the 6 gradient sums;
+//   features, N = 16384, 128-bit secure): the compute party's gradient on the packed layout
+//   (fl::packed_gradient) and the key holder's decryption of the one ciphertext holding the 6
+//   gradient sums;
 // - encrypted data and weights (FL-FHE-model): one local epoch of the same client: the compute
 //   party's epoch on encrypted data and weights and the key holder's refresh (decrypt and re-encrypt
-//   the 6 parameters);
+//   the parameters), packed as the trainer runs it (data and parameters one ciphertext each,
+//   fl/packed_model_epoch.hpp) and, for comparison, unpacked (one ciphertext per parameter); and the
+//   packed epoch's phases one by one;
 // - encrypted updates (FL-CKKS): one round of 10 clients through the trainer (N = 8192).
 // The encrypted rows run on one thread (hefl::set_thread_count(1)); the args give the thread count.
 #include <hefl/crypto/botan_random.hpp>
+#include <hefl/fl/ckks_model_parameters.hpp>
 #include <hefl/hefl.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <memory>
 
 namespace {
@@ -65,14 +70,16 @@ BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::krum)->Arg(6)->Arg(10000);
 // One client's encrypted data (depth 4: w·x, cubic, e·x) at N = 16384: he::ckks_encrypted_data_parameters(4)
 // {60, 50 x 4, 60} (scale 2^50, the trainer's FL-FHE default: room to flood the gradient sums), or
 // {60, 40 x 4, 60} at scale 2^40 (the chain the target names, for the encrypted-weights epoch
-// without its final flooded publication); and N = 32768 he::ckks_encrypted_model_parameters(4), the
-// FL-FHE-model default. Made once and never destroyed: Botan's allocator must outlive the RNG, and a
+// without its final flooded publication); N = 32768 he::ckks_encrypted_model_parameters(4), the
+// FL-FHE-model chain of the unpacked epoch; and fl::ckks_packed_model_parameters(4) (N = 16384,
+// {60, 55 x 4, 60}, scale 2^55), the FL-FHE-model chain of the packed epoch. Made once and never destroyed: Botan's allocator must outlive the RNG, and a
 // leak at exit is harmless here. The key holder keeps its default budget of flooded values (16384),
 // so the data epoch runs a fixed 40 iterations per repetition (6 values each).
 hefl::he::ckks::parameters fhe_parameters(int which) {
   if (which == 0) return hefl::he::ckks_encrypted_data_parameters(4);
   if (which == 1) return hefl::he::ckks::parameters(16384, {60, 40, 40, 40, 40, 60}, 40);
-  return hefl::he::ckks_encrypted_model_parameters(4);
+  if (which == 2) return hefl::he::ckks_encrypted_model_parameters(4);
+  return hefl::fl::ckks_packed_model_parameters(4);
 }
 struct fhe_env {
   explicit fhe_env(int which) : backend(fhe_parameters(which), rng) {}
@@ -80,6 +87,8 @@ struct fhe_env {
   hefl::he::ckks_backend backend;
   hefl::data::train_test data = hefl::data::paper_random(1000, 5, 7);
   hefl::fl::encrypted_dataset<hefl::he::ckks_server> encrypted = load(backend, data.train);
+  hefl::fl::model_packing packing = *hefl::fl::pack_model(backend.server(), data.train.size(), 5);
+  hefl::fl::packed_model_dataset<hefl::he::ckks_server> packed = load_packed(backend, data.train, packing);
   hefl::model::logistic_regression model = start();
 
   static hefl::fl::encrypted_dataset<hefl::he::ckks_server> load(hefl::he::ckks_backend& b, const hefl::data::dataset& d) {
@@ -87,6 +96,13 @@ struct fhe_env {
     std::vector<hefl::he::ckks::ciphertext> columns;
     for (const auto& c : mine.columns) columns.push_back(b.server().deserialize(b.client().serialize(c)));
     return {std::move(columns), b.server().deserialize(b.client().serialize(mine.labels)), mine.samples};
+  }
+  static hefl::fl::packed_model_dataset<hefl::he::ckks_server> load_packed(hefl::he::ckks_backend& b,
+                                                                           const hefl::data::dataset& d,
+                                                                           const hefl::fl::model_packing& p) {
+    const auto mine = hefl::fl::encrypt_packed_dataset(b.client(), d, p);
+    return {b.server().deserialize(b.client().serialize(mine.data)),
+            b.server().deserialize(b.client().serialize(mine.labels)), p};
   }
   static hefl::model::logistic_regression start() {
     hefl::model::logistic_regression m(5);
@@ -97,7 +113,7 @@ struct fhe_env {
   }
 };
 fhe_env& fhe(int which) {
-  static fhe_env* env[3] = {};
+  static fhe_env* env[4] = {};
   if (env[which] == nullptr) env[which] = new fhe_env(which);
   return *env[which];
 }
@@ -110,17 +126,15 @@ void bm_encrypted_data_epoch(benchmark::State& state) {
   auto& holder = f.backend.key_holder();
   const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
   const auto sigma = hefl::approx::paper_sigmoid3();
-  // What the trainer runs: the packed gradient (6 sums in one ciphertext) and one decryption that
-  // publishes the 6 sums, Gaussian-flooded (unbounded_noise::estimate_and_flood).
-  const std::size_t block = hefl::fl::packed_gradient_block(server, f.encrypted.samples, f.encrypted.features());
-  std::vector<std::size_t> slots(6);
-  for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = j * block;
-  const auto unit = hefl::he::published_noise::computed(static_cast<double>(f.encrypted.samples));
+  // What the trainer runs: the gradient on the packed layout (fl::packed_gradient: data one
+  // ciphertext, weights one plaintext, the 6 sums in one ciphertext) and one decryption that publishes
+  // the 6 sums, Gaussian-flooded (unbounded_noise::estimate_and_flood).
+  const std::vector<std::size_t> slots = f.packing.parameter_slots();
+  const auto unit = hefl::he::published_noise::computed(static_cast<double>(f.packing.samples));
   for (auto _ : state) {
-    const auto packed =
-        hefl::fl::encrypted_gradient_packed(server, f.encrypted, f.model.weights(), f.model.bias(), sigma, block);
+    const auto packed = hefl::fl::packed_gradient(server, f.packed, f.model.weights(), f.model.bias(), sigma);
     const std::vector<double> sums = holder.decrypt_for_sharing(packed, unit, slots);
-    const Eigen::VectorXd g = hefl::fl::gradient_from_sums(sums, f.encrypted.samples, f.model.weights(), o.l2);
+    const Eigen::VectorXd g = hefl::fl::gradient_from_sums(sums, f.packing.samples, f.model.weights(), o.l2);
     benchmark::DoNotOptimize(g.data());
   }
   hefl::set_thread_count(0);
@@ -132,9 +146,11 @@ BENCHMARK(bm_encrypted_data_epoch)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Args: threads; parameter set (1: N = 16384 scale 2^40, the configuration; 2: the FL-FHE-model
-// default N = 32768 scale 2^60). The loop is one epoch and the key holder's refresh (raw: the values
-// stay with it); the trainer floods only the last epoch's model, once per round.
+// Args: threads; parameter set (1: N = 16384 scale 2^40, the configuration; 3: the FL-FHE-model
+// chain of the packed epoch, N = 16384 scale 2^55). One epoch as the trainer runs it: the packed
+// epoch (fl::packed_model_epoch) and the key holder's refresh (raw decryption of the one result,
+// the 6 parameter slots read, the next parameters encrypted in the layout; the trainer floods only
+// the last epoch's model, once per round).
 void bm_encrypted_model_epoch(benchmark::State& state) {
   hefl::set_thread_count(static_cast<int>(state.range(0)));
   auto& f = fhe(static_cast<int>(state.range(1)));
@@ -142,12 +158,91 @@ void bm_encrypted_model_epoch(benchmark::State& state) {
   auto& holder = f.backend.key_holder();
   const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
   const auto sigma = hefl::approx::paper_sigmoid3();
-  // What the trainer runs: the parameters in the sigmoid's unit coordinates (a·θ), so mapping
-  // w·x + b into [-1, 1] for the Chebyshev plan costs no level.
+  const auto slots = f.packing.parameter_slots();
+  // The parameters in the sigmoid's unit coordinates (a·θ), so mapping w·x + b into [-1, 1] for the
+  // Chebyshev plan costs no level.
+  auto params = hefl::fl::encrypt_packed_parameters(holder, f.packing,
+                                                    hefl::fl::to_unit_parameters(f.model.parameters(), sigma));
+  for (auto _ : state) {
+    const auto next = hefl::fl::packed_model_epoch(server, f.packed, params, o, sigma);
+    const std::vector<double> all = holder.decrypt(next);
+    Eigen::VectorXd p(static_cast<Eigen::Index>(slots.size()));
+    for (std::size_t j = 0; j < slots.size(); ++j) p(static_cast<Eigen::Index>(j)) = all[slots[j]];
+    params = hefl::fl::encrypt_packed_parameters(holder, f.packing, p);
+    benchmark::DoNotOptimize(params);
+  }
+  hefl::set_thread_count(0);
+}
+BENCHMARK(bm_encrypted_model_epoch)
+    ->Args({1, 1})
+    ->Args({2, 1})
+    ->Args({1, 3})
+    ->Args({2, 3})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The packed epoch of bm_encrypted_model_epoch phase by phase (one thread, parameter set as there),
+// reported as counters in ms per epoch: z (the product θ·x and the sum over the blocks), sigmoid
+// (the Chebyshev plan and c·y), sums (the product e·x and the sum within the blocks), update (the
+// decayed parameters minus the sums), decrypt and encrypt (the key holder's refresh).
+void bm_encrypted_model_phases(benchmark::State& state) {
+  hefl::set_thread_count(1);
+  auto& f = fhe(static_cast<int>(state.range(0)));
+  const auto& server = f.backend.server();
+  auto& holder = f.backend.key_holder();
+  const auto sigma = hefl::fl::make_sigmoid_plan(hefl::approx::paper_sigmoid3());
+  const auto& pk = f.packing;
+  const double c = sigma.scale() / static_cast<double>(pk.samples);
+  const auto params = hefl::fl::encrypt_packed_parameters(holder, pk, hefl::fl::to_unit_parameters(f.model.parameters(), sigma));
+  Eigen::VectorXd factors = Eigen::VectorXd::Constant(6, 0.95);
+  factors(5) = 1.0;
+  const std::vector<double> spread = pk.spread(factors);
+  double ms[6] = {};
+  using clock = std::chrono::steady_clock;
+  const auto lap = [](clock::time_point& t) {
+    const auto now = clock::now();
+    const double d = std::chrono::duration<double, std::milli>(now - t).count();
+    t = now;
+    return d;
+  };
+  for (auto _ : state) {
+    auto t = clock::now();
+    auto z = server.multiply(params, f.packed.data);
+    for (std::size_t step = pk.block; step < pk.period(); step *= 2) server.add_inplace(z, server.rotate(z, static_cast<int>(step)));
+    ms[0] += lap(t);
+    const auto error = server.sub(sigma.scaled_plan(c).evaluate(server, z), server.multiply_scalar(f.packed.labels, c));
+    ms[1] += lap(t);
+    auto sums = server.multiply(error, f.packed.data);
+    for (std::size_t step = 1; step < pk.block; step *= 2) server.add_inplace(sums, server.rotate(sums, static_cast<int>(step)));
+    ms[2] += lap(t);
+    const auto next = server.sub(server.multiply_plain(params, spread), sums);
+    ms[3] += lap(t);
+    const std::vector<double> all = holder.decrypt(next);
+    ms[4] += lap(t);
+    Eigen::VectorXd p(6);
+    for (std::size_t j = 0; j < 6; ++j) p(static_cast<Eigen::Index>(j)) = all[j * pk.block];
+    benchmark::DoNotOptimize(hefl::fl::encrypt_packed_parameters(holder, pk, p));
+    ms[5] += lap(t);
+  }
+  const char* names[6] = {"z_ms", "sigmoid_ms", "sums_ms", "update_ms", "decrypt_ms", "encrypt_ms"};
+  for (int i = 0; i < 6; ++i) state.counters[names[i]] = ms[i] / static_cast<double>(state.iterations());
+  hefl::set_thread_count(0);
+}
+BENCHMARK(bm_encrypted_model_phases)->Arg(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// For comparison, the unpacked epoch (fl::encrypted_model_epoch_unit: one ciphertext per parameter,
+// each summed over all N/2 slots, and 6 decryptions and encryptions in the refresh) on the same
+// parameter sets (1; 2: N = 32768 scale 2^60, the chain it needs for flooding).
+void bm_encrypted_model_epoch_unpacked(benchmark::State& state) {
+  hefl::set_thread_count(static_cast<int>(state.range(0)));
+  auto& f = fhe(static_cast<int>(state.range(1)));
+  const auto& server = f.backend.server();
+  auto& holder = f.backend.key_holder();
+  const hefl::model::train_options o{.epochs = 1, .learning_rate = 1.0, .l2 = 0.05};
+  const auto sigma = hefl::approx::paper_sigmoid3();
   auto params = hefl::fl::encrypt_parameters(holder, hefl::fl::to_unit_parameters(f.model.parameters(), sigma));
   for (auto _ : state) {
     const auto next = hefl::fl::encrypted_model_epoch_unit(server, f.encrypted, params, o, sigma);
-    // The key holder's refresh: decrypt each parameter (slot 0) and re-encrypt it in every slot.
     Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
     for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = holder.decrypt(next[j])[0];
     params = hefl::fl::encrypt_parameters(holder, p);
@@ -155,13 +250,7 @@ void bm_encrypted_model_epoch(benchmark::State& state) {
   }
   hefl::set_thread_count(0);
 }
-BENCHMARK(bm_encrypted_model_epoch)
-    ->Args({1, 1})
-    ->Args({2, 1})
-    ->Args({1, 2})
-    ->Args({2, 2})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(bm_encrypted_model_epoch_unpacked)->Args({1, 1})->Args({1, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // FL-CKKS: one round of 10 clients with 100 samples x 5 features; uploads encrypted at N = 8192.
 void bm_encrypted_updates_round(benchmark::State& state) {

@@ -14,8 +14,10 @@
 //                 with public weights, the key holder decrypts the gradient sums (Gaussian-flooded);
 //                 uploads encrypted as in FL-CKKS
 //   FL-FHE-model  data AND weights encrypted (the TenSEAL tutorial's protocol): the compute party sees
-//                 neither; the key holder refreshes the weights after every local epoch and encrypts
-//                 the last ones afresh as the upload
+//                 neither; each client's data and the weights are one ciphertext each
+//                 (fl/packed_model_epoch.hpp; fl::ckks_packed_model_parameters: N = 16384, scale 2^55);
+//                 the key holder refreshes the weights after every local epoch and encrypts the last
+//                 ones afresh as the upload
 // All CKKS parameter sets are 128-bit secure; the FL-FHE chain has as many 50-bit levels as the
 // chosen approximation needs (fl::encrypted_gradient_depth). The last table counts what the key
 // holders decrypted and how each published result was flooded.
@@ -26,6 +28,7 @@
 //                [--features 2,3,5] [--rounds 5] [--local-epochs 3] [--clients 10] [--seed 73] [--csv PATH]
 //                [--approx NAME] [--plot DIR]
 #include <hefl/crypto/botan_random.hpp>
+#include <hefl/fl/ckks_model_parameters.hpp>
 #include <hefl/he/ckks_backend.hpp>
 #include <hefl/hefl.hpp>
 
@@ -362,7 +365,8 @@ int main(int argc, char** argv) try {
   std::unique_ptr<ckks_holder> ckks;
   if (wants("FL-CKKS")) ckks = std::make_unique<ckks_holder>();
   // Two key sets: FL-FHE publishes gradient sums (N = 16384, scale 2^50 leaves room to flood them),
-  // FL-FHE-model publishes models (N = 32768, scale 2^60): docs/threat-model.md.
+  // FL-FHE-model publishes models (N = 16384, scale 2^55 for the packed epoch's smaller noise):
+  // docs/threat-model.md, docs/results.md.
   std::unique_ptr<fhe_holder> fhe, fhe_model;
   const int levels = hefl::fl::encrypted_gradient_depth(sigma);
   const auto make = [&](const char* method, auto parameters, bool any_rotation, std::unique_ptr<fhe_holder>& into) {
@@ -379,8 +383,10 @@ int main(int argc, char** argv) try {
     std::cerr << " done (" << static_cast<int>(elapsed()) << " s)\n";
     return true;
   };
-  if (!make("FL-FHE", hefl::he::ckks_encrypted_data_parameters, true, fhe) ||
-      !make("FL-FHE-model", hefl::he::ckks_encrypted_model_parameters, false, fhe_model))
+  // Both modes run packed (fl/packed_model_epoch.hpp): their rotations are by powers of two, which the
+  // sum_slots keys include, so neither needs the ±2^i keys of any_rotation.
+  if (!make("FL-FHE", hefl::he::ckks_encrypted_data_parameters, false, fhe) ||
+      !make("FL-FHE-model", hefl::fl::ckks_packed_model_parameters, false, fhe_model))
     return 1;
   const double setup_seconds = elapsed();
   const std::size_t runs = o.samples.size() * o.features.size() * o.methods.size();

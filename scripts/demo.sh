@@ -2,8 +2,8 @@
 # Installs what is missing, builds hefl, and runs the main job: examples/paper_tables, every method
 # side by side (central, FL, FL-poly, FL-CKKS, FL-FHE, FL-FHE-model), seed 73.
 #   scripts/demo.sh            one configuration of the paper (1000 samples, 5 features), every method
-#   scripts/demo.sh --paper    the paper's whole grid (1000/5000/10000 samples x 2/3/5 features); the
-#                              flooded FL-FHE-model runs at N = 32768 and takes most of the time
+#   scripts/demo.sh --paper    the paper's whole grid (1000/5000/10000 samples x 2/3/5 features);
+#                              the encrypted methods (FL-FHE, FL-FHE-model) take most of the time
 #   scripts/demo.sh ARGS...    ARGS passed to paper_tables (see --help), e.g.
 #                              scripts/demo.sh --methods FL,FL-FHE --samples 1000 --plot results/figures
 # Progress (configuration, method, round, elapsed seconds) is shown on the terminal while it runs;

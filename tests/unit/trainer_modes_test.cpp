@@ -196,6 +196,8 @@ TEST_CASE("encrypted FL-FHE modes under toy CKKS follow plaintext FL-poly", "[fl
   // Every gradient sum and every last-epoch model left the key holder flooded; nothing raw was published.
   const auto& kh = ckks.key_holder();
   CHECK(kh.unflooded_decryptions() == 0);
-  CHECK(kh.estimated_floodings() == 2 * 4 * 2 + 2 * 4 * 4);  // FL-FHE: rounds·clients·epochs; FL-FHE-model: rounds·clients·(n+1)
+  // FL-FHE: rounds·clients·epochs; FL-FHE-model: rounds·clients (its n + 1 weights in one packed ciphertext)
+  CHECK(kh.estimated_floodings() == 2 * 4 * 2 + 2 * 4);
+  CHECK(kh.published_computed_values() == 2 * 4 * 2 * 4 + 2 * 4 * 4);  // n + 1 = 4 values each time
   CHECK(kh.flooded_decryptions() == kh.estimated_floodings() + 2 + 2);  // plus one aggregate per round and mode
 }

@@ -21,6 +21,7 @@
 #include <hefl/data/dataset.hpp>
 #include <hefl/data/partition.hpp>
 #include <hefl/fl/encrypted_gradient.hpp>
+#include <hefl/fl/packed_model_epoch.hpp>
 #include <hefl/fl/metrics.hpp>
 #include <hefl/fl/policies.hpp>
 #include <hefl/he/backend.hpp>
@@ -184,6 +185,10 @@ class federated_trainer {
   using server_t = detail::server_type<Backend>;
   using ciphertext = typename Backend::ciphertext_type;
   using encrypted_data_t = std::conditional_t<encrypted_compute, encrypted_dataset<server_t>, int>;
+  // The encrypted modes pack a client's data (and, with encrypted weights, the parameters) into one
+  // ciphertext each when the backend rotates and the layout fits (fl/packed_model_epoch.hpp).
+  static constexpr bool can_pack_model = encrypted_compute && he::has_rotate<server_t>;
+  using packed_data_t = std::conditional_t<can_pack_model, packed_model_dataset<server_t>, int>;
 
 public:
   /// @throws hefl::invalid_argument if the config is invalid.
@@ -231,6 +236,7 @@ public:
     const auto interval = sigmoid_interval(m_sigmoid);
 
     std::vector<std::optional<encrypted_data_t>> encrypted(clients.size());
+    std::vector<std::optional<packed_data_t>> packed(clients.size());
     round_metrics setup;
     setup.bytes_uploaded.assign(clients.size(), 0);
     if constexpr (encrypted_compute) {
@@ -238,6 +244,16 @@ public:
       for (std::size_t k = 0; k < clients.size(); ++k) {
         if (clients[k].empty()) continue;
         const auto t = detail::clock::now();
+        if constexpr (can_pack_model) {
+          if (const auto packing = pack_model(server, clients[k].size(), clients[k].features())) {
+            const auto mine = encrypt_packed_dataset(client, clients[k], *packing);
+            ciphertext data = send(client, server, mine.data, setup.bytes_uploaded[k]);
+            ciphertext labels = send(client, server, mine.labels, setup.bytes_uploaded[k]);
+            packed[k].emplace(packed_model_dataset<server_t>{std::move(data), std::move(labels), *packing});
+            setup.seconds_encryption += detail::seconds_since(t);
+            continue;
+          }
+        }
         const auto mine = encrypt_dataset(client, clients[k]);
         std::vector<ciphertext> columns;
         for (const auto& c : mine.columns) columns.push_back(send(client, server, c, setup.bytes_uploaded[k]));
@@ -261,36 +277,52 @@ public:
         if (clients[k].empty()) continue;
         weights.push_back(static_cast<double>(clients[k].size()));
         if constexpr (encrypted_compute && Compute::encrypts_model) {
-          std::vector<ciphertext> update = train_encrypted_model(global, clients[k], *encrypted[k], m, outside, scores);
-          if constexpr (Transport::is_encrypted) {
-            // The key holder refreshes the last epoch's weights as it does the others (raw decryption:
-            // the values stay with it) and encrypts them afresh, packed, as the client's upload, so the
-            // aggregate is a sum of fresh encryptions whose noise it can bound when it floods
-            // (published_noise::linear): a computed ciphertext never reaches the aggregate.
-            auto t = detail::clock::now();
-            std::vector<double> p(update.size());
-            for (std::size_t j = 0; j < update.size(); ++j)  // published, in the aggregate: flooded
+          // The last epoch's weights, decrypted by the key holder for publication (flooded: they
+          // reach the aggregate, or the client in the clear).
+          std::vector<double> p;
+          bool done_packed = false;
+          if constexpr (can_pack_model) {
+            if (packed[k]) {
+              p = train_packed_model(global, clients[k], *packed[k], m, outside, scores);
+              done_packed = true;
+            }
+          }
+          if (!done_packed) {
+            std::vector<ciphertext> update = train_encrypted_model(global, clients[k], *encrypted[k], m, outside, scores);
+            const auto t = detail::clock::now();
+            p.resize(update.size());
+            for (std::size_t j = 0; j < update.size(); ++j)
               p[j] = he::decrypt_first_for_sharing(key_holder, send(server, key_holder, update[j]),
                                                    he::published_noise::computed());
             m.seconds_decryption += detail::seconds_since(t);
-            t = detail::clock::now();
+          }
+          if constexpr (Transport::is_encrypted) {
+            // The client's upload is the published weights encrypted afresh, packed, so the aggregate
+            // is a sum of fresh encryptions whose noise the key holder can bound when it floods
+            // (published_noise::linear): a computed ciphertext never reaches the aggregate.
+            const auto t = detail::clock::now();
             const ciphertext fresh = he::encrypt_update(client, std::span<const double>(p));
             sealed.push_back({send(client, server, fresh, m.bytes_uploaded[k])});
             m.seconds_encryption += detail::seconds_since(t);
           } else {
             // The key holder publishes the local model to its client, which uploads it in the clear.
-            const auto t = detail::clock::now();
-            Eigen::VectorXd p(static_cast<Eigen::Index>(update.size()));
-            for (std::size_t j = 0; j < update.size(); ++j)
-              p(static_cast<Eigen::Index>(j)) =
-                  he::decrypt_first_for_sharing(key_holder, send(server, key_holder, update[j]), he::published_noise::computed());
-            m.seconds_decryption += detail::seconds_since(t);
-            clear.push_back(upload_clear(natural(p), parameter_count, m.bytes_uploaded[k]));
+            const Eigen::VectorXd v = Eigen::Map<const Eigen::VectorXd>(p.data(), static_cast<Eigen::Index>(p.size()));
+            clear.push_back(upload_clear(natural(v), parameter_count, m.bytes_uploaded[k]));
           }
         } else {
           Eigen::VectorXd p;
-          if constexpr (encrypted_compute) p = train_encrypted_data(global, clients[k], *encrypted[k], m, outside, scores);
-          else p = train_plaintext(global, clients[k], m, outside, scores);
+          if constexpr (encrypted_compute) {
+            bool done_packed = false;
+            if constexpr (can_pack_model) {
+              if (packed[k]) {
+                p = train_packed_data(global, clients[k], *packed[k], m, outside, scores);
+                done_packed = true;
+              }
+            }
+            if (!done_packed) p = train_encrypted_data(global, clients[k], *encrypted[k], m, outside, scores);
+          } else {
+            p = train_plaintext(global, clients[k], m, outside, scores);
+          }
           if constexpr (Transport::is_encrypted) {
             const auto t = detail::clock::now();
             const ciphertext c = he::encrypt_update(client, std::span<const double>(p.data(), static_cast<std::size_t>(p.size())));
@@ -447,6 +479,80 @@ private:
       m.seconds_encryption += detail::seconds_since(t);
     }
     return params;  // not reached: epochs >= 1
+  }
+
+  // train_encrypted_data in the packed layout (fl::packed_gradient): the n + 1 gradient sums of an
+  // epoch in one ciphertext, of which the key holder publishes only those n + 1 slots, flooded.
+  Eigen::VectorXd train_packed_data(const Model& global, const data::dataset& d, const packed_data_t& data,
+                                    round_metrics& m, std::uint64_t& outside, std::uint64_t& scores) {
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    const train_options& o = m_config.local;
+    const std::vector<std::size_t> slots = data.packing.parameter_slots();
+    const auto unit = he::published_noise::computed(static_cast<double>(data.packing.samples));
+    Model local = global;
+    for (int e = 1; e <= o.epochs; ++e) {
+      detail::count_outside(local, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
+      auto t = detail::clock::now();
+      const ciphertext sums = packed_gradient(server, data, local.weights(), local.bias(), *m_plan);
+      m.seconds_local_training += detail::seconds_since(t);
+      t = detail::clock::now();
+      const std::vector<double> first = he::decrypt_slots_for_sharing(key_holder, send(server, key_holder, sums), slots, unit);
+      m.seconds_decryption += detail::seconds_since(t);
+      const Eigen::VectorXd next =
+          local.parameters() - o.learning_rate * gradient_from_sums(first, data.packing.samples, local.weights(), o.l2);
+      if (!next.allFinite())
+        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
+                               "; lower the learning rate");
+      local.set_parameters(next);
+    }
+    return local.parameters();
+  }
+
+  // train_encrypted_model in the packed layout (fl/packed_model_epoch.hpp): one ciphertext of data,
+  // one of parameters; the key holder refreshes it by reading the n + 1 parameter slots (raw: the
+  // values stay with it) and encrypting the next parameters in the layout. Returns the last epoch's
+  // parameters (unit coordinates) as the key holder publishes them: only those n + 1 slots, flooded.
+  std::vector<double> train_packed_model(const Model& global, const data::dataset& d,
+                                         const packed_data_t& data, round_metrics& m, std::uint64_t& outside,
+                                         std::uint64_t& scores) {
+    const auto& server = he::server_of(m_backend);
+    auto& key_holder = he::key_holder_of(m_backend);
+    const train_options& o = m_config.local;
+    const std::vector<std::size_t> slots = data.packing.parameter_slots();
+    Model known = global;
+    auto t = detail::clock::now();
+    ciphertext params = send(key_holder, server,
+                             encrypt_packed_parameters(key_holder, data.packing,
+                                                       to_unit_parameters(global.parameters(), *m_plan)));
+    m.seconds_encryption += detail::seconds_since(t);
+    for (int e = 1; e <= o.epochs; ++e) {
+      detail::count_outside(known, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
+      t = detail::clock::now();
+      const ciphertext next = send(server, key_holder, packed_model_epoch(server, data, params, o, *m_plan));
+      m.seconds_local_training += detail::seconds_since(t);
+      t = detail::clock::now();
+      if (e == o.epochs) {
+        std::vector<double> p = he::decrypt_slots_for_sharing(key_holder, next, slots, he::published_noise::computed());
+        m.seconds_decryption += detail::seconds_since(t);
+        return p;
+      }
+      const std::vector<double> all = key_holder.decrypt(next);
+      if (all.size() < data.packing.slots)
+        throw invalid_argument("federated_trainer: the backend's decrypt returned " + std::to_string(all.size()) +
+                               " values, " + std::to_string(data.packing.slots) + " needed");
+      Eigen::VectorXd p(static_cast<Eigen::Index>(slots.size()));
+      for (std::size_t j = 0; j < slots.size(); ++j) p(static_cast<Eigen::Index>(j)) = all[slots[j]];
+      m.seconds_decryption += detail::seconds_since(t);
+      if (!p.allFinite())
+        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
+                               "; lower the learning rate");
+      known.set_parameters(from_unit_parameters(p, *m_plan));
+      t = detail::clock::now();
+      params = send(key_holder, server, encrypt_packed_parameters(key_holder, data.packing, p));
+      m.seconds_encryption += detail::seconds_since(t);
+    }
+    return {};  // not reached: epochs >= 1
   }
 
   // The key holder's raw decryption of one encrypted weight (the value in slot 0), for its own use.
