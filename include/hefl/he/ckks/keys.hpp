@@ -528,20 +528,20 @@ inline void key_switch_digit_hybrid(const u64* coeff, const rns_poly& c, std::si
   const std::size_t index = i <= level ? i : ctx.first_special_index() + (i - level - 1);
   const ntt_tables& tables = ctx.ntt(index);
   const modulus& q = tables.mod();
-  // (D_j / q_k) mod q_i for each prime q_k of the digit; at most 32 terms of 122 bits fit 128 bits.
-  std::array<u64, 32> w{};
+  // (D_j / q_k) mod q_i for each prime q_k of the digit (at most 32: parameters refuses more).
+  std::array<u64, 32> w{}, w_shoup{};
+  std::array<const u64*, 32> rows{};
+  u64 row_bound = 0;
   for (std::size_t k = first; k < last; ++k) {
     u64 v = 1;
     for (std::size_t m = first; m < last; ++m)
       if (m != k) v = mul_mod(v, q.reduce(ctx.primes()[m]), q);
     w[k - first] = v;
+    w_shoup[k - first] = shoup_precompute(v, q.value());
+    rows[k - first] = coeff + k * n;
+    row_bound = std::max(row_bound, ctx.primes()[k]);
   }
-  const std::size_t size = last - first;
-  for (std::size_t x = 0; x < n; ++x) {
-    u128 acc = 0;
-    for (std::size_t k = 0; k < size; ++k) acc += static_cast<u128>(coeff[(first + k) * n + x]) * w[k];
-    out[x] = q.reduce(acc);
-  }
+  eltwise_weighted_sum(out, rows.data(), w.data(), w_shoup.data(), last - first, n, q.value(), row_bound);
   tables.forward_lazy(out);
 }
 
@@ -770,7 +770,9 @@ inline void mod_down_special_inplace(std::span<rns_poly* const> polys, const con
     hat_inv_shoup[k] = shoup_precompute(v, pk.value());
   }
   // Per chain prime q_i: (P/p_k) mod q_i, floor(P/2) mod q_i = (P - 1)/2 mod q_i, and P^{-1} mod q_i.
-  std::vector<u64> hat(chain * alpha), half_i(chain), p_inv(chain), p_inv_shoup(chain);
+  std::vector<u64> hat(chain * alpha), hat_shoup(chain * alpha), half_i(chain), p_inv(chain), p_inv_shoup(chain);
+  u64 special_bound = 0;
+  for (std::size_t k = 0; k < alpha; ++k) special_bound = std::max(special_bound, ctx.primes()[first_special + k]);
   for (std::size_t i = 0; i < chain; ++i) {
     const modulus& q = ctx.ntt(i).mod();
     u64 product = 1, inverse = 1;
@@ -781,6 +783,7 @@ inline void mod_down_special_inplace(std::span<rns_poly* const> polys, const con
       for (std::size_t m = 0; m < alpha; ++m)
         if (m != k) v = mul_mod(v, q.reduce(ctx.primes()[first_special + m]), q);
       hat[i * alpha + k] = v;
+      hat_shoup[i * alpha + k] = shoup_precompute(v, q.value());
     }
     const u64 inv2 = (q.value() + 1) / 2;
     half_i[i] = mul_mod(sub_mod(product, 1, q.value()), inv2, q);
@@ -807,14 +810,11 @@ inline void mod_down_special_inplace(std::span<rns_poly* const> polys, const con
     const u64 qv = q.value();
     word_vector work = uninitialized_words(n);
     u64* t = work.data();
-    const u64* w = hat.data() + i * alpha;
-    const u64* v = rows.data() + c * alpha * n;
-    // At most 32 products below 2^122 each: the 128-bit sum cannot overflow.
-    for (std::size_t j = 0; j < n; ++j) {
-      u128 acc = 0;
-      for (std::size_t k = 0; k < alpha; ++k) acc += static_cast<u128>(v[k * n + j]) * w[k];
-      t[j] = sub_mod(q.reduce(acc), half_i[i], qv);
-    }
+    std::array<const u64*, 32> v{};
+    for (std::size_t k = 0; k < alpha; ++k) v[k] = rows.data() + (c * alpha + k) * n;
+    eltwise_weighted_sum(t, v.data(), hat.data() + i * alpha, hat_shoup.data() + i * alpha, alpha, n, qv,
+                         special_bound);
+    eltwise_subtract_constant(t, t, half_i[i], n, qv);
     tables.forward_lazy(t); // [0, 4q)
     eltwise_subtract_lazy_multiply_constant(out[c].limb(i), polys[c]->limb(i), t, p_inv[i], p_inv_shoup[i], n, qv);
   });

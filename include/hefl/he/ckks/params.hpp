@@ -180,9 +180,10 @@ private:
 
 } // namespace detail
 
-/// An RNS-CKKS parameter set: ring degree N, primes generated from bit sizes (the last one is the
-/// special prime P for key switching, the others form the ciphertext chain q_0..q_L, so a fresh
-/// ciphertext has level L), and the default scale. Immutable; copies share the precomputed tables.
+/// An RNS-CKKS parameter set: ring degree N, primes generated from bit sizes (the last one, or the
+/// last α with special_primes{α}, are the special primes P for key switching, the others form the
+/// ciphertext chain q_0..q_L, so a fresh ciphertext has level L), and the default scale. Immutable;
+/// copies share the precomputed tables.
 class parameters {
 public:
   /// Generates the primes for @p prime_bits (e.g. {60, 40, 40, 60}) at ring degree @p poly_degree and
@@ -200,17 +201,17 @@ public:
              special_prime_size special = special_prime_size::at_least_largest_chain_prime)
       : parameters(poly_degree, std::move(prime_bits), log2_scale, special_primes{1}, level, special) {}
 
-  /// As the constructor above, with the last @p key_switching.count primes of @p prime_bits as the special
-  /// primes of hybrid key switching (see special_primes): the chain is q_0..q_L with L + 1 =
+  /// As the constructor above, with the last @p key_switching.count primes of @p prime_bits as the
+  /// special primes of hybrid key switching (see special_primes): the chain is q_0..q_L with L + 1 =
   /// prime_bits.size() - α, and keys get dnum = ceil((L + 1)/α) digits. log2(PQ) counts every
   /// special prime against the security bound. With special_prime_size::at_least_largest_chain_prime
   /// P = p_1·...·p_α must have at least as many bits as the largest digit product (the product of
   /// the α consecutive chain primes a digit covers; for α = 1 the largest chain prime): key
   /// switching divides its noise, about a digit times the key error, by P. The special primes
   /// themselves may then be smaller than the chain primes.
-  /// @throws hefl::invalid_argument as the constructor above; if special.count is 0 or leaves no
-  ///         chain prime, or exceeds 32 (the message names both counts); if P has fewer bits than a digit product
-  ///         (the message names the digit and both bit counts) unless the rule is
+  /// @throws hefl::invalid_argument as the constructor above; if key_switching.count is 0, exceeds
+  ///         32 or leaves no chain prime (the message names both counts); if P has fewer bits than a
+  ///         digit product (the message names the digit and both bit counts) unless the rule is
   ///         special_prime_size::allow_smaller_i_know_key_switching_loses_precision.
   /// @throws hefl::security_error as the constructor above (log2(PQ) includes all special primes).
   parameters(std::size_t poly_degree, std::vector<int> prime_bits, double log2_scale, special_primes key_switching,
