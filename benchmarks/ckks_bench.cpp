@@ -7,9 +7,13 @@
 // machine the single-thread CPU time is the steadiest figure: wall time also counts waiting for a core.
 // Parameters, keys and inputs are built once per parameter set and reused (like SEAL's BMEnv).
 // After the run the exact serialized sizes (ckks::serialized_size) are printed as a table.
+// Further sets at N = 16384 compare hybrid key switching with α = 1, 2, 3 special primes
+// (ckks::special_primes; names end in /alpha:a/L:l): the chains {50, 40 x 6} and {60, 50 x l} that fit
+// the 438-bit bound together with their special primes (docs/ckks.md, "Hybrid key switching").
 //
 //   nice ./ckks_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   nice ./ckks_bench --benchmark_filter='N:8192/threads:1'
+//   nice ./ckks_bench --benchmark_filter='(multiply_relin|rotate_1|sum_slots)/N:16384/threads:1/alpha'
 #include <hefl/core/parallel.hpp>
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/he/ckks/decryptor.hpp>
@@ -37,12 +41,25 @@ namespace ckks = hefl::he::ckks;
 
 struct parameter_set {
   std::size_t n;
-  std::vector<int> bits;
+  std::vector<int> bits;     // chain, then the special primes
+  std::size_t alpha = 1;     // number of special primes
+  const char* tag = "";      // appended to the benchmark names
+  int log2_scale = 40;
 };
 
 const std::vector<parameter_set>& parameter_sets() {
-  static const std::vector<parameter_set> sets{{8192, {50, 40, 40, 50}},
-                                               {16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}}};
+  static const std::vector<parameter_set> sets{
+      {8192, {50, 40, 40, 50}},
+      {16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}},
+      // Hybrid key switching at a fixed depth of 6 and scale 2^40 (all primes below 2^50: IFMA).
+      {16384, {50, 40, 40, 40, 40, 40, 40, 50}, 1, "/alpha:1/L:6"},
+      {16384, {50, 40, 40, 40, 40, 40, 40, 45, 45}, 2, "/alpha:2/L:6"},
+      {16384, {50, 40, 40, 40, 40, 40, 40, 44, 44, 44}, 3, "/alpha:3/L:6"},
+      // The encrypted-data training chain {60, 50 x l | ...} at scale 2^50 (he::ckks_encrypted_data_parameters
+      // is l = 6, α = 1); α = 2 and 3 fit the 438 bits only with l = 5 and 4.
+      {16384, {60, 50, 50, 50, 50, 50, 50, 60}, 1, "/alpha:1/L:6/data", 50},
+      {16384, {60, 50, 50, 50, 50, 50, 55, 55}, 2, "/alpha:2/L:5/data", 50},
+      {16384, {60, 50, 50, 50, 50, 55, 55, 55}, 3, "/alpha:3/L:4/data", 50}};
   return sets;
 }
 
@@ -60,7 +77,7 @@ std::vector<double> random_values(std::size_t count) {
 // run once per source (see random_kind).
 struct fixture {
   explicit fixture(const parameter_set& set)
-      : chacha(system.next_u64()), params(set.n, set.bits, 40), encoder(params.poly_degree()), keygen(params, chacha),
+      : chacha(system.next_u64()), params(set.n, set.bits, set.log2_scale, ckks::special_primes{set.alpha}), encoder(params.poly_degree()), keygen(params, chacha),
         keygen_system(params, keygen.secret(), system), pk(keygen.create_public_key()), rk(keygen.create_relin_keys()),
         gk(keygen.create_galois_keys()), encryptor_chacha(params, pk, chacha), encryptor_system(params, pk, system),
         sym_chacha(params, keygen.secret(), chacha), sym_system(params, keygen.secret(), system),
@@ -202,7 +219,8 @@ void register_all() {
         if (op.samples && threads == 1) kinds = {random_kind::system, random_kind::chacha};
         if (op.samples && threads > 1) kinds = {random_kind::chacha};
         for (const random_kind r : kinds) {
-          std::string name = std::string(op.name) + "/N:" + std::to_string(n) + "/threads:" + std::to_string(threads);
+          std::string name = std::string(op.name) + "/N:" + std::to_string(n) + "/threads:" + std::to_string(threads) +
+                             parameter_sets()[set].tag;
           if (r == random_kind::system) name += "/rng:system";
           if (r == random_kind::chacha) name += "/rng:chacha";
           auto* b = benchmark::RegisterBenchmark(name.c_str(), [set, threads, r, run = op.run](benchmark::State& s) {
@@ -225,9 +243,9 @@ void print_sizes() {
     if (!f) continue;
     if (!any) {
       std::printf("\nSerialized sizes (ckks::serialized_size, bytes)\n");
-      std::printf("| N | primes | fresh ciphertext | seeded symmetric ciphertext | plaintext | secret key | "
-                  "public key | relin key | Galois keys (count) | one Galois key |\n");
-      std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+      std::printf("| N | primes | special primes | digits | fresh ciphertext | seeded symmetric ciphertext | "
+                  "plaintext | secret key | public key | relin key | Galois keys (count) | one Galois key |\n");
+      std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
       any = true;
     }
     const auto& p = f->params;
@@ -235,8 +253,8 @@ void print_sizes() {
     const std::size_t count = f->gk.elements().size();
     const std::uint64_t g1 = ckks::galois_element_for_step(1, p.poly_degree());
     const ckks::galois_keys one(p.id(), {{g1, f->gk.key(g1)}});
-    std::printf("| %zu | %zu | %llu | %llu | %llu | %llu | %llu | %llu | %llu (%zu) | %llu |\n", p.poly_degree(),
-                p.primes().size(), static_cast<unsigned long long>(ckks::serialized_size(p, f->ct)),
+    std::printf("| %zu | %zu | %zu | %zu | %llu | %llu | %llu | %llu | %llu | %llu | %llu (%zu) | %llu |\n",
+                p.poly_degree(), p.primes().size(), p.special_prime_count(), p.digit_count(), static_cast<unsigned long long>(ckks::serialized_size(p, f->ct)),
                 static_cast<unsigned long long>(ckks::serialized_size(p, f->seeded)),
                 static_cast<unsigned long long>(ckks::serialized_size(p, f->pt)),
                 static_cast<unsigned long long>(ckks::serialized_size(p, f->keygen.secret())),

@@ -2,12 +2,18 @@
 // he::ckks_key_holder::evaluation_keys() (parameters, relinearization key, Galois keys for sum_slots
 // and every ±2^i) at the FL-FHE preset he::ckks_encrypted_data_parameters(6), N = 16384; and the
 // relinearization key and the ±2^i Galois keys (create_galois_keys()) at ckks_bench's two parameter
-// sets. Sizes only: no timing. Used for the key sizes in docs/ckks.md.
+// sets; then the same evaluation_keys() (a packed encrypted-training epoch's keys: relinearization,
+// sum_slots and ±2^i) for chains at N = 16384 with α = 1, 2, 3 special primes (hybrid key switching,
+// ckks::special_primes), with the formula's prediction beside. Sizes only: no timing. Used for the
+// key sizes in docs/ckks.md.
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/he/ckks/serialization.hpp>
 #include <hefl/he/ckks_backend.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 int main() {
@@ -30,5 +36,55 @@ int main() {
                 "(%zu keys)\n",
                 p.poly_degree(), p.primes().size(), static_cast<unsigned long long>(ckks::save(p, rk).size()),
                 static_cast<unsigned long long>(ckks::save(p, gk).size()), gk.elements().size());
+  }
+
+  // Hybrid key switching: a seeded key-switching key stores dnum polynomials b_j over all primes,
+  // dnum · N · (bits of Q_L·P) / 8 bytes (plus 32 bytes of seed), with dnum = ceil((L + 1)/α).
+  struct hybrid_set {
+    std::vector<int> bits;
+    std::size_t alpha;
+    int log2_scale;
+  };
+  const std::vector<hybrid_set> hybrid{
+      {{60, 50, 50, 50, 50, 50, 50, 60}, 1, 50}, {{60, 50, 50, 50, 50, 50, 60}, 1, 50},
+      {{60, 50, 50, 50, 50, 50, 55, 55}, 2, 50}, {{60, 50, 50, 50, 50, 60}, 1, 50},
+      {{60, 50, 50, 50, 50, 55, 55, 55}, 3, 50}, {{50, 40, 40, 40, 40, 40, 40, 50}, 1, 40},
+      {{50, 40, 40, 40, 40, 40, 40, 45, 45}, 2, 40}, {{50, 40, 40, 40, 40, 40, 40, 44, 44, 44}, 3, 40}};
+  std::printf("\nEvaluation keys of a packed encrypted-training epoch (ckks_key_holder::evaluation_keys(), "
+              "default options) at N = 16384\n");
+  std::printf("| chain | special primes | L | digits | log2(QP) | one Galois key (formula) | evaluation_keys() | Galois keys |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const auto& set : hybrid) {
+    const ckks::parameters p(16384, set.bits, set.log2_scale, ckks::special_primes{set.alpha});
+    he::ckks_key_holder holder(p, rng);
+    std::string chain = "{", special = "{";
+    for (std::size_t i = 0; i < set.bits.size(); ++i) {
+      std::string& s = i + set.alpha < set.bits.size() ? chain : special;
+      s += (s.size() > 1 ? ", " : "") + std::to_string(set.bits[i]);
+    }
+    chain += "}";
+    special += "}";
+    int bits = 0;
+    for (const std::uint64_t q : p.primes()) bits += std::bit_width(q);
+    const unsigned long long formula =
+        static_cast<unsigned long long>(p.digit_count()) * p.poly_degree() * static_cast<unsigned long long>(bits) / 8 + 32;
+    const std::uint64_t g1 = ckks::galois_element_for_step(1, p.poly_degree());
+    ckks::key_generator keygen(p, rng);
+    const auto one = keygen.create_galois_keys_for_elements(std::vector<std::uint64_t>{g1});
+    // The Galois keys the holder makes with its default options: sum_slots' steps and every ±2^i.
+    std::vector<std::uint64_t> elements;
+    const auto add = [&](long long step) {
+      const std::uint64_t g = ckks::galois_element_for_step(step, p.poly_degree());
+      if (std::find(elements.begin(), elements.end(), g) == elements.end()) elements.push_back(g);
+    };
+    for (const long long step : ckks::evaluator::sum_slots_steps(p.slot_count())) add(step);
+    for (long long step = 1; step < static_cast<long long>(p.slot_count()); step *= 2) {
+      add(step);
+      add(-step);
+    }
+    const std::size_t keys = elements.size();
+    std::printf("| %s | %s | %zu | %zu | %d | %llu (%llu) | %zu | %zu |\n", chain.c_str(), special.c_str(), p.max_level(),
+                p.digit_count(), p.modulus_bits(), static_cast<unsigned long long>(ckks::save(p, one).size()), formula,
+                holder.evaluation_keys().size(), keys);
   }
 }

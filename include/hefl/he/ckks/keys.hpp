@@ -2,9 +2,10 @@
 /// @file
 /// CKKS secret and public keys (Cheon, Kim, Kim, Song, ASIACRYPT 2017, §3.4: KeyGen with a ternary
 /// secret and a discrete Gaussian error of σ = 3.2, the HomomorphicEncryption.org standard's choice).
-/// Key-switching keys (relinearization, Galois) use one special prime P and one digit per chain
-/// prime, the hybrid method of Han and Ki ("Better Bootstrapping for Approximate Homomorphic
-/// Encryption", CT-RSA 2020, §3) with dnum = L + 1, which is also Microsoft SEAL's layout.
+/// Key-switching keys (relinearization, Galois) use the hybrid method of Han and Ki ("Better
+/// Bootstrapping for Approximate Homomorphic Encryption", CT-RSA 2020, §3): α special primes
+/// (parameters::special_primes) and dnum = ceil((L + 1)/α) digits of α chain primes each.
+/// α = 1 (dnum = L + 1) is the default and Microsoft SEAL's layout.
 /// The public key keeps its uniform "common random polynomial" a explicit, so that several parties
 /// holding secret shares s_i can each publish b_i = -a·s_i + e_i for the same a and sum them into a
 /// collective key (Mouchet, Troncoso-Pastoriza, Bossuat, Hubaux, "Multiparty Homomorphic Encryption
@@ -175,7 +176,7 @@ inline void sample_uniform(rns_poly& p, random_stream& rs, const context& ctx) {
 /// seeded ciphertext's (zero nonce) even for the same seed.
 inline constexpr std::array<std::uint32_t, 3> kswitch_key_nonce{0x6b77736bu, 0, 0};
 
-/// The uniform parts a_0..a_L of a seeded key-switching key (NTT form, all primes), drawn in order
+/// The uniform parts a_0..a_{dnum-1} of a seeded key-switching key (NTT form, all primes), drawn in order
 /// from one ChaCha20 key stream of @p seed: how the key generator makes them and how loading
 /// re-expands them, so both give the same residues.
 [[nodiscard]] inline std::vector<rns_poly> expand_kswitch_uniform(const parameters& params,
@@ -183,9 +184,9 @@ inline constexpr std::array<std::uint32_t, 3> kswitch_key_nonce{0x6b77736bu, 0, 
   chacha20_source source(seed, kswitch_key_nonce);
   random_stream rs(source);
   std::vector<rns_poly> as;
-  as.reserve(params.max_level() + 1);
-  for (std::size_t j = 0; j <= params.max_level(); ++j) {
-    rns_poly a(params.poly_degree(), params.max_level(), true);
+  as.reserve(params.digit_count());
+  for (std::size_t j = 0; j < params.digit_count(); ++j) {
+    rns_poly a(params.poly_degree(), params.max_level(), params.special_prime_count());
     sample_uniform(a, rs, params.context());
     as.push_back(std::move(a));
   }
@@ -207,7 +208,8 @@ public:
   /// Wraps a secret polynomial (NTT form, level L, with the special limb) for @p params.
   /// @throws hefl::invalid_argument if the polynomial does not have that shape.
   secret_key(const parameters& params, detail::rns_poly s) : m_params_id(params.id()), m_s(std::move(s)) {
-    if (m_s.degree() != params.poly_degree() || m_s.level() != params.max_level() || !m_s.has_special() ||
+    if (m_s.degree() != params.poly_degree() || m_s.level() != params.max_level() ||
+        m_s.special_count() != params.special_prime_count() ||
         !m_s.is_ntt_form()) {
       detail::secure_wipe(m_s.data());
       throw invalid_argument("ckks::secret_key: the secret polynomial must be in NTT form over all " +
@@ -253,7 +255,8 @@ public:
   public_key(const parameters& params, detail::rns_poly b, detail::rns_poly a)
       : m_params_id(params.id()), m_b(std::move(b)), m_a(std::move(a)) {
     for (const auto* p : {&m_b, &m_a})
-      if (p->degree() != params.poly_degree() || p->level() != params.max_level() || !p->has_special() ||
+      if (p->degree() != params.poly_degree() || p->level() != params.max_level() ||
+          p->special_count() != params.special_prime_count() ||
           !p->is_ntt_form())
         throw invalid_argument("ckks::public_key: both polynomials must be in NTT form over all " +
                                std::to_string(params.primes().size()) + " primes of the parameters");
@@ -271,21 +274,23 @@ private:
   detail::rns_poly m_b, m_a;
 };
 
-/// A key-switching key from a polynomial s' to the secret s: for each chain prime q_j a pair
-/// (b_j, a_j) over all primes, b_j = -a_j·s + e_j + P·s'·[j], where [j] is 1 modulo q_j and 0
-/// modulo the other chain primes. Switching c·s' to s costs one NTT per (digit, prime) pair.
+/// A key-switching key from a polynomial s' to the secret s: for each digit j (the chain primes
+/// q_{jα}..q_{jα+α-1}, fewer in the last digit) a pair (b_j, a_j) over all primes,
+/// b_j = -a_j·s + e_j + P·s'·[j], where P is the product of the α special primes and [j] is 1
+/// modulo the digit's primes and 0 modulo the other chain primes. Switching c·s' to s costs one NTT
+/// per (digit, prime outside the digit) pair.
 /// Keys made by key_generator are seeded: their a_j are the ChaCha20 expansion of a public 256-bit
 /// seed (detail::expand_kswitch_uniform), so save() stores the seed and the b_j only (half the size),
 /// as Microsoft SEAL does for its seeded keys. Keys assembled from explicit a_j have no seed and are
 /// saved in full.
 class kswitch_key {
 public:
-  /// Assembles a key from L + 1 pairs (NTT form, all primes). The key has no seed.
+  /// Assembles a key from dnum pairs (NTT form, all primes). The key has no seed.
   /// @throws hefl::invalid_argument if the counts or shapes are wrong.
   kswitch_key(const parameters& params, std::vector<detail::rns_poly> b, std::vector<detail::rns_poly> a)
       : kswitch_key(params, std::move(b), std::move(a), std::nullopt) {}
 
-  /// Assembles a seeded key from its L + 1 polynomials b_j and the seed its a_j expand from (how a
+  /// Assembles a seeded key from its dnum polynomials b_j and the seed its a_j expand from (how a
   /// loaded key is rebuilt: the a_j are re-expanded here, so they always match the seed).
   /// @throws hefl::invalid_argument if the count or shapes of b are wrong.
   [[nodiscard]] static kswitch_key from_seed(const parameters& params, std::vector<detail::rns_poly> b,
@@ -295,8 +300,10 @@ public:
 
   /// Id of the parameters the key belongs to.
   [[nodiscard]] std::uint64_t parameters_id() const noexcept { return m_params_id; }
-  /// Number of digits (chain primes), L + 1.
+  /// Number of digits, dnum = ceil((L + 1)/α).
   [[nodiscard]] std::size_t digit_count() const noexcept { return m_b.size(); }
+  /// Number α of special primes (special limbs of every polynomial) the key was made for.
+  [[nodiscard]] std::size_t special_count() const noexcept { return m_b.empty() ? 0 : m_b[0].special_count(); }
   /// b_j.
   [[nodiscard]] const detail::rns_poly& b(std::size_t j) const noexcept { return m_b[j]; }
   /// a_j, uniform: the common random polynomials of this key.
@@ -310,15 +317,18 @@ private:
   kswitch_key(const parameters& params, std::vector<detail::rns_poly> b, std::vector<detail::rns_poly> a,
               const std::optional<kswitch_seed>& seed)
       : m_params_id(params.id()), m_b(std::move(b)), m_a(std::move(a)), m_seed(seed) {
-    if (m_b.size() != params.max_level() + 1 || m_a.size() != m_b.size())
-      throw invalid_argument("ckks::kswitch_key: expected " + std::to_string(params.max_level() + 1) +
-                             " pairs (one per chain prime), got " + std::to_string(m_b.size()) + " and " +
+    if (m_b.size() != params.digit_count() || m_a.size() != m_b.size())
+      throw invalid_argument("ckks::kswitch_key: expected " + std::to_string(params.digit_count()) +
+                             " pairs (one per digit of " + std::to_string(params.special_prime_count()) +
+                             " chain primes), got " + std::to_string(m_b.size()) + " and " +
                              std::to_string(m_a.size()));
     for (const auto* v : {&m_b, &m_a})
       for (const auto& p : *v)
-        if (p.degree() != params.poly_degree() || p.level() != params.max_level() || !p.has_special() ||
+        if (p.degree() != params.poly_degree() || p.level() != params.max_level() ||
+            p.special_count() != params.special_prime_count() ||
             !p.is_ntt_form())
-          throw invalid_argument("ckks::kswitch_key: every polynomial must be in NTT form over all primes");
+          throw invalid_argument("ckks::kswitch_key: every polynomial must be in NTT form over all primes (" +
+                                 std::to_string(params.special_prime_count()) + " special limbs)");
   }
 
   std::uint64_t m_params_id;
@@ -394,9 +404,13 @@ private:
 
 namespace detail {
 
-/// The digit decomposition of one polynomial c (level l) for key switching, hoisted: digit j is the
-/// limb [c]_{q_j}, centered into (-q_j/2, q_j/2] and lifted to every prime of q_0..q_l, P, in NTT
-/// form. Computing it costs l + 1 inverse and (l + 1)^2 forward NTTs, which dominate a key switch;
+/// The digit decomposition of one polynomial c (level l) for key switching, hoisted. With α = 1
+/// digit j is the limb [c]_{q_j}, centered into (-q_j/2, q_j/2] and lifted to every prime of
+/// q_0..q_l, P, in NTT form. With α > 1 digit j is [c] modulo the product D_j of its α chain primes,
+/// carried to the other primes of q_0..q_l, p_1..p_α by the fast basis conversion of Cheon, Han,
+/// Kim, Kim, Song (SAC 2018, §2.2: it leaves d + u·D_j with 0 <= u < α, which the key's factor
+/// [j] cancels modulo Q and P cancels modulo P; only u·D_j·e_j / P stays as noise), the ModUp of
+/// Han–Ki. Computing it costs l + 1 inverse and (l + 1)^2 forward NTTs, which dominate a key switch;
 /// the digits of a Galois image c(X^g) are the digits of c with their NTT values permuted, so one
 /// decomposition serves any number of rotations of the same ciphertext ("hoisting": S. Halevi,
 /// V. Shoup, "Faster Homomorphic Linear Transformations in HElib", CRYPTO 2018).
@@ -405,14 +419,14 @@ class key_switch_digits {
 public:
   key_switch_digits() = default;
 
-  /// The level l of the decomposed polynomial: l + 1 digits over l + 2 primes.
+  /// The level l of the decomposed polynomial: ceil((l + 1)/α) digits over l + 1 + α primes.
   [[nodiscard]] std::size_t level() const noexcept { return m_level; }
   /// The ring degree N.
   [[nodiscard]] std::size_t degree() const noexcept { return m_degree; }
-  /// Number of digits, l + 1.
-  [[nodiscard]] std::size_t digit_count() const noexcept { return m_level + 1; }
-  /// Number of limbs per digit, l + 2 (q_0..q_l and P).
-  [[nodiscard]] std::size_t limb_count() const noexcept { return m_level + 2; }
+  /// Number of digits, ceil((l + 1)/α) (l + 1 for α = 1).
+  [[nodiscard]] std::size_t digit_count() const noexcept { return (m_level + m_special) / m_special; }
+  /// Number of limbs per digit, l + 1 + α (q_0..q_l and the special primes).
+  [[nodiscard]] std::size_t limb_count() const noexcept { return m_level + 1 + m_special; }
   /// Whether a decomposition is held.
   [[nodiscard]] bool empty() const noexcept { return m_data.empty(); }
   /// The N NTT values of digit @p j modulo the prime of limb @p i (limb l + 1 is P).
@@ -424,16 +438,19 @@ public:
     return m_data.data() + (i * digit_count() + j) * m_degree;
   }
 
-  /// Allocates (without initializing) room for the digits of a polynomial at @p level.
-  void reset(std::size_t degree, std::size_t level) {
+  /// Allocates (without initializing) room for the digits of a polynomial at @p level with
+  /// @p special special primes.
+  void reset(std::size_t degree, std::size_t level, std::size_t special = 1) {
     m_degree = degree;
     m_level = level;
-    m_data = uninitialized_words((level + 1) * (level + 2) * degree);
+    m_special = special;
+    m_data = uninitialized_words(digit_count() * limb_count() * degree);
   }
 
 private:
   std::size_t m_level = 0;
   std::size_t m_degree = 0;
+  std::size_t m_special = 1;
   word_vector m_data; // limb-major: all digits of limb 0, then limb 1, ...
 };
 
@@ -444,12 +461,22 @@ private:
   check_poly(c, ctx, "key_switch");
   if (!c.is_ntt_form() || c.has_special())
     throw invalid_argument("ckks::key_switch: input must be in NTT form without the special limb");
-  const std::size_t n = c.degree(), digits = c.level() + 1;
+  const std::size_t n = c.degree(), digits = c.level() + 1, alpha = ctx.special_count();
   word_vector coeff = uninitialized_words(digits * n);
   hefl::parallel_for(digits, [&](std::size_t j) {
     u64* x = coeff.data() + j * n;
     std::copy_n(c.limb(j), n, x);
     ctx.ntt(j).inverse(x);
+    // α > 1: row j becomes [x·(D/q_j)^{-1}]_{q_j} for its digit's product D, the first step of the
+    // fast basis conversion (a digit of one prime keeps its row: the factor is 1).
+    const std::size_t first = j / alpha * alpha, last = std::min(first + alpha, digits);
+    if (last - first < 2) return;
+    const modulus& q = ctx.ntt(j).mod();
+    u64 factor = 1;
+    for (std::size_t k = first; k < last; ++k)
+      if (k != j) factor = mul_mod(factor, ctx.inverse(k, j), q);
+    const u64 factor_shoup = shoup_precompute(factor, q.value());
+    for (std::size_t k = 0; k < n; ++k) x[k] = mul_shoup(x[k], factor, factor_shoup, q.value());
   });
   return coeff;
 }
@@ -464,7 +491,7 @@ inline void key_switch_digit(const u64* x, const u64* c_limb, std::size_t j, std
     std::copy_n(c_limb, n, out);
     return;
   }
-  const std::size_t index = i <= level ? i : ctx.special_index();
+  const std::size_t index = i <= level ? i : ctx.first_special_index() + (i - level - 1);
   const ntt_tables& tables = ctx.ntt(index);
   const modulus& q = tables.mod();
   const u64 qi = q.value();
@@ -481,6 +508,43 @@ inline void key_switch_digit(const u64* x, const u64* c_limb, std::size_t j, std
   tables.forward_lazy(out);
 }
 
+/// Digit @p j of key switching (hybrid, α = ctx.special_count() chain primes per digit) modulo the
+/// prime of limb @p i (limbs l + 1.. are the special primes), in NTT form with lazy values in
+/// [0, 4q_i). @p coeff holds the rows of key_switch_coefficients(c). A digit of one prime is
+/// key_switch_digit's centered lift (α = 1 is exactly that); for a larger digit, limbs of its own
+/// primes are c's limbs and the others its fast basis conversion sum_k row_k·(D_j/q_k) mod q_i.
+inline void key_switch_digit_hybrid(const u64* coeff, const rns_poly& c, std::size_t j, std::size_t i,
+                                    std::size_t level, const context& ctx, u64* out) {
+  const std::size_t n = ctx.poly_degree(), alpha = ctx.special_count();
+  const std::size_t first = j * alpha, last = std::min(first + alpha, level + 1);
+  if (last - first == 1) {
+    key_switch_digit(coeff + first * n, c.limb(first), first, i, level, ctx, out);
+    return;
+  }
+  if (i >= first && i < last) {
+    std::copy_n(c.limb(i), n, out);
+    return;
+  }
+  const std::size_t index = i <= level ? i : ctx.first_special_index() + (i - level - 1);
+  const ntt_tables& tables = ctx.ntt(index);
+  const modulus& q = tables.mod();
+  // (D_j / q_k) mod q_i for each prime q_k of the digit (at most 32: parameters refuses more).
+  std::array<u64, 32> w{}, w_shoup{};
+  std::array<const u64*, 32> rows{};
+  u64 row_bound = 0;
+  for (std::size_t k = first; k < last; ++k) {
+    u64 v = 1;
+    for (std::size_t m = first; m < last; ++m)
+      if (m != k) v = mul_mod(v, q.reduce(ctx.primes()[m]), q);
+    w[k - first] = v;
+    w_shoup[k - first] = shoup_precompute(v, q.value());
+    rows[k - first] = coeff + k * n;
+    row_bound = std::max(row_bound, ctx.primes()[k]);
+  }
+  eltwise_weighted_sum(out, rows.data(), w.data(), w_shoup.data(), last - first, n, q.value(), row_bound);
+  tables.forward_lazy(out);
+}
+
 /// Decomposes @p c (NTT form, level l, no special limb) into the digits of key switching.
 /// Parallel over (digit, limb) pairs; the result does not depend on the thread count.
 /// @throws hefl::invalid_argument if c does not fit ctx, is not in NTT form or has the special limb.
@@ -488,11 +552,11 @@ inline void key_switch_digit(const u64* x, const u64* c_limb, std::size_t j, std
   const word_vector coeff = key_switch_coefficients(c, ctx);
   const std::size_t n = c.degree(), level = c.level();
   key_switch_digits d;
-  d.reset(n, level);
-  const std::size_t digits = level + 1, limbs = level + 2;
+  d.reset(n, level, ctx.special_count());
+  const std::size_t digits = d.digit_count(), limbs = d.limb_count();
   hefl::parallel_for(digits * limbs, [&](std::size_t item) {
     const std::size_t i = item / digits, j = item % digits;
-    key_switch_digit(coeff.data() + j * n, c.limb(j), j, i, level, ctx, d.digit(j, i));
+    key_switch_digit_hybrid(coeff.data(), c, j, i, level, ctx, d.digit(j, i));
   });
   return d;
 }
@@ -634,13 +698,18 @@ void key_switch_limb(DigitOf&& digit_of, std::size_t digits, std::span<const key
 inline void prepare_key_switch_outputs(std::span<const key_switch_term> terms, std::size_t n, std::size_t level,
                                        const context& ctx, rns_poly& ext0, rns_poly& ext1) {
   if (terms.empty()) throw invalid_argument("ckks::key_switch: nothing to switch (no digits or no keys)");
+  const std::size_t alpha = ctx.special_count();
+  const std::size_t dnum = (ctx.prime_count() - 1) / alpha; // ceil((L + 1)/α) with L + 1 = count - α
   for (const key_switch_term& t : terms)
-    if (t.key == nullptr || t.key->digit_count() + 1 != ctx.prime_count() || t.key->b(0).degree() != n)
-      throw invalid_argument("ckks::key_switch: the key does not belong to these parameters");
-  if (ext0.degree() != n || ext0.level() != level || !ext0.has_special())
-    ext0 = rns_poly(n, level, true, true, uninitialized);
-  if (ext1.degree() != n || ext1.level() != level || !ext1.has_special())
-    ext1 = rns_poly(n, level, true, true, uninitialized);
+    if (t.key == nullptr || t.key->digit_count() != dnum || t.key->special_count() != alpha ||
+        t.key->b(0).degree() != n)
+      throw invalid_argument("ckks::key_switch: the key does not belong to these parameters (" +
+                             std::to_string(dnum) + " digits and " + std::to_string(alpha) +
+                             " special primes expected)");
+  if (ext0.degree() != n || ext0.level() != level || ext0.special_count() != alpha)
+    ext0 = rns_poly(n, level, alpha, true, uninitialized);
+  if (ext1.degree() != n || ext1.level() != level || ext1.special_count() != alpha)
+    ext1 = rns_poly(n, level, alpha, true, uninitialized);
   ext0.set_ntt_form(true);
   ext1.set_ntt_form(true);
 }
@@ -656,27 +725,114 @@ inline void key_switch_inner_product(const key_switch_digits& d, std::span<const
   if (d.empty()) throw invalid_argument("ckks::key_switch: nothing to switch (no digits or no keys)");
   const std::size_t n = d.degree(), level = d.level(), digits = d.digit_count(), limbs = d.limb_count();
   prepare_key_switch_outputs(terms, n, level, ctx, ext0, ext1);
-  const std::size_t key_special = terms[0].key->b(0).limb_count() - 1;
+  // The key's special limbs follow its L + 1 chain limbs; limb l + 1 + k here is special prime k.
+  const std::size_t key_special = terms[0].key->b(0).limb_count() - ctx.special_count();
   // Work items: (limb, chunk of coefficients), so that two threads share even a few limbs evenly.
   const std::size_t chunk = std::min<std::size_t>(n, 2048);
   const std::size_t chunks = n / chunk;
   hefl::parallel_for(limbs * chunks, [&](std::size_t item) {
     const std::size_t i = item / chunks;
     const std::size_t begin = (item % chunks) * chunk;
-    const std::size_t index = i <= level ? i : ctx.special_index();
-    const std::size_t src = i <= level ? i : key_special;
+    const std::size_t index = i <= level ? i : ctx.first_special_index() + (i - level - 1);
+    const std::size_t src = i <= level ? i : key_special + (i - level - 1);
     key_switch_limb([&](std::size_t j) { return d.digit(j, i); }, digits, terms, src, begin, chunk,
                     ctx.ntt(index).mod(), ext0.limb(i), ext1.limb(i));
   });
 }
 
+/// The ModDown of hybrid key switching for α = ctx.special_count() > 1 special limbs: each of
+/// @p polys (NTT form, level l, α special limbs, reduced residues) becomes round(x/P) - u with
+/// 0 <= u < α, at level l without special limbs. [x + floor(P/2)]_P is carried from the special
+/// primes to each q_i by the fast basis conversion (Cheon, Han, Kim, Kim, Song, SAC 2018, §2.2), which
+/// adds u·P; then (x + floor(P/2) - conversion)·P^{-1} mod q_i. Costs α inverse and l + 1 forward
+/// NTTs per polynomial instead of about α·(l + 1) for α exact divisions.
+/// @throws hefl::invalid_argument if a polynomial is not in NTT form with α special limbs, or the
+///         shapes differ.
+inline void mod_down_special_inplace(std::span<rns_poly* const> polys, const context& ctx) {
+  if (polys.empty()) return;
+  const std::size_t alpha = ctx.special_count(), first_special = ctx.first_special_index();
+  const rns_poly& first = *polys[0];
+  for (const rns_poly* p : polys) {
+    check_same_shape(first, *p, ctx, "mod_down");
+    if (!p->is_ntt_form() || p->special_count() != alpha)
+      throw invalid_argument("ckks::mod_down: needs NTT form with all " + std::to_string(alpha) + " special limbs");
+  }
+  const std::size_t n = first.degree(), level = first.level(), chain = level + 1, count = polys.size();
+  // Per special prime p_k: floor(P/2) mod p_k = (p_k - 1)/2 (P is odd and 0 mod p_k), (P/p_k)^{-1}.
+  std::vector<u64> half_k(alpha), hat_inv(alpha), hat_inv_shoup(alpha);
+  for (std::size_t k = 0; k < alpha; ++k) {
+    const modulus& pk = ctx.ntt(first_special + k).mod();
+    half_k[k] = (pk.value() - 1) / 2;
+    u64 v = 1;
+    for (std::size_t m = 0; m < alpha; ++m)
+      if (m != k) v = mul_mod(v, ctx.inverse(first_special + m, first_special + k), pk);
+    hat_inv[k] = v;
+    hat_inv_shoup[k] = shoup_precompute(v, pk.value());
+  }
+  // Per chain prime q_i: (P/p_k) mod q_i, floor(P/2) mod q_i = (P - 1)/2 mod q_i, and P^{-1} mod q_i.
+  std::vector<u64> hat(chain * alpha), hat_shoup(chain * alpha), half_i(chain), p_inv(chain), p_inv_shoup(chain);
+  u64 special_bound = 0;
+  for (std::size_t k = 0; k < alpha; ++k) special_bound = std::max(special_bound, ctx.primes()[first_special + k]);
+  for (std::size_t i = 0; i < chain; ++i) {
+    const modulus& q = ctx.ntt(i).mod();
+    u64 product = 1, inverse = 1;
+    for (std::size_t k = 0; k < alpha; ++k) {
+      product = mul_mod(product, q.reduce(ctx.primes()[first_special + k]), q);
+      inverse = mul_mod(inverse, ctx.inverse(first_special + k, i), q);
+      u64 v = 1;
+      for (std::size_t m = 0; m < alpha; ++m)
+        if (m != k) v = mul_mod(v, q.reduce(ctx.primes()[first_special + m]), q);
+      hat[i * alpha + k] = v;
+      hat_shoup[i * alpha + k] = shoup_precompute(v, q.value());
+    }
+    const u64 inv2 = (q.value() + 1) / 2;
+    half_i[i] = mul_mod(sub_mod(product, 1, q.value()), inv2, q);
+    p_inv[i] = inverse;
+    p_inv_shoup[i] = shoup_precompute(inverse, q.value());
+  }
+  // v_k = [(x mod p_k + floor(P/2))·(P/p_k)^{-1}]_{p_k} in coefficient form, one row per (poly, k).
+  word_vector rows = uninitialized_words(count * alpha * n);
+  hefl::parallel_for(count * alpha, [&](std::size_t item) {
+    const std::size_t c = item / alpha, k = item % alpha;
+    const ntt_tables& tables = ctx.ntt(first_special + k);
+    const u64 pv = tables.prime();
+    u64* t = rows.data() + item * n;
+    std::copy_n(polys[c]->limb(chain + k), n, t);
+    tables.inverse(t);
+    for (std::size_t j = 0; j < n; ++j) t[j] = mul_shoup(add_mod(t[j], half_k[k], pv), hat_inv[k], hat_inv_shoup[k], pv);
+  });
+  std::vector<rns_poly> out(count);
+  for (auto& o : out) o = rns_poly(n, level, 0, true, uninitialized);
+  hefl::parallel_for(count * chain, [&](std::size_t item) {
+    const std::size_t c = item / chain, i = item % chain;
+    const ntt_tables& tables = ctx.ntt(i);
+    const modulus& q = tables.mod();
+    const u64 qv = q.value();
+    word_vector work = uninitialized_words(n);
+    u64* t = work.data();
+    std::array<const u64*, 32> v{};
+    for (std::size_t k = 0; k < alpha; ++k) v[k] = rows.data() + (c * alpha + k) * n;
+    eltwise_weighted_sum(t, v.data(), hat.data() + i * alpha, hat_shoup.data() + i * alpha, alpha, n, qv,
+                         special_bound);
+    eltwise_subtract_constant(t, t, half_i[i], n, qv);
+    tables.forward_lazy(t); // [0, 4q)
+    eltwise_subtract_lazy_multiply_constant(out[c].limb(i), polys[c]->limb(i), t, p_inv[i], p_inv_shoup[i], n, qv);
+  });
+  for (std::size_t c = 0; c < count; ++c) *polys[c] = std::move(out[c]);
+}
+
 /// Divides both outputs of key_switch_inner_product by P with rounding (the mod-down), leaving them
-/// at level l without the special limb.
-/// @throws hefl::invalid_argument if they have no special limb.
+/// at level l without special limbs: with one special prime an exact rounded division, with α > 1
+/// mod_down_special_inplace (off by less than α).
+/// @throws hefl::invalid_argument if they have no special limb or differ in shape.
 inline void key_switch_mod_down(rns_poly& ext0, rns_poly& ext1, const context& ctx) {
   if (!ext0.has_special() || !ext1.has_special())
     throw invalid_argument("ckks::mod_down: the polynomial has no special limb");
   rns_poly* both[2] = {&ext0, &ext1};
+  if (ext0.special_count() > 1) {
+    mod_down_special_inplace(std::span<rns_poly* const>(both), ctx);
+    return;
+  }
   divide_round_last_inplace(std::span<rns_poly* const>(both), ctx);
 }
 
@@ -689,15 +845,16 @@ inline void key_switch_mod_down(rns_poly& ext0, rns_poly& ext1, const context& c
 inline void key_switch_inner_product_fused(const rns_poly& c, std::span<const key_switch_term> terms,
                                            const context& ctx, rns_poly& ext0, rns_poly& ext1) {
   const word_vector coeff = key_switch_coefficients(c, ctx);
-  const std::size_t n = c.degree(), level = c.level(), digits = level + 1, limbs = level + 2;
+  const std::size_t alpha = ctx.special_count();
+  const std::size_t n = c.degree(), level = c.level(), digits = (level + alpha) / alpha, limbs = level + 1 + alpha;
   prepare_key_switch_outputs(terms, n, level, ctx, ext0, ext1);
-  const std::size_t key_special = terms[0].key->b(0).limb_count() - 1;
+  const std::size_t key_special = terms[0].key->b(0).limb_count() - alpha;
   hefl::parallel_for(limbs, [&](std::size_t i) {
-    const std::size_t index = i <= level ? i : ctx.special_index();
-    const std::size_t src = i <= level ? i : key_special;
+    const std::size_t index = i <= level ? i : ctx.first_special_index() + (i - level - 1);
+    const std::size_t src = i <= level ? i : key_special + (i - level - 1);
     word_vector buffer = uninitialized_words(digits * n);
     for (std::size_t j = 0; j < digits; ++j)
-      key_switch_digit(coeff.data() + j * n, c.limb(j), j, i, level, ctx, buffer.data() + j * n);
+      key_switch_digit_hybrid(coeff.data(), c, j, i, level, ctx, buffer.data() + j * n);
     key_switch_limb([&](std::size_t j) -> const u64* { return buffer.data() + j * n; }, digits, terms, src, 0, n,
                     ctx.ntt(index).mod(), ext0.limb(i), ext1.limb(i));
   });
@@ -711,7 +868,7 @@ inline void key_switch_inner_product_fused(const rns_poly& c, const kswitch_key&
   key_switch_inner_product_fused(c, std::span<const key_switch_term>(&term, 1), ctx, ext0, ext1);
 }
 
-/// Key switching (hybrid, dnum = l + 1): for @p c (NTT form, level l, no special limb) that
+/// Key switching (hybrid: ceil((l + 1)/α) digits at level l, see key_switch_digits): for @p c (NTT form, level l, no special limb) that
 /// multiplies s', writes (u0, u1) at level l, NTT form, with u0 + u1·s ~ c·s'. Digit j is the limb
 /// [c]_{q_j}, centered, lifted to every prime of q_0..q_l, P; the sum of digit times key is divided
 /// by P with rounding, which leaves the noise sum_j [c]_{q_j}·e_j / P, small when P is at least as
@@ -728,7 +885,7 @@ inline void key_switch(const rns_poly& c, const kswitch_key& key, const context&
 /// draw it from identically seeded sources obtain the same polynomial.
 /// @throws whatever the random source throws.
 [[nodiscard]] inline detail::rns_poly sample_common_random_polynomial(const parameters& params, random_source& rng) {
-  detail::rns_poly a(params.poly_degree(), params.max_level(), true);
+  detail::rns_poly a(params.poly_degree(), params.max_level(), params.special_prime_count());
   detail::random_stream rs(rng);
   detail::sample_uniform(a, rs, params.context());
   return a;
@@ -761,8 +918,8 @@ public:
   /// random polynomial @p a (NTT form, all primes).
   /// @throws hefl::invalid_argument if a does not have that shape.
   [[nodiscard]] public_key create_public_key(detail::rns_poly a) {
-    if (a.degree() != m_params.poly_degree() || a.level() != m_params.max_level() || !a.has_special() ||
-        !a.is_ntt_form())
+    if (a.degree() != m_params.poly_degree() || a.level() != m_params.max_level() ||
+        a.special_count() != m_params.special_prime_count() || !a.is_ntt_form())
       throw invalid_argument("ckks::key_generator: the common random polynomial must be in NTT form over all " +
                              std::to_string(m_params.primes().size()) + " primes");
     detail::rns_poly b = error_minus_a_s(a);
@@ -829,10 +986,10 @@ public:
   [[nodiscard]] kswitch_key create_kswitch_key(const detail::rns_poly& target) {
     const auto& ctx = m_params.context();
     if (target.degree() != m_params.poly_degree() || target.level() != m_params.max_level() ||
-        !target.has_special() || !target.is_ntt_form())
+        target.special_count() != m_params.special_prime_count() || !target.is_ntt_form())
       throw invalid_argument("ckks::key_generator: the key-switching target must be in NTT form over all primes");
-    const std::size_t digits = m_params.max_level() + 1;
-    const detail::u64 special = m_params.special_prime();
+    const std::size_t digits = m_params.digit_count(), alpha = m_params.special_prime_count();
+    const std::size_t chain = m_params.max_level() + 1;
     kswitch_seed seed{};
     m_rng.fill(seed);
     std::vector<detail::rns_poly> as = detail::expand_kswitch_uniform(m_params, seed);
@@ -840,13 +997,17 @@ public:
     bs.reserve(digits);
     for (std::size_t j = 0; j < digits; ++j) {
       detail::rns_poly b = error_minus_a_s(as[j]);
-      const detail::modulus& qj = ctx.ntt(j).mod();
-      const detail::u64 factor = qj.reduce(special);
-      const detail::u64 factor_shoup = detail::shoup_precompute(factor, qj.value());
-      detail::u64* y = b.limb(j);
-      const detail::u64* t = target.limb(j);
-      for (std::size_t k = 0; k < b.degree(); ++k)
-        y[k] = detail::add_mod(y[k], detail::mul_shoup(t[k], factor, factor_shoup, qj.value()), qj.value());
+      // P·s' on the digit's primes (P mod q_i, the product of the special primes).
+      for (std::size_t i = j * alpha; i < std::min((j + 1) * alpha, chain); ++i) {
+        const detail::modulus& qi = ctx.ntt(i).mod();
+        detail::u64 factor = 1;
+        for (const detail::u64 p : m_params.key_switch_primes()) factor = detail::mul_mod(factor, qi.reduce(p), qi);
+        const detail::u64 factor_shoup = detail::shoup_precompute(factor, qi.value());
+        detail::u64* y = b.limb(i);
+        const detail::u64* t = target.limb(i);
+        for (std::size_t k = 0; k < b.degree(); ++k)
+          y[k] = detail::add_mod(y[k], detail::mul_shoup(t[k], factor, factor_shoup, qi.value()), qi.value());
+      }
       bs.push_back(std::move(b));
     }
     return kswitch_key(m_params, std::move(bs), std::move(as), seed);
@@ -856,7 +1017,7 @@ private:
   /// e - a·s for a fresh error e (NTT form, all primes): the b of a public key or key-switching pair.
   detail::rns_poly error_minus_a_s(const detail::rns_poly& a) {
     const auto& ctx = m_params.context();
-    detail::rns_poly b(m_params.poly_degree(), m_params.max_level(), true);
+    detail::rns_poly b(m_params.poly_degree(), m_params.max_level(), m_params.special_prime_count());
     {
       detail::random_stream rs(m_rng);
       detail::add_gaussian_error(b, rs, ctx);
@@ -873,7 +1034,7 @@ private:
   }
 
   static detail::rns_poly sample_secret(const parameters& params, random_source& rng) {
-    detail::rns_poly s(params.poly_degree(), params.max_level(), true);
+    detail::rns_poly s(params.poly_degree(), params.max_level(), params.special_prime_count());
     {
       detail::random_stream rs(rng);
       detail::sample_ternary(s, rs, params.context());

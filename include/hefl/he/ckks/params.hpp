@@ -43,6 +43,18 @@ enum class special_prime_size {
   allow_smaller_i_know_key_switching_loses_precision,
 };
 
+/// The number α of special primes P = p_1·...·p_α that key switching extends the modulus by: the
+/// last α primes of a parameter set. Key-switching keys then have dnum = ceil((L + 1)/α) digits,
+/// each covering α consecutive chain primes (the hybrid key switching of K. Han, D. Ki, "Better
+/// Bootstrapping for Approximate Homomorphic Encryption", CT-RSA 2020, §3; SEAL's and OpenFHE's
+/// "decomposition number"). α = 1 (one digit per chain prime) is the default and the layout of
+/// every earlier release. A larger α makes keys smaller (dnum·(L + 1 + α) limbs per polynomial
+/// instead of (L + 1)·(L + 2)) and key switching cheaper, but the α special primes count in log2(QP)
+/// against the security bound, so at a fixed N the chain must be shorter. See docs/ckks.md.
+struct special_primes {
+  std::size_t count = 1;
+};
+
 /// Version of the binary formats of CKKS objects; part of every parameter id. Version 2 replaced the
 /// word-wise FNV checksum of version 1 by CRC-64/XZ (serial::checksum).
 inline constexpr std::uint32_t format_version = 2;
@@ -70,8 +82,10 @@ inline constexpr std::size_t min_poly_degree = 8;
 namespace detail {
 
 /// The parameter id: FNV-1a over the format version, N, the primes and log2 of the scale.
+/// With @p special_primes above 1 the count is hashed too (the same primes split differently are
+/// another parameter set); with 1 the id is that of every earlier release.
 [[nodiscard]] inline std::uint64_t parameters_id(std::size_t poly_degree, std::span<const u64> primes,
-                                                 double log2_scale) {
+                                                 double log2_scale, std::size_t special_primes = 1) {
   serial::writer w;
   w.put_bytes("hefl.ckks.params");
   w.put(format_version);
@@ -79,6 +93,10 @@ namespace detail {
   w.put(static_cast<std::uint64_t>(primes.size()));
   w.put_span<std::uint64_t>(primes);
   w.put(log2_scale);
+  if (special_primes > 1) {
+    w.put_bytes("hybrid");
+    w.put(static_cast<std::uint64_t>(special_primes));
+  }
   return serial::fnv1a(w.bytes());
 }
 
@@ -111,8 +129,9 @@ class context {
 public:
   /// Builds the tables for @p primes (q_0..q_L, then the special prime) and ring degree @p poly_degree.
   /// @throws hefl::invalid_argument if a prime is unsuitable (see ntt_tables).
-  context(std::size_t poly_degree, std::vector<u64> primes)
-      : m_poly_degree(poly_degree), m_primes(std::move(primes)) {
+  /// The last @p special_primes primes are the special ones.
+  context(std::size_t poly_degree, std::vector<u64> primes, std::size_t special_primes = 1)
+      : m_poly_degree(poly_degree), m_primes(std::move(primes)), m_special_count(special_primes) {
     context_build_count().fetch_add(1, std::memory_order_relaxed);
     const std::size_t k = m_primes.size();
     m_ntt.reserve(k);
@@ -135,8 +154,13 @@ public:
   [[nodiscard]] std::span<const u64> primes() const noexcept { return m_primes; }
   /// Number of primes, including the special one.
   [[nodiscard]] std::size_t prime_count() const noexcept { return m_primes.size(); }
-  /// Index of the special (key-switching) prime among primes().
+  /// Index of the last special (key-switching) prime among primes(): the prime of the special limb
+  /// of a polynomial with one special limb (a polynomial with s special limbs has the last s primes).
   [[nodiscard]] std::size_t special_index() const noexcept { return m_primes.size() - 1; }
+  /// Number α of special primes (the last α of primes()).
+  [[nodiscard]] std::size_t special_count() const noexcept { return m_special_count; }
+  /// Index of the first special prime among primes(): L + 1.
+  [[nodiscard]] std::size_t first_special_index() const noexcept { return m_primes.size() - m_special_count; }
   /// The NTT tables of prime @p index.
   [[nodiscard]] const ntt_tables& ntt(std::size_t index) const noexcept { return m_ntt[index]; }
   /// q_j^{-1} mod q_i (j != i).
@@ -149,15 +173,17 @@ public:
 private:
   std::size_t m_poly_degree;
   std::vector<u64> m_primes;
+  std::size_t m_special_count;
   std::vector<ntt_tables> m_ntt;
   std::vector<u64> m_inverse, m_inverse_shoup;
 };
 
 } // namespace detail
 
-/// An RNS-CKKS parameter set: ring degree N, primes generated from bit sizes (the last one is the
-/// special prime P for key switching, the others form the ciphertext chain q_0..q_L, so a fresh
-/// ciphertext has level L), and the default scale. Immutable; copies share the precomputed tables.
+/// An RNS-CKKS parameter set: ring degree N, primes generated from bit sizes (the last one, or the
+/// last α with special_primes{α}, are the special primes P for key switching, the others form the
+/// ciphertext chain q_0..q_L, so a fresh ciphertext has level L), and the default scale. Immutable;
+/// copies share the precomputed tables.
 class parameters {
 public:
   /// Generates the primes for @p prime_bits (e.g. {60, 40, 40, 60}) at ring degree @p poly_degree and
@@ -173,7 +199,26 @@ public:
   parameters(std::size_t poly_degree, std::vector<int> prime_bits, double log2_scale,
              security level = security::classical_128,
              special_prime_size special = special_prime_size::at_least_largest_chain_prime)
-      : m_security(level), m_special_rule(special), m_log2_scale(log2_scale), m_prime_bits(std::move(prime_bits)) {
+      : parameters(poly_degree, std::move(prime_bits), log2_scale, special_primes{1}, level, special) {}
+
+  /// As the constructor above, with the last @p key_switching.count primes of @p prime_bits as the
+  /// special primes of hybrid key switching (see special_primes): the chain is q_0..q_L with L + 1 =
+  /// prime_bits.size() - α, and keys get dnum = ceil((L + 1)/α) digits. log2(PQ) counts every
+  /// special prime against the security bound. With special_prime_size::at_least_largest_chain_prime
+  /// P = p_1·...·p_α must have at least as many bits as the largest digit product (the product of
+  /// the α consecutive chain primes a digit covers; for α = 1 the largest chain prime): key
+  /// switching divides its noise, about a digit times the key error, by P. The special primes
+  /// themselves may then be smaller than the chain primes.
+  /// @throws hefl::invalid_argument as the constructor above; if key_switching.count is 0, exceeds
+  ///         32 or leaves no chain prime (the message names both counts); if P has fewer bits than a
+  ///         digit product (the message names the digit and both bit counts) unless the rule is
+  ///         special_prime_size::allow_smaller_i_know_key_switching_loses_precision.
+  /// @throws hefl::security_error as the constructor above (log2(PQ) includes all special primes).
+  parameters(std::size_t poly_degree, std::vector<int> prime_bits, double log2_scale, special_primes key_switching,
+             security level = security::classical_128,
+             special_prime_size special = special_prime_size::at_least_largest_chain_prime)
+      : m_security(level), m_special_rule(special), m_log2_scale(log2_scale), m_prime_bits(std::move(prime_bits)),
+        m_special_count(key_switching.count) {
     const bool insecure = level == security::none_i_know_this_is_insecure;
     const std::size_t min_degree = insecure ? min_poly_degree : min_secure_poly_degree;
     if (poly_degree < min_degree || poly_degree > max_poly_degree || (poly_degree & (poly_degree - 1)) != 0) {
@@ -190,16 +235,25 @@ public:
                              "prime), got " + std::to_string(m_prime_bits.size()));
     if (m_prime_bits.size() > 256)
       throw invalid_argument("ckks::parameters: at most 256 primes, got " + std::to_string(m_prime_bits.size()));
+    if (m_special_count == 0 || m_special_count > 32 || m_special_count >= m_prime_bits.size())
+      throw invalid_argument("ckks::parameters: the special prime count must be in [1, " +
+                             std::to_string(std::min<std::size_t>(32, m_prime_bits.size() - 1)) + "] for " +
+                             std::to_string(m_prime_bits.size()) + " primes (at least one must stay in the "
+                             "ciphertext chain), got " + std::to_string(m_special_count));
+    const std::size_t chain_count = m_prime_bits.size() - m_special_count;
     for (std::size_t i = 0; i < m_prime_bits.size(); ++i)
       if (m_prime_bits[i] < detail::min_prime_bits || m_prime_bits[i] > detail::max_prime_bits)
         throw invalid_argument("ckks::parameters: prime " + std::to_string(i) + " must have 20 to 61 bits, got " +
                                std::to_string(m_prime_bits[i]));
     int chain_bits = 0, largest_chain_bits = 0;
-    for (std::size_t i = 0; i + 1 < m_prime_bits.size(); ++i) {
+    for (std::size_t i = 0; i < chain_count; ++i) {
       chain_bits += m_prime_bits[i];
       largest_chain_bits = std::max(largest_chain_bits, m_prime_bits[i]);
     }
-    if (special == special_prime_size::at_least_largest_chain_prime && m_prime_bits.back() < largest_chain_bits)
+    const bool check_special = special == special_prime_size::at_least_largest_chain_prime;
+    // α = 1: the digit is one chain prime (the message of every earlier release); α > 1: below,
+    // once the primes exist, P against every digit product.
+    if (check_special && m_special_count == 1 && m_prime_bits.back() < largest_chain_bits)
       throw invalid_argument("ckks::parameters: the special prime has " + std::to_string(m_prime_bits.back()) +
                              " bits, fewer than the largest chain prime's " + std::to_string(largest_chain_bits) +
                              "; key switching (relinearization, rotation) would amplify its noise instead of "
@@ -211,6 +265,23 @@ public:
 
     std::vector<std::uint64_t> primes = detail::generate_ntt_primes(m_prime_bits, poly_degree);
     m_modulus_bits = detail::product_bit_count(primes);
+    if (check_special && m_special_count > 1) {
+      // Key switching divides sum_j digit_j·e_j by P; a digit is below its primes' product D_j.
+      const std::span<const std::uint64_t> all(primes);
+      const int special_bits = detail::product_bit_count(all.subspan(chain_count));
+      for (std::size_t first = 0; first < chain_count; first += m_special_count) {
+        const std::size_t size = std::min(m_special_count, chain_count - first);
+        const int digit_bits = detail::product_bit_count(all.subspan(first, size));
+        if (special_bits < digit_bits)
+          throw invalid_argument("ckks::parameters: the " + std::to_string(m_special_count) +
+                                 " special primes multiply to " + std::to_string(special_bits) +
+                                 " bits, fewer than the " + std::to_string(digit_bits) + " bits of key-switching digit " +
+                                 std::to_string(first / m_special_count) + " (chain primes " + std::to_string(first) +
+                                 ".." + std::to_string(first + size - 1) +
+                                 "); key switching would amplify its noise instead of dividing it. Use larger special "
+                                 "primes, or pass special_prime_size::allow_smaller_i_know_key_switching_loses_precision");
+      }
+    }
     const int bound = max_secure_modulus_bits(poly_degree);
     if (!insecure && m_modulus_bits > bound)
       throw security_error("ckks::parameters: log2(PQ) = " + std::to_string(m_modulus_bits) + " bits exceeds the " +
@@ -219,9 +290,9 @@ public:
                            " (HomomorphicEncryption.org standard, ternary secret); use fewer or smaller primes, "
                            "a larger N, or security::none_i_know_this_is_insecure");
 
-    m_id = detail::parameters_id(poly_degree, primes, log2_scale);
+    m_id = detail::parameters_id(poly_degree, primes, log2_scale, m_special_count);
 
-    m_context = std::make_shared<const detail::context>(poly_degree, std::move(primes));
+    m_context = std::make_shared<const detail::context>(poly_degree, std::move(primes), m_special_count);
   }
 
   /// The ring degree N.
@@ -229,15 +300,25 @@ public:
   /// Number of complex slots, N/2.
   [[nodiscard]] std::size_t slot_count() const noexcept { return poly_degree() / 2; }
   /// The highest level L: a fresh ciphertext has L + 1 primes and can be rescaled L times.
-  [[nodiscard]] std::size_t max_level() const noexcept { return m_context->prime_count() - 2; }
-  /// All primes: the chain q_0..q_L followed by the special prime P.
+  [[nodiscard]] std::size_t max_level() const noexcept { return m_context->prime_count() - 1 - m_special_count; }
+  /// All primes: the chain q_0..q_L followed by the special primes.
   [[nodiscard]] std::span<const std::uint64_t> primes() const noexcept { return m_context->primes(); }
   /// The ciphertext chain q_0..q_L.
   [[nodiscard]] std::span<const std::uint64_t> ciphertext_primes() const noexcept {
-    return primes().first(primes().size() - 1);
+    return primes().first(primes().size() - m_special_count);
   }
-  /// The special prime P used only during key switching.
+  /// The (last) special prime used only during key switching; with α = 1 the special modulus P.
   [[nodiscard]] std::uint64_t special_prime() const noexcept { return primes().back(); }
+  /// The α special primes, whose product P key switching extends the modulus by.
+  [[nodiscard]] std::span<const std::uint64_t> key_switch_primes() const noexcept {
+    return primes().last(m_special_count);
+  }
+  /// Number α of special primes.
+  [[nodiscard]] std::size_t special_prime_count() const noexcept { return m_special_count; }
+  /// Number of digits of a key-switching key, dnum = ceil((L + 1)/α).
+  [[nodiscard]] std::size_t digit_count() const noexcept {
+    return (max_level() + m_special_count) / m_special_count;
+  }
   /// The bit sizes the primes were generated from.
   [[nodiscard]] std::span<const int> prime_bits() const noexcept { return m_prime_bits; }
   /// Bit length of P * q_0 * ... * q_L, the quantity the security standard bounds.
@@ -266,6 +347,7 @@ private:
   special_prime_size m_special_rule;
   double m_log2_scale;
   std::vector<int> m_prime_bits;
+  std::size_t m_special_count = 1;
   int m_modulus_bits = 0;
   std::uint64_t m_id = 0;
   std::shared_ptr<const detail::context> m_context;

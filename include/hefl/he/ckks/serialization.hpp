@@ -27,6 +27,11 @@
 /// from its own source for every ciphertext (see symmetric_encryptor). Likewise a relinearization key
 /// or Galois key set made by key_generator stores one 32-byte seed per key-switching key instead of
 /// its a_j (format version 3 for these two object types; version 2, always in full, is still read).
+///
+/// Parameters with α > 1 special primes (hybrid key switching, special_primes) are written as
+/// format version 4: the parameter set records α, and relinearization and Galois keys record their
+/// digit structure (dnum digits, α special primes) after the version-3 words; their polynomials
+/// carry α special limbs. Objects of parameters with α = 1 keep versions 2 and 3, byte for byte.
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
@@ -103,6 +108,15 @@ inline constexpr std::uint8_t known_flags = flag_ntt | flag_special | flag_seede
 /// word, then the seed and the b_j only); version 2 (no such word, always in full) is still read.
 inline constexpr std::uint32_t key_switching_version = 3;
 
+/// Format version of parameter sets with several special primes and of their key-switching keys
+/// (version 3 plus the digit structure: digit count and special-prime count as two u32 words).
+inline constexpr std::uint32_t hybrid_version = 4;
+
+/// The version save() writes for the key-switching keys of @p params.
+[[nodiscard]] inline std::uint32_t key_version(const parameters& params) noexcept {
+  return params.special_prime_count() > 1 ? hybrid_version : key_switching_version;
+}
+
 [[nodiscard]] inline std::size_t index(kind k) noexcept { return static_cast<std::size_t>(k); }
 
 [[nodiscard]] constexpr bool is_key_switching(kind k) noexcept { return k == kind::relin_keys || k == kind::galois_keys; }
@@ -124,11 +138,12 @@ inline constexpr std::uint32_t key_switching_version = 3;
   return static_cast<std::uint64_t>(degree) * static_cast<std::uint64_t>(std::bit_width(q)) / 8;
 }
 
-/// Bytes of one polynomial with limbs q_0..q_level (and P if @p special).
+/// Bytes of one polynomial with limbs q_0..q_level (and the special primes if @p special).
 [[nodiscard]] inline std::uint64_t poly_bytes(const parameters& params, std::size_t level, bool special) noexcept {
   std::uint64_t total = 0;
   for (std::size_t i = 0; i <= level; ++i) total += limb_bytes(params.poly_degree(), params.primes()[i]);
-  if (special) total += limb_bytes(params.poly_degree(), params.special_prime());
+  if (special)
+    for (const u64 p : params.key_switch_primes()) total += limb_bytes(params.poly_degree(), p);
   return total;
 }
 
@@ -225,9 +240,11 @@ public:
     put_bytes(std::span(reinterpret_cast<const std::uint8_t*>(m.data()), m.size()));
   }
   /// Common prefix: magic, version, parameter id, total length.
-  void put_prefix(kind k, std::uint64_t params_id) {
+  void put_prefix(kind k, std::uint64_t params_id) { put_prefix(k, params_id, version_of(k)); }
+  /// Common prefix with an explicit @p version.
+  void put_prefix(kind k, std::uint64_t params_id, std::uint32_t version) {
     put_magic(k);
-    put(version_of(k));
+    put(version);
     put(params_id);
     put(static_cast<std::uint64_t>(m_bytes.size()));
   }
@@ -324,10 +341,12 @@ struct prefix {
   std::uint64_t length = 0;
 };
 
-/// Reads and checks magic and version; returns the parameter id and the declared length.
+/// Reads and checks magic and version; returns the parameter id and the declared length. Key-switching
+/// keys of parameters with @p special_count > 1 must have version 4, others 2 or 3; a parameter set
+/// may have version 2 or 4 (@p special_count 0: not known yet).
 /// @throws hefl::parse_error on truncation, a wrong magic (naming the type found when it is another
 /// hefl object) or an unsupported version.
-[[nodiscard]] inline prefix read_prefix(input& in) {
+[[nodiscard]] inline prefix read_prefix(input& in, std::size_t special_count = 1) {
   const auto magic = in.take(magic_size, "magic");
   const std::string_view found(reinterpret_cast<const char*>(magic.data()), magic.size());
   if (found != magics[index(in.object())]) {
@@ -344,12 +363,22 @@ struct prefix {
                       "(this build reads version " + std::to_string(format_version) +
                       ", with a CRC-64); load it with the release that wrote it and save it again");
   const bool key_switching = is_key_switching(in.object());
-  if (version != version_of(in.object()) && !(key_switching && version == format_version))
+  const bool hybrid_kind = key_switching || in.object() == kind::parameters;
+  if (hybrid_kind && special_count > 1) {
+    if (version != hybrid_version)
+      throw parse_error(in.loader() + ": unsupported format version " + std::to_string(version) + " (this build reads "
+                        "version " + std::to_string(hybrid_version) + " of a " + in.name() + " for parameters with " +
+                        std::to_string(special_count) + " special primes: earlier versions have one)");
+  } else if (!(hybrid_kind && special_count == 0 && version == hybrid_version) &&
+             version != version_of(in.object()) && !(key_switching && version == format_version)) {
     throw parse_error(in.loader() + ": unsupported format version " + std::to_string(version) + " (this build reads " +
                       (key_switching ? "versions " + std::to_string(format_version) + " and " +
                                            std::to_string(key_switching_version) + " of a "
                                      : "version " + std::to_string(format_version) + " of a ") +
-                      in.name() + ")");
+                      in.name() + (hybrid_kind ? "; version " + std::to_string(hybrid_version) +
+                                                     " is for parameters with several special primes)"
+                                               : ")"));
+  }
   prefix p;
   p.version = version;
   p.params_id = in.get<std::uint64_t>("parameter id");
@@ -444,7 +473,7 @@ struct shape_rule {
     throw parse_error(loader + ": the seeded flag is set, but " +
                       (is_key_switching(in.object()) ? std::string("format version 2 has no seeded keys")
                                                      : "only a ciphertext or a key-switching key can be stored with a seed"));
-  const std::uint64_t limbs = std::uint64_t{s.level} + 1 + (rule.special ? 1 : 0);
+  const std::uint64_t limbs = std::uint64_t{s.level} + 1 + (rule.special ? params.special_prime_count() : 0);
   if (s.limbs != limbs)
     throw parse_error(loader + ": limb count " + std::to_string(s.limbs) + " is inconsistent with level " +
                       std::to_string(s.level) + " (expected " + std::to_string(limbs) + ")");
@@ -482,7 +511,7 @@ struct shape_rule {
 [[nodiscard]] inline rns_poly read_poly(input& in, const parameters& params, std::size_t level, bool special,
                                         std::string_view which) {
   const auto& ctx = params.context();
-  rns_poly p(params.poly_degree(), level, special, true);
+  rns_poly p(params.poly_degree(), level, special ? params.special_prime_count() : 0, true);
   for (std::size_t i = 0; i < p.limb_count(); ++i) {
     const u64 q = ctx.primes()[p.prime_index(i, ctx)];
     const auto packed = in.take(static_cast<std::size_t>(limb_bytes(p.degree(), q)), which);
@@ -506,29 +535,36 @@ struct shape_rule {
   return sum;
 }
 
-/// Payload bytes of one key-switching key: the seed and L + 1 polynomials b_j if @p seeded, else the
-/// L + 1 pairs (b_j, a_j).
+/// Payload bytes of one key-switching key: the seed and dnum polynomials b_j if @p seeded, else the
+/// dnum pairs (b_j, a_j) (dnum = L + 1 for one special prime).
 [[nodiscard]] inline std::uint64_t kswitch_bytes(const parameters& params, bool seeded) noexcept {
-  const std::uint64_t polys = (params.max_level() + 1) * poly_bytes(params, params.max_level(), true);
+  const std::uint64_t polys = params.digit_count() * poly_bytes(params, params.max_level(), true);
   return seeded ? seed_size + polys : 2 * polys;
 }
 
-/// Size of a relinearization key (version 3: an 8-byte seed-length word after the shape).
-[[nodiscard]] inline std::uint64_t relin_size(const parameters& params, bool seeded,
-                                              std::uint32_t version = key_switching_version) noexcept {
-  return prefix_size + shape_size + (version >= key_switching_version ? 8 : 0) + kswitch_bytes(params, seeded) +
-         checksum_size;
+/// Size of a relinearization key (version 3: an 8-byte seed-length word after the shape; version 4
+/// also the 8-byte digit structure).
+[[nodiscard]] inline std::uint64_t relin_size(const parameters& params, bool seeded, std::uint32_t version) noexcept {
+  return prefix_size + shape_size + (version >= key_switching_version ? 8 : 0) +
+         (version >= hybrid_version ? 8 : 0) + kswitch_bytes(params, seeded) + checksum_size;
+}
+
+/// Size of a relinearization key in the version save() writes for @p params.
+[[nodiscard]] inline std::uint64_t relin_size(const parameters& params, bool seeded) noexcept {
+  return relin_size(params, seeded, key_version(params));
 }
 
 /// Size of a Galois key set with @p count keys (count <= N, so no overflow).
 [[nodiscard]] inline std::uint64_t galois_size(const parameters& params, std::uint64_t count, bool seeded) noexcept {
-  return saturating_mul_add(count, 8 + kswitch_bytes(params, seeded), prefix_size + shape_size + 8 + checksum_size);
+  const std::uint64_t structure = params.special_prime_count() > 1 ? 8 : 0;
+  return saturating_mul_add(count, 8 + kswitch_bytes(params, seeded),
+                            prefix_size + shape_size + 8 + structure + checksum_size);
 }
 
 /// The largest length a well-formed object of kind @p k can declare for @p params (nullptr: a
 /// parameter set, whose size is bounded by 256 primes).
 [[nodiscard]] inline std::uint64_t max_length(kind k, const parameters* params) noexcept {
-  if (k == kind::parameters) return prefix_size + parameters_header_size + 9 * 256 + checksum_size;
+  if (k == kind::parameters) return prefix_size + parameters_header_size + 8 + 9 * 256 + checksum_size;
   const std::size_t top = params->max_level();
   const std::uint64_t full = poly_bytes(*params, top, true), chain = poly_bytes(*params, top, false);
   const std::uint64_t frame = prefix_size + shape_size + checksum_size;
@@ -554,7 +590,7 @@ struct shape_rule {
   prefix p;
   {
     input in(buffer, k); // only the prefix: buffer grows below
-    p = read_prefix(in);
+    p = read_prefix(in, params != nullptr ? params->special_prime_count() : 0);
     if (params != nullptr) check_params_id(p, *params, in);
   }
   const std::string loader(loaders[index(k)]), name(names[index(k)]);
@@ -622,21 +658,28 @@ struct byte_wiper {
 /// Number of bytes save(params) produces.
 [[nodiscard]] inline std::uint64_t serialized_size(const parameters& params) noexcept {
   using namespace detail::wire;
-  return prefix_size + parameters_header_size + 9 * params.primes().size() + checksum_size;
+  return prefix_size + parameters_header_size + (params.special_prime_count() > 1 ? 8 : 0) +
+         9 * params.primes().size() + checksum_size;
 }
 
 /// Serializes a parameter set: ring degree, prime bit sizes, the primes themselves, log2 of the
-/// default scale and the security level it was checked against.
+/// default scale and the security level it was checked against; with α > 1 special primes (format
+/// version 4) also α and a reserved zero word after the scale.
 [[nodiscard]] inline std::vector<std::uint8_t> save(const parameters& params) {
   using namespace detail::wire;
   output out(serialized_size(params));
-  out.put_prefix(kind::parameters, params.id());
+  const bool hybrid = params.special_prime_count() > 1;
+  out.put_prefix(kind::parameters, params.id(), hybrid ? hybrid_version : format_version);
   out.put(static_cast<std::uint32_t>(params.poly_degree()));
   out.put(static_cast<std::uint16_t>(params.primes().size()));
   out.put(static_cast<std::uint8_t>(params.security_level() == security::classical_128 ? 0 : 1));
   out.put(static_cast<std::uint8_t>(
       params.special_prime_rule() == special_prime_size::at_least_largest_chain_prime ? 0 : 1));
   out.put(params.log2_scale());
+  if (hybrid) {
+    out.put(static_cast<std::uint32_t>(params.special_prime_count()));
+    out.put(std::uint32_t{0});
+  }
   for (const int bits : params.prime_bits()) out.put(static_cast<std::uint8_t>(bits));
   for (const std::uint64_t q : params.primes()) out.put(q);
   return std::move(out).finish();
@@ -654,7 +697,7 @@ struct byte_wiper {
   using namespace detail::wire;
   input in(bytes, kind::parameters);
   const std::string loader = in.loader();
-  const prefix p = read_prefix(in);
+  const prefix p = read_prefix(in, 0);
   check_length(p, in);
   const auto degree = in.get<std::uint32_t>("ring degree");
   if (degree < min_poly_degree || degree > max_poly_degree || (degree & (degree - 1)) != 0)
@@ -674,7 +717,18 @@ struct byte_wiper {
   const auto log2_scale = in.get<double>("log2 scale");
   if (!std::isfinite(log2_scale) || !(log2_scale >= 1))
     throw parse_error(loader + ": log2 scale must be finite and at least 1, got " + std::to_string(log2_scale));
-  check_implied_length(p, prefix_size + parameters_header_size + 9 * std::uint64_t{count} + checksum_size, in);
+  std::size_t special_count = 1;
+  if (p.version == hybrid_version) {
+    const auto stored = in.get<std::uint32_t>("special prime count");
+    if (stored < 2 || stored >= count)
+      throw parse_error(loader + ": special prime count " + std::to_string(stored) + " is outside [2, " +
+                        std::to_string(count - 1) + "] (version 4 is for several special primes and at least one "
+                        "chain prime)");
+    if (in.get<std::uint32_t>("reserved word") != 0) throw parse_error(loader + ": the reserved word is not zero");
+    special_count = stored;
+  }
+  check_implied_length(p, prefix_size + parameters_header_size + (special_count > 1 ? 8 : 0) +
+                              9 * std::uint64_t{count} + checksum_size, in);
   std::vector<int> bits(count);
   for (std::size_t i = 0; i < count; ++i) {
     bits[i] = in.get<std::uint8_t>("prime bit sizes");
@@ -692,7 +746,7 @@ struct byte_wiper {
     throw security_error(loader + ": the parameter set is marked security::none_i_know_this_is_insecure; pass "
                                   "that flag to load_parameters to accept it");
   int chain_bits = 0;
-  for (std::size_t i = 0; i + 1 < count; ++i) chain_bits += bits[i];
+  for (std::size_t i = 0; i + special_count < count; ++i) chain_bits += bits[i];
   if (!(log2_scale < chain_bits))
     throw parse_error(loader + ": the stored parameters are invalid: log2 scale " + std::to_string(log2_scale) +
                       " is not below the " + std::to_string(chain_bits) + " bits of the ciphertext modulus");
@@ -711,12 +765,12 @@ struct byte_wiper {
     if (generated[i] != primes[i])
       throw parse_error(loader + ": stored prime " + std::to_string(i) + " is " + std::to_string(primes[i]) +
                         " but its bit size generates " + std::to_string(generated[i]));
-  const std::uint64_t id = detail::parameters_id(degree, generated, log2_scale);
+  const std::uint64_t id = detail::parameters_id(degree, generated, log2_scale, special_count);
   if (id != p.params_id)
     throw parse_error(loader + ": wrong parameter id: stored " + hex(p.params_id) + ", recomputed " + hex(id));
   std::optional<parameters> params;
   try {
-    params.emplace(degree, bits, log2_scale, level, special);
+    params.emplace(degree, bits, log2_scale, special_primes{special_count}, level, special);
   } catch (const error& e) {
     throw parse_error(loader + ": the stored parameters are invalid: " + e.what());
   }
@@ -769,7 +823,8 @@ namespace detail::wire {
   output out(serialized_size(params, sk));
   try {
     out.put_prefix(kind::secret_key, params.id());
-    out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 2, 1, flag_ntt | flag_special);
+    out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 1 + params.special_prime_count(), 1,
+                  flag_ntt | flag_special);
     out.put_poly(sk.poly(), params, "ckks::save: secret key");
     return std::move(out).finish();
   } catch (...) {
@@ -795,7 +850,8 @@ std::vector<std::uint8_t> save(const parameters&, const Key&) {
   check_owner(params, pk.parameters_id(), kind::public_key);
   output out(serialized_size(params, pk));
   out.put_prefix(kind::public_key, params.id());
-  out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 2, 2, flag_ntt | flag_special);
+  out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 1 + params.special_prime_count(), 2,
+                flag_ntt | flag_special);
   out.put_poly(pk.b(), params, "ckks::save: public key b");
   out.put_poly(pk.a(), params, "ckks::save: public key a");
   return std::move(out).finish();
@@ -803,8 +859,8 @@ std::vector<std::uint8_t> save(const parameters&, const Key&) {
 
 namespace detail::wire {
 
-/// Writes a key-switching key: if @p seeded, its 32-byte seed and b_0..b_L (the a_j are the seed's
-/// expansion); otherwise the L + 1 pairs (b_j, a_j).
+/// Writes a key-switching key: if @p seeded, its 32-byte seed and b_0..b_{dnum-1} (the a_j are the
+/// seed's expansion); otherwise the dnum pairs (b_j, a_j).
 inline void put_kswitch(output& out, const kswitch_key& key, const parameters& params, bool seeded) {
   if (seeded) out.put_bytes(*key.seed());
   for (std::size_t j = 0; j < key.digit_count(); ++j) {
@@ -816,7 +872,7 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
 /// Reads a key-switching key as put_kswitch wrote it; a seeded one is rebuilt by expanding its seed.
 [[nodiscard]] inline kswitch_key read_kswitch(input& in, const parameters& params, const std::string& which,
                                               bool seeded) {
-  const std::size_t digits = params.max_level() + 1;
+  const std::size_t digits = params.digit_count();
   kswitch_seed seed{};
   if (seeded) {
     const auto stored = in.take(seed_size, which + " seed");
@@ -851,6 +907,33 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   return length != 0;
 }
 
+/// Writes the digit structure of version 4 (digit count, special-prime count).
+inline void put_structure(output& out, const parameters& params) {
+  out.put(static_cast<std::uint32_t>(params.digit_count()));
+  out.put(static_cast<std::uint32_t>(params.special_prime_count()));
+}
+
+/// Reads the digit structure of a version-4 key-switching object.
+/// @throws hefl::parse_error naming both structures if it is not that of @p params.
+inline void read_structure(input& in, const parameters& params) {
+  const auto digits = in.get<std::uint32_t>("digit count");
+  const auto special = in.get<std::uint32_t>("special prime count");
+  if (digits != params.digit_count() || special != params.special_prime_count())
+    throw parse_error(in.loader() + ": the " + in.name() + " has " + std::to_string(digits) + " digits over " +
+                      std::to_string(special) + " special primes, but the parameters' keys have " +
+                      std::to_string(params.digit_count()) + " digits over " +
+                      std::to_string(params.special_prime_count()) + " special primes");
+}
+
+/// @throws hefl::invalid_argument if @p key does not have the digit structure of @p params.
+inline void check_structure(const kswitch_key& key, const parameters& params, const std::string& what) {
+  if (key.digit_count() != params.digit_count() || key.special_count() != params.special_prime_count())
+    throw invalid_argument("ckks::save: the " + what + " has " + std::to_string(key.digit_count()) + " digits over " +
+                           std::to_string(key.special_count()) + " special primes, the parameters need " +
+                           std::to_string(params.digit_count()) + " over " +
+                           std::to_string(params.special_prime_count()));
+}
+
 } // namespace detail::wire
 
 /// Serializes the relinearization key (format version 3): a seeded key (every key from
@@ -860,17 +943,19 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
 [[nodiscard]] inline std::vector<std::uint8_t> save(const parameters& params, const relin_keys& rk) {
   using namespace detail::wire;
   check_owner(params, rk.parameters_id(), kind::relin_keys);
-  if (rk.key().digit_count() != params.max_level() + 1)
+  if (params.special_prime_count() == 1 && rk.key().digit_count() != params.max_level() + 1)
     throw invalid_argument("ckks::save: the relinearization key has " + std::to_string(rk.key().digit_count()) +
                            " digits, the parameters need " + std::to_string(params.max_level() + 1));
+  check_structure(rk.key(), params, "relinearization key");
   const bool seeded = rk.key().seed().has_value();
   output out(serialized_size(params, rk));
-  out.put_prefix(kind::relin_keys, params.id());
-  out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 2,
-                static_cast<std::uint32_t>(2 * (params.max_level() + 1)),
+  out.put_prefix(kind::relin_keys, params.id(), key_version(params));
+  out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 1 + params.special_prime_count(),
+                static_cast<std::uint32_t>(2 * params.digit_count()),
                 flag_ntt | flag_special | (seeded ? flag_seeded : 0));
   out.put(static_cast<std::uint32_t>(seeded ? seed_size : 0));
   out.put(std::uint32_t{0});
+  if (key_version(params) == hybrid_version) put_structure(out, params);
   put_kswitch(out, rk.key(), params, seeded);
   return std::move(out).finish();
 }
@@ -884,17 +969,21 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   check_owner(params, gk.parameters_id(), kind::galois_keys);
   const auto elements = gk.elements();
   const bool seeded = all_seeded(gk);
+  for (const std::uint64_t g : elements) {
+    if (params.special_prime_count() == 1 && gk.key(g).digit_count() != params.max_level() + 1)
+      throw invalid_argument("ckks::save: the Galois key for element " + std::to_string(g) + " has the wrong digit count");
+    check_structure(gk.key(g), params, "Galois key for element " + std::to_string(g));
+  }
   output out(serialized_size(params, gk));
-  out.put_prefix(kind::galois_keys, params.id());
-  out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 2,
-                static_cast<std::uint32_t>(2 * (params.max_level() + 1)),
+  out.put_prefix(kind::galois_keys, params.id(), key_version(params));
+  out.put_shape(params.poly_degree(), params.max_level(), params.max_level() + 1 + params.special_prime_count(),
+                static_cast<std::uint32_t>(2 * params.digit_count()),
                 flag_ntt | flag_special | (seeded ? flag_seeded : 0));
   out.put(static_cast<std::uint32_t>(elements.size()));
   out.put(static_cast<std::uint32_t>(seeded ? seed_size : 0));
+  if (key_version(params) == hybrid_version) put_structure(out, params);
   for (const std::uint64_t g : elements) out.put(g);
   for (const std::uint64_t g : elements) {
-    if (gk.key(g).digit_count() != params.max_level() + 1)
-      throw invalid_argument("ckks::save: the Galois key for element " + std::to_string(g) + " has the wrong digit count");
     put_kswitch(out, gk.key(g), params, seeded);
   }
   return std::move(out).finish();
@@ -940,16 +1029,17 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
 [[nodiscard]] inline relin_keys load_relin_keys(const parameters& params, std::span<const std::uint8_t> bytes) {
   using namespace detail::wire;
   input in(bytes, kind::relin_keys);
-  const prefix p = read_prefix(in);
+  const prefix p = read_prefix(in, params.special_prime_count());
   check_params_id(p, params, in);
   check_length(p, in);
   const bool v3 = p.version >= key_switching_version;
-  const shape s = read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * (params.max_level() + 1)), v3));
+  const shape s = read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * params.digit_count()), v3));
   bool seeded = false;
   if (v3) {
     seeded = read_seed_length(in, s);
     if (in.get<std::uint32_t>("reserved word") != 0) throw parse_error(in.loader() + ": the reserved word is not zero");
   }
+  if (p.version == hybrid_version) read_structure(in, params);
   check_implied_length(p, relin_size(params, seeded, p.version), in);
   check_checksum(in);
   return relin_keys(read_kswitch(in, params, "relinearization key", seeded));
@@ -963,11 +1053,11 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
   using namespace detail::wire;
   input in(bytes, kind::galois_keys);
   const std::string loader = in.loader();
-  const prefix p = read_prefix(in);
+  const prefix p = read_prefix(in, params.special_prime_count());
   check_params_id(p, params, in);
   check_length(p, in);
   const bool v3 = p.version >= key_switching_version;
-  const shape s = read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * (params.max_level() + 1)), v3));
+  const shape s = read_shape(in, params, key_rule(static_cast<std::uint32_t>(2 * params.digit_count()), v3));
   const auto count = in.get<std::uint32_t>("key count");
   if (count > params.poly_degree())
     throw parse_error(loader + ": key count " + std::to_string(count) + " exceeds N = " +
@@ -977,6 +1067,7 @@ inline void put_kswitch(output& out, const kswitch_key& key, const parameters& p
     seeded = read_seed_length(in, s);
   else if (in.get<std::uint32_t>("reserved word") != 0)
     throw parse_error(loader + ": the reserved word is not zero");
+  if (p.version == hybrid_version) read_structure(in, params);
   check_implied_length(p, galois_size(params, count, seeded), in);
   const std::uint64_t two_n = 2 * static_cast<std::uint64_t>(params.poly_degree());
   std::vector<std::uint64_t> elements(count);

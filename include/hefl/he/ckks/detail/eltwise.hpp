@@ -76,6 +76,28 @@ inline void eltwise_subtract_lazy_multiply_constant(u64* out, const u64* x, cons
   for (std::size_t j = 0; j < n; ++j) out[j] = mul_shoup(x[j] + four_q - t[j], w, w_shoup, q);
 }
 
+/// out[j] = sum_k rows[k][j] * w[k] mod q for @p count rows whose values are below @p row_bound,
+/// constants w[k] in [0, q) with w_shoup[k] = shoup_precompute(w[k], q), count <= 32 and q < 2^61
+/// (the fast basis conversion of hybrid key switching). The IFMA kernel runs when q < 2^50 and
+/// row_bound <= 2^52; the residues are the same either way.
+inline void eltwise_weighted_sum(u64* out, const u64* const* rows, const u64* w, const u64* w_shoup, std::size_t count,
+                                 std::size_t n, u64 q, u64 row_bound) noexcept {
+#if HEFL_CKKS_HAVE_IFMA_KERNELS
+  if (eltwise_uses_ifma(q) && row_bound <= (u64{1} << 52) && count <= 32) {
+    u64 w52[32];
+    for (std::size_t k = 0; k < count; ++k) w52[k] = shoup52_from_shoup64(w_shoup[k]);
+    return ifma::weighted_sum(out, rows, w, w52, count, n, q);
+  }
+#endif
+  (void)w_shoup;
+  const modulus mod(q);
+  for (std::size_t j = 0; j < n; ++j) {
+    u128 acc = 0; // at most 32 products below 2^122
+    for (std::size_t k = 0; k < count; ++k) acc += static_cast<u128>(rows[k][j]) * w[k];
+    out[j] = mod.reduce(acc);
+  }
+}
+
 /// out[j] = a[j] > half ? a[j] + shift : a[j] (modulo 2^64): a residue modulo q_j, centered by
 /// @p half = floor(q_j / 2), lifted to a prime q_i > half with shift = q_i - q_j (the digits of key
 /// switching).

@@ -315,6 +315,27 @@ HEFL_IFMA_TARGET inline void subtract(u64* out, const u64* a, const u64* b, std:
   }
 }
 
+/// out[j] = sum_k rows[k][j] * w[k] mod q for rows below 2^52, constants w[k] < q < 2^50 and
+/// w52[k] = floor(w[k] * 2^52 / q): the fast basis conversion of hybrid key switching. The running
+/// sum stays below 2q (each lazy product is below 2q, folded after every addition).
+HEFL_IFMA_TARGET inline void weighted_sum(u64* out, const u64* const* rows, const u64* w, const u64* w52,
+                                          std::size_t count, std::size_t n, u64 modulus) {
+  const __m512i q = _mm512_set1_epi64(static_cast<long long>(modulus));
+  const __m512i two_q = _mm512_set1_epi64(static_cast<long long>(2 * modulus));
+  const __m512i neg_q = _mm512_set1_epi64(-static_cast<long long>(modulus));
+  for (std::size_t j = 0; j < n; j += 8) {
+    const __mmask8 m = n - j >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (n - j)) - 1);
+    __m512i s = _mm512_setzero_si512();
+    for (std::size_t k = 0; k < count; ++k) {
+      const __m512i x = _mm512_maskz_loadu_epi64(m, rows[k] + j);
+      const __m512i p = mul_shoup_lazy(x, _mm512_set1_epi64(static_cast<long long>(w[k])),
+                                       _mm512_set1_epi64(static_cast<long long>(w52[k])), neg_q);
+      s = reduce_once(_mm512_add_epi64(s, p), two_q);
+    }
+    _mm512_mask_storeu_epi64(out + j, m, reduce_once(s, q));
+  }
+}
+
 } // namespace ifma
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

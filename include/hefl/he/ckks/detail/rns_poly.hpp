@@ -153,20 +153,22 @@ struct uninitialized_t {
 /// Selects the rns_poly constructor that leaves the residues uninitialized.
 inline constexpr uninitialized_t uninitialized{};
 
-/// An RNS polynomial at a level l: limbs for q_0..q_l, optionally followed by a limb for the special
-/// prime P (during key switching). Knows whether its limbs hold coefficients or NTT values; the
+/// An RNS polynomial at a level l: limbs for q_0..q_l, optionally followed by s special limbs
+/// (during key switching) for the last s primes of the context: s = α for key material and the
+/// key-switching sums, s = 1 for the one-prime extension of public-key encryption. Knows whether its limbs hold coefficients or NTT values; the
 /// primes themselves come from the detail::context passed to each operation.
 class rns_poly {
 public:
   /// An empty polynomial (no limbs).
   rns_poly() = default;
 
-  /// A zero polynomial of degree @p degree with limbs q_0..q_level (and P if @p with_special).
+  /// A zero polynomial of degree @p degree with limbs q_0..q_level and @p special_limbs special limbs
+  /// (true: one, the layout of α = 1).
   /// @throws hefl::invalid_argument if degree is 0 or the size would overflow.
-  rns_poly(std::size_t degree, std::size_t level, bool with_special, bool ntt_form = false)
-      : m_degree(degree), m_level(level), m_special(with_special), m_ntt_form(ntt_form) {
-    const std::size_t limbs = level + 1 + (with_special ? 1 : 0);
-    if (degree == 0 || degree > (std::size_t{1} << 17) || level > 1024)
+  rns_poly(std::size_t degree, std::size_t level, std::size_t special_limbs, bool ntt_form = false)
+      : m_degree(degree), m_level(level), m_special(special_limbs), m_ntt_form(ntt_form) {
+    const std::size_t limbs = level + 1 + special_limbs;
+    if (degree == 0 || degree > (std::size_t{1} << 17) || level > 1024 || special_limbs > 256)
       throw invalid_argument("ckks::rns_poly: degree must be in [1, 2^17] and level at most 1024, got degree " +
                              std::to_string(degree) + ", level " + std::to_string(level));
     m_data.assign(limbs * degree, 0);
@@ -175,10 +177,10 @@ public:
   /// As the zero polynomial's constructor, but the residues are left uninitialized: for results
   /// that the caller overwrites completely.
   /// @throws hefl::invalid_argument as the zero polynomial's constructor.
-  rns_poly(std::size_t degree, std::size_t level, bool with_special, bool ntt_form, uninitialized_t)
-      : m_degree(degree), m_level(level), m_special(with_special), m_ntt_form(ntt_form) {
-    const std::size_t limbs = level + 1 + (with_special ? 1 : 0);
-    if (degree == 0 || degree > (std::size_t{1} << 17) || level > 1024)
+  rns_poly(std::size_t degree, std::size_t level, std::size_t special_limbs, bool ntt_form, uninitialized_t)
+      : m_degree(degree), m_level(level), m_special(special_limbs), m_ntt_form(ntt_form) {
+    const std::size_t limbs = level + 1 + special_limbs;
+    if (degree == 0 || degree > (std::size_t{1} << 17) || level > 1024 || special_limbs > 256)
       throw invalid_argument("ckks::rns_poly: degree must be in [1, 2^17] and level at most 1024, got degree " +
                              std::to_string(degree) + ", level " + std::to_string(level));
     m_data.resize(limbs * degree);
@@ -188,9 +190,11 @@ public:
   [[nodiscard]] std::size_t degree() const noexcept { return m_degree; }
   /// The level l: the polynomial has limbs for q_0..q_l.
   [[nodiscard]] std::size_t level() const noexcept { return m_level; }
-  /// Whether a limb for the special prime P follows the chain limbs.
-  [[nodiscard]] bool has_special() const noexcept { return m_special; }
-  /// Number of limbs, l + 1 (+ 1 with the special limb).
+  /// Whether special limbs follow the chain limbs.
+  [[nodiscard]] bool has_special() const noexcept { return m_special != 0; }
+  /// Number of special limbs (the last special_count() primes of the context).
+  [[nodiscard]] std::size_t special_count() const noexcept { return m_special; }
+  /// Number of limbs, l + 1 + special_count().
   [[nodiscard]] std::size_t limb_count() const noexcept { return m_degree == 0 ? 0 : m_data.size() / m_degree; }
   /// Whether the limbs hold NTT values (true) or coefficients (false).
   [[nodiscard]] bool is_ntt_form() const noexcept { return m_ntt_form; }
@@ -199,7 +203,7 @@ public:
 
   /// Index into context::primes() of limb @p i.
   [[nodiscard]] std::size_t prime_index(std::size_t i, const context& ctx) const noexcept {
-    return i <= m_level ? i : ctx.special_index();
+    return i <= m_level ? i : ctx.prime_count() - m_special + (i - m_level - 1);
   }
 
   /// The N residues of limb @p i (no bounds check on i).
@@ -211,11 +215,11 @@ public:
   /// All residues, limb after limb.
   [[nodiscard]] std::span<const u64> data() const noexcept { return m_data; }
 
-  /// Removes the last limb (the special one if present, else q_level) without rounding.
+  /// Removes the last limb (the last special one if present, else q_level) without rounding.
   /// @throws hefl::depth_exhausted if only the limb of q_0 is left.
   void drop_last_limb() {
-    if (m_special) {
-      m_special = false;
+    if (m_special != 0) {
+      --m_special;
     } else {
       if (m_level == 0) throw depth_exhausted("ckks::rns_poly: cannot drop a limb at level 0");
       --m_level;
@@ -232,27 +236,29 @@ public:
 private:
   std::size_t m_degree = 0;
   std::size_t m_level = 0;
-  bool m_special = false;
+  std::size_t m_special = 0;
   bool m_ntt_form = false;
   word_vector m_data;
 };
 
 /// @throws hefl::invalid_argument unless @p p has the ring degree of @p ctx and a level the chain has.
 inline void check_poly(const rns_poly& p, const context& ctx, const char* op) {
-  if (p.degree() != ctx.poly_degree() || p.level() + 2 > ctx.prime_count() || p.limb_count() == 0)
+  if (p.degree() != ctx.poly_degree() || p.level() + 1 + ctx.special_count() > ctx.prime_count() ||
+      p.special_count() > ctx.special_count() || p.limb_count() == 0)
     throw invalid_argument(std::string("ckks::") + op + ": polynomial of degree " + std::to_string(p.degree()) +
                            " at level " + std::to_string(p.level()) + " does not fit parameters of degree " +
                            std::to_string(ctx.poly_degree()) + " with levels 0.." +
-                           std::to_string(ctx.prime_count() - 2));
+                           std::to_string(ctx.prime_count() - 1 - ctx.special_count()) + " and " +
+                           std::to_string(ctx.special_count()) + " special primes");
 }
 
 /// @throws hefl::invalid_argument unless @p a and @p b have the same shape and representation.
 inline void check_same_shape(const rns_poly& a, const rns_poly& b, const context& ctx, const char* op) {
   check_poly(a, ctx, op);
-  if (a.degree() != b.degree() || a.level() != b.level() || a.has_special() != b.has_special())
+  if (a.degree() != b.degree() || a.level() != b.level() || a.special_count() != b.special_count())
     throw invalid_argument(std::string("ckks::") + op + ": operands differ in shape (level " +
-                           std::to_string(a.level()) + " vs " + std::to_string(b.level()) + ", special limb " +
-                           (a.has_special() ? "yes" : "no") + " vs " + (b.has_special() ? "yes" : "no") + ")");
+                           std::to_string(a.level()) + " vs " + std::to_string(b.level()) + ", special limbs " +
+                           std::to_string(a.special_count()) + " vs " + std::to_string(b.special_count()) + ")");
   if (a.is_ntt_form() != b.is_ntt_form())
     throw invalid_argument(std::string("ckks::") + op + ": one operand is in NTT form and the other is not");
 }
@@ -388,12 +394,13 @@ inline void multiply_scalar_inplace(rns_poly& a, std::int64_t s, const context& 
   });
 }
 
-/// Writes to each @p out[c] the rounded quotient of @p in[c] by in[c]'s last prime: limb i becomes
-/// (a_i - [a_last]_{q_i}) * q_last^{-1} mod q_i, after adding floor(q_last/2) so the result is
-/// round(a / q_last) rather than floor. Without a special limb this is the CKKS rescale (level
-/// drops by one); with one it divides by P (the mod-down of key switching). Works in either
-/// representation; out[c] gets in[c]'s representation and the shape without the last limb (it may
-/// be in[c] itself). The inputs must share one shape and representation; they are processed
+/// Writes to each @p out[c] the rounded quotient of @p in[c] by one prime p: without special limbs
+/// the last chain prime q_l, with s special limbs the first of them (so that the s - 1 left are
+/// still the last s - 1 primes). Limb i becomes (a_i - [a]_p mod q_i)·p^{-1} mod q_i, after adding
+/// floor(p/2) so the result is round(a / p) rather than floor. Without a special limb this is the
+/// CKKS rescale (level drops by one); with one it divides by P (the mod-down of key switching).
+/// Works in either representation; out[c] gets in[c]'s representation and the shape without p's
+/// limb (it may be in[c] itself when s <= 1). The inputs must share one shape and representation; they are processed
 /// together so that a ciphertext's parts (or a key switch's two outputs) keep both threads busy.
 /// @throws hefl::depth_exhausted if the inputs are at level 0 without a special limb.
 /// @throws hefl::invalid_argument if a polynomial does not fit ctx, the shapes differ, or the
@@ -407,11 +414,16 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
   if (!first.has_special() && first.level() == 0)
     throw depth_exhausted("ckks::rescale: level 0 has no prime left to divide by (one more level required)");
   const std::size_t n = first.degree();
-  const std::size_t last = first.limb_count() - 1;
-  const std::size_t last_index = first.prime_index(last, ctx);
-  const bool ntt = first.is_ntt_form();
+  const std::size_t last = first.limb_count() - 1; // number of output limbs
   const bool special = first.has_special();
+  const std::size_t div = special ? first.level() + 1 : first.level(); // the limb divided by
+  const std::size_t last_index = first.prime_index(div, ctx);
+  const bool ntt = first.is_ntt_form();
   const std::size_t out_level = special ? first.level() : first.level() - 1;
+  const std::size_t out_special = special ? first.special_count() - 1 : 0;
+  if (div != last)
+    for (std::size_t c = 0; c < in.size(); ++c)
+      if (out[c] == in[c]) throw invalid_argument("ckks::rescale: in-place division by a special prime that is not last");
   const u64 p = ctx.primes()[last_index];
   const u64 half = p >> 1;
   const std::size_t count = in.size();
@@ -422,7 +434,7 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
   hefl::parallel_for(count, [&](std::size_t c) {
     u64* t = top.data() + c * n;
     if (ntt) {
-      std::copy_n(in[c]->limb(last), n, t);
+      std::copy_n(in[c]->limb(div), n, t);
       ctx.ntt(last_index).inverse_lazy(t);
       for (std::size_t j = 0; j < n; ++j) {
         u64 v = t[j] + half;
@@ -430,15 +442,15 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
         t[j] = v >= p ? v - p : v;
       }
     } else {
-      const u64* x = in[c]->limb(last);
+      const u64* x = in[c]->limb(div);
       for (std::size_t j = 0; j < n; ++j) t[j] = add_mod(x[j], half, p);
     }
   });
   for (std::size_t c = 0; c < count; ++c)
-    if (out[c] != in[c]) *out[c] = rns_poly(n, out_level, false, ntt, uninitialized);
+    if (out[c] != in[c]) *out[c] = rns_poly(n, out_level, out_special, ntt, uninitialized);
 
   hefl::parallel_for(count * last, [&](std::size_t item) {
-    const std::size_t c = item / last, i = item % last;
+    const std::size_t c = item / last, o = item % last, i = o < div ? o : o + 1;
     const u64* t_top = top.data() + c * n;
     const std::size_t index = first.prime_index(i, ctx);
     const ntt_tables& tables = ctx.ntt(index);
@@ -447,7 +459,7 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
     const u64 half_mod = q.reduce(half);
     const u64 inv = ctx.inverse(last_index, index), inv_shoup = ctx.inverse_shoup(last_index, index);
     const u64* x = in[c]->limb(i);
-    u64* y = out[c]->limb(i);
+    u64* y = out[c]->limb(o);
     if (ntt) {
       // [a_last + half]_{q_i} - half: the small remainder, moved to NTT form modulo q_i.
       word_vector work = uninitialized_words(n);
@@ -474,6 +486,15 @@ inline void divide_round_last(std::span<const rns_poly* const> in, std::span<rns
 /// @throws as divide_round_last.
 inline void divide_round_last_inplace(std::span<rns_poly* const> polys, const context& ctx) {
   std::vector<const rns_poly*> in(polys.begin(), polys.end());
+  if (!polys.empty() && polys[0]->special_count() > 1) {
+    // The divided limb is not the last one: write to fresh polynomials, then move them in.
+    std::vector<rns_poly> fresh(polys.size());
+    std::vector<rns_poly*> out;
+    for (auto& f : fresh) out.push_back(&f);
+    divide_round_last(in, out, ctx);
+    for (std::size_t c = 0; c < polys.size(); ++c) *polys[c] = std::move(fresh[c]);
+    return;
+  }
   divide_round_last(in, polys, ctx);
 }
 
@@ -493,7 +514,8 @@ inline void rescale_inplace(rns_poly& a, const context& ctx) {
   divide_round_last_inplace(a, ctx);
 }
 
-/// The mod-down of key switching: divides by the special prime P with rounding and drops its limb.
+/// The mod-down of key switching: divides by the special prime P with rounding and drops its limb
+/// (with s special limbs, by the first of them; see mod_down_all_inplace for all of P).
 /// @throws hefl::invalid_argument if a has no special limb or does not fit ctx.
 inline void mod_down_inplace(rns_poly& a, const context& ctx) {
   if (!a.has_special()) throw invalid_argument("ckks::mod_down: the polynomial has no special limb");
@@ -532,8 +554,8 @@ inline void apply_galois_ntt(const rns_poly& a, std::span<const std::uint32_t> s
   if (!a.is_ntt_form() || source.size() != a.degree())
     throw invalid_argument("ckks::apply_galois_ntt: needs NTT form and one permutation entry per coefficient");
   if (&a == &out) throw invalid_argument("ckks::apply_galois: output must not alias the input");
-  if (out.degree() != a.degree() || out.level() != a.level() || out.has_special() != a.has_special())
-    out = rns_poly(a.degree(), a.level(), a.has_special(), true, uninitialized);
+  if (out.degree() != a.degree() || out.level() != a.level() || out.special_count() != a.special_count())
+    out = rns_poly(a.degree(), a.level(), a.special_count(), true, uninitialized);
   out.set_ntt_form(true);
   const std::size_t n = a.degree();
   for_each_limb(a, [&](std::size_t i) {
@@ -564,8 +586,8 @@ inline void apply_galois(const rns_poly& a, std::uint64_t galois_elt, rns_poly& 
     apply_galois_ntt(a, source, out, ctx);
     return;
   }
-  if (out.degree() != n || out.level() != a.level() || out.has_special() != a.has_special())
-    out = rns_poly(n, a.level(), a.has_special());
+  if (out.degree() != n || out.level() != a.level() || out.special_count() != a.special_count())
+    out = rns_poly(n, a.level(), a.special_count());
   out.set_ntt_form(false);
   for_each_limb(a, [&](std::size_t i) {
     const u64 q = ctx.primes()[a.prime_index(i, ctx)];
@@ -602,7 +624,7 @@ inline void set_coefficient(rns_poly& a, std::size_t j, double value, const cont
   }
 }
 
-/// A polynomial in coefficient form at @p level (with the special limb if @p with_special) whose
+/// A polynomial in coefficient form at @p level (with the α special limbs if @p with_special) whose
 /// coefficients are the integers nearest to @p coeffs (e.g. the encoder's output).
 /// @throws hefl::invalid_argument if coeffs.size() != N, the level is not in the chain, or a value
 /// is not finite.
@@ -611,10 +633,10 @@ inline void set_coefficient(rns_poly& a, std::size_t j, double value, const cont
   if (coeffs.size() != ctx.poly_degree())
     throw invalid_argument("ckks::from_signed: expected " + std::to_string(ctx.poly_degree()) +
                            " coefficients, got " + std::to_string(coeffs.size()));
-  if (level + 2 > ctx.prime_count())
+  if (level + 1 + ctx.special_count() > ctx.prime_count())
     throw invalid_argument("ckks::from_signed: level " + std::to_string(level) + " exceeds the top level " +
-                           std::to_string(ctx.prime_count() - 2));
-  rns_poly a(ctx.poly_degree(), level, with_special);
+                           std::to_string(ctx.prime_count() - 1 - ctx.special_count()));
+  rns_poly a(ctx.poly_degree(), level, with_special ? ctx.special_count() : 0);
   for (std::size_t j = 0; j < coeffs.size(); ++j) set_coefficient(a, j, coeffs[j], ctx);
   return a;
 }
@@ -626,10 +648,10 @@ inline void set_coefficient(rns_poly& a, std::size_t j, double value, const cont
   if (coeffs.size() != ctx.poly_degree())
     throw invalid_argument("ckks::from_signed: expected " + std::to_string(ctx.poly_degree()) +
                            " coefficients, got " + std::to_string(coeffs.size()));
-  if (level + 2 > ctx.prime_count())
+  if (level + 1 + ctx.special_count() > ctx.prime_count())
     throw invalid_argument("ckks::from_signed: level " + std::to_string(level) + " exceeds the top level " +
-                           std::to_string(ctx.prime_count() - 2));
-  rns_poly a(ctx.poly_degree(), level, with_special);
+                           std::to_string(ctx.prime_count() - 1 - ctx.special_count()));
+  rns_poly a(ctx.poly_degree(), level, with_special ? ctx.special_count() : 0);
   for (std::size_t i = 0; i < a.limb_count(); ++i) {
     const modulus& q = ctx.ntt(a.prime_index(i, ctx)).mod();
     u64* x = a.limb(i);
