@@ -25,7 +25,10 @@ fi
 # ASan + UBSan: every runtime test (compile-fail and packaging tests only exercise the build).
 asan_dir="${HEFL_ASAN_BUILD_DIR:-$HEFL_ROOT/build-asan}"
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-cmake -S "$HEFL_ROOT" -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEFL_BUILD_TESTS=ON \
+# ccache, when installed, makes a rerun after a small change cheap (the sanitizer build is long).
+launcher=()
+command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$HEFL_ROOT" -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEFL_BUILD_TESTS=ON "${launcher[@]}" \
   -DHEFL_BUILD_BENCHMARKS=OFF -DHEFL_BUILD_EXAMPLES=OFF -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags"
 # Every test program (unit, IoT, net, services); compile-fail and package tests are not run here.
 cmake --build "$asan_dir" --parallel "$HEFL_JOBS"

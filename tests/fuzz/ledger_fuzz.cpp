@@ -1,8 +1,10 @@
 // libFuzzer harness: ledger transactions and blocks as stored in SQLite (transaction::parse,
 // ledger_store::read_blocks / load_into, hefl/iot/ledger/ledger.hpp and ledger_store.hpp).
 // First byte even: the rest is a transaction body for transaction::parse. Odd: the rest is rows in
-// the text form of ledger_support.hpp, written to a scratch database that a fresh replica of the
-// fixed chain then reloads (which verifies links, sealer turns, signatures and Merkle roots).
+// the text form of ledger_support.hpp (blocks, transactions with their author signatures, the head
+// checkpoint, pending entries), written to a scratch database that a fresh replica of the fixed chain
+// then reloads (which verifies links, sealer turns, signatures, Merkle roots, author signatures and the
+// checkpoint, then re-submits the pending entries).
 #include "fuzz_support.hpp"
 #include "ledger_support.hpp"
 
@@ -15,9 +17,16 @@
 
 namespace {
 
+// A scratch database on tmpfs when there is one (/dev/shm): the harness measures the parser and the
+// replica's checks, not the disk. One file per process, reused for every input.
+std::filesystem::path scratch_dir() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec)) return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
+
 struct scratch {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("hefl_ledger_fuzz_" + std::to_string(::getpid()) + ".db")).string();
+  std::string path = (scratch_dir() / ("hefl_ledger_fuzz_" + std::to_string(::getpid()) + ".db")).string();
   hefl::iot::ledger_store store{path};
   Botan::Sqlite3_Database writer{path};
   hefl_fuzz::ledger_fixture fixture;
@@ -30,29 +39,6 @@ struct scratch {
     std::filesystem::remove(path + "-journal", ec);
   }
 };
-
-// Writes the rows; a row SQLite refuses (the table's own constraints) is skipped: that is the
-// harness's setup, not the parser under test.
-void write_rows(scratch& s, std::string_view text) {
-  s.writer.new_statement("DELETE FROM ledger_blocks")->spin();
-  s.writer.new_statement("DELETE FROM ledger_transactions")->spin();
-  for (const auto& line : hefl_fuzz::split(text, '\n')) {
-    const auto f = hefl_fuzz::split(line, '\t');
-    try {
-      if (f.size() == 7 && f[0] == "B") {
-        auto st = s.writer.new_statement(
-            "INSERT INTO ledger_blocks (height, previous, merkle_root, time, sealer, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        for (int i = 1; i < 7; ++i) st->bind(i, f[static_cast<std::size_t>(i)]);
-        st->spin();
-      } else if (f.size() == 4 && f[0] == "T") {
-        auto st = s.writer.new_statement("INSERT INTO ledger_transactions (height, idx, body) VALUES (?1, ?2, ?3)");
-        for (int i = 1; i < 4; ++i) st->bind(i, f[static_cast<std::size_t>(i)]);
-        st->spin();
-      }
-    } catch (const Botan::Exception&) {
-    }
-  }
-}
 
 } // namespace
 
@@ -68,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   static scratch s;
-  write_rows(s, text);
+  hefl_fuzz::write_ledger_rows(s.writer, text);
   try {
     hefl::iot::ledger replica(s.fixture.genesis, s.fixture.cfg);
     s.store.load_into(replica);

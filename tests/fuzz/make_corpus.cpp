@@ -136,29 +136,54 @@ void ledger_corpus() {
   }
   const auto path = (fs::temp_directory_path() / "hefl_fuzz_corpus_ledger.db").string();
   fs::remove(path);
-  { ledger_store(path).save(node_a); }
   {
-    ledger fresh(f.genesis, f.cfg);
-    ledger_store(path).load_into(fresh);  // the seed chain reloads (throws otherwise)
+    ledger_store store(path);
+    store.save(node_a);
+    // One entry submitted through the store and not sealed yet: a ledger_pending row.
+    const std::string body = "payload-pending";
+    store.submit(node_a, transaction::rule_check("dev-9", "group-7", "accepted", bytes(body.begin(), body.end()),
+                                                 hefl_fuzz::ledger_ms(1'000'100)));
   }
   std::string rows;
-  Botan::Sqlite3_Database db(path);
-  auto b = db.new_statement("SELECT CAST(height AS TEXT), previous, merkle_root, time, sealer, signature FROM ledger_blocks ORDER BY height");
-  while (b->step()) {
-    rows += "B";
-    for (int i = 0; i < 6; ++i) rows += "\t" + b->get_str(i);
-    rows += "\n";
-  }
-  auto t = db.new_statement("SELECT CAST(height AS TEXT), CAST(idx AS TEXT), body FROM ledger_transactions ORDER BY height, idx");
   std::string first_body;
-  while (t->step()) {
-    rows += "T\t" + t->get_str(0) + "\t" + t->get_str(1) + "\t" + t->get_str(2) + "\n";
-    if (first_body.empty()) first_body = t->get_str(2);
+  {
+    Botan::Sqlite3_Database db(path);
+    auto b = db.new_statement("SELECT CAST(height AS TEXT), previous, merkle_root, time, sealer, signature FROM ledger_blocks ORDER BY height");
+    while (b->step()) {
+      rows += "B";
+      for (int i = 0; i < 6; ++i) rows += "\t" + b->get_str(i);
+      rows += "\n";
+    }
+    auto t = db.new_statement("SELECT CAST(height AS TEXT), CAST(idx AS TEXT), body, author, author_signature FROM ledger_transactions ORDER BY height, idx");
+    while (t->step()) {
+      rows += "T";
+      for (int i = 0; i < 5; ++i) rows += "\t" + t->get_str(i);
+      rows += "\n";
+      if (first_body.empty()) first_body = t->get_str(2);
+    }
+    auto c = db.new_statement("SELECT height, head, signer, signature FROM ledger_checkpoint WHERE id = 1");
+    while (c->step()) rows += "C\t" + c->get_str(0) + "\t" + c->get_str(1) + "\t" + c->get_str(2) + "\t" + c->get_str(3) + "\n";
+    auto p = db.new_statement("SELECT id, body, author, signature FROM ledger_pending");
+    while (p->step()) rows += "P\t" + p->get_str(0) + "\t" + p->get_str(1) + "\t" + p->get_str(2) + "\t" + p->get_str(3) + "\n";
+  }
+  fs::remove(path);
+  {
+    // The text form reloads as the harness writes it: chain, checkpoint and the pending entry.
+    ledger_store store(path);
+    Botan::Sqlite3_Database writer(path);
+    hefl_fuzz::write_ledger_rows(writer, rows);
+    ledger fresh(f.genesis, f.cfg);
+    store.load_into(fresh);
+    if (fresh.height() != node_a.height() || fresh.pending_count() != 1)
+      throw std::runtime_error("seed ledger rows do not reload to the seed chain and its pending entry");
   }
   fs::remove(path);
   write_text("ledger", "rows-chain", "\x01" + rows);
-  const auto cut = rows.rfind("\nB");  // drop the newest block row: a truncated chain
-  write_text("ledger", "rows-chain-truncated", "\x01" + rows.substr(0, cut == std::string::npos ? 0 : cut + 1));
+  // Without the newest block row: a truncated chain (its checkpoint names a missing head).
+  auto truncated = rows;
+  if (const auto cut = truncated.rfind("\nB"); cut != std::string::npos)
+    truncated.erase(cut + 1, truncated.find('\n', cut + 1) - cut);
+  write_text("ledger", "rows-chain-truncated", "\x01" + truncated);
   write_text("ledger", "transaction", std::string(1, '\0') + first_body);
   write_text("ledger", "transaction-truncated", std::string(1, '\0') + first_body.substr(0, first_body.size() / 2));
 }

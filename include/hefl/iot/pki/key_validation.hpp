@@ -12,7 +12,9 @@
 ///    an on-curve check for Ed25519); used when a presented certificate is validated;
 ///  - full: adds Botan's strong self-check (primality of p and q, ...); used when the CA certifies.
 
+#include <botan/asn1_obj.h>
 #include <botan/auto_rng.h>
+#include <botan/ber_dec.h>
 #include <botan/bigint.h>
 #include <botan/dl_algo.h>
 #include <botan/ec_group.h>
@@ -20,6 +22,7 @@
 #include <botan/ed25519.h>
 #include <botan/numthry.h>
 #include <botan/pk_keys.h>
+#include <botan/x509cert.h>
 
 #include <array>
 #include <cstdint>
@@ -179,6 +182,65 @@ inline key_check_result check_ec(const Botan::EC_PublicKey& k, key_check_depth d
 }
 
 } // namespace detail
+
+/// Largest keys a presented certificate may carry. Botan 2 puts no upper bound on them, and verifying
+/// a signature under a 16384-bit RSA key with a 16384-bit public exponent took about 5 s here (a 4.4 KB
+/// certificate), under a huge DSA group as long; explicit EC parameters cost primality tests when the
+/// key is loaded. The RSA limits are OpenSSL's (OPENSSL_RSA_MAX_MODULUS_BITS, OPENSSL_RSA_MAX_PUBEXP_BITS),
+/// the DSA ones the largest (L, N) of FIPS 186-4 §4.2.
+inline constexpr std::size_t max_rsa_modulus_bits = 16384;
+inline constexpr std::size_t max_rsa_exponent_bits = 64;
+inline constexpr std::size_t max_dsa_p_bits = 3072;
+inline constexpr std::size_t max_dsa_q_bits = 256;
+
+/// Refuses, from the encoding alone (no key is loaded, no signature verified), a certificate whose
+/// key would make validation expensive: RSA above max_rsa_modulus_bits or with an exponent above
+/// max_rsa_exponent_bits, DSA above max_dsa_p_bits / max_dsa_q_bits, EC keys without a named curve
+/// (RFC 5480 §2.1.1: specifiedCurve and implicitCurve are not used in PKIX), and key algorithms other than
+/// RSA, DSA, EC and Ed25519. validate_chain() runs it on every presented certificate before path building.
+/// Never throws: an encoding that does not decode is refused.
+[[nodiscard]] inline key_check_result check_key_cost(const Botan::X509_Certificate& cert) noexcept {
+  try {
+    static const Botan::OID rsa{1, 2, 840, 113549, 1, 1, 1};
+    static const Botan::OID dsa{1, 2, 840, 10040, 4, 1};
+    static const Botan::OID ec{1, 2, 840, 10045, 2, 1};
+    static const Botan::OID ed25519{1, 3, 101, 112};
+    const auto& alg = cert.subject_public_key_algo();
+    const auto& oid = alg.get_oid();
+    if (oid == rsa) {
+      Botan::BigInt n;
+      Botan::BigInt e;
+      Botan::BER_Decoder(cert.subject_public_key_bitstring()).start_cons(Botan::SEQUENCE).decode(n).decode(e);
+      if (n.bits() > max_rsa_modulus_bits || e.bits() > max_rsa_exponent_bits)
+        return detail::key_refused(key_defect::insecure_parameters,
+                                   "RSA key: expected a modulus of at most " + std::to_string(max_rsa_modulus_bits) +
+                                       " bits and an exponent of at most " + std::to_string(max_rsa_exponent_bits) +
+                                       " bits, got " + std::to_string(n.bits()) + " and " + std::to_string(e.bits()));
+      return {};
+    }
+    if (oid == dsa) {
+      Botan::BigInt p;
+      Botan::BigInt q;
+      Botan::BER_Decoder(alg.get_parameters()).start_cons(Botan::SEQUENCE).decode(p).decode(q);
+      if (p.bits() > max_dsa_p_bits || q.bits() > max_dsa_q_bits)
+        return detail::key_refused(key_defect::insecure_parameters,
+                                   "DSA key: expected p of at most " + std::to_string(max_dsa_p_bits) + " and q of at most " +
+                                       std::to_string(max_dsa_q_bits) + " bits, got " + std::to_string(p.bits()) +
+                                       " and " + std::to_string(q.bits()));
+      return {};
+    }
+    if (oid == ec) {
+      const auto& params = alg.get_parameters();
+      if (params.empty() || params[0] != Botan::OBJECT_ID)
+        return detail::key_refused(key_defect::insecure_parameters, "EC key: only named curves are accepted (no explicit or implicit parameters)");
+      return {};
+    }
+    if (oid == ed25519) return {};
+    return detail::key_refused(key_defect::unsupported, "key algorithm " + oid.to_string() + " is not accepted (RSA, DSA, EC, Ed25519)");
+  } catch (const std::exception& e) {
+    return detail::key_refused(key_defect::bad_encoding, std::string("public key encoding does not decode: ") + e.what());
+  }
+}
 
 /// Validates @p key to @p depth (see the file comment). Ed25519, DSA (and other discrete-log keys) and
 /// EC keys get the specific checks above; at full depth every key also runs Botan's strong check_key.

@@ -693,7 +693,7 @@ enum class chain_status {
   revocation_unavailable,  ///< CRL required but missing, stale, not yet valid or badly signed
   missing_identity,        ///< trusted certificate without the hospital identity extension
   malformed_identity,      ///< trusted certificate whose identity extension does not decode
-  invalid_key,             ///< trusted certificate whose public key fails validation (degenerate DSA group, small-order point, ...)
+  invalid_key,             ///< trusted certificate whose public key fails validation (degenerate DSA group, small-order point, ...), or a presented key too large or of an unaccepted kind (check_key_cost), refused before path building
   chain_too_long,          ///< more certificates presented than the store's max_chain_length; refused before path building
 };
 
@@ -763,8 +763,8 @@ inline int severity(chain_status s) noexcept {
 
 /// Validates @p chain (end-entity first, then any intermediates) against @p store at time @p now,
 /// then checks the leaf's public key (check_public_key, subgroup depth), reads the holder's identity
-/// and checks its role. A chain longer than the store's max_chain_length is refused before any path
-/// is built; revocation information is required unless the store opted out (trust_options).
+/// and checks its role. A chain longer than the store's max_chain_length, or one presenting a key too
+/// large to verify under cheaply (check_key_cost), is refused before any path is built; revocation information is required unless the store opted out (trust_options).
 /// Path building runs on a snapshot of the store, with no lock held.
 /// Never throws on hostile input: every failure is a verdict.
 [[nodiscard]] inline chain_verdict validate_chain(const std::vector<Botan::X509_Certificate>& chain,
@@ -783,6 +783,14 @@ inline int severity(chain_status s) noexcept {
       v.reason = "chain_too_long: " + std::to_string(chain.size()) + " certificates presented, at most " +
                  std::to_string(opts.max_chain_length) + " accepted";
       return v;
+    }
+    // Before Botan loads a key or verifies a signature: a presented key too large to verify cheaply.
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      if (const auto cost = check_key_cost(chain[i]); !cost) {
+        v.status = chain_status::invalid_key;
+        v.reason = "invalid_key: presented certificate " + std::to_string(i) + ": " + cost.reason;
+        return v;
+      }
     }
     Botan::Usage_Type botan_usage = Botan::Usage_Type::UNSPECIFIED;
     if (usage == cert_usage::tls_client) botan_usage = Botan::Usage_Type::TLS_CLIENT_AUTH;
