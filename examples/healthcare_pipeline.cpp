@@ -681,8 +681,6 @@ int main(int argc, char** argv) try {
   }
   std::printf("acknowledged records found in storage: %zu / %zu\n", found, acked);
   expect(found == acked, "an acknowledged record is missing from storage");
-  const std::size_t expected_refused_revoked = static_cast<std::size_t>(opt.observations - half);
-  (void)expected_refused_revoked;
 
   // Bring the replicas to one head (bounded), then verify each.
   const auto ledger_start = std::chrono::steady_clock::now();
