@@ -26,8 +26,8 @@ int main(int argc, char** argv) try {
 
   auto trust = load_trust(cfg);
   auto reg = iot::registry::open_sqlite(cfg.path("registry"));
-  const auto ledger_owner = make_server_ledger(cfg, cfg.json.value("id", std::string("collector")));
-  auto& ledger = *ledger_owner;
+  auto chain = make_server_ledger(cfg, cfg.json.value("id", std::string("collector")));
+  auto& ledger = *chain.ledger;
   const auto rules_owner = make_rule_manager(trust, ledger);
   auto& rules = *rules_owner;
   deploy_rule_contracts(rules, cfg);
@@ -62,14 +62,21 @@ int main(int argc, char** argv) try {
       },
       o);
   log("listening address=" + o.address + " port=" + std::to_string(service.port()) + " storage=" + o.storage_host +
-      ":" + std::to_string(o.storage_port));
+      ":" + std::to_string(o.storage_port) + " ledger_loaded_height=" + std::to_string(chain.loaded_height));
 
-  const auto why = wait_for_stop(max_seconds, handshake_refusal_logger(service.server(), log));
+  const auto log_refusals = handshake_refusal_logger(service.server(), log);
+  const auto why = wait_for_stop(max_seconds, [&] {
+    log_refusals();
+    (void)chain.tick();  // seals the blocks that are due (and writes them with "ledger_database")
+  });
   log("stopping reason=" + why);
   service.stop();
+  (void)chain.flush();
+  const bool chain_ok = ledger.verify().ok();
   log("stopped acknowledged=" + std::to_string(service.acknowledged()) +
-      " retries_forwarded=" + std::to_string(service.retries_forwarded()));
-  return 0;
+      " retries_forwarded=" + std::to_string(service.retries_forwarded()) + " ledger=" +
+      (chain_ok ? "verified" : "FAILED") + " ledger_height=" + std::to_string(ledger.height()));
+  return chain_ok ? 0 : 1;
 } catch (const std::exception& e) {
   std::cerr << "collector_server: " << e.what() << "\n";
   return 1;

@@ -157,6 +157,7 @@ int main(int argc, char** argv) try {
                           {"database", "storage/records.sqlite"},
                           {"nonce_database", "storage/nonces.sqlite"},
                           {"ledger_key", "storage/ledger-key.json"},
+                          {"ledger_database", "storage/ledger.sqlite"},
                           {"rule_contracts", {"contracts/vitals.json"}},
                           {"patient_certificates", patient_certs},
                           {"collector_certificates", {"collector/cert.pem"}},
@@ -172,6 +173,7 @@ int main(int argc, char** argv) try {
                           {"registry", "collector/registry.sqlite"},
                           {"nonce_database", "collector/nonces.sqlite"},
                           {"ledger_key", "collector/ledger-key.json"},
+                          {"ledger_database", "collector/ledger.sqlite"},
                           {"rule_contracts", {"contracts/vitals.json"}},
                           {"patient_cards", cards}})
                      .dump(2) + "\n");

@@ -7,6 +7,7 @@
 #include <hefl/iot/collection/rules.hpp>
 #include <hefl/iot/hospital/registry.hpp>
 #include <hefl/iot/ledger/ledger.hpp>
+#include <hefl/iot/ledger/ledger_store.hpp>
 #include <hefl/iot/pki/pki.hpp>
 #include <hefl/net/credentials.hpp>
 
@@ -30,6 +31,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -256,15 +258,55 @@ inline std::unique_ptr<hefl::iot::rule_manager<>> make_rule_manager(std::shared_
       });
 }
 
-/// The ledger replica of a server program. With "ledger_key" in the config (a file, created 0600 at
-/// the first start), its sealer key (an Ed25519 seed from the system RNG) and genesis time persist,
-/// so that after a restart, even after kill -9, the chain has the same genesis and the record store's
-/// journaled entries, signed with that key, are accepted again (record_store::resubmit_journal()).
-/// Without it, a fresh key per process (as iot::local_ledger). @p sealer_id names the sealer.
-/// @throws hefl::io_error or hefl::parse_error if the key file cannot be written or read
-inline std::unique_ptr<hefl::iot::ledger> make_server_ledger(const config& c, const std::string& sealer_id) {
+/// A server's ledger replica and, when the config names a "ledger_database", the SQLite file
+/// (iot::ledger_store) that keeps its blocks across restarts.
+struct server_ledger {
+  std::unique_ptr<hefl::iot::ledger> ledger;
+  std::unique_ptr<hefl::iot::ledger_store> store;  ///< null without "ledger_database"
+  std::uint64_t loaded_height = 0;                 ///< height of the chain reloaded from the file at start (0: genesis only)
+
+  /// Seals what is due and writes the new blocks (with a signed checkpoint of the head) in one
+  /// SQLite transaction. @returns the number of blocks written
+  /// @throws hefl::io_error if the file cannot be written
+  std::size_t tick() {
+    (void)ledger->tick(hefl::iot::ledger_now());
+    return save();
+  }
+  /// At a graceful stop: seals every pending entry and writes it. @throws as tick()
+  std::size_t flush() {
+    (void)ledger->flush();
+    return save();
+  }
+
+private:
+  std::optional<hefl::iot::sha256_digest> m_saved_head;
+  std::size_t save() {
+    // Submissions on the service threads seal blocks too; a save (which copies the chain) is due
+    // whenever the head changed since the last one.
+    if (!store) return 0;
+    const auto head = ledger->head_hash();
+    if (m_saved_head && *m_saved_head == head) return 0;
+    const auto written = store->save(*ledger);
+    m_saved_head = head;
+    return written;
+  }
+};
+
+/// The server's ledger replica: with "ledger_key" (a JSON file, created 0600 at the first start) a
+/// sealing replica whose key and genesis time persist, else an in-memory local ledger. With
+/// "ledger_database" too, its chain is reloaded from that SQLite file (every block, author signature
+/// and the signed checkpoint of the head verified: iot::ledger_store::load_into) and saved by tick().
+/// @throws hefl::parse_error if the key file is not one; hefl::ledger_integrity_error if the stored
+///         chain does not verify (an edited, truncated or foreign file); hefl::io_error on file errors
+inline server_ledger make_server_ledger(const config& c, const std::string& sealer_id) {
   namespace iot = hefl::iot;
-  if (!c.json.contains("ledger_key")) return std::make_unique<iot::local_ledger>(iot::ledger_config{}, sealer_id);
+  server_ledger out;
+  if (!c.json.contains("ledger_key")) {
+    if (c.json.contains("ledger_database"))
+      throw hefl::invalid_argument("config: \"ledger_database\" needs a \"ledger_key\" (the checkpoint is signed)");
+    out.ledger = std::make_unique<iot::local_ledger>(iot::ledger_config{}, sealer_id);
+    return out;
+  }
   const auto file = c.path("ledger_key");
   if (!fs::exists(file)) {
     std::vector<std::uint8_t> seed(32);
@@ -274,19 +316,24 @@ inline std::unique_ptr<hefl::iot::ledger> make_server_ledger(const config& c, co
                            {"genesis_ms", iot::ledger_now().time_since_epoch().count()}};
     write_text(file, j.dump() + "\n", true);
   }
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text(file));
+    const auto j = nlohmann::json::parse(read_text(file));
     const auto seed = Botan::hex_decode(j.at("seed").get<std::string>());
     auto key = iot::sealer_key::from_seed(j.at("sealer").get<std::string>(), std::span<const std::uint8_t>(seed));
     const iot::ledger_time genesis{std::chrono::milliseconds(j.at("genesis_ms").get<std::int64_t>())};
-    return std::make_unique<iot::ledger>(iot::make_genesis({key.identity()}, "hefl-" + key.id(), genesis),
-                                         iot::ledger_config{}, key);
+    out.ledger = std::make_unique<iot::ledger>(iot::make_genesis({key.identity()}, "hefl-" + key.id(), genesis),
+                                               iot::ledger_config{}, key);
   } catch (const hefl::error&) {
     throw;
   } catch (const std::exception& e) {
     throw hefl::parse_error(file.string() + ": not a ledger key file: " + e.what());
   }
+  if (c.json.contains("ledger_database")) {
+    out.store = std::make_unique<iot::ledger_store>(c.path("ledger_database").string());
+    if (out.store->block_count() > 0) out.store->load_into(*out.ledger);
+    out.loaded_height = out.ledger->height();
+  }
+  return out;
 }
 
 /// Deploys the signed rule contracts the config lists ("rule_contracts").

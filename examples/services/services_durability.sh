@@ -105,8 +105,11 @@ grep " stopped " "$slog"
 [ "$src" = 0 ] || fail "storage_server exited $src at the final stop"
 grep -q " stopped .* integrity=clean .* ledger=verified" "$slog" || fail "storage: integrity or ledger not clean"
 
-# Everything stored, read back by the patients' doctor and nurse (a fresh storage process).
+height=$(sed -n 's/.* stopped .* ledger_height=\([0-9]*\).*/\1/p' "$slog")
+# Everything stored, read back by the patients' doctor and nurse (a fresh storage process, which
+# reloads and verifies the ledger it wrote: storage/ledger.sqlite).
 start_storage
+grep -q " listening .* ledger_loaded_height=$height" "$slog" || fail "storage (fresh start): ledger not reloaded at height $height"
 "$bin/reader" "$h/reader-dr-house.json" --patient p-1001 > "$tmp/read.1.log" 2>&1 || fail "reader p-1001 exited $?"
 "$bin/reader" "$h/reader-nurse-joy.json" --patient p-1002 > "$tmp/read.2.log" 2>&1 || fail "reader p-1002 exited $?"
 kill -TERM "$spid"; wait "$spid"; src=$?; spid=""

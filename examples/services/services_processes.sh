@@ -119,10 +119,21 @@ spid=""
 [ "$src" = 0 ] || fail "storage_server exited $src"
 expect "$tmp/collector.log" "stopping reason=SIGTERM" "collector_server: no SIGTERM stop"
 expect "$tmp/collector.log" "retry forwarded device=" "collector_server: the retry was not logged"
-expect "$tmp/collector.log" "stopped acknowledged=$((6 + acked)) retries_forwarded=1$" "collector_server: expected $((6 + acked)) acknowledged, 1 retry"
+expect "$tmp/collector.log" "stopped acknowledged=$((6 + acked)) retries_forwarded=1 " "collector_server: expected $((6 + acked)) acknowledged, 1 retry"
 expect "$tmp/storage.log" "stopping reason=SIGTERM" "storage_server: no SIGTERM stop"
 expect "$tmp/storage.log" "read refused reader=nurse-joy reason=not_assigned" "storage_server: refusal not logged"
-expect "$tmp/storage.log" "stopped .* integrity=clean" "storage_server: expected a clean integrity scan"
+expect "$tmp/storage.log" "stopped .* integrity=clean .* ledger=verified" "storage_server: expected a clean integrity scan"
+expect "$tmp/collector.log" "stopped .* ledger=verified" "collector_server: expected its ledger to verify at stop"
+# 7b. The ledgers persist (storage/ledger.sqlite, collector/ledger.sqlite): restarted, each server
+# reloads and verifies the chain it had at its stop, at the same height.
+for node in storage collector; do
+  height=$(sed -n 's/.* stopped .* ledger_height=\([0-9]*\).*/\1/p' "$tmp/$node.log")
+  [ -n "$height" ] && [ "$height" -gt 0 ] || fail "$node: no ledger height at its stop"
+  "$bin/${node}_server" "$h/$node.json" --max-seconds 1 > "$tmp/$node-restart.log" 2>&1 || fail "$node restart exited $?"
+  expect "$tmp/$node-restart.log" " listening .* ledger_loaded_height=$height" "$node: the restart did not reload its ledger at height $height"
+  expect "$tmp/$node-restart.log" "stopped .* ledger=verified" "$node: the reloaded ledger did not verify"
+  echo "$node: ledger reloaded at height $height after the restart"
+done
 # 8. A rule contract edited after the admin signed it (heart rate up to 400): the collector refuses to start.
 sed -i 's/\\"max\\": 250/\\"max\\": 400/' "$h/contracts/vitals.json"
 grep -q '\\"max\\": 400' "$h/contracts/vitals.json" || fail "could not edit the contract"

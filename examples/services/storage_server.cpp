@@ -41,8 +41,8 @@ int main(int argc, char** argv) try {
     const auto v = keys.enrol_device({load_cert(file)}, *trust, now);
     if (!v.ok()) throw security_error("device certificate " + file.string() + " refused: " + v.reason);
   }
-  const auto ledger_owner = make_server_ledger(cfg, cfg.json.value("id", std::string("storage")));
-  auto& ledger = *ledger_owner;
+  auto chain = make_server_ledger(cfg, cfg.json.value("id", std::string("storage")));
+  auto& ledger = *chain.ledger;
   const auto rules_owner = make_rule_manager(trust, ledger);
   auto& rules = *rules_owner;
   deploy_rule_contracts(rules, cfg);
@@ -61,21 +61,27 @@ int main(int argc, char** argv) try {
   o.log = [&log](const std::string& line) { log(line); };
   services::storage_service<guard_type, access_type> service(load_credentials(cfg, trust), guard, access, o);
   log("listening address=" + o.address + " port=" + std::to_string(service.port()) + " records=" +
-      std::to_string(store.size()) + " journal_resubmitted=" + std::to_string(resubmitted));
+      std::to_string(store.size()) + " journal_resubmitted=" + std::to_string(resubmitted) +
+      " ledger_loaded_height=" + std::to_string(chain.loaded_height));
 
   const auto log_refusals = handshake_refusal_logger(service.server(), log);
+  std::size_t journal_pruned = 0;
   const auto why = wait_for_stop(max_seconds, [&] {
     log_refusals();
-    (void)ledger.tick(iot::ledger_now());  // seals the blocks that are due
+    // Seals the blocks that are due; with "ledger_database" writes them, after which the journal rows
+    // of the entries they hold are no longer needed (the ledger's own file keeps those entries).
+    if (chain.tick() > 0) journal_pruned += store.prune_journal(chain.store->block_count() - 1);
   });
   log("stopping reason=" + why);
   service.stop();
+  (void)chain.flush();  // every pending entry sealed (and written) before the scan
   const auto scan = store.integrity_scan();  // rows re-verified and reconciled with the ledger's entries
   const bool clean = scan.ok();
   const bool chain_ok = ledger.verify().ok();
   log("stopped stored=" + std::to_string(service.stored()) + " retries_answered=" +
       std::to_string(service.retries_answered()) + " batches=" + std::to_string(service.batches()) +
-      " largest_batch=" + std::to_string(service.largest_batch()) + " records=" + std::to_string(store.size()) +
+      " largest_batch=" + std::to_string(service.largest_batch()) + " journal_pruned=" +
+      std::to_string(journal_pruned) + " records=" + std::to_string(store.size()) +
       " integrity=" + (clean ? "clean" : "FAILED") + " findings=" + std::to_string(scan.findings.size()) +
       " missing=" + std::to_string(scan.missing_count) + " ledger_findings=" +
       std::to_string(scan.ledger_findings.size()) + " ledger=" + (chain_ok ? "verified" : "FAILED") +
