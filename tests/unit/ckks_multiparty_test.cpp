@@ -369,4 +369,37 @@ TEST_CASE("multiparty: three parties at N = 16384 (128-bit secure): multiply, re
   const auto switched = mp::collective_key_switch(c.session, rot, wire(c.session, sum.result()));
   CHECK(max_error(ckks::decryptor(p, own.secret()).decrypt_decode(switched, enc), want) < 1e-6 + 8 * sigma);
   CHECK(max_error(ckks::decryptor(p, c.shares[0]).decrypt_decode(switched, enc), want) > 1e3);
+
+  // Bytes one party sends per protocol round (docs/threshold.md), checked against the format's
+  // definition: 76 bytes of header, polynomials of N residues of bit_width(q) bits per prime, 8 of CRC.
+  std::uint64_t chain_bits = 0, special_bits = 0;
+  for (std::size_t i = 0; i <= p.max_level(); ++i) chain_bits += static_cast<std::uint64_t>(std::bit_width(p.primes()[i]));
+  for (const auto q : p.key_switch_primes()) special_bits += static_cast<std::uint64_t>(std::bit_width(q));
+  const std::uint64_t full = p.poly_degree() * (chain_bits + special_bits) / 8, chain = p.poly_degree() * chain_bits / 8;
+  const std::size_t dnum = p.digit_count();
+  mp::rkg_party r0(c.session, 0, c.shares[0], c.rng);
+  const auto rk1 = r0.round1();
+  auto agg1 = mp::rkg_aggregator(c.session, 1);
+  agg1.add(rk1);
+  const auto rk2 = r0.round2(agg1.partial_result()); // sizes only: an incomplete aggregate will do
+  const struct {
+    const char* name;
+    std::uint64_t size, expected;
+  } rows[] = {
+      {"CKG", mp::serialized_size(c.session, mp::ckg_share(c.session, 0, c.shares[0], c.rng)), 84 + full},
+      {"RKG round 1", mp::serialized_size(c.session, rk1), 84 + 2 * dnum * full},
+      {"RKG round 2", mp::serialized_size(c.session, rk2), 84 + 2 * dnum * full},
+      {"RTG (per Galois element)",
+       mp::serialized_size(c.session, mp::rtg_share(c.session, 0, c.shares[0], ckks::galois_element_for_step(1, p.poly_degree()), c.rng)),
+       84 + dnum * full},
+      {"CKS (ciphertext at the top level)",
+       mp::serialized_size(c.session, mp::cks_share(c.session, 0, c.shares[0], switched, f, c.rng)), 84 + chain},
+      {"PCKS (ciphertext at the top level)",
+       mp::serialized_size(c.session, mp::pcks_share(c.session, 0, c.shares[0], switched, target, f, c.rng)), 84 + 2 * chain},
+  };
+  for (const auto& r : rows) {
+    std::printf("multiparty N=16384, {60 x 5}, dnum %zu: %-36s %10llu bytes per party\n", dnum, r.name,
+                static_cast<unsigned long long>(r.size));
+    CHECK(r.size == r.expected);
+  }
 }
