@@ -403,3 +403,35 @@ TEST_CASE("multiparty: three parties at N = 16384 (128-bit secure): multiply, re
     CHECK(r.size == r.expected);
   }
 }
+
+TEST_CASE("multiparty: collective keys follow hybrid key switching (α = 2 special primes) and save like single keys",
+          "[ckks][multiparty]") {
+  // Four 50-bit chain primes in two digits, two 50-bit special primes (P >= every digit product);
+  // scale 2^50, and the product (scale 2^100) decrypted before any rescale, for the smudging's room.
+  const ckks::parameters p(1024, {50, 50, 50, 50, 50, 50}, 50, ckks::special_primes{2}, insecure);
+  REQUIRE(p.digit_count() == 2);
+  const std::vector<long long> steps{1, 5};
+  committee c(p, 4, 17, steps, false);
+  REQUIRE(c.rlk->key().digit_count() == 2);
+  REQUIRE(c.rlk->key().special_count() == 2);
+  const ckks::encoder enc(p.poly_degree());
+  ckks::encryptor encryptor(p, *c.pk, c.rng);
+  const ckks::evaluator ev(p);
+  const ckks::decryptor oracle(p, c.ideal_secret());
+  const auto x = random_values(p.slot_count(), 41), y = random_values(p.slot_count(), 42);
+  // The collective keys survive ckks::save / load (in full: their a_j are CRPs, not a key's own seed).
+  const auto rlk = ckks::load_relin_keys(p, ckks::save(p, *c.rlk));
+  const auto gk = ckks::load_galois_keys(p, ckks::save(p, *c.gk));
+  const auto ct = ev.rotate(ev.relinearize(ev.multiply(encryptor.encrypt(ckks::encode(p, enc, x)),
+                                                       encryptor.encrypt(ckks::encode(p, enc, y))), rlk),
+                            5, gk);
+  std::vector<double> xy(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) xy[i] = x[i] * y[i];
+  const auto want = rotate_left(xy, 5);
+  CHECK(max_error(oracle.decrypt_decode(ct, enc), want) < 1e-6);
+  const mp::gaussian_smudging f{std::max(1.0, 2 * oracle.noise_bound(ct, want, enc)), 40, 512};
+  const double sigma = smudging_slot_deviation(p, f, 4, ct.scale());
+  INFO("per-slot smudging " << sigma);
+  CHECK(max_error(ckks::decode(p, enc, c.decrypt(ct, f, c.everyone())), want) < 1e-6 + 8 * sigma);
+  CHECK(sigma < 0.01);
+}
