@@ -435,3 +435,57 @@ TEST_CASE("multiparty: collective keys follow hybrid key switching (α = 2 speci
   CHECK(max_error(ckks::decode(p, enc, c.decrypt(ct, f, c.everyone())), want) < 1e-6 + 8 * sigma);
   CHECK(sigma < 0.01);
 }
+
+TEST_CASE("multiparty: t-out-of-N by Shamir sharing of the shares: t parties decrypt, t - 1 cannot",
+          "[ckks][multiparty][threshold]") {
+  committee c(small(), 3, 23, {}, false);
+  const auto& p = c.params;
+  const std::size_t t = 2;
+  // Setup (all three online): each party deals its share, each keeps the sum of what it received.
+  std::vector<std::vector<ckks::secret_key>> dealt;
+  for (std::uint32_t i = 0; i < 3; ++i) dealt.push_back(mp::deal_threshold_shares(c.session, c.shares[i], t, c.rng));
+  std::vector<ckks::secret_key> points;
+  for (std::uint32_t j = 0; j < 3; ++j) {
+    std::vector<ckks::secret_key> received;
+    for (std::uint32_t i = 0; i < 3; ++i) received.push_back(dealt[i][j]);
+    points.push_back(mp::combine_threshold_shares(c.session, received));
+  }
+  const ckks::encoder enc(p.poly_degree());
+  ckks::encryptor encryptor(p, *c.pk, c.rng);
+  const ckks::decryptor oracle(p, c.ideal_secret());
+  const auto x = random_values(p.slot_count(), 51);
+  const auto ct = encryptor.encrypt(ckks::encode(p, enc, x, 0x1p100, p.max_level()));
+  const ckks::flooding_parameters f{std::max(1.0, 2 * oracle.noise_bound(ct, x, enc)), 40};
+  const double sigma = smudging_slot_deviation(p, f, 3, ct.scale());
+  const auto quorum_decrypt = [&](std::span<const std::uint32_t> active) {
+    auto sum = mp::cks_aggregator(c.session, ct, active);
+    for (const auto j : active) {
+      const auto additive = mp::active_share(c.session, j, points[j], active);
+      sum.add(wire(c.session, mp::cks_share(c.session, j, additive, ct, f, c.rng)));
+    }
+    return ckks::decode(p, enc, mp::collective_decrypt(c.session, ct, wire(c.session, sum.result())));
+  };
+  // Every quorum of two decrypts (party 1, then 0, then 2 offline).
+  const std::vector<std::vector<std::uint32_t>> quorums{{0, 2}, {1, 2}, {0, 1}, {0, 1, 2}};
+  for (const auto& q : quorums) CHECK(max_error(quorum_decrypt(q), x) < 1e-9 + 8 * sigma);
+  // One party alone (t - 1) gets garbage.
+  for (std::uint32_t j = 0; j < 3; ++j) {
+    const std::vector<std::uint32_t> alone{j};
+    CHECK(max_error(quorum_decrypt(alone), x) > 1e6);
+  }
+  // The quorum's aggregator refuses a share from a party outside it.
+  const std::vector<std::uint32_t> pair{0, 2};
+  auto sum = mp::cks_aggregator(c.session, ct, pair);
+  CHECK_THROWS_AS(sum.add(mp::cks_share(c.session, 1, mp::active_share(c.session, 1, points[1], quorums[1]), ct, f, c.rng)),
+                  mp::share_mismatch);
+  CHECK_THROWS_AS(mp::active_share(c.session, 1, points[1], pair), hefl::invalid_argument);
+
+  // Below a majority only by name.
+  CHECK_THROWS_AS(mp::deal_threshold_shares(c.session, c.shares[0], 1, c.rng), hefl::security_error);
+  CHECK_NOTHROW(mp::deal_threshold_shares(c.session, c.shares[0], 1, c.rng,
+                                          mp::threshold_policy::allow_minority_i_know_fewer_parties_can_decrypt));
+  CHECK_THROWS_AS(mp::deal_threshold_shares(c.session, c.shares[0], 4, c.rng), hefl::invalid_argument);
+  const mp::session four(p, seed_of(24), 4);
+  CHECK_THROWS_WITH(mp::check_threshold(four, 2), Contains("at least 3"));
+  CHECK_NOTHROW(mp::check_threshold(four, 3));
+}

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Multiparty (N-out-of-N threshold) CKKS: the protocols of Mouchet, Troncoso-Pastoriza, Bossuat,
+/// Multiparty CKKS (N-out-of-N, and t-out-of-N through threshold.hpp): the protocols of Mouchet, Troncoso-Pastoriza, Bossuat,
 /// Hubaux, "Multiparty Homomorphic Encryption from Ring-Learning-with-Errors" (PETS 2021). See
 /// docs/threshold.md.
 
@@ -12,3 +12,4 @@
 #include <hefl/he/ckks/multiparty/sampling.hpp>
 #include <hefl/he/ckks/multiparty/session.hpp>
 #include <hefl/he/ckks/multiparty/share.hpp>
+#include <hefl/he/ckks/multiparty/threshold.hpp>

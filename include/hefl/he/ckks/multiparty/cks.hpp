@@ -27,6 +27,7 @@
 #include <hefl/he/ckks/multiparty/share.hpp>
 
 #include <cstdint>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -69,6 +70,14 @@ template <smudging_parameters Smudging>
 /// A CKS accumulator for @p ct.
 [[nodiscard]] inline share_sum cks_aggregator(const session& s, const ciphertext& ct) {
   return share_sum(s, protocol::cks, 1, fingerprint(ct), cks_shape(ct));
+}
+
+/// A CKS accumulator for @p ct that expects the shares of the parties in @p active only (a quorum
+/// of a threshold session, threshold.hpp).
+/// @throws hefl::invalid_argument as share_sum.
+[[nodiscard]] inline share_sum cks_aggregator(const session& s, const ciphertext& ct,
+                                            std::span<const std::uint32_t> active) {
+  return share_sum(s, protocol::cks, 1, fingerprint(ct), cks_shape(ct), active);
 }
 
 /// The plaintext c_0 + Σ h_i at ct's level and scale (decode it with ckks::decode).

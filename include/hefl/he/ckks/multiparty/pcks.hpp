@@ -17,6 +17,7 @@
 #include <hefl/he/ckks/multiparty/share.hpp>
 
 #include <cstdint>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,14 @@ template <smudging_parameters Smudging>
 /// A PCKS accumulator for @p ct.
 [[nodiscard]] inline share_sum pcks_aggregator(const session& s, const ciphertext& ct) {
   return share_sum(s, protocol::pcks, 1, fingerprint(ct), pcks_shape(ct));
+}
+
+/// A PCKS accumulator for @p ct that expects the shares of the parties in @p active only (a quorum
+/// of a threshold session, threshold.hpp).
+/// @throws hefl::invalid_argument as share_sum.
+[[nodiscard]] inline share_sum pcks_aggregator(const session& s, const ciphertext& ct,
+                                            std::span<const std::uint32_t> active) {
+  return share_sum(s, protocol::pcks, 1, fingerprint(ct), pcks_shape(ct), active);
 }
 
 /// The re-encrypted ciphertext (c_0 + Σ h0_i, Σ h1_i) at ct's level and scale, under the target key.

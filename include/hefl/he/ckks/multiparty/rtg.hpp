@@ -12,7 +12,9 @@
 #include <hefl/he/ckks/multiparty/session.hpp>
 #include <hefl/he/ckks/multiparty/share.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <map>
 #include <utility>
 #include <vector>

@@ -58,7 +58,6 @@ public:
   [[nodiscard]] const std::vector<ckks::detail::rns_poly>& polys() const noexcept { return m_polys; }
 
 private:
-  friend class share_sum;
   std::uint64_t m_params_id;
   session_tag m_tag;
   protocol m_protocol;
@@ -310,9 +309,25 @@ inline void check_share(const session& s, const share& sh, protocol p, unsigned 
 /// Sums the shares of one protocol round, one per party, refusing any share that belongs elsewhere.
 class share_sum {
 public:
+  /// Expects one share from every party of the session.
   share_sum(const session& s, protocol p, unsigned round, std::uint64_t subject, share_shape shape)
       : m_session(s), m_protocol(p), m_round(round), m_subject(subject), m_shape(shape),
-        m_seen(s.party_count(), false) {}
+        m_seen(s.party_count(), false), m_expected(s.party_count(), true), m_expected_count(s.party_count()) {}
+
+  /// Expects one share from each party in @p active only (a threshold decryption by a quorum).
+  /// @throws hefl::invalid_argument if active is empty, lists a party twice or one out of range.
+  share_sum(const session& s, protocol p, unsigned round, std::uint64_t subject, share_shape shape,
+            std::span<const std::uint32_t> active)
+      : m_session(s), m_protocol(p), m_round(round), m_subject(subject), m_shape(shape),
+        m_seen(s.party_count(), false), m_expected(s.party_count(), false), m_expected_count(active.size()) {
+    if (active.empty()) throw invalid_argument("ckks::multiparty::share_sum: the active set is empty");
+    for (const auto i : active) {
+      if (i >= s.party_count() || m_expected[i])
+        throw invalid_argument("ckks::multiparty::share_sum: party " + std::to_string(i) +
+                               " is out of range or listed twice in the active set");
+      m_expected[i] = true;
+    }
+  }
 
   /// Adds one party's share.
   /// @throws share_mismatch if it belongs to other parameters, another session, protocol, round or
@@ -321,6 +336,9 @@ public:
     if (sh.party() == all_parties)
       throw share_mismatch("ckks::multiparty: refused an aggregated share where one party's share was expected");
     check_share(m_session, sh, m_protocol, m_round, m_subject, m_shape, sh.party());
+    if (!m_expected[sh.party()])
+      throw share_mismatch("ckks::multiparty: party " + std::to_string(sh.party()) + " is not in the active set of this " +
+                           std::string(protocol_name(m_protocol)) + " round");
     if (m_seen[sh.party()])
       throw share_mismatch("ckks::multiparty: party " + std::to_string(sh.party()) + " already contributed to " +
                            std::string(protocol_name(m_protocol)) + " round " + std::to_string(m_round));
@@ -336,8 +354,8 @@ public:
 
   /// Number of shares added.
   [[nodiscard]] std::size_t count() const noexcept { return m_count; }
-  /// Whether every party contributed.
-  [[nodiscard]] bool complete() const noexcept { return m_count == m_session.party_count(); }
+  /// Whether every expected party contributed.
+  [[nodiscard]] bool complete() const noexcept { return m_count == m_expected_count; }
 
   /// The aggregated share (party all_parties).
   /// @throws hefl::invalid_argument unless every party contributed (the message names the missing ones).
@@ -345,7 +363,7 @@ public:
     if (!complete()) {
       std::string missing;
       for (std::size_t i = 0; i < m_seen.size(); ++i)
-        if (!m_seen[i]) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+        if (m_expected[i] && !m_seen[i]) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
       throw invalid_argument("ckks::multiparty: " + std::string(protocol_name(m_protocol)) + " round " +
                              std::to_string(m_round) + " is missing the shares of parties " + missing);
     }
@@ -365,7 +383,8 @@ private:
   unsigned m_round;
   std::uint64_t m_subject;
   share_shape m_shape;
-  std::vector<bool> m_seen;
+  std::vector<bool> m_seen, m_expected;
+  std::size_t m_expected_count;
   std::size_t m_count = 0;
   std::vector<ckks::detail::rns_poly> m_sum;
 };
