@@ -99,11 +99,12 @@ __extension__ typedef __int128 i128;
 
 /// The Gaussian smudging of a partial decryption of a computed result (Li, Micciancio, Schultz,
 /// Sorrell, "Securing Approximate Homomorphic Encryption Using Differential Privacy", CRYPTO 2022,
-/// Cor. 2, the noise flooding OpenFHE applies to its threshold CKKS decryption): every coefficient
-/// gets a Gaussian of σ = sqrt(12·τ)·2^(s/2)·B (gaussian_flooding_deviation), B a bound on the
-/// coefficients of the ciphertext noise, s the security in bits and τ the number of values published
-/// under the collective key. Far smaller than the uniform smudging of flooding_parameters (which is
-/// N·2^(λ_s - 1)/sqrt(3)·B per coefficient, a statistical bound), so it fits products at usual scales.
+/// Cor. 2): every coefficient gets a Gaussian of σ = sqrt(12·τ)·2^(s/2)·B
+/// (gaussian_flooding_deviation), B a bound on the coefficients of the ciphertext noise, s the
+/// security in bits and τ the number of values published under the collective key. That paper's
+/// guarantee (s bits against key recovery from τ published values), not a statistical distance: far
+/// smaller than the uniform smudging of flooding_parameters (N·2^(λ_s - 1)/sqrt(3)·B per coefficient,
+/// a statistical bound), so it fits products at usual scales.
 struct gaussian_smudging {
   double noise_bound = 0;         ///< B, in integer coefficient units at the ciphertext's scale
   int statistical_security = 40;  ///< s, in [30, 100]
@@ -187,6 +188,7 @@ inline void multiply_subtract(rns_poly& acc, const rns_poly& a, const rns_poly& 
   rns_poly t = a;
   multiply_inplace(t, b, ctx);
   sub_inplace(acc, t, ctx);
+  secure_wipe(t.data()); // a·s_i or a·u_i: the secret to anyone who knows a
 }
 
 } // namespace hefl::he::ckks::multiparty::detail

@@ -58,7 +58,7 @@ enum class protocol : std::uint8_t {
 
 /// The public 256-bit seed of a session. Public, but it must be fresh for each session (drawn by one
 /// party from a CSPRNG, or agreed by coin tossing) so that no party chose the CRPs.
-using session_seed = std::array<std::uint8_t, detail::chacha20_seed_size>;
+using session_seed = std::array<std::uint8_t, ckks::detail::chacha20_seed_size>;
 
 /// A 128-bit tag of (session seed, parameter id) that every message carries: a PRF value of the
 /// seed (ChaCha20 key stream under a dedicated nonce). It detects a share from another session or
@@ -75,7 +75,7 @@ public:
       throw invalid_argument("ckks::multiparty::session: the party count must be in [2, " +
                              std::to_string(max_parties) + "], got " + std::to_string(party_count));
     const std::uint64_t id = params.id();
-    detail::chacha20_source tag_stream(seed, {label_word | 0xffu, static_cast<std::uint32_t>(id),
+    ckks::detail::chacha20_source tag_stream(seed, {label_word | 0xffu, static_cast<std::uint32_t>(id),
                                               static_cast<std::uint32_t>(id >> 32)});
     tag_stream.fill(m_tag);
   }
@@ -92,16 +92,16 @@ public:
   /// CKG): uniform, NTT form, over all primes (chain and special), the same for every party.
   /// @throws hefl::invalid_argument if digit is not below the parameters' digit count or element
   ///         does not fit 32 bits.
-  [[nodiscard]] detail::rns_poly crp(protocol p, std::uint64_t element, std::size_t digit) const {
+  [[nodiscard]] ckks::detail::rns_poly crp(protocol p, std::uint64_t element, std::size_t digit) const {
     if (digit >= m_params.digit_count())
       throw invalid_argument("ckks::multiparty::session::crp: digit " + std::to_string(digit) + " of " +
                              std::to_string(m_params.digit_count()));
     if (element > 0xffffffffu) throw invalid_argument("ckks::multiparty::session::crp: Galois element too large");
-    detail::chacha20_source stream(m_seed, {label_word | static_cast<std::uint32_t>(p),
+    ckks::detail::chacha20_source stream(m_seed, {label_word | static_cast<std::uint32_t>(p),
                                             static_cast<std::uint32_t>(element), static_cast<std::uint32_t>(digit)});
-    detail::rns_poly a(m_params.poly_degree(), m_params.max_level(), m_params.special_prime_count());
-    detail::random_stream rs(stream);
-    detail::sample_uniform(a, rs, m_params.context());
+    ckks::detail::rns_poly a(m_params.poly_degree(), m_params.max_level(), m_params.special_prime_count());
+    ckks::detail::random_stream rs(stream);
+    ckks::detail::sample_uniform(a, rs, m_params.context());
     return a;
   }
 
