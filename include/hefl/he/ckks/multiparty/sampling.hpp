@@ -74,7 +74,7 @@ __extension__ typedef __int128 i128;
   const auto u = static_cast<u128>(amplitude);
   const u128 range = 2 * u;
   const auto high = static_cast<std::uint64_t>(range >> 64), low = static_cast<std::uint64_t>(range);
-  const int bits = high != 0 ? 64 + std::bit_width(high) : std::bit_width(low);
+  const int bits = high != 0 ? 64 + static_cast<int>(std::bit_width(high)) : static_cast<int>(std::bit_width(low));
   const u128 mask = (u128{1} << bits) - 1;
   rns_poly flood(n, level, 0);
   {

@@ -163,7 +163,7 @@ void put(std::vector<std::uint8_t>& out, std::size_t& pos, const T& v) {
   for (const auto& p : sh.polys())
     for (std::size_t i = 0; i < p.limb_count(); ++i) {
       const std::uint64_t q = ctx.primes()[p.prime_index(i, ctx)];
-      if (!ckks::detail::wire::pack_limb(p.limb(i), p.degree(), q, std::bit_width(q), out.data() + pos))
+      if (!ckks::detail::wire::pack_limb(p.limb(i), p.degree(), q, static_cast<int>(std::bit_width(q)), out.data() + pos))
         throw invalid_argument("ckks::multiparty::save: a residue is not reduced below its prime");
       pos += static_cast<std::size_t>(ckks::detail::wire::limb_bytes(p.degree(), q));
     }
@@ -259,7 +259,7 @@ void put(std::vector<std::uint8_t>& out, std::size_t& pos, const T& v) {
     ckks::detail::rns_poly p(params.poly_degree(), level, special, true);
     for (std::size_t i = 0; i < p.limb_count(); ++i) {
       const std::uint64_t q = ctx.primes()[p.prime_index(i, ctx)];
-      const std::size_t bad = ckks::detail::wire::unpack_limb(bytes.data() + pos, p.degree(), q, std::bit_width(q), p.limb(i));
+      const std::size_t bad = ckks::detail::wire::unpack_limb(bytes.data() + pos, p.degree(), q, static_cast<int>(std::bit_width(q)), p.limb(i));
       if (bad != p.degree())
         throw parse_error(who + "polynomial " + std::to_string(c) + ", limb " + std::to_string(i) + ": coefficient " +
                           std::to_string(bad) + " is not below its prime " + std::to_string(q));
