@@ -49,9 +49,12 @@ inline void check_ciphertext(const session& s, const ciphertext& ct, const char*
 /// Party @p party's partial decryption of @p ct: s_i·c_1 plus smudging noise of parameter @p f.
 /// @throws hefl::invalid_argument if sk or ct belong to other parameters, ct has 3 parts, party is
 ///         out of range, or as detail::smudging_poly (f invalid, or K·U does not fit Q_l/8).
-template <smudging_parameters Smudging>
+template <class Smudging>
 [[nodiscard]] share cks_share(const session& s, std::uint32_t party, const secret_key& sk, const ciphertext& ct,
                                      const Smudging& f, random_source& rng) {
+  static_assert(smudging_parameters<Smudging>,
+                "ckks::multiparty::cks_share needs its smudging as ckks::flooding_parameters (uniform, with a statistical "
+                "bound) or multiparty::gaussian_smudging (for computed results): see docs/threshold.md");
   const auto& params = s.params();
   detail::check_ciphertext(s, ct, "ckks::multiparty::cks_share");
   if (sk.parameters_id() != params.id())

@@ -28,9 +28,12 @@ namespace hefl::he::ckks::multiparty {
 
 /// Party @p party's PCKS share of @p ct towards @p target.
 /// @throws hefl::invalid_argument as cks_share, or if target belongs to other parameters.
-template <smudging_parameters Smudging>
+template <class Smudging>
 [[nodiscard]] share pcks_share(const session& s, std::uint32_t party, const secret_key& sk, const ciphertext& ct,
                                       const public_key& target, const Smudging& f, random_source& rng) {
+  static_assert(smudging_parameters<Smudging>,
+                "ckks::multiparty::pcks_share needs its smudging as ckks::flooding_parameters (uniform, with a statistical "
+                "bound) or multiparty::gaussian_smudging (for computed results): see docs/threshold.md");
   const auto& params = s.params();
   const auto& ctx = params.context();
   detail::check_ciphertext(s, ct, "ckks::multiparty::pcks_share");
