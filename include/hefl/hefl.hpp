@@ -21,6 +21,7 @@
 #include <hefl/fl/encrypted_gradient.hpp>
 #include <hefl/fl/federated_trainer.hpp>
 #include <hefl/he/backend.hpp>
+#include <hefl/he/ckks/multiparty.hpp>
 #include <hefl/he/ckks_backend.hpp>
 #include <hefl/he/plain_backend.hpp>
 #include <hefl/model/logistic_regression.hpp>
