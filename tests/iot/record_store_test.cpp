@@ -180,6 +180,45 @@ TEST_CASE("record_store stores, reads back by patient and time, and logs each in
   CHECK(store.integrity_scan().ok());
 }
 
+TEST_CASE("record_store pages a patient's records in (timestamp, id) order after a cursor", "[iot][record_store][paging]") {
+  store_fixture f;
+  store_temp_dir dir;
+  local_ledger chain;
+  record_store store(dir.file("records.db"), f.keys, chain);
+  // Two records share a timestamp, so the id breaks the tie; bob's record is never on alice's pages.
+  const std::int64_t ms[] = {1'700'000'000'500, 1'700'000'000'100, 1'700'000'000'300, 1'700'000'000'300,
+                             1'700'000'000'200};
+  for (std::size_t i = 0; i < 5; ++i) REQUIRE(store.insert(f.make(f.alice, 60 + static_cast<std::int64_t>(i), ms[i])) == i + 1);
+  REQUIRE(store.insert(f.make(f.bob, 90, 1'700'000'000'250)) == 6);
+  const auto all = store.records_of("p-1001");
+  REQUIRE(all.size() == 5);
+  std::vector<std::uint64_t> order;
+  for (const auto& r : all) order.push_back(r.id);
+  CHECK(order == std::vector<std::uint64_t>{2, 5, 3, 4, 1});
+
+  std::vector<std::uint64_t> paged;
+  std::optional<record_cursor> after;
+  for (int pages = 0; pages < 10; ++pages) {  // bounded: 3 pages are expected
+    const auto page = store.records_of("p-1001", {}, {}, after, 2);
+    CHECK(page.size() <= 2);
+    for (const auto& r : page) paged.push_back(r.id);
+    if (page.size() < 2) break;
+    after = record_cursor::of(page.back());
+  }
+  CHECK(paged == order);
+  // After the cursor of the first of the two tied records comes the second one.
+  const auto tie = store.records_of("p-1001", {}, {}, record_cursor{at_ms(1'700'000'000'300), 3}, 1);
+  REQUIRE(tie.size() == 1);
+  CHECK(tie[0].id == 4);
+  // Paging within a time window; a cursor past the end gives nothing.
+  const auto window = store.records_of("p-1001", at_ms(1'700'000'000'200), at_ms(1'700'000'000'300),
+                                       record_cursor{at_ms(1'700'000'000'200), 5}, 0);
+  REQUIRE(window.size() == 2);
+  CHECK(window[0].id == 3);
+  CHECK(store.records_of("p-1001", {}, {}, record_cursor::of(all.back()), 0).empty());
+  CHECK((record_cursor{at_ms(1), 9} < record_cursor{at_ms(2), 1}));
+}
+
 TEST_CASE("record_store refuses missing and invalid signatures, wrong hashes and duplicates",
           "[iot][record_store][refuse]") {
   store_fixture f;

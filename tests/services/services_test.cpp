@@ -392,6 +392,84 @@ TEST_CASE("services: 100 concurrent devices are all acknowledged and stored, in 
   CHECK(h.store.integrity_scan().ok());
 }
 
+TEST_CASE("services: reads come in pages the storage node caps; the reader gathers them in order", "[services][paging]") {
+  hospital h(1);  // dev-1 measures alice (p-1001)
+  auto dev = h.device(1);
+  vitals_generator vitals(7);
+  constexpr int n = 7;
+  for (int i = 0; i < n; ++i) {
+    const auto r = dev.submit("p-1001", vitals.next(all_vitals[static_cast<std::size_t>(i) % 6]));
+    INFO(why(r));
+    REQUIRE(r.stored);
+  }
+  const auto expected = h.store.records_of("p-1001");
+  REQUIRE(expected.size() == n);
+
+  // A second storage service over the same guard and access controller, with small pages.
+  storage_service_options o;
+  o.max_read_records = 3;
+  storage_type small(h.issue(h.ca, iot::role::storage, "storage-1"), h.guard, h.access, o);
+  reader_client doctor(h.issue(h.ca, iot::role::doctor, "dr-house"), "127.0.0.1", small.port());
+
+  const auto all = doctor.read("p-1001");  // three pages: 3 + 3 + 1
+  REQUIRE(all.ok());
+  CHECK_FALSE(all.next);
+  REQUIRE(all.records.size() == n);
+  for (int i = 0; i < n; ++i) CHECK(all.records[static_cast<std::size_t>(i)] == expected[static_cast<std::size_t>(i)]);
+
+  const auto first = doctor.read_page("p-1001", iot::read_query{{}, {}, {}, 2});
+  REQUIRE(first.ok());
+  REQUIRE(first.records.size() == 2);
+  REQUIRE(first.next);
+  CHECK(*first.next == iot::record_cursor::of(expected[1]));
+  const auto capped = doctor.read_page("p-1001", iot::read_query{{}, {}, first.next, 100});  // capped at 3
+  REQUIRE(capped.records.size() == 3);
+  CHECK(capped.records[0] == expected[2]);
+  REQUIRE(capped.next);
+  const auto last = doctor.read_page("p-1001", iot::read_query{{}, {}, capped.next, 0});
+  REQUIRE(last.records.size() == 2);
+  CHECK(last.records[1] == expected[6]);
+  CHECK_FALSE(last.next);
+
+  // A byte cap: max_read_bytes at its minimum (4096) holds fewer records than the count cap.
+  storage_service_options tiny;
+  tiny.max_read_bytes = 4096;
+  storage_type bytes(h.issue(h.ca, iot::role::storage, "storage-1"), h.guard, h.access, tiny);
+  reader_client doctor2(h.issue(h.ca, iot::role::doctor, "dr-house"), "127.0.0.1", bytes.port());
+  const auto page = doctor2.read_page("p-1001", iot::read_query{});
+  REQUIRE(page.ok());
+  CHECK(page.records.size() < static_cast<std::size_t>(n));
+  CHECK(page.next);
+  CHECK(doctor2.read("p-1001").records.size() == n);
+
+  // The reader's own bound, and the refusals of malformed page requests.
+  reader_client bounded(h.issue(h.ca, iot::role::doctor, "dr-house"), "127.0.0.1", small.port());
+  bounded.set_max_records(5);
+  CHECK_THROWS_AS(bounded.read("p-1001"), security_error);
+  CHECK_THROWS_AS(bounded.set_max_records(0), invalid_argument);
+  net::tls_client raw(h.issue(h.ca, iot::role::doctor, "dr-house"), [] {
+    net::client_options c;
+    c.accepted_server_roles = iot::role_set{iot::role::storage};
+    return c;
+  }());
+  raw.connect("127.0.0.1", small.port());
+  for (const auto* q : {R"({"patient":"p-1001","limit":0})", R"({"patient":"p-1001","limit":-3})",
+                        R"({"patient":"p-1001","after":"x"})", R"({"patient":"p-1001","after":{"time_ms":1}})"}) {
+    INFO(q);
+    const std::string text = q;
+    const auto reply = raw.request(net::frame{msg::read, std::vector<std::uint8_t>(text.begin(), text.end())});
+    REQUIRE(reply.type == msg::refused);
+    CHECK(read_refusal(reply).reason == "malformed");
+  }
+  CHECK_THROWS_AS(storage_type(h.issue(h.ca, iot::role::storage, "storage-1"), h.guard, h.access,
+                               [] {
+                                 storage_service_options z;
+                                 z.max_read_records = 0;
+                                 return z;
+                               }()),
+                  invalid_argument);
+}
+
 TEST_CASE("services: the vitals generator is reproducible and its values satisfy the vitals contract", "[services]") {
   iot::rule_contract contract = iot::rule_contract::parse(vitals_contract);
   vitals_generator a(7, 0.0), b(7, 0.0), sick(7, 1.0);

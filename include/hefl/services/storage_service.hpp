@@ -11,10 +11,12 @@
 /// after its record's batch committed. Readers are the TLS session's verified peer (the handshake
 /// proved possession of the certificate's key) and go through access_controller::read_authenticated.
 
+#include <hefl/iot/hospital/access.hpp>
 #include <hefl/iot/storage/storage_guard.hpp>
 #include <hefl/net/server.hpp>
 #include <hefl/services/wire.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -37,6 +39,10 @@ struct storage_service_options {
   std::uint16_t port = 0;                ///< 0 = ephemeral (see port())
   std::string address = "127.0.0.1";
   std::size_t max_batch = 512;           ///< most records in one transaction
+  /// Most records in one read reply (a page); a reader asks for the next page with the cursor the
+  /// reply names ("next"). A reply also stops before its JSON would exceed max_read_bytes.
+  std::size_t max_read_records = 1000;
+  std::size_t max_read_bytes = 512 * 1024;  ///< must stay below the readers' max_frame_size (1 MiB by default)
   /// Callback for one line per event (stored, refused, batch, read); empty = silent. Never given secrets.
   std::function<void(const std::string&)> log;
 };
@@ -52,6 +58,8 @@ public:
   storage_service(net::tls_credentials creds, Guard& guard, Access& access, storage_service_options options = {})
       : m_guard(&guard), m_access(&access), m_options(std::move(options)) {
     if (m_options.max_batch == 0) throw invalid_argument("storage_service: max_batch must be at least 1");
+    if (m_options.max_read_records == 0 || m_options.max_read_bytes < 4096)
+      throw invalid_argument("storage_service: max_read_records must be at least 1 and max_read_bytes at least 4096");
     m_committer = std::thread([this] { commit_loop(); });
     try {
       m_server = std::make_unique<net::tls_server>(
@@ -130,26 +138,52 @@ private:
     reply(refusal_frame("storage", "malformed", "unknown message type " + std::to_string(f.type)));
   }
 
+  // A read: {"patient", "from"?, "to"?, "limit"?, "after"?: {"time_ms", "id"}}; the reply
+  // {"records": [...], "next"?: {"time_ms", "id"}} holds at most max_read_records records and
+  // max_read_bytes of JSON, "next" naming where the following page starts.
   net::frame read(const net::peer_identity& peer, const net::frame& f) {
     std::string patient;
-    std::optional<iot::record_time> from, to;
+    iot::read_query q;
+    q.limit = m_options.max_read_records;
     try {
       const auto j = read_json(f);
       patient = j.at("patient").get<std::string>();
-      if (j.contains("from")) from = iot::record_time(std::chrono::milliseconds(j.at("from").get<std::int64_t>()));
-      if (j.contains("to")) to = iot::record_time(std::chrono::milliseconds(j.at("to").get<std::int64_t>()));
+      if (j.contains("from")) q.from = iot::record_time(std::chrono::milliseconds(j.at("from").get<std::int64_t>()));
+      if (j.contains("to")) q.to = iot::record_time(std::chrono::milliseconds(j.at("to").get<std::int64_t>()));
+      if (j.contains("limit")) {
+        const auto limit = j.at("limit").get<std::int64_t>();
+        if (limit < 1) throw parse_error("limit must be at least 1, got " + std::to_string(limit));
+        q.limit = std::min<std::size_t>(static_cast<std::size_t>(limit), m_options.max_read_records);
+      }
+      if (j.contains("after")) {
+        const auto& a = j.at("after");
+        q.after = iot::record_cursor{iot::record_time(std::chrono::milliseconds(a.at("time_ms").get<std::int64_t>())),
+                                     a.at("id").get<std::uint64_t>()};
+      }
     } catch (const std::exception& e) {
       return refusal_frame("access", "malformed", e.what());
     }
-    const auto result = m_access->read_authenticated({peer.certificate}, patient, from, to);
+    const auto result = m_access->read_authenticated({peer.certificate}, patient, q);
     if (!result) {
       log("read refused reader=" + peer.device_id() + " reason=" + std::string(iot::to_string(*result.refusal)));
       return refusal_frame("access", iot::to_string(*result.refusal), result.message);
     }
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : result.records) out.push_back(record_to_json(r));
-    log("read reader=" + peer.device_id() + " records=" + std::to_string(result.records.size()));
-    return json_frame(msg::records, {{"records", std::move(out)}});
+    std::optional<iot::record_cursor> next = result.next;
+    std::size_t bytes = 64;  // the envelope and "next"
+    for (std::size_t i = 0; i < result.records.size(); ++i) {
+      auto r = record_to_json(result.records[i]);
+      bytes += r.dump().size() + 1;
+      if (bytes > m_options.max_read_bytes && i > 0) {  // the rest on the next page
+        next = iot::record_cursor::of(result.records[i - 1]);
+        break;
+      }
+      out.push_back(std::move(r));
+    }
+    log("read reader=" + peer.device_id() + " records=" + std::to_string(out.size()) + (next ? " more=1" : ""));
+    nlohmann::json reply{{"records", std::move(out)}};
+    if (next) reply["next"] = {{"time_ms", next->timestamp.time_since_epoch().count()}, {"id", next->id}};
+    return json_frame(msg::records, reply);
   }
 
   void commit_loop() {

@@ -19,11 +19,13 @@
 
 #include <botan/x509cert.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,6 +55,15 @@ enum class access_refusal : std::uint8_t {
   return "unknown";
 }
 
+/// What a reader asks for: the records with from <= timestamp <= to (each bound optional), after a
+/// cursor (the previous page's access_result::next), at most limit of them (0 = all; a page).
+struct read_query {
+  std::optional<record_time> from;     ///< earliest timestamp, inclusive
+  std::optional<record_time> to;       ///< latest timestamp, inclusive
+  std::optional<record_cursor> after;  ///< start after this (timestamp, id); empty = from the first
+  std::size_t limit = 0;               ///< most records in the answer; 0 = no limit
+};
+
 /// The outcome of a read: the records, or why the reader was refused.
 struct access_result {
   std::optional<access_refusal> refusal;    ///< empty when allowed
@@ -62,6 +73,9 @@ struct access_result {
   std::string message;                      ///< why, for logs; empty when allowed
   std::vector<record> records;              ///< the patient's verified records when allowed
   sha256_digest ledger_entry{};             ///< id of the access transaction
+  /// With a paged read (read_query::limit > 0): where the next page starts, when more records
+  /// follow this page; empty on the last page and for unpaged reads.
+  std::optional<record_cursor> next;
 
   /// True when the read was allowed.
   [[nodiscard]] bool ok() const noexcept { return !refusal.has_value(); }
@@ -170,6 +184,15 @@ public:
                                    std::string_view patient_id, std::optional<record_time> from = {},
                                    std::optional<record_time> to = {},
                                    clock_time now = std::chrono::system_clock::now()) {
+    return read(reader_chain, proof, patient_id, read_query{from, to, {}, 0}, now);
+  }
+
+  /// As read() above for the records @p query selects (a page when query.limit > 0; see
+  /// access_result::next). Each page is a logged access.
+  /// @throws as read() above
+  [[nodiscard]] access_result read(const std::vector<Botan::X509_Certificate>& reader_chain, const access_proof& proof,
+                                   std::string_view patient_id, const read_query& query,
+                                   clock_time now = std::chrono::system_clock::now()) {
     access_result out;
     const auto verdict = validate_reader(reader_chain, out, patient_id, now);
     if (!verdict) return out;
@@ -192,7 +215,7 @@ public:
                           : "the challenge is unknown, expired or already used",
                     patient_id, now);
     }
-    return authorize_and_read(out, *verdict.holder, patient_id, from, to, now);
+    return authorize_and_read(out, *verdict.holder, patient_id, query, now);
   }
 
   /// Reads @p patient_id's records for the holder of @p reader_chain whose possession of the
@@ -204,10 +227,19 @@ public:
                                                  std::string_view patient_id, std::optional<record_time> from = {},
                                                  std::optional<record_time> to = {},
                                                  clock_time now = std::chrono::system_clock::now()) {
+    return read_authenticated(reader_chain, patient_id, read_query{from, to, {}, 0}, now);
+  }
+
+  /// As read_authenticated() above for the records @p query selects (a page when query.limit > 0;
+  /// see access_result::next). Each page is a logged access.
+  /// @throws as read()
+  [[nodiscard]] access_result read_authenticated(const std::vector<Botan::X509_Certificate>& reader_chain,
+                                                 std::string_view patient_id, const read_query& query,
+                                                 clock_time now = std::chrono::system_clock::now()) {
     access_result out;
     const auto verdict = validate_reader(reader_chain, out, patient_id, now);
     if (!verdict) return out;
-    return authorize_and_read(out, *verdict.holder, patient_id, from, to, now);
+    return authorize_and_read(out, *verdict.holder, patient_id, query, now);
   }
 
 private:
@@ -224,7 +256,7 @@ private:
   }
 
   access_result& authorize_and_read(access_result& out, const identity& holder, std::string_view patient_id,
-                                    std::optional<record_time> from, std::optional<record_time> to, clock_time now) {
+                                    const read_query& query, clock_time now) {
     out.reader = holder.subject_id;
     out.reader_role = holder.role;
     if (holder.role != role::doctor && holder.role != role::nurse)
@@ -245,7 +277,17 @@ private:
       return refuse(out, access_refusal::not_assigned, "\"" + holder.subject_id + "\" " + why, patient_id, now);
     }
     out.ledger_entry = log(out.reader, patient_id, true, "ok", now);
-    out.records = m_store->records_of(patient_id, from, to);
+    if (query.limit == 0) {
+      out.records = m_store->records_of(patient_id, query.from, query.to, query.after, 0);
+      return out;
+    }
+    // One more than asked says whether another page follows (the clamp keeps limit + 1 finite).
+    const auto limit = std::min<std::size_t>(query.limit, std::numeric_limits<std::size_t>::max() - 1);
+    out.records = m_store->records_of(patient_id, query.from, query.to, query.after, limit + 1);
+    if (out.records.size() > limit) {
+      out.records.resize(limit);
+      out.next = record_cursor::of(out.records.back());
+    }
     return out;
   }
 

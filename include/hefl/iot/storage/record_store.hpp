@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <compare>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -127,6 +128,19 @@ struct integrity_report {
 struct record_store_options {
   /// How long a write waits for another connection's lock before failing with hefl::io_error.
   std::chrono::milliseconds busy_timeout{5000};
+};
+
+/// A position in a patient's records as records_of() orders them: (timestamp, id). A page of a read
+/// ends at the cursor of its last record; the next page starts after it.
+struct record_cursor {
+  record_time timestamp{};  ///< the record's timestamp
+  std::uint64_t id = 0;     ///< the record's store id
+  /// The cursor of @p r (a stored record).
+  [[nodiscard]] static record_cursor of(const record& r) noexcept { return {r.timestamp, r.id}; }
+  /// Cursors are equal when both fields are.
+  bool operator==(const record_cursor&) const = default;
+  /// (timestamp, id) order, the order of records_of().
+  auto operator<=>(const record_cursor&) const = default;
 };
 
 /// Signed records in SQLite (table hefl_records). Thread-safe: one connection, serialised by a mutex.
@@ -303,16 +317,34 @@ public:
   ///         (nothing is returned then); hefl::io_error if the database cannot be read
   [[nodiscard]] std::vector<record> records_of(std::string_view patient_id, std::optional<record_time> from = {},
                                                std::optional<record_time> to = {}) const {
+    return records_of(patient_id, from, to, std::nullopt, 0);
+  }
+
+  /// One page of records_of(): the records that come after @p after in (timestamp, id) order (all of
+  /// them when empty), at most @p limit of them (0 = no limit). Pass the last record's
+  /// record_cursor::of() as @p after to read the next page; records stored meanwhile with a later
+  /// (timestamp, id) appear on later pages, earlier ones do not.
+  /// @throws as records_of() above
+  [[nodiscard]] std::vector<record> records_of(std::string_view patient_id, std::optional<record_time> from,
+                                               std::optional<record_time> to, std::optional<record_cursor> after,
+                                               std::size_t limit) const {
     const std::lock_guard lock(m_mutex);
     return guarded("read records", [&] {
       std::string sql = std::string(select_columns) + " WHERE patient = ?1";
       if (from) sql += " AND time_ms >= CAST(?2 AS INTEGER)";
       if (to) sql += " AND time_ms <= CAST(?3 AS INTEGER)";
+      if (after)
+        sql += " AND (time_ms > CAST(?4 AS INTEGER) OR (time_ms = CAST(?4 AS INTEGER) AND id > CAST(?5 AS INTEGER)))";
       sql += " ORDER BY time_ms, id";
+      if (limit > 0) sql += " LIMIT " + std::to_string(limit);
       const auto q = m_db->new_statement(sql);
       q->bind(1, std::string(patient_id));
       if (from) q->bind(2, std::to_string(from->time_since_epoch().count()));
       if (to) q->bind(3, std::to_string(to->time_since_epoch().count()));
+      if (after) {
+        q->bind(4, std::to_string(after->timestamp.time_since_epoch().count()));
+        q->bind(5, std::to_string(after->id));
+      }
       std::vector<record> out;
       std::vector<std::uint64_t> bad;
       std::string first_problem;
