@@ -77,6 +77,16 @@ struct server_state {
   std::deque<std::string> refusals;   ///< the newest limits.max_refusals_kept refusals
   std::uint64_t refusals_total = 0;   ///< every refusal since start
   std::atomic<bool> stopping{false};
+  /// False once stop() is past draining: late asynchronous replies are dropped, never posted to the
+  /// server's io_context (which the server's destructor frees). Guarded by mutex.
+  bool io_open = true;
+
+  /// Releases one in-flight request of @p peer_key whose reply went nowhere. Call with mutex held.
+  void release_in_flight(const std::string& peer_key) {
+    auto it = in_flight.find(peer_key);
+    if (it != in_flight.end() && --it->second == 0) in_flight.erase(it);
+    --in_flight_total;
+  }
 
   /// Notes one handshake refusal. Call with mutex held.
   void note_refusal(std::string reason) {
@@ -145,9 +155,22 @@ private:
     if (m_state->async_handler) {
       asio::post(m_state->pool, [self, peer = *m_peer, id, f = std::move(f)]() mutable {
         auto done = std::make_shared<std::atomic<bool>>(false);
-        reply_callback reply = [self, id, done](frame r) {
+        // The callback may outlive the connection and the server (a handler may keep it): it holds the
+        // session weakly and the shared state strongly, and delivers only while the io_context runs.
+        reply_callback reply = [weak = std::weak_ptr<server_session>(self), state = self->m_state,
+                                key = peer.device_id(), id, done](frame r) {
           if (done->exchange(true)) return;
-          asio::post(self->executor(), [self, id, r = std::move(r)] { self->reply_ready(id, r); });
+          {
+            std::lock_guard lock(state->mutex);
+            std::shared_ptr<server_session> s = state->io_open ? weak.lock() : nullptr;
+            if (s) {
+              // The posted handler keeps the session alive until it runs (or the io_context drops it).
+              asio::post(s->executor(), [s, id, r = std::move(r)] { s->reply_ready(id, r); });
+              return;
+            }
+            state->release_in_flight(key);  // the connection or the server is gone: nobody to answer
+          }
+          state->cv.notify_all();
         };
         try {
           self->m_state->async_handler(peer, std::move(f), reply);
@@ -173,9 +196,7 @@ private:
     send_frame(id, reply);
     {
       std::lock_guard lock(m_state->mutex);
-      auto it = m_state->in_flight.find(m_peer->device_id());
-      if (it != m_state->in_flight.end() && --it->second == 0) m_state->in_flight.erase(it);
-      --m_state->in_flight_total;
+      m_state->release_in_flight(m_peer->device_id());
       ++m_state->replies;
     }
     m_state->cv.notify_all();
@@ -324,6 +345,10 @@ public:
         lock.lock();
         m_state->cv.wait_for(lock, std::chrono::seconds(2), all_closed);
       }
+    }
+    {
+      std::lock_guard lock(m_state->mutex);
+      m_state->io_open = false;  // asynchronous replies from now on are dropped (see server_state)
     }
     m_state->pool.join();
     m_work.reset();
