@@ -26,6 +26,13 @@ TEST_CASE("ckks presets take a number of special primes and keep their ring degr
   CHECK(he::ckks_encrypted_data_parameters(4, special_primes{1}) == he::ckks_encrypted_data_parameters(4));
   CHECK(he::ckks_aggregation_parameters(special_primes{1}) == he::ckks_aggregation_parameters());
   CHECK(he::ckks_encrypted_model_parameters(3, special_primes{1}) == he::ckks_encrypted_model_parameters(3));
+  CHECK(he::ckks_encrypted_data_parameters(4) == ckks::parameters(16384, {60, 50, 50, 50, 50, 60}, 50));
+  CHECK(he::ckks_encrypted_data_parameters(7) == ckks::parameters(32768, {60, 50, 50, 50, 50, 50, 50, 50, 60}, 50));
+  CHECK(he::ckks_encrypted_model_parameters(2) == ckks::parameters(32768, {60, 60, 60, 60, 60}, 60));
+  CHECK(he::ckks_aggregation_parameters() == ckks::parameters(8192, {50, 50, 50, 60}, 40));
+  // The presets can still be passed as callables taking the number of levels alone (paper_tables does).
+  const auto call = [](auto preset) { return preset(3); };
+  CHECK(call(he::ckks_encrypted_data_parameters) == he::ckks_encrypted_data_parameters(3));
 
   // Depth 4 at 2^50 with α = 3: {60, 50×4 | 54, 54, 54}, 2 digits instead of 5, N = 16384.
   const ckks::parameters d4 = he::ckks_encrypted_data_parameters(4, special_primes{3});

@@ -178,16 +178,20 @@ namespace detail {
 /// @throws hefl::invalid_argument if levels is outside [1, 15], alpha is 0 or above levels + 1, or
 ///         the chain with its special primes exceeds the 128-bit bound at its N (the message names
 ///         both bit counts); as ckks::parameters.
-[[nodiscard]] inline ckks::parameters ckks_encrypted_data_parameters(int levels,
-                                                                     ckks::special_primes alpha = ckks::special_primes{1}) {
-  if (levels < 1 || levels > 15)
-    throw invalid_argument("he::ckks_encrypted_data_parameters: levels must be in [1, 15], got " +
-                           std::to_string(levels));
-  std::vector<int> chain{60};
-  chain.insert(chain.end(), static_cast<std::size_t>(levels), 50);
-  return detail::preset_with_special_primes("he::ckks_encrypted_data_parameters", levels <= 6 ? 16384 : 32768,
-                                            std::move(chain), 60, 50, alpha);
-}
+/// (A function object, so that code passing the preset as a callable, e.g. paper_tables, keeps
+/// compiling with the optional argument.)
+struct ckks_encrypted_data_parameters_fn {
+  [[nodiscard]] ckks::parameters operator()(int levels, ckks::special_primes alpha = ckks::special_primes{1}) const {
+    if (levels < 1 || levels > 15)
+      throw invalid_argument("he::ckks_encrypted_data_parameters: levels must be in [1, 15], got " +
+                             std::to_string(levels));
+    std::vector<int> chain{60};
+    chain.insert(chain.end(), static_cast<std::size_t>(levels), 50);
+    return detail::preset_with_special_primes("he::ckks_encrypted_data_parameters", levels <= 6 ? 16384 : 32768,
+                                              std::move(chain), 60, 50, alpha);
+  }
+};
+inline constexpr ckks_encrypted_data_parameters_fn ckks_encrypted_data_parameters{};
 
 /// Parameters for fl::encrypted_model_training (encrypted data and weights) with room to flood the
 /// models the key holder publishes (a model has no sample count to divide its noise by, so it needs
@@ -197,15 +201,18 @@ namespace detail {
 /// @throws hefl::invalid_argument if levels is outside [1, 11] (14 primes of 60 bits fill the 881 bits
 ///         allowed at N = 32768), alpha is 0 or above levels + 2, or the chain with its special primes
 ///         exceeds the bound (the message names both bit counts); as ckks::parameters.
-[[nodiscard]] inline ckks::parameters ckks_encrypted_model_parameters(int levels,
-                                                                      ckks::special_primes alpha = ckks::special_primes{1}) {
-  if (levels < 1 || levels > 11)
-    throw invalid_argument("he::ckks_encrypted_model_parameters: levels must be in [1, 11], got " +
-                           std::to_string(levels));
-  std::vector<int> chain(static_cast<std::size_t>(levels) + 2, 60);
-  return detail::preset_with_special_primes("he::ckks_encrypted_model_parameters", 32768, std::move(chain), 60, 60,
-                                            alpha);
-}
+/// (A function object, as ckks_encrypted_data_parameters.)
+struct ckks_encrypted_model_parameters_fn {
+  [[nodiscard]] ckks::parameters operator()(int levels, ckks::special_primes alpha = ckks::special_primes{1}) const {
+    if (levels < 1 || levels > 11)
+      throw invalid_argument("he::ckks_encrypted_model_parameters: levels must be in [1, 11], got " +
+                             std::to_string(levels));
+    std::vector<int> chain(static_cast<std::size_t>(levels) + 2, 60);
+    return detail::preset_with_special_primes("he::ckks_encrypted_model_parameters", 32768, std::move(chain), 60, 60,
+                                              alpha);
+  }
+};
+inline constexpr ckks_encrypted_model_parameters_fn ckks_encrypted_model_parameters{};
 
 namespace detail {
 
