@@ -1,5 +1,5 @@
 // RNS-CKKS costs (Cheon, Han, Kim, Kim, Song, SAC 2018) for the default chains of secure_parameters
-// at depth 2 and 7, N = 8192 {50, 40, 40, 50} and N = 16384 {50, 40 x 7, 50} (every prime below 2^50:
+// at depth 2 and 7, N = 8192 {50, 40, 40 | 50} and N = 16384 {50, 40 x 7 | 45, 45} (every prime below 2^50:
 // the AVX-512 IFMA kernels where the CPU has them), scale 2^40, each operation once with
 // one thread and once with two (hefl::scoped_thread_count inside the benchmark; "/threads:k" in
 // the name is hefl's thread count, not Google Benchmark's ->Threads()). "Time" is wall-clock; "CPU"
@@ -41,16 +41,26 @@ namespace ckks = hefl::he::ckks;
 
 struct parameter_set {
   std::size_t n;
-  std::vector<int> bits;     // chain, then the special primes
+  std::vector<int> bits;     // chain, then the special primes (empty: secure_parameters(depth, 40))
   std::size_t alpha = 1;     // number of special primes
   const char* tag = "";      // appended to the benchmark names
   int log2_scale = 40;
+  std::size_t depth = 0;     // for the secure_parameters sets
 };
+
+ckks::parameters make_parameters(const parameter_set& set) {
+  if (set.bits.empty()) return ckks::secure_parameters(set.depth, set.log2_scale);
+  return ckks::parameters(set.n, set.bits, set.log2_scale, ckks::special_primes{set.alpha});
+}
 
 const std::vector<parameter_set>& parameter_sets() {
   static const std::vector<parameter_set> sets{
-      {8192, {50, 40, 40, 50}},
-      {16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}},
+      // The defaults of secure_parameters: depth 2 is N = 8192 {50, 40, 40 | 50} (α = 1), depth 7 is
+      // N = 16384 {50, 40 x 7 | 45, 45} (α = 2, chosen automatically).
+      {8192, {}, 1, "", 40, 2},
+      {16384, {}, 2, "", 40, 7},
+      // The same depth-7 chain with one special prime (the default before session 7), for comparison.
+      {16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}, 1, "/alpha:1/L:7"},
       // Hybrid key switching at a fixed depth of 6 and scale 2^40 (all primes below 2^50: IFMA).
       {16384, {50, 40, 40, 40, 40, 40, 40, 50}, 1, "/alpha:1/L:6"},
       {16384, {50, 40, 40, 40, 40, 40, 40, 45, 45}, 2, "/alpha:2/L:6"},
@@ -77,7 +87,7 @@ std::vector<double> random_values(std::size_t count) {
 // run once per source (see random_kind).
 struct fixture {
   explicit fixture(const parameter_set& set)
-      : chacha(system.next_u64()), params(set.n, set.bits, set.log2_scale, ckks::special_primes{set.alpha}), encoder(params.poly_degree()), keygen(params, chacha),
+      : chacha(system.next_u64()), params(make_parameters(set)), encoder(params.poly_degree()), keygen(params, chacha),
         keygen_system(params, keygen.secret(), system), pk(keygen.create_public_key()), rk(keygen.create_relin_keys()),
         gk(keygen.create_galois_keys()), encryptor_chacha(params, pk, chacha), encryptor_system(params, pk, system),
         sym_chacha(params, keygen.secret(), chacha), sym_system(params, keygen.secret(), system),

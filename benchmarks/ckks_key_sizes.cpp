@@ -1,11 +1,11 @@
 // Prints the serialized sizes of the CKKS evaluation keys: the bytes of
 // he::ckks_key_holder::evaluation_keys() (parameters, relinearization key, Galois keys for sum_slots
-// and every ±2^i) at the FL-FHE preset he::ckks_encrypted_data_parameters(6), N = 16384; and the
-// relinearization key and the ±2^i Galois keys (create_galois_keys()) at ckks_bench's two parameter
-// sets; then the same evaluation_keys() (a packed encrypted-training epoch's keys: relinearization,
-// sum_slots and ±2^i) for chains at N = 16384 with α = 1, 2, 3 special primes (hybrid key switching,
-// ckks::special_primes), with the formula's prediction beside. Sizes only: no timing. Used for the
-// key sizes in docs/ckks.md.
+// and every ±2^i) at the FL-FHE preset he::ckks_encrypted_data_parameters(6), N = 16384; the
+// relinearization key and the default Galois keys (create_galois_keys(): ±2^i and conjugation) at
+// ckks_bench's parameter sets; then the same evaluation_keys() (a packed encrypted-training epoch's
+// keys: relinearization, sum_slots and ±2^i) for the presets and chains at N = 16384 with α = 1, 2, 3
+// special primes (hybrid key switching, ckks::special_primes), with the formula's prediction beside.
+// Sizes only: no timing. Used for the key sizes in docs/ckks.md.
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/he/ckks/serialization.hpp>
 #include <hefl/he/ckks_backend.hpp>
@@ -26,43 +26,58 @@ int main() {
     std::printf("key holder, ckks_encrypted_data_parameters(6): N = %zu, %zu primes, evaluation_keys() = %zu bytes\n",
                 p.poly_degree(), p.primes().size(), holder.evaluation_keys().size());
   }
-  const std::vector<std::vector<int>> sets{{50, 40, 40, 50}, {50, 40, 40, 40, 40, 40, 40, 40, 50}};
-  for (const auto& bits : sets) {
-    const ckks::parameters p(bits.size() == 4 ? 8192 : 16384, bits, 40);
+  // ckks_bench's default sets: secure_parameters(2, 40) and secure_parameters(7, 40) (α chosen
+  // automatically: 1 and 2), and the depth-7 chain with one special prime.
+  const std::vector<ckks::parameters> sets{ckks::secure_parameters(2, 40), ckks::secure_parameters(7, 40),
+                                           ckks::secure_parameters(7, 40, ckks::default_integer_bits,
+                                                                   ckks::special_primes{1})};
+  for (const auto& p : sets) {
     ckks::key_generator keygen(p, rng);
     const auto rk = keygen.create_relin_keys();
     const auto gk = keygen.create_galois_keys();
-    std::printf("N = %zu, %zu primes: relinearization key %llu bytes, Galois keys for every +-2^i %llu bytes "
-                "(%zu keys)\n",
-                p.poly_degree(), p.primes().size(), static_cast<unsigned long long>(ckks::save(p, rk).size()),
+    std::printf("N = %zu, %zu primes, %zu special: relinearization key %llu bytes, Galois keys for every +-2^i and "
+                "conjugation %llu bytes (%zu keys)\n",
+                p.poly_degree(), p.primes().size(), p.special_prime_count(),
+                static_cast<unsigned long long>(ckks::save(p, rk).size()),
                 static_cast<unsigned long long>(ckks::save(p, gk).size()), gk.elements().size());
   }
 
   // Hybrid key switching: a seeded key-switching key stores dnum polynomials b_j over all primes,
   // dnum · N · (bits of Q_L·P) / 8 bytes (plus 32 bytes of seed), with dnum = ceil((L + 1)/α).
   struct hybrid_set {
-    std::vector<int> bits;
-    std::size_t alpha;
-    int log2_scale;
+    ckks::parameters params;
+    const char* name;
+  };
+  const auto chain = [](std::vector<int> bits, std::size_t alpha, int log2_scale) {
+    return ckks::parameters(16384, std::move(bits), log2_scale, ckks::special_primes{alpha});
   };
   const std::vector<hybrid_set> hybrid{
-      {{60, 50, 50, 50, 50, 50, 50, 60}, 1, 50}, {{60, 50, 50, 50, 50, 50, 60}, 1, 50},
-      {{60, 50, 50, 50, 50, 50, 55, 55}, 2, 50}, {{60, 50, 50, 50, 50, 60}, 1, 50},
-      {{60, 50, 50, 50, 50, 55, 55, 55}, 3, 50}, {{50, 40, 40, 40, 40, 40, 40, 50}, 1, 40},
-      {{50, 40, 40, 40, 40, 40, 40, 45, 45}, 2, 40}, {{50, 40, 40, 40, 40, 40, 40, 44, 44, 44}, 3, 40}};
+      {he::ckks_encrypted_data_parameters(6), "ckks_encrypted_data_parameters(6)"},
+      {he::ckks_encrypted_data_parameters(5), "ckks_encrypted_data_parameters(5)"},
+      {he::ckks_encrypted_data_parameters(5, ckks::special_primes{2}), "ckks_encrypted_data_parameters(5, {2})"},
+      {he::ckks_encrypted_data_parameters(4), "ckks_encrypted_data_parameters(4)"},
+      {he::ckks_encrypted_data_parameters(4, ckks::special_primes{2}), "ckks_encrypted_data_parameters(4, {2})"},
+      {he::ckks_encrypted_data_parameters(4, ckks::special_primes{3}), "ckks_encrypted_data_parameters(4, {3})"},
+      {ckks::secure_parameters(7, 40, ckks::default_integer_bits, ckks::special_primes{1}), "secure_parameters(7, 40, 10, {1})"},
+      {ckks::secure_parameters(7, 40), "secure_parameters(7, 40)"},
+      {chain({50, 40, 40, 40, 40, 40, 40, 50}, 1, 40), "depth 6, alpha 1"},
+      {chain({50, 40, 40, 40, 40, 40, 40, 45, 45}, 2, 40), "depth 6, alpha 2"},
+      {chain({50, 40, 40, 40, 40, 40, 40, 44, 44, 44}, 3, 40), "depth 6, alpha 3"}};
   std::printf("\nEvaluation keys of a packed encrypted-training epoch (ckks_key_holder::evaluation_keys(), "
               "default options) at N = 16384\n");
-  std::printf("| chain | special primes | L | digits | log2(QP) | one Galois key (formula) | evaluation_keys() | Galois keys |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("| parameters | chain (scale) | special primes | L | digits | log2(QP) | one Galois key (formula) | evaluation_keys() | Galois keys |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& set : hybrid) {
-    const ckks::parameters p(16384, set.bits, set.log2_scale, ckks::special_primes{set.alpha});
+    const ckks::parameters& p = set.params;
     he::ckks_key_holder holder(p, rng);
-    std::string chain = "{", special = "{";
-    for (std::size_t i = 0; i < set.bits.size(); ++i) {
-      std::string& s = i + set.alpha < set.bits.size() ? chain : special;
-      s += (s.size() > 1 ? ", " : "") + std::to_string(set.bits[i]);
+    const auto bits_of = p.prime_bits();
+    const std::size_t alpha = p.special_prime_count();
+    std::string chain_text = "{", special = "{";
+    for (std::size_t i = 0; i < bits_of.size(); ++i) {
+      std::string& s = i + alpha < bits_of.size() ? chain_text : special;
+      s += (s.size() > 1 ? ", " : "") + std::to_string(bits_of[i]);
     }
-    chain += "}";
+    chain_text += "} (2^" + std::to_string(static_cast<int>(p.log2_scale())) + ")";
     special += "}";
     int bits = 0;
     for (const std::uint64_t q : p.primes()) bits += std::bit_width(q);
@@ -83,7 +98,7 @@ int main() {
       add(-step);
     }
     const std::size_t keys = elements.size();
-    std::printf("| %s | %s | %zu | %zu | %d | %llu (%llu) | %zu | %zu |\n", chain.c_str(), special.c_str(), p.max_level(),
+    std::printf("| %s | %s | %s | %zu | %zu | %d | %llu (%llu) | %zu | %zu |\n", set.name, chain_text.c_str(), special.c_str(), p.max_level(),
                 p.digit_count(), p.modulus_bits(), static_cast<unsigned long long>(ckks::save(p, one).size()), formula,
                 holder.evaluation_keys().size(), keys);
   }

@@ -444,11 +444,13 @@ TEST_CASE("default Galois keys cover the powers of two in both directions", "[ck
   seeded_random rng(80);
   ckks::key_generator keygen(p, rng);
   const auto gk = keygen.create_galois_keys();
-  CHECK(gk.elements().size() == 2 * 7 - 1); // steps +-1, ..., +-32 and 64 (= -64) for 128 slots
+  // steps +-1, ..., +-32 and 64 (= -64) for 128 slots, and the conjugation key
+  CHECK(gk.elements().size() == 2 * 7 - 1 + 1);
   for (long long s = 1; s < 128; s *= 2) {
     CHECK(gk.has(ckks::galois_element_for_step(s, 256)));
     CHECK(gk.has(ckks::galois_element_for_step(-s, 256)));
   }
+  CHECK(gk.has(ckks::conjugation_galois_element(256)));
   CHECK_FALSE(gk.has(ckks::galois_element_for_step(3, 256)));
   CHECK_THROWS_AS(keygen.create_kswitch_key(detail::rns_poly(256, 0, true, true)), hefl::invalid_argument);
   CHECK_THROWS_AS(ckks::kswitch_key(p, {}, {}), hefl::invalid_argument);

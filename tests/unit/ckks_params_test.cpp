@@ -137,10 +137,15 @@ TEST_CASE("secure_parameters picks the smallest secure ring degree for a depth a
   const auto d2 = secure_parameters(2, 40);
   CHECK(d2.poly_degree() == 8192);
   CHECK(std::vector<int>(d2.prime_bits().begin(), d2.prime_bits().end()) == std::vector<int>{50, 40, 40, 50});
+  CHECK(d2.special_prime_count() == 1); // 180 bits: no room for two special primes under 218
+  // Depth 7: N = 16384, and the 438-bit bound has room for two special primes (420 bits), so the
+  // default takes them: 4 key-switching digits instead of 8.
   const auto d7 = secure_parameters(7, 40);
   CHECK(d7.poly_degree() == 16384);
   CHECK(d7.max_level() == 7);
-  CHECK(d7 == parameters(16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}, 40));
+  CHECK(d7.special_prime_count() == 2);
+  CHECK(d7.digit_count() == 4);
+  CHECK(d7 == parameters(16384, {50, 40, 40, 40, 40, 40, 40, 40, 45, 45}, 40, hefl::he::ckks::special_primes{2}));
   // The default chains take the IFMA fast path: every prime, P included, below 2^50.
   for (const auto* p : {&d2, &d7})
     for (const std::uint64_t q : p->primes()) CHECK(q < (std::uint64_t{1} << 50));
@@ -161,7 +166,22 @@ TEST_CASE("secure_parameters picks the smallest secure ring degree for a depth a
       int sum = 0;
       for (const int b : p.prime_bits()) sum += b;
       if (p.poly_degree() > 4096) CHECK(sum > max_secure_modulus_bits(p.poly_degree() / 2));
-      CHECK(p.prime_bits().back() >= *std::max_element(p.prime_bits().begin(), p.prime_bits().end() - 1));
+      // The special primes cover every key-switching digit (for α = 1: the largest chain prime).
+      const std::size_t alpha = p.special_prime_count();
+      CHECK(alpha >= 1);
+      CHECK(alpha <= hefl::he::ckks::max_automatic_special_primes);
+      const auto bits = p.prime_bits();
+      int special = 0;
+      for (std::size_t i = bits.size() - alpha; i < bits.size(); ++i) special += bits[i];
+      for (std::size_t first = 0; first < depth + 1; first += alpha) {
+        int digit = 0;
+        for (std::size_t i = first; i < std::min(depth + 1, first + alpha); ++i) digit += bits[i];
+        CHECK(special >= digit);
+      }
+      // Automatic α is the largest that fits this N: one more special prime would not.
+      if (alpha < std::min<std::size_t>(depth + 1, hefl::he::ckks::max_automatic_special_primes))
+        CHECK_THROWS(parameters(p.poly_degree(), hefl::he::ckks::detail::secure_chain_bits(depth, scale, scale + 10, alpha + 1),
+                                scale, hefl::he::ckks::special_primes{alpha + 1}));
     }
   CHECK(secure_parameters(20, 40, 10).poly_degree() == 65536); // 100 + 800 = 900 bits > 881
   CHECK_THROWS_WITH(secure_parameters(60, 40), Catch::Contains("1761"));
@@ -169,4 +189,36 @@ TEST_CASE("secure_parameters picks the smallest secure ring degree for a depth a
   CHECK_THROWS_AS(secure_parameters(2, 19), hefl::invalid_argument);
   CHECK_THROWS_AS(secure_parameters(2, 45, 16), hefl::invalid_argument);
   CHECK_THROWS_AS(secure_parameters(2, 40, 0), hefl::invalid_argument);
+}
+
+TEST_CASE("secure_parameters with an explicit number of special primes", "[ckks][params][hybrid]") {
+  using hefl::he::ckks::secure_parameters;
+  using hefl::he::ckks::special_primes;
+  using hefl::he::ckks::max_secure_modulus_bits;
+  // α = 1 asked for by name: the SEAL-style chain, one digit per chain prime.
+  const auto one = secure_parameters(7, 40, 10, special_primes{1});
+  CHECK(one == parameters(16384, {50, 40, 40, 40, 40, 40, 40, 40, 50}, 40));
+  CHECK(one.digit_count() == 8);
+  // α = 2 at depth 7: the default's choice.
+  CHECK(secure_parameters(7, 40, 10, special_primes{2}) == secure_parameters(7, 40));
+  // α = 3 at depth 7 needs 50 + 280 + 3·44 = 462 bits: no room at N = 16384, so the next ring.
+  const auto three = secure_parameters(7, 40, 10, special_primes{3});
+  CHECK(three.poly_degree() == 32768);
+  CHECK(three.special_prime_count() == 3);
+  CHECK(three.digit_count() == 3);
+  CHECK(std::vector<int>(three.prime_bits().begin(), three.prime_bits().end()) ==
+        std::vector<int>{50, 40, 40, 40, 40, 40, 40, 40, 44, 44, 44});
+  CHECK(three.modulus_bits() <= max_secure_modulus_bits(32768));
+  // α = 3 at depth 4, 2^50 and 10 integer bits: {60, 50×4 | 54, 54, 54}, 2 digits, at N = 16384.
+  const auto data = secure_parameters(4, 50, 10, special_primes{3});
+  CHECK(data.poly_degree() == 16384);
+  CHECK(data.digit_count() == 2);
+  CHECK(data.modulus_bits() <= 438);
+  // Refused: more special primes than chain primes, and a chain that no ring admits.
+  CHECK_THROWS_AS(secure_parameters(7, 40, 10, special_primes{9}), hefl::invalid_argument);
+  CHECK_THROWS_WITH(secure_parameters(7, 40, 10, special_primes{9}), Catch::Contains("9 special primes for a chain of 8"));
+  CHECK_THROWS_AS(secure_parameters(50, 40, 10, special_primes{2}), hefl::invalid_argument);
+  CHECK_THROWS_WITH(secure_parameters(50, 40, 10, special_primes{2}), Catch::Contains("with 2 special primes"));
+  // special_primes{0} is automatic_special_primes: the default's choice.
+  CHECK(secure_parameters(7, 40, 10, special_primes{0}) == secure_parameters(7, 40));
 }

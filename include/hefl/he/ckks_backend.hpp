@@ -116,42 +116,103 @@ struct ckks_backend_options {
   return std::max(params.log2_scale(), std::min(100.0, std::floor(top) - 40.0));
 }
 
+namespace detail {
+
+/// A preset chain @p chain (q_0..q_L) at ring degree @p n with @p alpha special primes appended:
+/// one of @p single_bits bits for α = 1 (the presets' layout), otherwise α primes of ceil(D/α)
+/// bits, D the largest key-switching digit (α consecutive chain primes), as ckks::secure_parameters
+/// does. Refuses by name, before any prime is generated, an α of 0, above the chain's length, or
+/// whose chain does not fit the 128-bit bound at N.
+[[nodiscard]] inline ckks::parameters preset_with_special_primes(const char* name, std::size_t n, std::vector<int> chain,
+                                                                 int single_bits, double log2_scale,
+                                                                 ckks::special_primes alpha) {
+  const std::size_t a = alpha.count;
+  if (a == 0 || a > chain.size())
+    throw invalid_argument(std::string(name) + ": the number of special primes must be in [1, " +
+                           std::to_string(chain.size()) + "] (one digit per special prime at most), got " +
+                           std::to_string(a));
+  std::vector<int> bits = std::move(chain);
+  const std::size_t chain_count = bits.size();
+  if (a == 1) {
+    bits.push_back(single_bits);
+  } else {
+    int digit_bits = 0;
+    for (std::size_t first = 0; first < chain_count; first += a) {
+      int sum = 0;
+      for (std::size_t i = first; i < std::min(chain_count, first + a); ++i) sum += bits[i];
+      digit_bits = std::max(digit_bits, sum);
+    }
+    bits.insert(bits.end(), a, (digit_bits + static_cast<int>(a) - 1) / static_cast<int>(a));
+  }
+  int total = 0;
+  for (const int b : bits) total += b;
+  const int bound = ckks::max_secure_modulus_bits(n);
+  if (total > bound)
+    throw invalid_argument(std::string(name) + ": " + std::to_string(chain_count - 1) + " levels with " +
+                           std::to_string(a) + " special primes need " + std::to_string(total) +
+                           " bits of modulus, more than the " + std::to_string(bound) + " bits allowed for 128-bit "
+                           "security at N = " + std::to_string(n) + "; use fewer levels or fewer special primes");
+  return ckks::parameters(n, std::move(bits), log2_scale, alpha);
+}
+
+} // namespace detail
+
 /// Parameters for encrypted FedAvg (no products) with room for flooded decryption, 128-bit secure:
 /// N = 8192, chain {50, 50, 50 | 60} (210 of the 218 bits allowed), updates encrypted at 2^100.
-/// @throws as ckks::parameters.
-[[nodiscard]] inline ckks::parameters ckks_aggregation_parameters() {
-  return ckks::parameters(8192, {50, 50, 50, 60}, 40);
+/// @p alpha special primes (hybrid key switching, ckks::special_primes) are accepted by name, but
+/// this chain has no room for a second one.
+/// @throws hefl::invalid_argument if alpha is not 1 (the message names the bits needed and
+///         allowed); as ckks::parameters.
+[[nodiscard]] inline ckks::parameters ckks_aggregation_parameters(ckks::special_primes alpha = ckks::special_primes{1}) {
+  return detail::preset_with_special_primes("he::ckks_aggregation_parameters", 8192, {50, 50, 50}, 60, 40, alpha);
 }
 
 /// Parameters for fl::encrypted_data_training (encrypted data, public weights) with room to flood the
 /// gradient sums the key holder publishes (unbounded_noise::estimate_and_flood, judged per sample):
 /// 128-bit secure, scale 2^50, chain {60, 50 × levels | 60}; N = 16384 up to 6 levels (420 of the 438
 /// bits allowed), N = 32768 from 7 to 15. The 60-bit first prime leaves 2^9 above the scale for the
-/// result.
-/// @throws hefl::invalid_argument if levels is outside [1, 15]; as ckks::parameters.
-[[nodiscard]] inline ckks::parameters ckks_encrypted_data_parameters(int levels) {
-  if (levels < 1 || levels > 15)
-    throw invalid_argument("he::ckks_encrypted_data_parameters: levels must be in [1, 15], got " +
-                           std::to_string(levels));
-  std::vector<int> primes{60};
-  primes.insert(primes.end(), static_cast<std::size_t>(levels), 50);
-  primes.push_back(60);
-  return ckks::parameters(levels <= 6 ? 16384 : 32768, primes, 50);
-}
+/// result. With @p alpha > 1 special primes (hybrid key switching: smaller keys and faster key
+/// switching, docs/ckks.md "Hybrid key switching") the chain keeps its N and gets α special primes
+/// of ceil(D/α) bits, D the largest digit: at N = 16384 α = 2 fits up to 5 levels ({55, 55}) and
+/// α = 3 up to 4 ({54, 54, 54}), at N = 32768 α = 2 up to 14 and α = 3 up to 13.
+/// @throws hefl::invalid_argument if levels is outside [1, 15], alpha is 0 or above levels + 1, or
+///         the chain with its special primes exceeds the 128-bit bound at its N (the message names
+///         both bit counts); as ckks::parameters.
+/// (A function object, so that code passing the preset as a callable, e.g. paper_tables, keeps
+/// compiling with the optional argument.)
+struct ckks_encrypted_data_parameters_fn {
+  [[nodiscard]] ckks::parameters operator()(int levels, ckks::special_primes alpha = ckks::special_primes{1}) const {
+    if (levels < 1 || levels > 15)
+      throw invalid_argument("he::ckks_encrypted_data_parameters: levels must be in [1, 15], got " +
+                             std::to_string(levels));
+    std::vector<int> chain{60};
+    chain.insert(chain.end(), static_cast<std::size_t>(levels), 50);
+    return detail::preset_with_special_primes("he::ckks_encrypted_data_parameters", levels <= 6 ? 16384 : 32768,
+                                              std::move(chain), 60, 50, alpha);
+  }
+};
+inline constexpr ckks_encrypted_data_parameters_fn ckks_encrypted_data_parameters{};
 
 /// Parameters for fl::encrypted_model_training (encrypted data and weights) with room to flood the
 /// models the key holder publishes (a model has no sample count to divide its noise by, so it needs
 /// about 10 more bits than a gradient sum): 128-bit secure, N = 32768, scale 2^60, chain
 /// {60, 60, 60 × levels | 60} (the result stays one level above the bottom, 2^60 above the scale).
+/// With @p alpha > 1 the chain gets α special primes of 60 bits: levels + α ≤ 12.
 /// @throws hefl::invalid_argument if levels is outside [1, 11] (14 primes of 60 bits fill the 881 bits
-///         allowed at N = 32768); as ckks::parameters.
-[[nodiscard]] inline ckks::parameters ckks_encrypted_model_parameters(int levels) {
-  if (levels < 1 || levels > 11)
-    throw invalid_argument("he::ckks_encrypted_model_parameters: levels must be in [1, 11], got " +
-                           std::to_string(levels));
-  std::vector<int> primes(static_cast<std::size_t>(levels) + 3, 60);
-  return ckks::parameters(32768, primes, 60);
-}
+///         allowed at N = 32768), alpha is 0 or above levels + 2, or the chain with its special primes
+///         exceeds the bound (the message names both bit counts); as ckks::parameters.
+/// (A function object, as ckks_encrypted_data_parameters.)
+struct ckks_encrypted_model_parameters_fn {
+  [[nodiscard]] ckks::parameters operator()(int levels, ckks::special_primes alpha = ckks::special_primes{1}) const {
+    if (levels < 1 || levels > 11)
+      throw invalid_argument("he::ckks_encrypted_model_parameters: levels must be in [1, 11], got " +
+                             std::to_string(levels));
+    std::vector<int> chain(static_cast<std::size_t>(levels) + 2, 60);
+    return detail::preset_with_special_primes("he::ckks_encrypted_model_parameters", 32768, std::move(chain), 60, 60,
+                                              alpha);
+  }
+};
+inline constexpr ckks_encrypted_model_parameters_fn ckks_encrypted_model_parameters{};
 
 namespace detail {
 

@@ -157,8 +157,11 @@ public:
   /// a -= p (see add_plain).
   void sub_plain_inplace(ciphertext& a, const plaintext& p) const { add_sub_plain_inplace(a, p, true, "sub_plain"); }
 
-  /// a + values, slot-wise: the values (at most N/2, zero-padded) are encoded at a's scale and level.
-  /// @throws hefl::invalid_argument if a belongs to other parameters or the encoder rejects the values.
+  /// a + values, slot-wise: the values (at most N/2, zero-padded) are encoded at a's exact scale and
+  /// level (encode(params, encoder, values, a)), so no scale or level is spelled out and scale drift
+  /// after a rescale cannot make the scales differ. Level and scale of a unchanged.
+  /// @throws hefl::invalid_argument if a belongs to other parameters, there are more than N/2 values,
+  ///         a value is not finite, or a value times a's scale does not fit Q_l/2 at a's level.
   [[nodiscard]] ciphertext add_plain(const ciphertext& a, std::span<const double> values) const {
     check(a, "add_plain");
     return add_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
@@ -168,6 +171,18 @@ public:
   [[nodiscard]] ciphertext add_plain(const ciphertext& a, std::span<const std::complex<double>> values) const {
     check(a, "add_plain");
     return add_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
+  }
+  /// a - values, slot-wise, the values encoded at a's exact scale and level (as add_plain).
+  /// @throws hefl::invalid_argument as add_plain(a, values).
+  [[nodiscard]] ciphertext sub_plain(const ciphertext& a, std::span<const double> values) const {
+    check(a, "sub_plain");
+    return sub_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
+  }
+  /// a - values for complex slot values, encoded at a's exact scale and level.
+  /// @throws hefl::invalid_argument as add_plain(a, values).
+  [[nodiscard]] ciphertext sub_plain(const ciphertext& a, std::span<const std::complex<double>> values) const {
+    check(a, "sub_plain");
+    return sub_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
   }
 
   /// a + value in every slot: adds round(value·scale) to the constant coefficient, exactly, without
@@ -241,6 +256,24 @@ public:
     ciphertext r = a;
     multiply_plain_inplace(r, p);
     return r;
+  }
+  /// a·values slot-wise without rescaling: the values (at most N/2, zero-padded) are encoded at a's
+  /// exact scale s and level l, so the result has level l and scale s² (rescale it, or call
+  /// multiply_plain_rescale, which does both: the residues are the same).
+  /// @throws hefl::invalid_argument if a belongs to other parameters, there are more than N/2 values,
+  ///         a value is not finite, or a value times s does not fit Q_l/2.
+  /// @throws hefl::depth_exhausted if the scale s² does not fit the modulus at level l.
+  [[nodiscard]] ciphertext multiply_plain(const ciphertext& a, std::span<const double> values) const {
+    check(a, "multiply_plain");
+    check_scale_fits(a.scale() * a.scale(), a.level(), "multiply_plain");
+    return multiply_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
+  }
+  /// a·values slot-wise for complex slot values, without rescaling (as the real overload).
+  /// @throws as the real overload.
+  [[nodiscard]] ciphertext multiply_plain(const ciphertext& a, std::span<const std::complex<double>> values) const {
+    check(a, "multiply_plain");
+    check_scale_fits(a.scale() * a.scale(), a.level(), "multiply_plain");
+    return multiply_plain(a, encode(m_params, m_encoder, values, a.scale(), a.level()));
   }
   /// a = a·p (see multiply_plain).
   void multiply_plain_inplace(ciphertext& a, const plaintext& p) const {

@@ -954,7 +954,9 @@ public:
   }
 
   /// Galois keys for rotations by every power of two below N/2, in both directions (N/4 and -N/4
-  /// are the same rotation, so 2·log2(N/2) - 1 keys).
+  /// are the same rotation, so 2·log2(N/2) - 1 keys), and the conjugation key (as SEAL's and
+  /// OpenFHE's default key sets): 2·log2(N/2) keys in all. They cover every rotation (composed from
+  /// signed powers of two), sum_slots and evaluator::conjugate.
   /// @throws whatever the random source throws.
   [[nodiscard]] galois_keys create_galois_keys() {
     std::vector<long long> steps;
@@ -962,7 +964,7 @@ public:
       steps.push_back(s);
       steps.push_back(-s);
     }
-    return create_galois_keys(steps);
+    return create_galois_keys(steps, /*conjugation=*/true);
   }
 
   /// Galois keys for explicit Galois elements (odd, below 2N).

@@ -358,20 +358,75 @@ private:
 /// default trades integer room for speed"): results up to about ±2^9 at level 0.
 inline constexpr int default_integer_bits = 10;
 
+namespace detail {
+
+/// The bit sizes of a secure_parameters chain: q_0 of @p first bits, @p depth primes of
+/// @p middle bits, then @p alpha special primes. With α = 1 the special prime has q_0's size; with
+/// α > 1 each special prime has ceil(D/α) bits, D the largest bit count of a key-switching digit
+/// (α consecutive chain primes), so that P = p_1·...·p_α is at least as large as every digit.
+/// Empty if a special prime would need more than 60 bits.
+[[nodiscard]] inline std::vector<int> secure_chain_bits(std::size_t depth, int middle, int first, std::size_t alpha) {
+  std::vector<int> bits;
+  bits.reserve(depth + 1 + alpha);
+  bits.push_back(first);
+  bits.insert(bits.end(), depth, middle);
+  if (alpha == 1) {
+    bits.push_back(first);
+    return bits;
+  }
+  const std::size_t chain = depth + 1;
+  int digit_bits = 0;
+  for (std::size_t start = 0; start < chain; start += alpha) {
+    int sum = 0;
+    for (std::size_t i = start; i < std::min(chain, start + alpha); ++i) sum += bits[i];
+    digit_bits = std::max(digit_bits, sum);
+  }
+  const int special = (digit_bits + static_cast<int>(alpha) - 1) / static_cast<int>(alpha);
+  if (special > 60) return {};
+  bits.insert(bits.end(), alpha, std::max(special, min_prime_bits));
+  return bits;
+}
+
+/// Sum of @p bits: log2(PQ) of the chain up to rounding (each prime is just below 2^bits).
+[[nodiscard]] inline std::uint64_t bit_total(std::span<const int> bits) {
+  std::uint64_t total = 0;
+  for (const int b : bits) total += static_cast<std::uint64_t>(b);
+  return total;
+}
+
+} // namespace detail
+
+/// Asks secure_parameters to choose α: the largest number of special primes, up to
+/// max_automatic_special_primes, that fits the 128-bit bound at the ring degree α = 1 needs (no
+/// larger ring for a faster key switch).
+inline constexpr special_primes automatic_special_primes{0};
+/// The largest α secure_parameters chooses by itself (the counts tests/unit/ckks_hybrid_keyswitch_test.cpp
+/// covers); larger ones can be asked for explicitly.
+inline constexpr std::size_t max_automatic_special_primes = 3;
+
 /// A parameter set for @p depth rescaled multiplications at scale 2^log2_scale that is 128-bit
 /// secure by the HomomorphicEncryption.org table above: q_0 has log2_scale + integer_bits bits (room
 /// for results up to about ±2^(integer_bits - 1) at level 0), each of the depth middle primes has
-/// log2_scale bits (so the scale stays near 2^log2_scale after every rescale), and the special prime
-/// has as many bits as q_0 (at least as many as any chain prime). The ring degree is the smallest N
-/// in 4096..65536 whose bound admits log2(PQ) <= (depth + 2 sums of the bit sizes). For example
-/// depth 2 at 2^40 gives N = 8192, {50, 40, 40, 50}, and depth 7 gives N = 16384, {50, 40×7, 50};
-/// integer_bits = 20 gives the 60-bit ends of {60, 40×7, 60} (more room, portable kernels).
+/// log2_scale bits (so the scale stays near 2^log2_scale after every rescale), and then α special
+/// primes for hybrid key switching (special_primes): with α = 1 one special prime as large as q_0,
+/// with α > 1 primes of ceil(D/α) bits each, D the bits of the largest key-switching digit (α
+/// consecutive chain primes), so P covers every digit. The ring degree is the smallest N in
+/// 4096..65536 whose bound admits the sum of all bit sizes.
+///
+/// @p alpha = automatic_special_primes (the default) takes the largest α (at most 3) that fits at the ring
+/// degree α = 1 needs: fewer, smaller keys and faster key switching at the same N (docs/ckks.md,
+/// "Choosing a chain for a depth"). Depth 2 at 2^40 gives N = 8192 {50, 40, 40 | 50} (α = 1: no
+/// room for a second special prime), depth 7 gives N = 16384 {50, 40×7 | 45, 45} (α = 2, 4 digits
+/// instead of 8); integer_bits = 20 gives {60, 40×7 | 60} (more room, α = 1, portable kernels).
+/// An explicit special_primes{α} takes that α and the smallest N that admits it.
 /// @throws hefl::invalid_argument if log2_scale is outside [20, 60], integer_bits is below 1 or
-///         log2_scale + integer_bits exceeds 60, or no ring degree up to 65536 admits the chain (the
-///         message names the bits needed and the largest bound); or if the primes cannot be
-///         generated at the chosen N.
+///         log2_scale + integer_bits exceeds 60; if an explicit α is 0 or exceeds depth + 1 (the
+///         chain primes, one digit) or its special primes would need more than 60 bits; or if no ring
+///         degree up to 65536 admits the chain with its special primes (the message names the bits
+///         needed and the largest bound); or if the primes cannot be generated at the chosen N.
 [[nodiscard]] inline parameters secure_parameters(std::size_t depth, int log2_scale,
-                                                  int integer_bits = default_integer_bits) {
+                                                  int integer_bits = default_integer_bits,
+                                                  special_primes alpha = automatic_special_primes) {
   if (log2_scale < 20 || log2_scale > 60)
     throw invalid_argument("ckks::secure_parameters: log2_scale must be in [20, 60] (the size of the middle "
                            "primes), got " + std::to_string(log2_scale));
@@ -379,20 +434,37 @@ inline constexpr int default_integer_bits = 10;
     throw invalid_argument("ckks::secure_parameters: q_0 needs log2_scale + integer_bits <= 60 bits, got " +
                            std::to_string(log2_scale) + " + " + std::to_string(integer_bits));
   const int first = log2_scale + integer_bits;
-  const std::uint64_t total = 2 * static_cast<std::uint64_t>(first) + depth * static_cast<std::uint64_t>(log2_scale);
+  const bool automatic = alpha.count == 0;
+  if (!automatic && alpha.count > depth + 1)
+    throw invalid_argument("ckks::secure_parameters: " + std::to_string(alpha.count) +
+                           " special primes for a chain of " + std::to_string(depth + 1) +
+                           " primes (depth " + std::to_string(depth) + "); at most one per chain prime "
+                           "(special_primes{" + std::to_string(depth + 1) + "} already makes a single digit)");
+  const std::vector<int> base = detail::secure_chain_bits(depth, log2_scale, first, automatic ? 1 : alpha.count);
+  if (base.empty())
+    throw invalid_argument("ckks::secure_parameters: with " + std::to_string(alpha.count) +
+                           " special primes each would need more than 60 bits to cover a key-switching digit; "
+                           "use more special primes");
+  const std::uint64_t total = detail::bit_total(base);
   for (std::size_t n = min_secure_poly_degree; n <= max_poly_degree; n *= 2) {
-    if (total > static_cast<std::uint64_t>(max_secure_modulus_bits(n))) continue;
-    std::vector<int> bits;
-    bits.reserve(depth + 2);
-    bits.push_back(first);
-    bits.insert(bits.end(), depth, log2_scale);
-    bits.push_back(first);
-    return parameters(n, std::move(bits), log2_scale);
+    const auto bound = static_cast<std::uint64_t>(max_secure_modulus_bits(n));
+    if (total > bound) continue;
+    if (!automatic) return parameters(n, base, log2_scale, alpha);
+    // The largest α whose chain still fits this N's bound.
+    std::vector<int> best = base;
+    std::size_t best_alpha = 1;
+    for (std::size_t a = 2; a <= std::min<std::size_t>(depth + 1, max_automatic_special_primes); ++a) {
+      std::vector<int> bits = detail::secure_chain_bits(depth, log2_scale, first, a);
+      if (!bits.empty() && detail::bit_total(bits) <= bound) best = std::move(bits), best_alpha = a;
+    }
+    return parameters(n, std::move(best), log2_scale, special_primes{best_alpha});
   }
   throw invalid_argument("ckks::secure_parameters: depth " + std::to_string(depth) + " at scale 2^" +
-                         std::to_string(log2_scale) + " needs " + std::to_string(total) +
+                         std::to_string(log2_scale) + (automatic ? std::string() : " with " + std::to_string(alpha.count) +
+                         " special primes") + " needs " + std::to_string(total) +
                          " bits of modulus, more than the " + std::to_string(max_secure_modulus_bits(max_poly_degree)) +
-                         " bits that N = 65536 allows at 128-bit security; lower the depth or the scale");
+                         " bits that N = 65536 allows at 128-bit security; lower the depth, the scale or the number "
+                         "of special primes");
 }
 
 } // namespace hefl::he::ckks
