@@ -13,6 +13,7 @@ HEFL_PACKAGES=(
   nlohmann-json3-dev libasio-dev libsqlite3-dev
   clang libfuzzer-14-dev
   gnuplot-nox
+  nodejs npm libcpp-httplib-dev
 )
 
 hefl_install_packages() {
@@ -22,7 +23,7 @@ hefl_install_packages() {
       missing+=("$p")
     fi
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
+  [ ${#missing[@]} -eq 0 ] && { "$HEFL_ROOT/scripts/eth/install.sh"; return 0; }
   echo "hefl: installing missing packages: ${missing[*]}"
   local sudo=()
   if [ "$(id -u)" -ne 0 ]; then
@@ -31,6 +32,8 @@ hefl_install_packages() {
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Pinned ganache and solc from npm into the uncommitted .eth-tools (docs/ethereum.md).
+  "$HEFL_ROOT/scripts/eth/install.sh"
 }
 
 hefl_build() {

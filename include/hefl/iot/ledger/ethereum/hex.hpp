@@ -12,6 +12,8 @@
 
 namespace hefl::iot::ethereum {
 
+using bytes = std::vector<std::uint8_t>;
+
 /// Lower-case hex with a "0x" prefix (JSON-RPC DATA).
 inline std::string to_hex(std::span<const std::uint8_t> b) {
   static constexpr char digits[] = "0123456789abcdef";

@@ -5,6 +5,7 @@
 /// reports truncated, oversized and non-canonical input as a typed rlp_error.
 
 #include <hefl/core/error.hpp>
+#include <hefl/iot/ledger/ethereum/hex.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -14,8 +15,6 @@
 #include <vector>
 
 namespace hefl::iot::ethereum {
-
-using bytes = std::vector<std::uint8_t>;
 
 /// Why an RLP input was refused.
 enum class rlp_fault {
