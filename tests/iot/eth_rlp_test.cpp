@@ -109,3 +109,38 @@ TEST_CASE("rlp refuses truncated, oversized, non-canonical and trailing input", 
   CHECK(fault_of(nested(rlp::max_depth + 1)) == rlp_fault::oversized);
   CHECK(fault_of(nested(5000)) == rlp_fault::oversized);
 }
+
+TEST_CASE("rlp: random and mutated input either round-trips or is refused with rlp_error", "[eth][rlp]") {
+  // Random bytes and one-byte mutations of a valid encoding: decode() must never crash or accept a
+  // non-canonical form, so whatever it accepts re-encodes to the same bytes.
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+  const auto next = [&state] {  // splitmix64: reproducible test input, not key material
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  const bytes valid = rlp::encode_list({rlp::encode_string("cat"), rlp::encode_list({rlp::encode_uint(1024), rlp::encode_string("")}),
+                                        rlp::encode_string(std::string(60, 'z'))});
+  std::size_t accepted = 0, refused = 0;
+  for (int round = 0; round < 20000; ++round) {
+    bytes in;
+    if (round % 2 == 0) {
+      in.resize(next() % 40);
+      for (auto& b : in) b = static_cast<std::uint8_t>(next());
+    } else {
+      in = valid;
+      in[next() % in.size()] = static_cast<std::uint8_t>(next());
+      if (next() % 4 == 0) in.resize(next() % in.size());
+    }
+    try {
+      const rlp_item item = rlp::decode(in);
+      REQUIRE(rlp::encode(item) == in);
+      ++accepted;
+    } catch (const rlp_error&) {
+      ++refused;
+    }
+  }
+  CHECK(accepted > 100);
+  CHECK(refused > 100);
+}
