@@ -7,6 +7,8 @@
 
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <memory>
 
 #ifndef HEFL_ETH_TOOLS_DEFAULT
 #define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
@@ -87,4 +89,46 @@ TEST_CASE("ethereum_ledger on ganache: submit, read back, verify against the cha
   node.stop();
   CHECK_THROWS_AS(ledger.submit(txs[0]), eth::node_unreachable);
   CHECK_THROWS_AS(ledger.verify_against_chain(), eth::node_unreachable);
+}
+
+TEST_CASE("ethereum_ledger: ganache stopped mid-run is node_unreachable, and after a restart submits resume",
+          "[eth][ledger][ganache]") {
+  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
+  if (hefl::testing::ganache_cli(tools).empty()) {
+    WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
+    return;
+  }
+  const auto db = std::filesystem::temp_directory_path() / ("hefl-ganache-db-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(db);
+  std::filesystem::create_directories(db);
+  hefl::testing::ganache_process::options o;
+  o.db_path = db;
+  auto node = std::make_unique<hefl::testing::ganache_process>(tools, o);
+  o.port = node->port();  // the restart listens where the client already points
+  const eth::json_rpc_client rpc("127.0.0.1", o.port, std::chrono::seconds(20));
+  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::legacy_transaction deploy;
+  deploy.gas_price = Botan::BigInt(rpc.gas_price());
+  deploy.gas_limit = 1000000;
+  deploy.data = eth::audit_log_abi::creation_code();
+  const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash);
+  REQUIRE(dr.success);
+  ethereum_ledger ledger(rpc, sender, *dr.contract_address);
+  const std::array<std::uint8_t, 32> h{5};
+  const auto tx0 = transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", h, at(1));
+  const auto tx1 = transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", h, at(2));
+  CHECK(ledger.submit(tx0) == tx0.id());
+
+  node->stop();
+  CHECK_THROWS_AS(ledger.submit(tx1), eth::node_unreachable);
+  CHECK(ledger.entries().size() == 1);
+
+  node = std::make_unique<hefl::testing::ganache_process>(tools, o);  // same chain database, same port
+  CHECK(ledger.submit(tx1) == tx1.id());  // the sender re-read its nonce from the node
+  const auto entries = ledger.entries();
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[1].record.index == 1);
+  CHECK_FALSE(ledger.verify_against_chain().has_value());
+  node.reset();
+  std::filesystem::remove_all(db);
 }

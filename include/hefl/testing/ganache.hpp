@@ -49,20 +49,34 @@ inline constexpr const char* ganache_key1 = "6cbed15c793ce57650b9877cf6fa156fbef
 /// One running ganache process; stopped (SIGTERM, then SIGKILL) by stop() or the destructor.
 class ganache_process {
 public:
+  /// How to start ganache.
+  struct options {
+    unsigned block_time_s = 0;      ///< 0 mines each transaction at once; n > 0 mines a block every n seconds
+    std::uint64_t chain_id = 1337;
+    std::uint16_t port = 0;         ///< 0: a free port
+    std::filesystem::path db_path;  ///< empty: in memory; otherwise the chain persists there across restarts
+    std::chrono::milliseconds startup_timeout{std::chrono::seconds(90)};
+  };
+
   /// Starts ganache and waits until it answers.
   /// @param block_time_s 0 mines each transaction at once; n > 0 mines a block every n seconds
   /// @throws io_error if node or ganache is missing, or it does not answer within @p startup_timeout
   ganache_process(const std::filesystem::path& tools_dir, unsigned block_time_s = 0, std::uint64_t chain_id = 1337,
-                  std::chrono::milliseconds startup_timeout = std::chrono::seconds(90)) {
+                  std::chrono::milliseconds startup_timeout = std::chrono::seconds(90))
+      : ganache_process(tools_dir, options{block_time_s, chain_id, 0, {}, startup_timeout}) {}
+
+  /// Starts ganache with @p o and waits until it answers.
+  /// @throws io_error if node or ganache is missing, or it does not answer within o.startup_timeout
+  ganache_process(const std::filesystem::path& tools_dir, const options& o) {
     const auto cli = ganache_cli(tools_dir);
     if (cli.empty()) throw io_error("ganache is not installed under " + tools_dir.string() + ": run scripts/eth/install.sh");
     std::string last_failure;
     for (int attempt = 0; attempt < 3; ++attempt) {  // another process may take the free port first
-      m_port = free_port();
+      m_port = o.port != 0 ? o.port : free_port();
       m_log = std::filesystem::temp_directory_path() /
               ("hefl-ganache-" + std::to_string(::getpid()) + "-" + std::to_string(m_port) + ".log");
-      spawn(cli, block_time_s, chain_id);
-      if (wait_ready(startup_timeout, last_failure)) return;
+      spawn(cli, o);
+      if (wait_ready(o.startup_timeout, last_failure)) return;
       stop();
     }
     throw io_error("ganache did not start: " + last_failure);
@@ -112,10 +126,14 @@ private:
     return ntohs(a.sin_port);
   }
 
-  void spawn(const std::filesystem::path& cli, unsigned block_time_s, std::uint64_t chain_id) {
+  void spawn(const std::filesystem::path& cli, const options& o) {
     std::vector<std::string> args = {"node", cli.string(), "--server.host", "127.0.0.1", "--server.port",
                                      std::to_string(m_port), "--wallet.deterministic", "--chain.chainId",
-                                     std::to_string(chain_id), "--miner.blockTime", std::to_string(block_time_s)};
+                                     std::to_string(o.chain_id), "--miner.blockTime", std::to_string(o.block_time_s)};
+    if (!o.db_path.empty()) {
+      args.push_back("--database.dbPath");
+      args.push_back(o.db_path.string());
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
