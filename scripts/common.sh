@@ -13,7 +13,10 @@ HEFL_PACKAGES=(
   nlohmann-json3-dev libasio-dev libsqlite3-dev
   clang libfuzzer-14-dev
   gnuplot-nox
+  nodejs libcpp-httplib-dev
 )
+# Debian's npm, unless the installed Node.js ships its own (NodeSource's nodejs conflicts with it).
+command -v npm >/dev/null 2>&1 || HEFL_PACKAGES+=(npm)
 
 hefl_install_packages() {
   local missing=()
@@ -22,7 +25,7 @@ hefl_install_packages() {
       missing+=("$p")
     fi
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
+  [ ${#missing[@]} -eq 0 ] && { hefl_install_eth_tools; return 0; }
   echo "hefl: installing missing packages: ${missing[*]}"
   local sudo=()
   if [ "$(id -u)" -ne 0 ]; then
@@ -31,6 +34,14 @@ hefl_install_packages() {
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  hefl_install_eth_tools
+}
+
+# Pinned ganache and solc from npm into the uncommitted .eth-tools (docs/ethereum.md); without them
+# the Ethereum tests print SKIPPED.
+hefl_install_eth_tools() {
+  "$HEFL_ROOT/scripts/eth/install.sh" ||
+    echo "hefl: WARNING: could not install ganache and solc from npm; the Ethereum tests will be skipped" >&2
 }
 
 hefl_build() {

@@ -1,0 +1,181 @@
+#pragma once
+/// @file
+/// iot::ethereum_ledger: a ledger_policy that records entries in the AuditLog contract on an Ethereum
+/// node instead of hefl's built-in PoA chain (issue 14). First step: submit() appends one AuditLog
+/// entry per rule check, stored record or access and waits for its receipt; verify_against_chain()
+/// re-reads the events and checks them and the contract's hash chain against the local view.
+/// Only the entry's SHA-256 id goes on chain; the full transaction stays with the caller.
+
+#include <hefl/iot/ledger/ethereum/audit_log.hpp>
+#include <hefl/iot/ledger/ethereum/sender.hpp>
+#include <hefl/iot/ledger/ledger.hpp>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hefl::iot {
+
+/// The Ethereum ledger refused an entry: a kind AuditLog does not record, or the append reverted.
+class ethereum_entry_refused : public security_error {
+public:
+  using security_error::security_error;
+};
+
+/// How ethereum_ledger submits.
+struct ethereum_ledger_config {
+  std::chrono::milliseconds receipt_timeout{std::chrono::seconds(60)};  ///< bound on waiting for each receipt
+  std::uint64_t gas_limit = 200000;                                       ///< per append (one costs about 40k)
+};
+
+/// A ledger_policy over the AuditLog contract. Thread-safe.
+class ethereum_ledger {
+public:
+  /// One entry as this node submitted it and as the chain reported it.
+  struct entry {
+    transaction tx;
+    ethereum::audit_record record;
+  };
+
+  /// @param audit_log address of a deployed AuditLog where @p sender's account is a writer
+  ethereum_ledger(const ethereum::json_rpc_client& rpc, ethereum::transaction_sender& sender, ethereum::address audit_log,
+                  ethereum_ledger_config config = {})
+      : m_rpc(rpc), m_sender(sender), m_audit_log(audit_log), m_config(config) {}
+
+  /// The AuditLog entry of a transaction: request hash = its id; kind from its kind; accepted from
+  /// its verdict ("accepted"), "allowed" or true for a stored record; reason 0 if accepted, else 1;
+  /// device = the rule check's 24-hex-digit SGTIN-96 left-aligned, or Keccak-256 of the patient id.
+  /// @throws ethereum_entry_refused for kinds other than rule_check, record_stored and access
+  [[nodiscard]] static ethereum::audit_entry entry_of(const transaction& tx) {
+    ethereum::audit_entry e;
+    std::copy(tx.id().begin(), tx.id().end(), e.request_hash.begin());
+    const auto& f = tx.fields();
+    const auto text = [&f](const char* key) {
+      return f.contains(key) && f[key].is_string() ? f[key].get<std::string>() : std::string();
+    };
+    switch (tx.kind()) {
+      case tx_kind::rule_check: {
+        e.kind = ethereum::audit_kind::rule_check;
+        e.accepted = text("verdict") == "accepted";
+        const std::string device = text("device");
+        e.device_id = device_word(device);
+        break;
+      }
+      case tx_kind::record_stored:
+        e.kind = ethereum::audit_kind::storage;
+        e.accepted = true;
+        e.device_id = ethereum::keccak256(text("patient"));
+        break;
+      case tx_kind::access:
+        e.kind = ethereum::audit_kind::access;
+        e.accepted = f.contains("allowed") && f["allowed"].is_boolean() && f["allowed"].get<bool>();
+        e.device_id = ethereum::keccak256(text("patient"));
+        break;
+      default:
+        throw ethereum_entry_refused("ethereum_ledger: AuditLog records rule checks, stored records and access, not " +
+                                     std::string(to_string(tx.kind())));
+    }
+    e.reason = e.accepted ? 0 : 1;
+    return e;
+  }
+
+  /// Appends @p tx's entry to AuditLog, waits for the receipt and checks the event it emitted.
+  /// @returns the transaction's id
+  /// @throws ethereum_entry_refused (unsupported kind, or the append reverted: not a writer),
+  ///         ethereum::node_unreachable, ethereum::receipt_timeout, ethereum::json_rpc_error,
+  ///         ethereum::malformed_reply (including an event that does not match the entry)
+  sha256_digest submit(transaction tx) {
+    const ethereum::audit_entry e = entry_of(tx);
+    ethereum::legacy_transaction call;
+    call.gas_price = Botan::BigInt(m_rpc.gas_price());
+    call.gas_limit = m_config.gas_limit;
+    call.to = m_audit_log;
+    call.data = ethereum::audit_log_abi::encode_append(e);
+    const ethereum::signed_transaction st = m_sender.submit(std::move(call));
+    const ethereum::receipt r = m_rpc.await_receipt(st.hash, m_config.receipt_timeout);
+    if (!r.success) throw ethereum_entry_refused("ethereum_ledger: AuditLog.append reverted (is this account a writer?)");
+    std::optional<ethereum::audit_record> rec;
+    for (const auto& l : r.logs)
+      if (l.emitter == m_audit_log) rec = ethereum::audit_log_abi::decode_appended(l);
+    if (!rec || !same(rec->entry, e) || rec->writer != m_sender.account())
+      throw ethereum::malformed_reply("ethereum_ledger: the receipt's Appended event does not match the entry");
+    const sha256_digest id = tx.id();
+    std::lock_guard lock(m_mutex);
+    m_entries.push_back({std::move(tx), *rec});
+    return id;
+  }
+
+  /// The entries this node submitted, in submission order.
+  [[nodiscard]] std::vector<entry> entries() const {
+    std::lock_guard lock(m_mutex);
+    return m_entries;
+  }
+
+  /// Re-reads every Appended event of the contract and checks: indices 0..n-1 once each, each event's
+  /// head equal to the hash chain recomputed from the start, the contract's head() equal to the last,
+  /// and every entry this node submitted present with the same fields.
+  /// @returns nullopt when consistent, otherwise what is wrong
+  /// @throws ethereum::node_unreachable, ethereum::json_rpc_error, ethereum::malformed_reply
+  [[nodiscard]] std::optional<std::string> verify_against_chain() const {
+    ethereum::log_filter filter;
+    filter.emitter = m_audit_log;
+    filter.topics = {ethereum::audit_log_abi::appended_topic()};
+    std::map<std::uint64_t, ethereum::audit_record> chain;
+    for (const auto& l : m_rpc.logs(filter)) {
+      if (l.removed) continue;
+      const auto rec = ethereum::audit_log_abi::decode_appended(l);
+      if (!chain.emplace(rec.index, rec).second) return "index " + std::to_string(rec.index) + " appears twice";
+    }
+    ethereum::hash32 head{};
+    std::uint64_t expected = 0;
+    for (const auto& [index, rec] : chain) {
+      if (index != expected) return "entry " + std::to_string(expected) + " is missing";
+      head = ethereum::audit_log_abi::chain_head(head, rec);
+      if (rec.head != head) return "hash chain breaks at entry " + std::to_string(index);
+      ++expected;
+    }
+    const ethereum::hash32 sel = ethereum::keccak256(std::string_view("head()"));
+    const ethereum::bytes on_chain = m_rpc.eth_call(m_audit_log, ethereum::bytes(sel.begin(), sel.begin() + 4));
+    if (on_chain != ethereum::bytes(head.begin(), head.end())) return "the contract's head differs from the events' chain";
+    std::lock_guard lock(m_mutex);
+    for (const auto& e : m_entries) {
+      const auto it = chain.find(e.record.index);
+      if (it == chain.end() || !same(it->second.entry, e.record.entry) || it->second.writer != e.record.writer)
+        return "submitted entry " + std::to_string(e.record.index) + " is not on chain as submitted";
+    }
+    return std::nullopt;
+  }
+
+private:
+  // A hex device id of at most 32 bytes, left-aligned; anything else by its Keccak-256.
+  static ethereum::hash32 device_word(const std::string& s) {
+    if (!s.empty() && s.size() <= 64) {
+      try {
+        const auto b = ethereum::from_hex(s);
+        ethereum::hash32 out{};
+        std::copy(b.begin(), b.end(), out.begin());
+        return out;
+      } catch (const parse_error&) {
+      }
+    }
+    return ethereum::keccak256(s);
+  }
+  static bool same(const ethereum::audit_entry& a, const ethereum::audit_entry& b) {
+    return a.request_hash == b.request_hash && a.kind == b.kind && a.accepted == b.accepted && a.reason == b.reason &&
+           a.device_id == b.device_id;
+  }
+
+  const ethereum::json_rpc_client& m_rpc;
+  ethereum::transaction_sender& m_sender;
+  ethereum::address m_audit_log;
+  ethereum_ledger_config m_config;
+  mutable std::mutex m_mutex;
+  std::vector<entry> m_entries;
+};
+
+static_assert(ledger_policy<ethereum_ledger>, "hefl::iot::ethereum_ledger must satisfy ledger_policy");
+
+} // namespace hefl::iot
