@@ -47,12 +47,7 @@ public:
       return out;
     }
     if (reply.type != msg::records) throw parse_error("reader_client: unexpected reply type " + std::to_string(reply.type));
-    const auto j = read_json(reply);
-    try {
-      for (const auto& r : j.at("records")) out.records.push_back(record_from_json(r));
-    } catch (const nlohmann::json::exception& e) {
-      throw parse_error(std::string("reader_client: ") + e.what());
-    }
+    out.records = read_records(reply);
     return out;
   }
 
