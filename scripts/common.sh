@@ -51,7 +51,7 @@ hefl_build() {
 
 # The libFuzzer harnesses (tests/fuzz, docs/fuzzing.md): their own clang build directory.
 HEFL_FUZZ_BUILD_DIR="${HEFL_FUZZ_BUILD_DIR:-$HEFL_ROOT/build-fuzz}"
-HEFL_FUZZERS=(identity cert_chain request rules ledger record ckks csv arff)
+HEFL_FUZZERS=(identity cert_chain request rules ledger record ckks csv arff block_wire wire)
 
 hefl_build_fuzzers() {
   local cxx

@@ -9,11 +9,14 @@
 
 #include <hefl/he/ckks/encryptor.hpp>
 #include <hefl/he/ckks/keys.hpp>
+#include <hefl/iot/ledger/block_wire.hpp>
 #include <hefl/iot/ledger/ledger_store.hpp>
 #include <hefl/iot/storage/record.hpp>
 #include <hefl/iot/collection/request.hpp>
 #include <hefl/iot/collection/rules.hpp>
 #include <hefl/iot/pki/signing.hpp>
+#include <hefl/net/frame.hpp>
+#include <hefl/services/wire.hpp>
 
 #include <botan/sqlite3.h>
 
@@ -99,6 +102,8 @@ void rules_corpus() {
   write_variants("rules", "payload-blood-pressure", bp.canonical_bytes());
 }
 
+hefl::iot::record seed_record;
+
 void record_corpus() {
   using namespace hefl::iot;
   patient_smart_card<ed25519_signing> card("patient-7", hefl_fuzz::ed25519_key(0x50));
@@ -107,6 +112,7 @@ void record_corpus() {
                              record_time(std::chrono::milliseconds(1767229200000)), card, "collector-icu",
                              *collector_key, hefl_fuzz::fixed_rng());
   if (!verify_record(r, *hefl_fuzz::ed25519_key(0x50), *collector_key)) throw std::runtime_error("seed record does not verify");
+  seed_record = r;
   hefl_fuzz::field_writer w;
   w.text(r.patient_id);
   w.field(r.device.encode());
@@ -188,6 +194,59 @@ void ledger_corpus() {
   write_text("ledger", "transaction-truncated", std::string(1, '\0') + first_body.substr(0, first_body.size() / 2));
 }
 
+// Blocks and entries as a replica reads them from a peer: block 1 of the fixed chain, one of its
+// signed entries, and near-valid ones (a block at the wrong height, an entry without its author).
+void block_wire_corpus() {
+  using namespace hefl::iot;
+  hefl_fuzz::ledger_fixture f;
+  ledger node_a(f.genesis, f.cfg, f.a), node_b(f.genesis, f.cfg, f.b);
+  auto& sealer = node_a.expected_sealer(1) == "collector" ? node_a : node_b;
+  for (int i = 0; i < 2; ++i) {
+    const std::string body = "wire-" + std::to_string(i);
+    sealer.submit(transaction::rule_check("dev-" + std::to_string(i), "group-7", "accepted",
+                                          bytes(body.begin(), body.end()), hefl_fuzz::ledger_ms(1'000'000 + i)));
+  }
+  if (sealer.height() != 1) throw std::runtime_error("seed block was not sealed");
+  const auto b1 = sealer.block_at(1);
+  {
+    ledger fresh(f.genesis, f.cfg);
+    if (const auto c = fresh.accept_block(b1); !c) throw std::runtime_error("seed block is refused: " + c.message);
+    ledger other(f.genesis, f.cfg);
+    other.submit(b1.transactions.at(0));
+    if (other.pending_count() != 1) throw std::runtime_error("seed entry is not accepted");
+  }
+  const auto as_input = [](std::uint8_t first, const nlohmann::json& j) {
+    const auto text = j.dump();
+    return with_prefix(first, bytes(text.begin(), text.end()));
+  };
+  write_variants("block_wire", "block", as_input(0, block_to_json(b1)));
+  auto wrong_height = block_to_json(b1);
+  wrong_height["height"] = 2;
+  write("block_wire", "block-wrong-height", as_input(0, wrong_height));
+  write_variants("block_wire", "entry", as_input(1, entry_to_json(b1.transactions.at(0))));
+  auto unsigned_entry = entry_to_json(b1.transactions.at(0));
+  unsigned_entry["author"] = "";
+  unsigned_entry["signature"] = "";
+  write("block_wire", "entry-unsigned", as_input(1, unsigned_entry));
+}
+
+// Frames as the services read them from a peer (header and payload): a record forwarded to storage,
+// the replies a device and a reader get, a typed error reply, and a read request.
+void wire_corpus() {
+  namespace net = hefl::net;
+  namespace svc = hefl::services;
+  const auto frame_bytes = [](const net::frame& f, std::uint32_t id) { return net::encode_frame(f, id); };
+  if (svc::record_from_json(svc::read_json(svc::json_frame(svc::msg::store, svc::record_to_json(seed_record)))) != seed_record)
+    throw std::runtime_error("seed record does not survive its JSON form");
+  write_variants("wire", "store", frame_bytes(svc::json_frame(svc::msg::store, svc::record_to_json(seed_record)), 1));
+  write_variants("wire", "accepted", frame_bytes(svc::accepted_frame(42, true), 2));
+  write_variants("wire", "refused", frame_bytes(svc::refusal_frame("storage", "duplicate_nonce", "seen before"), 3));
+  write_variants("wire", "records",
+                 frame_bytes(svc::json_frame(svc::msg::records, {{"records", {svc::record_to_json(seed_record)}}}), 4));
+  write_variants("wire", "error", frame_bytes(net::make_error_frame(net::error_code::busy, "too many requests"), 5));
+  write("wire", "read", frame_bytes(svc::json_frame(svc::msg::read, {{"patient", "patient-7"}, {"from", 0}}), 6));
+}
+
 void ckks_corpus() {
   namespace ckks = hefl::he::ckks;
   const auto& p = hefl_fuzz::tiny_parameters();
@@ -237,6 +296,8 @@ int main(int argc, char** argv) {
   rules_corpus();
   record_corpus();
   ledger_corpus();
+  block_wire_corpus();
+  wire_corpus();
   ckks_corpus();
   text_corpora();
   std::cout << "seed corpora written under " << root << "\n";

@@ -85,9 +85,9 @@ public:
         const auto reply = m_client.request(f);
         if (reply.type == msg::accepted) {
           out.stored = true;
-          const auto j = read_json(reply);
-          out.record_id = j.at("record_id").get<std::uint64_t>();
-          out.already_stored = j.value("already_stored", false);
+          const auto ack = read_accepted(reply);
+          out.record_id = ack.record_id;
+          out.already_stored = ack.already_stored;
         } else if (reply.type == msg::refused) {
           out.refused = read_refusal(reply);
         } else {

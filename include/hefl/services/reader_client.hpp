@@ -92,17 +92,8 @@ public:
       return out;
     }
     if (reply.type != msg::records) throw parse_error("reader_client: unexpected reply type " + std::to_string(reply.type));
-    const auto j = read_json(reply);
-    try {
-      for (const auto& r : j.at("records")) out.records.push_back(record_from_json(r));
-      if (j.contains("next")) {
-        const auto& n = j.at("next");
-        out.next = iot::record_cursor{iot::record_time(std::chrono::milliseconds(n.at("time_ms").get<std::int64_t>())),
-                                      n.at("id").get<std::uint64_t>()};
-      }
-    } catch (const nlohmann::json::exception& e) {
-      throw parse_error(std::string("reader_client: ") + e.what());
-    }
+    out.records = read_records(reply);
+    out.next = read_next_cursor(reply);
     return out;
   }
 

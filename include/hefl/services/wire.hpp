@@ -75,6 +75,29 @@ struct refusal {
   }
 }
 
+/// An acknowledgement as the peer sent it (see accepted_frame()).
+struct acknowledgement {
+  std::uint64_t record_id = 0;
+  bool already_stored = false;
+};
+
+/// Reads an acknowledgement reply.
+/// @throws hefl::parse_error if @p f is not one (wrong type, not JSON, "record_id" not a non-negative
+///         integer, "already_stored" present and not a boolean)
+[[nodiscard]] inline acknowledgement read_accepted(const net::frame& f) {
+  if (f.type != msg::accepted) throw parse_error("services: expected an acknowledgement frame");
+  const auto j = read_json(f);
+  const auto id = j.find("record_id");
+  if (id == j.end() || !id->is_number_unsigned())
+    throw parse_error("services: acknowledgement: \"record_id\" must be a non-negative integer");
+  acknowledgement out{id->get<std::uint64_t>(), false};
+  if (const auto again = j.find("already_stored"); again != j.end()) {
+    if (!again->is_boolean()) throw parse_error("services: acknowledgement: \"already_stored\" must be a boolean");
+    out.already_stored = again->get<bool>();
+  }
+  return out;
+}
+
 namespace wire_detail {
 inline std::string hex(std::span<const std::uint8_t> b) { return Botan::hex_encode(b.data(), b.size(), false); }
 inline std::vector<std::uint8_t> unhex(const nlohmann::json& j, const char* field) {
@@ -128,6 +151,34 @@ inline std::vector<std::uint8_t> unhex(const nlohmann::json& j, const char* fiel
     throw;
   } catch (const hefl::error& e) {
     throw parse_error(std::string("services: record: ") + e.what());
+  }
+}
+
+/// Reads a reply to a read request: {"records": [record, ...]} (each checked by record_from_json()).
+/// @throws hefl::parse_error if @p f is not one
+[[nodiscard]] inline std::vector<iot::record> read_records(const net::frame& f) {
+  if (f.type != msg::records) throw parse_error("services: expected a records frame");
+  const auto j = read_json(f);
+  const auto list = j.find("records");
+  if (list == j.end() || !list->is_array()) throw parse_error("services: records frame: \"records\" must be an array");
+  std::vector<iot::record> out;
+  out.reserve(list->size());
+  for (const auto& r : *list) out.push_back(record_from_json(r));
+  return out;
+}
+
+/// Where the next page of a records reply starts ("next": {"time_ms", "id"}), or empty on the last page.
+/// @throws hefl::parse_error if @p f is not a records frame or "next" is malformed
+[[nodiscard]] inline std::optional<iot::record_cursor> read_next_cursor(const net::frame& f) {
+  if (f.type != msg::records) throw parse_error("services: expected a records frame");
+  const auto j = read_json(f);
+  const auto n = j.find("next");
+  if (n == j.end()) return std::nullopt;
+  try {
+    return iot::record_cursor{iot::record_time(std::chrono::milliseconds(n->at("time_ms").get<std::int64_t>())),
+                              n->at("id").get<std::uint64_t>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw parse_error(std::string("services: records frame: \"next\" must be {\"time_ms\", \"id\"}: ") + e.what());
   }
 }
 

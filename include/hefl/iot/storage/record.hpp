@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -586,5 +587,18 @@ template <signing_policy PatientPolicy = ed25519_signing, signing_policy Collect
   if (auto c = record_detail::check_patient<PatientPolicy>(r, keys.patient_keys(r.patient_id)); !c) return c;
   return record_detail::check_collector<CollectorPolicy>(r, keys.collector_keys(r.collector_id));
 }
+
+/// A position in a patient's records as record_store::records_of() orders them: (timestamp, id). A page of a read
+/// ends at the cursor of its last record; the next page starts after it.
+struct record_cursor {
+  record_time timestamp{};  ///< the record's timestamp
+  std::uint64_t id = 0;     ///< the record's store id
+  /// The cursor of @p r (a stored record).
+  [[nodiscard]] static record_cursor of(const record& r) noexcept { return {r.timestamp, r.id}; }
+  /// Cursors are equal when both fields are.
+  bool operator==(const record_cursor&) const = default;
+  /// (timestamp, id) order, the order of records_of().
+  auto operator<=>(const record_cursor&) const = default;
+};
 
 } // namespace hefl::iot

@@ -130,19 +130,6 @@ struct record_store_options {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
-/// A position in a patient's records as records_of() orders them: (timestamp, id). A page of a read
-/// ends at the cursor of its last record; the next page starts after it.
-struct record_cursor {
-  record_time timestamp{};  ///< the record's timestamp
-  std::uint64_t id = 0;     ///< the record's store id
-  /// The cursor of @p r (a stored record).
-  [[nodiscard]] static record_cursor of(const record& r) noexcept { return {r.timestamp, r.id}; }
-  /// Cursors are equal when both fields are.
-  bool operator==(const record_cursor&) const = default;
-  /// (timestamp, id) order, the order of records_of().
-  auto operator<=>(const record_cursor&) const = default;
-};
-
 /// Signed records in SQLite (table hefl_records). Thread-safe: one connection, serialised by a mutex.
 ///
 /// Inserts verify the record against the identity_directory (format, hash, patient signature,
