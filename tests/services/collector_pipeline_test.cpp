@@ -336,3 +336,46 @@ TEST_CASE("services: with a seal interval a record is acknowledged only once its
   bad.seal_interval = 1s;
   CHECK_THROWS_AS(storage_type(p.issue(iot::role::storage, "storage-2"), p.guard, p.access, bad), invalid_argument);
 }
+
+TEST_CASE("net: the validation cache answers a repeated chain from memory, checks the role each time, and misses after "
+          "a new CRL",
+          "[services][pipeline][cache]") {
+  pipeline p(2);
+  net::validation_cache cache;
+  const auto& chain = p.devices.at(0).chain();
+  const auto now = std::chrono::system_clock::now();
+  const auto tls = iot::cert_usage::tls_client;
+  const auto first = cache.validate(chain, *p.trust, tls, now, {iot::role::device});
+  REQUIRE(first.ok());
+  CHECK(cache.misses() == 1);
+  const auto again = cache.validate(chain, *p.trust, tls, now, {iot::role::device});
+  CHECK(again.ok());
+  CHECK(again.holder->subject_id == first.holder->subject_id);
+  CHECK(cache.hits() == 1);
+  // The role is checked on every lookup, also on one answered from memory.
+  const auto other_role = cache.validate(chain, *p.trust, tls, now, {iot::role::collector});
+  CHECK(other_role.status == iot::chain_status::wrong_role);
+  CHECK_FALSE(other_role.holder);
+  CHECK(cache.hits() == 2);
+  // Past max_age the chain is validated again.
+  CHECK(cache.validate(chain, *p.trust, tls, now + 2min, {iot::role::device}).ok());
+  CHECK(cache.misses() == 2);
+  // A revocation publishes a new trust snapshot: the remembered verdict is not used, the refusal not remembered.
+  REQUIRE(p.ca.revoke(chain.front()));
+  p.trust->add_crl(p.ca.crl());
+  CHECK(cache.validate(chain, *p.trust, tls, now, {iot::role::device}).status == iot::chain_status::revoked);
+  CHECK(cache.validate(chain, *p.trust, tls, now, {iot::role::device}).status == iot::chain_status::revoked);
+  CHECK(cache.misses() == 4);
+  CHECK(cache.hits() == 2);
+  // Through the TLS credentials too: a revoked device's handshake is refused by a server whose cache
+  // held its chain as valid.
+  auto cache2 = std::make_shared<net::validation_cache>();
+  auto creds = p.issue(iot::role::storage, "storage-x");
+  creds.use_validation_cache(cache2);
+  const auto& dev2 = p.devices.at(1);
+  CHECK(creds.validate_peer(dev2.chain(), tls, now, {iot::role::device}).ok());
+  REQUIRE(p.ca.revoke(dev2.chain().front()));
+  p.trust->add_crl(p.ca.crl());
+  CHECK(creds.validate_peer(dev2.chain(), tls, now, {iot::role::device}).status == iot::chain_status::revoked);
+  CHECK_THROWS_AS(net::validation_cache(net::validation_cache_options{0, std::chrono::seconds(1)}), invalid_argument);
+}

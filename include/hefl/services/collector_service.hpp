@@ -47,7 +47,8 @@ namespace hefl::services {
 struct collector_service_options {
   net::server_limits limits = [] {
     net::server_limits l;
-    l.handler_threads = 4;  // validate and sign only: forwarding does not hold a thread
+    l.handler_threads = 2;  // validate and sign only: forwarding does not hold a thread
+    l.io_threads = 2;       // TLS handshakes of many devices on both cores
     l.max_connections = 1024;
     l.accepted_client_roles = iot::role_set{iot::role::device};
     return l;

@@ -40,6 +40,10 @@ struct storage_service_options {
   std::uint16_t port = 0;                ///< 0 = ephemeral (see port())
   std::string address = "127.0.0.1";
   std::size_t max_batch = 512;           ///< most records in one transaction
+  /// Committer threads. Each takes what is queued (up to max_batch) and runs the guard's checks
+  /// (signatures, chains) on it before its COMMIT, so two let two batches' checks use two cores; the
+  /// record store serialises the transactions themselves.
+  std::size_t committers = 1;
   /// 0: a record is acknowledged once its batch committed. Otherwise a sealer thread calls seal every
   /// seal_interval, and a record is acknowledged once its batch committed and the next seal() after
   /// that commit returned (e.g. the ledger sealed the block holding its entry, as the paper's
@@ -63,10 +67,11 @@ public:
   /// @throws as net::tls_server's constructor; hefl::invalid_argument if max_batch is 0
   storage_service(net::tls_credentials creds, Guard& guard, Access& access, storage_service_options options = {})
       : m_guard(&guard), m_access(&access), m_options(std::move(options)) {
-    if (m_options.max_batch == 0) throw invalid_argument("storage_service: max_batch must be at least 1");
+    if (m_options.max_batch == 0 || m_options.committers == 0)
+      throw invalid_argument("storage_service: max_batch and committers must be at least 1");
     if (m_options.seal_interval.count() < 0 || (m_options.seal_interval.count() > 0 && !m_options.seal))
       throw invalid_argument("storage_service: a positive seal_interval needs a seal function");
-    m_committer = std::thread([this] { commit_loop(); });
+    for (std::size_t i = 0; i < m_options.committers; ++i) m_committers.emplace_back([this] { commit_loop(); });
     if (m_options.seal_interval.count() > 0) m_sealer = std::thread([this] { seal_loop(); });
     try {
       m_server = std::make_unique<net::tls_server>(
@@ -237,7 +242,7 @@ private:
           ++m_retries;
           log("retry answered record_id=" + std::to_string(v.record_id) + " collector=" + batch[i].item.rec.collector_id);
         }
-        if (m_sealer.joinable()) after_seal.emplace_back(std::move(batch[i].reply), accepted_frame(v.record_id, v.already_stored));
+        if (m_options.seal_interval.count() > 0) after_seal.emplace_back(std::move(batch[i].reply), accepted_frame(v.record_id, v.already_stored));
         else batch[i].reply(accepted_frame(v.record_id, v.already_stored));
       } else {
         log("refused reason=" + std::string(iot::to_string(*v.refusal)) + " collector=" + batch[i].item.rec.collector_id);
@@ -289,7 +294,8 @@ private:
       m_stop_committer = true;
     }
     m_cv.notify_all();
-    if (m_committer.joinable()) m_committer.join();
+    for (auto& t : m_committers)
+      if (t.joinable()) t.join();
     {
       const std::lock_guard lock(m_seal_mutex);
       m_stop_sealer = true;
@@ -312,7 +318,7 @@ private:
   std::vector<std::pair<net::reply_callback, net::frame>> m_unsealed;  // committed, waiting for the next seal
   bool m_stop_sealer = false;
   std::atomic<std::uint64_t> m_batches{0}, m_stored{0}, m_largest{0}, m_retries{0}, m_seals{0};
-  std::thread m_committer;
+  std::vector<std::thread> m_committers;
   std::thread m_sealer;
   std::unique_ptr<net::tls_server> m_server;
 };
