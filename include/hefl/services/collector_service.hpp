@@ -269,7 +269,13 @@ private:
     }
     if (reply.type == msg::accepted) {
       ++m_acked;
-      log("stored device=" + job->device + " " + read_json(reply).dump());
+      if (m_options.log) {
+        try {
+          log("stored device=" + job->device + " " + read_json(reply).dump());
+        } catch (const std::exception&) {
+          log("stored device=" + job->device + " (unreadable acknowledgement)");
+        }
+      }
       complete(*job, std::move(reply), false);
       return;
     }
