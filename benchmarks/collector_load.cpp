@@ -1,15 +1,21 @@
 // collector_load: the paper's load test (seed 003: 10 / 100 / 1000 simultaneous devices) against the
-// collector and storage services over real mutual TLS on 127.0.0.1, in one process.
+// collector and storage services over real mutual TLS on 127.0.0.1. The services run in this process,
+// the devices in a forked child process, so that the CPU time of each side is measured apart.
 //   fresh      N devices start together; each opens a fresh mTLS connection to the collector and sends
 //              one signed record; the time runs until every record is acknowledged, i.e. validated,
 //              forwarded over mTLS and durably stored (SQLite, one fsync per batch) with its ledger
 //              entry. Latency: connect + handshake + submit + acknowledgement, per device.
 //   keepalive  D devices on persistent connections send records back to back for a fixed count each;
 //              records per second over the whole run, latency per record.
-// Prints a Markdown table and writes CSV `mode,devices,seconds,p50_ms,p99_ms,records_per_s`.
+//   fresh-sealS  as fresh, but storage acknowledges a record only once the ledger block holding its
+//              entry is sealed, one block every S seconds (the paper's Proof-of-Authority chain: 5 s)
+// Prints a Markdown table (with the CPU seconds of the services and of the devices) and writes CSV
+// `mode,devices,seconds,p50_ms,p99_ms,records_per_s`; with --plot DIR, also DIR/collector_load.csv,
+// DIR/collector_load.gp and the plot DIR/collector_load.svg made by gnuplot (the command is printed).
 //
-//   collector_load [--devices 10,100,1000] [--keepalive-devices 32] [--keepalive-records 50]
-//                  [--repetitions 1] [--csv FILE]
+//   collector_load [--devices 10,100,1000] [--keepalive-devices 64] [--keepalive-records 50]
+//                  [--seal-interval 5] [--repetitions 1] [--csv FILE] [--plot DIR] [--no-cache]
+// --no-cache validates every peer chain from scratch (no net::validation_cache), for comparison.
 // Runs beside whatever else the machine runs: the load average is printed with the table.
 #include <hefl/iot/collection/collector_validator.hpp>
 #include <hefl/iot/hospital/access.hpp>
@@ -19,12 +25,18 @@
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <latch>
 #include <memory>
@@ -44,7 +56,11 @@ namespace {
 using guard_type = iot::storage_guard<iot::rule_manager<>, iot::local_ledger>;
 using access_type = iot::access_controller<iot::local_ledger>;
 using storage_type = storage_service<guard_type, access_type>;
-using collector_type = collector_service<iot::collector_validator<>, iot::patient_smart_card<>>;
+using validator_type = iot::collector_validator<net::cached_certificates>;
+using collector_type = collector_service<validator_type, iot::patient_smart_card<>>;
+
+// --no-cache: every chain validated from scratch, as before the validation cache (for the comparison).
+bool g_cache = true;
 
 // The vitals contract with a rate limit that a benchmark device does not reach.
 std::string load_contract() {
@@ -78,16 +94,28 @@ struct hospital {
   iot::patient_smart_card<> card{"p-1", rng};
   fs::path dir;
   iot::identity_directory keys;
-  iot::local_ledger storage_ledger, collector_ledger;
+  std::chrono::milliseconds seal_interval{0};
+  iot::local_ledger storage_ledger{[this] {
+    iot::ledger_config c;
+    if (seal_interval.count() > 0) {  // blocks only from the sealer, every seal_interval (PoA-like)
+      c.max_block_transactions = 100000;
+      c.max_block_delay = std::chrono::hours(24);
+    }
+    return c;
+  }()};
+  iot::local_ledger collector_ledger;
   iot::rule_manager<> storage_rules{admin_check(), [](const iot::deployment_event&) {}};
   iot::rule_manager<> collector_rules{admin_check(), [](const iot::deployment_event&) {}};
   std::unique_ptr<iot::record_store<>> store;
   std::unique_ptr<guard_type> guard;
   std::unique_ptr<access_type> access;
   iot::replay_guard replay;
-  std::unique_ptr<iot::collector_validator<>> validator;
+  // One memo per service (deployed, they run on different machines): see net::validation_cache.
+  std::shared_ptr<net::validation_cache> collector_cache = std::make_shared<net::validation_cache>(),
+                                         storage_cache = std::make_shared<net::validation_cache>();
+  std::unique_ptr<validator_type> validator;
   std::vector<net::tls_credentials> devices;
-  std::unique_ptr<net::tls_credentials> collector_creds;
+  std::unique_ptr<net::tls_credentials> collector_creds, storage_creds;
   std::unique_ptr<storage_type> storage;
   std::unique_ptr<collector_type> collector;
 
@@ -108,7 +136,7 @@ struct hospital {
     return net::tls_credentials({ca.issue(*key, id_of(r, s), t0 - 1h, 24h)}, key, trust);
   }
 
-  explicit hospital(std::size_t n, const fs::path& where) : dir(where) {
+  hospital(std::size_t n, const fs::path& where, std::chrono::milliseconds seal = {}) : dir(where), seal_interval(seal) {
     fs::create_directories(dir);
     reg.register_patient({"p-1", "icu", "1", "Load"});
     reg.register_collector("collector-1");
@@ -128,18 +156,38 @@ struct hospital {
       devices.push_back(std::move(creds));
     }
     store = std::make_unique<iot::record_store<>>((dir / "records.sqlite").string(), keys, storage_ledger);
-    guard = std::make_unique<guard_type>(*trust, reg, keys, storage_rules, *store, storage_ledger);
+    iot::storage_guard_options go;
+    if (g_cache)
+      go.validate = [c = storage_cache](const std::vector<Botan::X509_Certificate>& chain, const iot::trust_store& s,
+                                        iot::cert_usage u, iot::clock_time now, iot::role_set roles) {
+        return c->validate(chain, s, u, now, roles);
+      };
+    guard = std::make_unique<guard_type>(*trust, reg, keys, storage_rules, *store, storage_ledger, go);
     access = std::make_unique<access_type>(*trust, reg, *store, storage_ledger);
     iot::collector_validator_options vo;
     vo.collector_id = "collector-1";
     vo.devices = &reg;
-    validator = std::make_unique<iot::collector_validator<>>(iot::trust_store_certificates(*trust), collector_rules,
-                                                            replay, collector_ledger, vo);
-    storage = std::make_unique<storage_type>(issue(iot::role::storage, "storage-1"), *guard, *access);
+    validator = std::make_unique<validator_type>(net::cached_certificates(g_cache ? collector_cache.get() : nullptr, *trust),
+                                                 collector_rules, replay, collector_ledger, vo);
+    storage_creds = std::make_unique<net::tls_credentials>(issue(iot::role::storage, "storage-1"));
     collector_creds = std::make_unique<net::tls_credentials>(issue(iot::role::collector, "collector-1"));
+    if (g_cache) {
+      storage_creds->use_validation_cache(storage_cache);
+      collector_creds->use_validation_cache(collector_cache);
+    }
+  }
+  /// Starts storage and collector (threads: call after fork()).
+  void start() {
+    storage_service_options so;
+    so.committers = 2;  // the guard's checks of two batches on two cores
+    if (seal_interval.count() > 0) {
+      so.seal_interval = seal_interval;
+      so.seal = [this] { (void)storage_ledger.flush(); };
+    }
+    storage = std::make_unique<storage_type>(*storage_creds, *guard, *access, so);
     collector_service_options co;
     co.storage_port = storage->port();
-    co.limits.max_connections = std::max<std::size_t>(1024, n + 16);
+    co.limits.max_connections = std::max<std::size_t>(1024, devices.size() + 16);
     co.limits.max_in_flight_per_peer = 8;
     collector = std::make_unique<collector_type>(
         *collector_creds, *validator, &replay,
@@ -161,6 +209,8 @@ struct row {
   std::size_t stored = 0, sent = 0;
   std::uint64_t commits = 0;      // SQLite COMMITs that stored records (one fsync each)
   std::size_t largest_batch = 0;  // most records in one commit
+  double cpu_services = 0;        // user + sys seconds of this process (collector + storage) during the run
+  double cpu_devices = 0;         // user + sys seconds of the device process during the run
 };
 
 double percentile(std::vector<double> v, double q) {
@@ -177,42 +227,155 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
-row run_fresh(std::size_t n, const fs::path& dir) {
-  hospital h(n, dir);
-  std::vector<double> latency(n, 0.0);
-  std::vector<char> ok(n, 0);
-  std::latch go(static_cast<std::ptrdiff_t>(n) + 1);
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (std::size_t i = 0; i < n; ++i)
-    threads.emplace_back([&, i] {
-      device_client_options o;
-      o.port = h.collector->port();
-      o.max_attempts = 3;
-      device_client dev(h.devices[i], "collector-1", o);
-      vitals_generator g(i);
-      const auto data = g.next(all_vitals[i % all_vitals.size()]);
-      go.arrive_and_wait();
-      const auto t = std::chrono::steady_clock::now();
-      try {
-        const auto r = dev.submit("p-1", data);
-        ok[i] = r.stored ? 1 : 0;
-      } catch (const std::exception&) {
-        ok[i] = 0;
-      }
-      latency[i] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-    });
-  const auto start = std::chrono::steady_clock::now();
-  go.arrive_and_wait();
-  for (auto& t : threads) t.join();
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  const auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+// Whole reads and writes on a pipe.
+void write_all(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const auto w = ::write(fd, p, n);
+    if (w <= 0) throw std::runtime_error("collector_load: pipe write failed");
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+void read_all(int fd, void* data, std::size_t n) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    const auto r = ::read(fd, p, n);
+    if (r <= 0) throw std::runtime_error("collector_load: the device process ended early");
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+}
+
+/// What the device process measured.
+struct device_report {
+  double seconds = 0;           // from the start signal to the last answer
+  double cpu = 0;               // its user + sys seconds over the same span
+  std::size_t stored = 0;
+  std::vector<double> latency;  // ms, one per request
+};
+
+/// Forks the device process (before any thread exists in this one), starts the services here, hands
+/// the collector's port to the child, which runs @p devices (given the port, returning its report),
+/// and collects the report. The services' CPU time is this process's over the same span.
+template <class Devices>
+device_report run_split(hospital& h, double& cpu_services, Devices devices) {
+  int to_child[2], to_parent[2];
+  if (::pipe(to_child) != 0 || ::pipe(to_parent) != 0) throw std::runtime_error("collector_load: pipe failed");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("collector_load: fork failed");
+  if (pid == 0) {  // the devices: never return into main (no destructors of the parent's objects here)
+    int code = 0;
+    try {
+      ::close(to_child[1]);
+      ::close(to_parent[0]);
+      std::uint16_t port = 0;
+      read_all(to_child[0], &port, sizeof port);
+      const auto r = devices(port, [&] {
+        const char ready = 'R';
+        write_all(to_parent[1], &ready, 1);
+      });
+      const std::uint64_t n = r.latency.size(), stored = r.stored;
+      write_all(to_parent[1], &r.seconds, sizeof r.seconds);
+      write_all(to_parent[1], &r.cpu, sizeof r.cpu);
+      write_all(to_parent[1], &stored, sizeof stored);
+      write_all(to_parent[1], &n, sizeof n);
+      write_all(to_parent[1], r.latency.data(), n * sizeof(double));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "collector_load (devices): %s\n", e.what());
+      code = 2;
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  device_report r;
+  try {
+    h.start();
+    const std::uint16_t port = h.collector->port();
+    write_all(to_child[1], &port, sizeof port);
+    char ready = 0;
+    read_all(to_parent[0], &ready, 1);  // the devices are about to start (after any warm-up)
+    const double cpu0 = cpu_seconds();
+    std::uint64_t stored = 0, n = 0;
+    read_all(to_parent[0], &r.seconds, sizeof r.seconds);
+    cpu_services = cpu_seconds() - cpu0;
+    read_all(to_parent[0], &r.cpu, sizeof r.cpu);
+    read_all(to_parent[0], &stored, sizeof stored);
+    read_all(to_parent[0], &n, sizeof n);
+    r.latency.resize(n);
+    read_all(to_parent[0], r.latency.data(), n * sizeof(double));
+    r.stored = stored;
+  } catch (...) {
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+  ::close(to_child[1]);
+  ::close(to_parent[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("collector_load: the device process failed");
+  return r;
+}
+
+row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal) {
+  hospital h(n, dir, seal);
   row r;
-  r.mode = "fresh";
+  const auto rep = run_split(h, r.cpu_services, [&](std::uint16_t port, const std::function<void()>& ready) {
+    device_report out;
+    out.latency.assign(n, 0.0);
+    std::vector<char> ok(n, 0);
+    std::latch go(static_cast<std::ptrdiff_t>(n) + 1);
+    std::vector<std::thread> threads;
+    threads.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        device_client_options o;
+        o.port = port;
+        o.max_attempts = 3;
+        device_client dev(h.devices[i], "collector-1", o);
+        vitals_generator g(i);
+        const auto data = g.next(all_vitals[i % all_vitals.size()]);
+        go.arrive_and_wait();
+        const auto t = std::chrono::steady_clock::now();
+        try {
+          const auto res = dev.submit("p-1", data);
+          ok[i] = res.stored ? 1 : 0;
+        } catch (const std::exception&) {
+          ok[i] = 0;
+        }
+        out.latency[i] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+      });
+    ready();
+    const double cpu0 = cpu_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    go.arrive_and_wait();
+    for (auto& t : threads) t.join();
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.cpu = cpu_seconds() - cpu0;
+    out.stored = static_cast<std::size_t>(std::count(ok.begin(), ok.end(), 1));
+    return out;
+  });
+  r.mode = seal.count() > 0 ? "fresh-seal" + std::to_string(seal.count() / 1000) : "fresh";
   r.devices = n;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.p50 = percentile(latency, 0.50);
-  r.p99 = percentile(latency, 0.99);
+  r.seconds = rep.seconds;
+  r.cpu_devices = rep.cpu;
+  r.p50 = percentile(rep.latency, 0.50);
+  r.p99 = percentile(rep.latency, 0.99);
   r.sent = n;
-  r.stored = static_cast<std::size_t>(std::count(ok.begin(), ok.end(), 1));
+  r.stored = rep.stored;
   r.per_second = static_cast<double>(r.stored) / r.seconds;
   r.commits = h.store->commit_count();
   r.largest_batch = h.storage->largest_batch();
@@ -224,43 +387,54 @@ row run_fresh(std::size_t n, const fs::path& dir) {
 
 row run_keepalive(std::size_t n, std::size_t per_device, const fs::path& dir) {
   hospital h(n, dir);
-  std::vector<std::vector<double>> latency(n);
-  std::vector<std::size_t> stored(n, 0);
-  std::latch go(static_cast<std::ptrdiff_t>(n) + 1);
-  std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < n; ++i)
-    threads.emplace_back([&, i] {
-      device_client_options o;
-      o.port = h.collector->port();
-      device_client dev(h.devices[i], "collector-1", o);
-      vitals_generator g(i);
-      try {
-        (void)dev.submit("p-1", g.next(vital::heart_rate));  // connect before the clock starts
-      } catch (const std::exception&) {
-      }
-      go.arrive_and_wait();
-      for (std::size_t k = 0; k < per_device; ++k) {
-        const auto t = std::chrono::steady_clock::now();
+  row r;
+  const auto rep = run_split(h, r.cpu_services, [&](std::uint16_t port, const std::function<void()>& ready) {
+    device_report out;
+    std::vector<std::vector<double>> latency(n);
+    std::vector<std::size_t> stored(n, 0);
+    std::latch connected(static_cast<std::ptrdiff_t>(n) + 1), go(static_cast<std::ptrdiff_t>(n) + 1);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        device_client_options o;
+        o.port = port;
+        device_client dev(h.devices[i], "collector-1", o);
+        vitals_generator g(i);
         try {
-          if (dev.submit("p-1", g.next(all_vitals[k % all_vitals.size()])).stored) ++stored[i];
+          (void)dev.submit("p-1", g.next(vital::heart_rate));  // connect before the clock starts
         } catch (const std::exception&) {
         }
-        latency[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
-      }
-    });
-  const auto start = std::chrono::steady_clock::now();
-  go.arrive_and_wait();
-  for (auto& t : threads) t.join();
-  row r;
+        connected.arrive_and_wait();
+        go.arrive_and_wait();
+        for (std::size_t k = 0; k < per_device; ++k) {
+          const auto t = std::chrono::steady_clock::now();
+          try {
+            if (dev.submit("p-1", g.next(all_vitals[k % all_vitals.size()])).stored) ++stored[i];
+          } catch (const std::exception&) {
+          }
+          latency[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+        }
+      });
+    connected.arrive_and_wait();
+    ready();
+    const double cpu0 = cpu_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    go.arrive_and_wait();
+    for (auto& t : threads) t.join();
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.cpu = cpu_seconds() - cpu0;
+    for (const auto& v : latency) out.latency.insert(out.latency.end(), v.begin(), v.end());
+    for (const auto s : stored) out.stored += s;
+    return out;
+  });
   r.mode = "keepalive";
   r.devices = n;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::vector<double> all;
-  for (const auto& v : latency) all.insert(all.end(), v.begin(), v.end());
-  r.p50 = percentile(all, 0.50);
-  r.p99 = percentile(all, 0.99);
+  r.seconds = rep.seconds;
+  r.cpu_devices = rep.cpu;
+  r.p50 = percentile(rep.latency, 0.50);
+  r.p99 = percentile(rep.latency, 0.99);
   r.sent = n * per_device;
-  for (const auto s : stored) r.stored += s;
+  r.stored = rep.stored;
   r.per_second = static_cast<double>(r.stored) / r.seconds;
   r.commits = h.store->commit_count();  // includes the n warm-up records
   r.largest_batch = h.storage->largest_batch();
@@ -281,13 +455,57 @@ std::vector<std::size_t> parse_list(const std::string& s) {
   return out;
 }
 
+void write_csv(const std::string& path, const std::vector<row>& rows) {
+  std::ofstream out(path);
+  if (!out) throw std::runtime_error("cannot write " + path);
+  out << "mode,devices,seconds,p50_ms,p99_ms,records_per_s\n";
+  for (const auto& r : rows)
+    out << r.mode << "," << r.devices << "," << r.seconds << "," << r.p50 << "," << r.p99 << "," << r.per_second << "\n";
+}
+
+// One gnuplot data block per fresh mode (devices, seconds, p50 s, p99 s), and the paper's figures.
+void write_plot(const fs::path& dir, const std::vector<row>& rows, const std::string& load_before) {
+  fs::create_directories(dir);
+  write_csv((dir / "collector_load.csv").string(), rows);
+  std::vector<std::string> modes;
+  for (const auto& r : rows)
+    if (r.mode != "keepalive" && std::find(modes.begin(), modes.end(), r.mode) == modes.end()) modes.push_back(r.mode);
+  std::ofstream gp(dir / "collector_load.gp");
+  gp << "# Written by benchmarks/collector_load (load average before the run: " << load_before << ").\n"
+     << "# Time until every device's record is acknowledged (validated and durably stored), and p50 / p99\n"
+     << "# latency per device, against simultaneous devices; the paper's figures (seed 003) for reference.\n"
+     << "set terminal svg size 760,480 font 'sans,12'\n"
+     << "set output '" << (dir / "collector_load.svg").string() << "'\n"
+     << "set logscale xy\nset xlabel 'simultaneous devices (fresh mTLS connection each)'\n"
+     << "set ylabel 'seconds'\nset key left top\nset grid\nset xrange [5:2000]\n";
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    gp << "$m" << m << " << EOD\n";
+    for (const auto& r : rows)
+      if (r.mode == modes[m]) gp << r.devices << " " << r.seconds << " " << r.p50 / 1000.0 << " " << r.p99 / 1000.0 << "\n";
+    gp << "EOD\n";
+  }
+  gp << "$paper << EOD\n10 5.72\n100 10.81\n1000 30.25\nEOD\n";
+  gp << "plot $paper using 1:2 with linespoints lw 2 dt 2 title 'paper (Ethereum PoA, 5 s blocks): all answered'";
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    gp << ", \\\n  $m" << m << " using 1:2 with linespoints lw 2 title '" << modes[m] << ": all acknowledged'"
+       << ", \\\n  $m" << m << " using 1:3 with points pt 7 title '" << modes[m] << ": p50 latency'"
+       << ", \\\n  $m" << m << " using 1:4 with points pt 5 title '" << modes[m] << ": p99 latency'";
+  }
+  gp << "\n";
+  gp.close();
+  const std::string cmd = "gnuplot " + (dir / "collector_load.gp").string();
+  std::printf("plot: %s -> %s (exit %d)\n", cmd.c_str(), (dir / "collector_load.svg").string().c_str(),
+              std::system(cmd.c_str()));
+}
+
 } // namespace
 
 int main(int argc, char** argv) try {
   std::vector<std::size_t> fresh{10, 100, 1000};
-  std::size_t keep_devices = 32, keep_records = 50;
+  std::size_t keep_devices = 64, keep_records = 50;
   int repetitions = 1;
-  std::string csv;
+  std::chrono::milliseconds seal{0};
+  std::string csv, plot;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -298,34 +516,45 @@ int main(int argc, char** argv) try {
     else if (a == "--keepalive-devices") keep_devices = parse_list(value()).at(0);
     else if (a == "--keepalive-records") keep_records = parse_list(value()).at(0);
     else if (a == "--repetitions") repetitions = static_cast<int>(parse_list(value()).at(0));
+    else if (a == "--seal-interval") seal = std::chrono::seconds(parse_list(value()).at(0));
     else if (a == "--csv") csv = value();
+    else if (a == "--plot") plot = value();
+    else if (a == "--no-cache") g_cache = false;
     else throw std::invalid_argument("unknown argument '" + a + "'");
   }
   const auto dir = fs::temp_directory_path() / ("hefl-collector-load-" + std::to_string(::getpid()));
-  std::printf("collector_load: load average before %s\n", load_average().c_str());
+  const auto load_before = load_average();
+  std::printf("collector_load: load average before %s\n", load_before.c_str());
   std::vector<row> rows;
   for (int rep = 0; rep < repetitions; ++rep) {
     for (const auto n : fresh) {
       std::fprintf(stderr, "fresh, %zu devices ...\n", n);
-      rows.push_back(run_fresh(n, dir / ("fresh-" + std::to_string(n))));
+      rows.push_back(run_fresh(n, dir / ("fresh-" + std::to_string(n)), {}));
     }
     std::fprintf(stderr, "keepalive, %zu devices x %zu records ...\n", keep_devices, keep_records);
     rows.push_back(run_keepalive(keep_devices, keep_records, dir / "keepalive"));
+    if (seal.count() > 0) {
+      for (const auto n : fresh) {
+        std::fprintf(stderr, "fresh, %zu devices, a block sealed every %lld s ...\n", n,
+                     static_cast<long long>(seal.count() / 1000));
+        rows.push_back(run_fresh(n, dir / ("seal-" + std::to_string(n)), seal));
+      }
+    }
   }
-  std::printf("\n| mode | devices | acknowledged / sent | seconds | p50 ms | p99 ms | records/s | commits | largest batch |\n"
-              "|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("\n| mode | devices | acknowledged / sent | seconds | p50 ms | p99 ms | records/s | commits | largest batch "
+              "| CPU s services | CPU ms / record services | CPU s devices |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows)
-    std::printf("| %s | %zu | %zu / %zu | %.3f | %.1f | %.1f | %.0f | %llu | %zu |\n", r.mode.c_str(), r.devices, r.stored,
-                r.sent, r.seconds, r.p50, r.p99, r.per_second, static_cast<unsigned long long>(r.commits),
-                r.largest_batch);
+    std::printf("| %s | %zu | %zu / %zu | %.3f | %.1f | %.1f | %.0f | %llu | %zu | %.2f | %.2f | %.2f |\n", r.mode.c_str(),
+                r.devices, r.stored, r.sent, r.seconds, r.p50, r.p99, r.per_second,
+                static_cast<unsigned long long>(r.commits), r.largest_batch, r.cpu_services,
+                r.stored ? 1000.0 * r.cpu_services / static_cast<double>(r.stored) : 0.0, r.cpu_devices);
   std::printf("load average after: %s\n", load_average().c_str());
   if (!csv.empty()) {
-    std::ofstream out(csv);
-    out << "mode,devices,seconds,p50_ms,p99_ms,records_per_s\n";
-    for (const auto& r : rows)
-      out << r.mode << "," << r.devices << "," << r.seconds << "," << r.p50 << "," << r.p99 << "," << r.per_second << "\n";
+    write_csv(csv, rows);
     std::printf("CSV written to %s\n", csv.c_str());
   }
+  if (!plot.empty()) write_plot(plot, rows, load_before);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "collector_load: %s\n", e.what());

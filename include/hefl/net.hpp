@@ -9,3 +9,4 @@
 #include <hefl/net/peer.hpp>
 #include <hefl/net/server.hpp>
 #include <hefl/net/client.hpp>
+#include <hefl/net/validation_cache.hpp>

@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +26,12 @@ struct client_options {
   std::size_t max_frame_size = 1u << 20;             ///< largest reply payload accepted
   iot::role_set accepted_server_roles{iot::role::collector, iot::role::storage};  ///< who may serve us
 };
+
+/// Completes one request of tls_client::request_async(frame, reply_handler, ...): either an exception
+/// (hefl::net::remote_error for a typed error reply, timeout_error, hefl::io_error when the connection
+/// closed first) or the reply frame. Runs on the client's I/O thread: it must not block (no request()
+/// or connect() of the same client inside it).
+using reply_handler = std::function<void(std::exception_ptr, frame)>;
 
 namespace detail {
 
@@ -51,17 +59,38 @@ public:
     });
   }
 
-  void send_request(std::uint32_t id, const frame& f, std::shared_ptr<std::promise<frame>> p) {
+  void send_request(std::uint32_t id, const frame& f, reply_handler done,
+                    std::optional<std::chrono::milliseconds> deadline = std::nullopt) {
     if (closing() || !established()) {
-      p->set_exception(m_connection_error ? m_connection_error
-                                          : std::make_exception_ptr(io_error("connection closed: " + m_reason)));
+      done(m_connection_error ? m_connection_error
+                              : std::make_exception_ptr(io_error("connection closed: " + m_reason)),
+           {});
       return;
+    }
+    pending_request p{std::move(done), nullptr};
+    if (deadline) {
+      // One timer per request with a deadline: a reply that never comes completes it with timeout_error.
+      p.timer = std::make_shared<asio::steady_timer>(executor(), *deadline);
+      p.timer->async_wait([self = std::static_pointer_cast<client_session>(shared_from_this()), id,
+                           ms = deadline->count()](const asio::error_code& ec) {
+        if (ec == asio::error::operation_aborted) return;
+        const auto it = self->m_pending.find(id);
+        if (it == self->m_pending.end()) return;
+        auto h = std::move(it->second.done);
+        self->m_pending.erase(it);
+        h(std::make_exception_ptr(timeout_error("tls_client: no reply within " + std::to_string(ms) + " ms")), {});
+      });
     }
     m_pending.emplace(id, std::move(p));
     send_frame(id, f);
   }
 
-  void forget(std::uint32_t id) { m_pending.erase(id); }
+  void forget(std::uint32_t id) {
+    const auto it = m_pending.find(id);
+    if (it == m_pending.end()) return;
+    if (it->second.timer) it->second.timer->cancel();
+    m_pending.erase(it);
+  }
 
   [[nodiscard]] const peer_identity& server() const { return *m_peer; }
   [[nodiscard]] const std::string& version() const { return m_version; }
@@ -88,14 +117,17 @@ private:
     if (it == m_pending.end()) return;  // reply to a request whose caller gave up
     auto p = std::move(it->second);
     m_pending.erase(it);
+    if (p.timer) p.timer->cancel();
     if (f.type == error_frame_type) {
+      std::exception_ptr e;
       try {
-        p->set_exception(std::make_exception_ptr(read_error_frame(f)));
-      } catch (const parse_error& e) {
-        p->set_exception(std::current_exception());
+        e = std::make_exception_ptr(read_error_frame(f));
+      } catch (const parse_error&) {
+        e = std::current_exception();
       }
+      p.done(e, {});
     } else {
-      p->set_value(std::move(f));
+      p.done(nullptr, std::move(f));
     }
   }
 
@@ -110,16 +142,24 @@ private:
       else
         m_handshake.set_exception(std::make_exception_ptr(io_error("handshake failed: " + reason)));
     }
-    for (auto& [id, p] : m_pending) {
-      p->set_exception(m_connection_error ? m_connection_error
-                                          : std::make_exception_ptr(io_error("connection closed: " + reason)));
-    }
+    auto pending = std::move(m_pending);
     m_pending.clear();
+    for (auto& [id, p] : pending) {
+      if (p.timer) p.timer->cancel();
+      p.done(m_connection_error ? m_connection_error
+                                : std::make_exception_ptr(io_error("connection closed: " + reason)),
+             {});
+    }
   }
+
+  struct pending_request {
+    reply_handler done;
+    std::shared_ptr<asio::steady_timer> timer;  ///< null without a deadline
+  };
 
   std::promise<void> m_handshake;
   bool m_handshake_done = false;
-  std::map<std::uint32_t, std::shared_ptr<std::promise<frame>>> m_pending;
+  std::map<std::uint32_t, pending_request> m_pending;
   std::exception_ptr m_connection_error;
 };
 
@@ -175,12 +215,32 @@ public:
     if (!m_session) throw io_error("tls_client: not connected");
     auto p = std::make_shared<std::promise<frame>>();
     auto fut = p->get_future();
-    std::uint32_t id = ++m_next_id;
-    if (id == 0) id = ++m_next_id;
+    std::uint32_t id = next_id();
     if (id_out) *id_out = id;
     auto s = m_session;
-    asio::post(s->executor(), [s, id, f, p = std::move(p)]() mutable { s->send_request(id, f, std::move(p)); });
+    asio::post(s->executor(), [s, id, f, p = std::move(p)]() mutable {
+      s->send_request(id, f, [p](std::exception_ptr e, frame r) {
+        if (e) p->set_exception(e);
+        else p->set_value(std::move(r));
+      });
+    });
     return fut;
+  }
+
+  /// Sends @p f and returns at once; @p done is called exactly once, on the client's I/O thread, with
+  /// the reply or the reason there is none (see reply_handler): many requests may be outstanding on
+  /// the one connection, matched to their replies by id, and no thread waits for them.
+  /// @param timeout the request's deadline (default request_timeout); when it passes, @p done gets a
+  ///        timeout_error and a late reply is dropped
+  /// @throws hefl::io_error if not connected (then @p done is not called)
+  void request_async(const frame& f, reply_handler done, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    if (!m_session) throw io_error("tls_client: not connected");
+    if (!done) throw invalid_argument("tls_client: expected a reply handler, got none");
+    const std::uint32_t id = next_id();
+    auto s = m_session;
+    asio::post(s->executor(), [s, id, f, done = std::move(done), limit = timeout.value_or(m_options.request_timeout)]() mutable {
+      s->send_request(id, f, std::move(done), limit);
+    });
   }
 
   /// Sends @p f and waits for the reply.
@@ -230,6 +290,12 @@ public:
   }
 
 private:
+  std::uint32_t next_id() {
+    std::uint32_t id = ++m_next_id;
+    if (id == 0) id = ++m_next_id;
+    return id;
+  }
+
   tls_credentials m_creds;
   client_options m_options;
   asio::io_context m_io{1};

@@ -5,6 +5,7 @@
 
 #include <hefl/core/error.hpp>
 #include <hefl/iot/pki/pki.hpp>
+#include <hefl/net/validation_cache.hpp>
 
 #include <botan/credentials_manager.h>
 #include <botan/ecdsa.h>
@@ -43,10 +44,24 @@ public:
   [[nodiscard]] const Botan::Private_Key& key() const noexcept { return *m_key; }
   [[nodiscard]] const iot::trust_store& trust() const noexcept { return *m_trust; }
 
+  /// Validates peer chains through @p cache (shared by the copies made after this call; null = none).
+  tls_credentials& use_validation_cache(std::shared_ptr<validation_cache> cache) noexcept {
+    m_cache = std::move(cache);
+    return *this;
+  }
+  /// iot::validate_chain against trust(), through the validation cache if one is set.
+  [[nodiscard]] iot::chain_verdict validate_peer(const std::vector<Botan::X509_Certificate>& chain,
+                                                 iot::cert_usage usage, iot::clock_time now,
+                                                 iot::role_set roles) const noexcept {
+    return m_cache ? m_cache->validate(chain, *m_trust, usage, now, roles)
+                   : iot::validate_chain(chain, *m_trust, usage, now, roles);
+  }
+
 private:
   std::vector<Botan::X509_Certificate> m_chain;
   std::shared_ptr<const Botan::Private_Key> m_key;
   std::shared_ptr<const iot::trust_store> m_trust;
+  std::shared_ptr<validation_cache> m_cache;
 };
 
 namespace detail {

@@ -32,6 +32,9 @@ struct server_limits {
   std::chrono::milliseconds idle_timeout{30000};      ///< between requests on an established connection
   std::chrono::milliseconds stop_timeout{10000};      ///< how long stop() waits for in-flight requests
   std::size_t handler_threads = 2;             ///< threads running the request handler
+  /// Threads running the sockets and TLS (handshakes, record encryption); each connection stays on
+  /// its own strand, so more than one spreads many connections' handshakes over cores.
+  std::size_t io_threads = 1;
   /// Handshake refusals kept for refusals() (the newest; older ones are only counted), each reason
   /// cut to max_refusal_chars: a flood of refused handshakes cannot grow the server's memory.
   std::size_t max_refusals_kept = 256;
@@ -264,7 +267,9 @@ private:
     if (ec) throw io_error("tls_server: cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
     m_port = m_acceptor.local_endpoint().port();
     do_accept();
-    m_thread = std::thread([this] { m_io.run(); });  // m_work keeps run() alive until stop()
+    const std::size_t threads = m_state->limits.io_threads == 0 ? 1 : m_state->limits.io_threads;
+    for (std::size_t i = 0; i < threads; ++i)
+      m_threads.emplace_back([this] { m_io.run(); });  // m_work keeps run() alive until stop()
   }
 
 public:
@@ -353,7 +358,8 @@ public:
     m_state->pool.join();
     m_work.reset();
     m_io.stop();
-    if (m_thread.joinable()) m_thread.join();
+    for (auto& t : m_threads)
+      if (t.joinable()) t.join();
   }
 
 private:
@@ -389,12 +395,12 @@ private:
     });
   }
 
-  asio::io_context m_io{1};
+  asio::io_context m_io;  // default concurrency hint: may run on several threads (io_threads)
   asio::executor_work_guard<asio::io_context::executor_type> m_work{m_io.get_executor()};
   asio::basic_socket_acceptor<asio::ip::tcp, asio::strand<asio::io_context::executor_type>> m_acceptor;
   std::shared_ptr<detail::server_state> m_state;
   std::uint16_t m_port = 0;
-  std::thread m_thread;
+  std::vector<std::thread> m_threads;
   std::atomic<bool> m_stopped{false};
 };
 

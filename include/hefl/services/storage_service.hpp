@@ -8,7 +8,8 @@
 /// waits) and one committer thread takes everything queued at once, up to max_batch records, into one
 /// storage_guard::submit_batch call: one SQLite transaction, one COMMIT (one fsync with
 /// synchronous = FULL), the records' ledger entries journaled in it. Each collector is answered only
-/// after its record's batch committed. Readers are the TLS session's verified peer (the handshake
+/// after its record's batch committed (and, with a seal_interval, after the ledger block holding the
+/// batch's entries is sealed: the paper's "answered once the rule check is in a block"). Readers are the TLS session's verified peer (the handshake
 /// proved possession of the certificate's key) and go through access_controller::read_authenticated.
 
 #include <hefl/iot/hospital/access.hpp>
@@ -21,8 +22,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace hefl::services {
@@ -43,6 +46,19 @@ struct storage_service_options {
   /// reply names ("next"). A reply also stops before its JSON would exceed max_read_bytes.
   std::size_t max_read_records = 1000;
   std::size_t max_read_bytes = 512 * 1024;  ///< must stay below the readers' max_frame_size (1 MiB by default)
+  /// Committer threads. Each takes what is queued (up to max_batch) and runs the guard's checks
+  /// (signatures, chains) on it before its COMMIT, so two let two batches' checks use two cores; the
+  /// record store serialises the transactions themselves.
+  std::size_t committers = 1;
+  /// 0: a record is acknowledged once its batch committed. Otherwise a sealer thread calls seal every
+  /// seal_interval, and a record is acknowledged once its batch committed and the next seal() after
+  /// that commit returned (e.g. the ledger sealed the block holding its entry, as the paper's
+  /// Proof-of-Authority chain does every 5 s). Requires seal.
+  std::chrono::milliseconds seal_interval{0};
+  /// Seals the ledger's pending entries into a block (e.g. [&ledger] { ledger.flush(); }). May throw:
+  /// the records waiting for it are then refused as "unavailable" (they are stored; a retry is answered
+  /// already_stored).
+  std::function<void()> seal;
   /// Callback for one line per event (stored, refused, batch, read); empty = silent. Never given secrets.
   std::function<void(const std::string&)> log;
 };
@@ -57,10 +73,14 @@ public:
   /// @throws as net::tls_server's constructor; hefl::invalid_argument if max_batch is 0
   storage_service(net::tls_credentials creds, Guard& guard, Access& access, storage_service_options options = {})
       : m_guard(&guard), m_access(&access), m_options(std::move(options)) {
-    if (m_options.max_batch == 0) throw invalid_argument("storage_service: max_batch must be at least 1");
+    if (m_options.max_batch == 0 || m_options.committers == 0)
+      throw invalid_argument("storage_service: max_batch and committers must be at least 1");
+    if (m_options.seal_interval.count() < 0 || (m_options.seal_interval.count() > 0 && !m_options.seal))
+      throw invalid_argument("storage_service: a positive seal_interval needs a seal function");
     if (m_options.max_read_records == 0 || m_options.max_read_bytes < 4096)
       throw invalid_argument("storage_service: max_read_records must be at least 1 and max_read_bytes at least 4096");
-    m_committer = std::thread([this] { commit_loop(); });
+    for (std::size_t i = 0; i < m_options.committers; ++i) m_committers.emplace_back([this] { commit_loop(); });
+    if (m_options.seal_interval.count() > 0) m_sealer = std::thread([this] { seal_loop(); });
     try {
       m_server = std::make_unique<net::tls_server>(
           std::move(creds),
@@ -89,10 +109,34 @@ public:
   [[nodiscard]] std::uint64_t largest_batch() const noexcept { return m_largest.load(); }
   /// Retries answered with the id of the record an earlier copy stored (storage_verdict::already_stored).
   [[nodiscard]] std::uint64_t retries_answered() const noexcept { return m_retries.load(); }
+  /// Records received and waiting for the committer, now.
+  [[nodiscard]] std::size_t queued() const {
+    const std::lock_guard lock(m_mutex);
+    return m_queue.size();
+  }
+  /// Seals done by the sealer (seal_interval > 0).
+  [[nodiscard]] std::uint64_t seals() const noexcept { return m_seals.load(); }
 
-  /// Stops the server (answering the requests already received, whose batches still commit), then
-  /// the committer. Idempotent.
+  /// Holds the committer: records received are queued (each still counts towards the server's
+  /// in-flight limit of its collector) and not committed until resume(). For maintenance, and for
+  /// tests that need a known queue. stop() resumes.
+  void pause() {
+    const std::lock_guard lock(m_mutex);
+    m_paused = true;
+  }
+  /// Lets the committer take what queued while paused (at most max_batch records per commit).
+  void resume() {
+    {
+      const std::lock_guard lock(m_mutex);
+      m_paused = false;
+    }
+    m_cv.notify_all();
+  }
+
+  /// Stops the server (answering the requests already received, whose batches still commit and, with
+  /// a seal_interval, are sealed), then the committer and the sealer. Idempotent.
   void stop() {
+    resume();
     if (m_server) m_server->stop();
     stop_committer();
   }
@@ -191,7 +235,7 @@ private:
       std::vector<pending> batch;
       {
         std::unique_lock lock(m_mutex);
-        m_cv.wait(lock, [&] { return !m_queue.empty() || m_stop_committer; });
+        m_cv.wait(lock, [&] { return (!m_queue.empty() && !m_paused) || m_stop_committer; });
         if (m_queue.empty()) return;
         while (!m_queue.empty() && batch.size() < m_options.max_batch) {
           batch.push_back(std::move(m_queue.front()));
@@ -224,6 +268,7 @@ private:
       }
       log("batch committed records=" + std::to_string(stored) + " of " + std::to_string(batch.size()));
     }
+    std::vector<std::pair<net::reply_callback, net::frame>> after_seal;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const auto& v = verdicts[i];
       if (v.ok()) {
@@ -231,11 +276,48 @@ private:
           ++m_retries;
           log("retry answered record_id=" + std::to_string(v.record_id) + " collector=" + batch[i].item.rec.collector_id);
         }
-        batch[i].reply(accepted_frame(v.record_id, v.already_stored));
+        if (m_options.seal_interval.count() > 0) after_seal.emplace_back(std::move(batch[i].reply), accepted_frame(v.record_id, v.already_stored));
+        else batch[i].reply(accepted_frame(v.record_id, v.already_stored));
       } else {
         log("refused reason=" + std::string(iot::to_string(*v.refusal)) + " collector=" + batch[i].item.rec.collector_id);
         batch[i].reply(refusal_frame("storage", iot::to_string(*v.refusal), v.message));
       }
+    }
+    if (!after_seal.empty()) {
+      {
+        const std::lock_guard lock(m_seal_mutex);
+        for (auto& a : after_seal) m_unsealed.push_back(std::move(a));
+      }
+      m_seal_cv.notify_all();
+    }
+  }
+
+  // Every seal_interval: seal, then acknowledge what was committed before the seal began. On stop, a
+  // last seal for what is left.
+  void seal_loop() {
+    for (;;) {
+      std::vector<std::pair<net::reply_callback, net::frame>> due;
+      bool last = false;
+      {
+        std::unique_lock lock(m_seal_mutex);
+        m_seal_cv.wait_for(lock, m_options.seal_interval, [&] { return m_stop_sealer; });
+        last = m_stop_sealer;
+        due.swap(m_unsealed);
+      }
+      std::string failure;
+      try {
+        m_options.seal();
+        ++m_seals;
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      if (!failure.empty()) log("seal failed error=" + failure + " waiting=" + std::to_string(due.size()));
+      else if (!due.empty()) log("sealed acknowledged=" + std::to_string(due.size()));
+      for (auto& [reply, frame] : due) {
+        if (failure.empty()) reply(std::move(frame));
+        else reply(refusal_frame("storage", "unavailable", "stored, but the ledger block was not sealed: " + failure));
+      }
+      if (last) return;
     }
   }
 
@@ -246,19 +328,32 @@ private:
       m_stop_committer = true;
     }
     m_cv.notify_all();
-    if (m_committer.joinable()) m_committer.join();
+    for (auto& t : m_committers)
+      if (t.joinable()) t.join();
+    {
+      const std::lock_guard lock(m_seal_mutex);
+      m_stop_sealer = true;
+    }
+    m_seal_cv.notify_all();
+    if (m_sealer.joinable()) m_sealer.join();
   }
 
   Guard* m_guard;
   Access* m_access;
   storage_service_options m_options;
-  std::mutex m_mutex;
+  mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::deque<pending> m_queue;
   bool m_stopping = false;
   bool m_stop_committer = false;
-  std::atomic<std::uint64_t> m_batches{0}, m_stored{0}, m_largest{0}, m_retries{0};
-  std::thread m_committer;
+  bool m_paused = false;
+  std::mutex m_seal_mutex;
+  std::condition_variable m_seal_cv;
+  std::vector<std::pair<net::reply_callback, net::frame>> m_unsealed;  // committed, waiting for the next seal
+  bool m_stop_sealer = false;
+  std::atomic<std::uint64_t> m_batches{0}, m_stored{0}, m_largest{0}, m_retries{0}, m_seals{0};
+  std::vector<std::thread> m_committers;
+  std::thread m_sealer;
   std::unique_ptr<net::tls_server> m_server;
 };
 

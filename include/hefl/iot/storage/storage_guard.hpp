@@ -49,6 +49,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -137,6 +138,9 @@ struct storage_guard_options {
   std::string nonce_sqlite_path;
   /// Memory caps and clock of the nonce memory (its max_age and max_future_skew are set from above).
   replay_guard_options nonces{};
+  /// Chain validation (default: validate_chain), e.g. through a memo such as net::validation_cache.
+  std::function<chain_verdict(const std::vector<Botan::X509_Certificate>&, const trust_store&, cert_usage, clock_time,
+                              role_set)> validate;
 };
 
 /// Re-checks every record a collector forwards before the record store accepts it, and logs each
@@ -303,7 +307,11 @@ private:
                storage_verdict& v, prepared& p) {
     if (auto problem = r.format_problem()) return refused(v, r, storage_refusal::malformed, *problem, now);
 
-    const auto chain = validate_chain(collector_chain, *m_trust, cert_usage::tls_client, now, {role::collector});
+    const auto check = [&](const std::vector<Botan::X509_Certificate>& c, role r) {
+      return m_options.validate ? m_options.validate(c, *m_trust, cert_usage::tls_client, now, {r})
+                                : validate_chain(c, *m_trust, cert_usage::tls_client, now, {r});
+    };
+    const auto chain = check(collector_chain, role::collector);
     v.collector_certificate = chain.status;
     if (!chain) return refused(v, r, storage_refusal::untrusted_collector, chain.reason, now);
     const std::string& collector = chain.holder->subject_id;
@@ -346,8 +354,7 @@ private:
     if (!enrolment || !enrolment->key)
       return refused(v, r, storage_refusal::unknown_device_key,
                     "device " + r.device.to_urn() + " was never enrolled: no key to verify its signature", now);
-    const auto device_chain =
-        validate_chain({enrolment->certificate}, *m_trust, cert_usage::tls_client, now, {role::device});
+    const auto device_chain = check({enrolment->certificate}, role::device);
     if (!device_chain)
       return refused(v, r, storage_refusal::untrusted_device,
                     "the enrolled certificate of device " + r.device.to_urn() + " does not validate: " + device_chain.reason,

@@ -162,8 +162,7 @@ protected:
                              const std::vector<std::shared_ptr<const Botan::OCSP::Response>>&,
                              const std::vector<Botan::Certificate_Store*>&, Botan::Usage_Type, const std::string&,
                              const Botan::TLS::Policy&) override {
-    const auto v = iot::validate_chain(chain, m_creds.trust(), m_peer_usage, std::chrono::system_clock::now(),
-                                       m_peer_roles);
+    const auto v = m_creds.validate_peer(chain, m_peer_usage, std::chrono::system_clock::now(), m_peer_roles);
     if (!v.ok()) {
       m_refusal = v.reason;
       throw Botan::TLS::TLS_Exception(alert_for(v.status), "peer certificate refused: " + v.reason);
