@@ -22,5 +22,6 @@
 #include <hefl/fl/federated_trainer.hpp>
 #include <hefl/he/backend.hpp>
 #include <hefl/he/ckks_backend.hpp>
+#include <hefl/he/ckks_threshold_backend.hpp>
 #include <hefl/he/plain_backend.hpp>
 #include <hefl/model/logistic_regression.hpp>
