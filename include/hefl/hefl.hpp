@@ -23,5 +23,6 @@
 #include <hefl/he/backend.hpp>
 #include <hefl/he/ckks/multiparty.hpp>
 #include <hefl/he/ckks_backend.hpp>
+#include <hefl/he/ckks_threshold_backend.hpp>
 #include <hefl/he/plain_backend.hpp>
 #include <hefl/model/logistic_regression.hpp>

@@ -136,8 +136,9 @@ void count_outside(const Model& m, const data::dataset& d, const std::optional<s
 /// @tparam Sigmoid an approx::sigmoid_policy; a polynomial one when training on encrypted data.
 /// @tparam Compute how a client computes its update: fl::plaintext_training (default),
 ///         fl::encrypted_data_training or fl::encrypted_model_training.
-/// @tparam Transport how updates travel: fl::encrypted_updates (default for an encrypting backend)
-///         or fl::clear_updates (default for he::plain_backend).
+/// @tparam Transport how updates travel: fl::encrypted_updates (default for an encrypting backend),
+///         fl::clear_updates (default for he::plain_backend) or fl::threshold_updates (a quorum of
+///         key holders, he::ckks_threshold_backend).
 template <class Backend, class Model = model::logistic_regression, class Aggregator = aggregate::fedavg,
           class Sigmoid = approx::exact_sigmoid, class Compute = plaintext_training,
           class Transport = default_transport<Backend>>
@@ -156,12 +157,19 @@ class federated_trainer {
                 "hefl: the Compute policy must say encrypts_data and encrypts_model (fl::plaintext_training, "
                 "fl::encrypted_data_training, fl::encrypted_model_training): see include/hefl/fl/policies.hpp");
   static_assert(transport_policy<Transport>,
-                "hefl: the Transport policy must say is_encrypted (fl::clear_updates, fl::encrypted_updates): see "
+                "hefl: the Transport policy must say is_encrypted (fl::clear_updates, fl::encrypted_updates, "
+                "fl::threshold_updates): see "
                 "include/hefl/fl/policies.hpp");
   static_assert(!Transport::is_encrypted || aggregate::linear_aggregation_rule<Aggregator>,
                 "hefl: this aggregation rule is not linear (an order statistic such as median, trimmed mean or "
                 "Krum), so it cannot combine encrypted updates: use aggregate::fedavg with an encrypting backend, or "
                 "fl::clear_updates (he::plain_backend) with a robust rule: see docs/aggregation.md");
+  static_assert(!is_threshold_transport<Transport> || he::threshold_backend<Backend>,
+                "hefl: fl::threshold_updates needs a backend whose key holder is a quorum of parties "
+                "(he::ckks_threshold_backend); with a single key holder use fl::encrypted_updates: see docs/threshold.md");
+  static_assert(!(is_threshold_transport<Transport> || he::threshold_backend<Backend>) || !Compute::encrypts_data,
+                "hefl: threshold keys carry updates of fl::plaintext_training only: the encrypted compute modes need "
+                "one key holder to decrypt gradients and refresh weights every epoch: see docs/threshold.md");
   static_assert(!Compute::encrypts_data || Sigmoid::is_polynomial,
                 "hefl: the exact sigmoid cannot be evaluated on ciphertexts, so it cannot train on encrypted data: "
                 "use a polynomial sigmoid such as approx::paper_sigmoid3(): see docs/threat-model.md");

@@ -15,6 +15,9 @@
 /// - fl::encrypted_updates: parameters travel encrypted; the server, holding evaluation material
 ///   only, forms Σ n_k·Enc(θ_k) with integer weights; the key holder decrypts the sum and divides
 ///   by Σ n_k. Needs a linear rule.
+/// - fl::threshold_updates: as encrypted_updates, with the key holder replaced by a quorum of parties
+///   (he::ckks_threshold_backend): no single party holds the secret key, and the aggregate is
+///   decrypted only when t parties contribute partial decryptions (docs/threshold.md).
 
 #include <hefl/he/backend.hpp>
 
@@ -55,6 +58,18 @@ struct encrypted_updates {
   static constexpr bool is_encrypted = true;
   static constexpr const char* name = "encrypted updates";
 };
+
+/// Transport policy: updates encrypted under a collective key, combined on ciphertexts, decrypted by
+/// a quorum (he::threshold_backend). Clients train in the clear (fl::plaintext_training).
+struct threshold_updates {
+  static constexpr bool is_encrypted = true;
+  static constexpr bool is_threshold = true;
+  static constexpr const char* name = "threshold updates";
+};
+
+/// Whether a Transport policy needs a quorum of key holders (fl::threshold_updates).
+template <class T>
+inline constexpr bool is_threshold_transport = requires { requires static_cast<bool>(T::is_threshold); };
 
 /// The transport `federated_trainer<Backend, Model, Aggregator, Sigmoid>` uses: encrypted when the
 /// backend encrypts, clear otherwise (he::plain_backend).

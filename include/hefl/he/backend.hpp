@@ -202,6 +202,11 @@ concept has_roles = requires(B& b) {
   b.key_holder();
 };
 
+/// A backend whose key holder is a quorum of parties that decrypt together (he::ckks_threshold_backend;
+/// fl::threshold_updates needs one): it has roles and says `static constexpr bool is_threshold = true`.
+template <class B>
+concept threshold_backend = has_roles<B> && requires { requires static_cast<bool>(B::is_threshold); };
+
 /// The party that encrypts with public material.
 template <class B>
 [[nodiscard]] auto& client_of(B& b) noexcept {
