@@ -4,7 +4,7 @@
 //   store (0x02): record_from_json(read_json(f))            (storage_service)
 //   accepted (0x81): read_accepted(f)                       (device_client)
 //   refused (0x82): read_refusal(f)                         (every client)
-//   records (0x83): read_records(f)                         (reader_client)
+//   records (0x83): read_records_page(f)                    (reader_client)
 //   0xFF: read_error_frame(f)                               (net::tls_client)
 //   any other type: read_json(f)
 // Properties: the header and payload re-encode to the input (encode_frame); an accepted record
@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case msg::accepted: (void)hefl::services::read_accepted(f); break;
       case msg::refused: (void)hefl::services::read_refusal(f); break;
       case msg::records:
-        for (const auto& r : hefl::services::read_records(f)) check_record(r);
+        for (const auto& r : hefl::services::read_records_page(f).records) check_record(r);
         break;
       case net::error_frame_type: {
         const auto e = net::read_error_frame(f);

@@ -454,7 +454,8 @@ TEST_CASE("services: reads come in pages the storage node caps; the reader gathe
   }());
   raw.connect("127.0.0.1", small.port());
   for (const auto* q : {R"({"patient":"p-1001","limit":0})", R"({"patient":"p-1001","limit":-3})",
-                        R"({"patient":"p-1001","after":"x"})", R"({"patient":"p-1001","after":{"time_ms":1}})"}) {
+                        R"({"patient":"p-1001","after":"x"})", R"({"patient":"p-1001","after":{"time_ms":1}})",
+                        R"({"patient":"p-1001","after":{"time_ms":1,"id":-1}})"}) {
     INFO(q);
     const std::string text = q;
     const auto reply = raw.request(net::frame{msg::read, std::vector<std::uint8_t>(text.begin(), text.end())});

@@ -44,4 +44,13 @@ TEST_CASE("read_records refuses malformed record lists with hefl::parse_error", 
   CHECK_THROWS_AS(read_records(raw(msg::records, R"({"records":[1]})")), hefl::parse_error);
   CHECK_THROWS_AS(read_records(raw(msg::records, R"({"records":[{"patient":"p"}]})")), hefl::parse_error);
   CHECK_THROWS_AS(read_records(raw(msg::accepted, R"({"records":[]})")), hefl::parse_error);
+  CHECK_FALSE(read_records_page(raw(msg::records, R"({"records":[]})")).next);
+  const auto page = read_records_page(raw(msg::records, R"({"records":[],"next":{"time_ms":5,"id":7}})"));
+  REQUIRE(page.next);
+  CHECK(page.next->id == 7);
+  CHECK_THROWS_AS(read_records_page(raw(msg::records, R"({"records":[],"next":{"time_ms":5}})")), hefl::parse_error);
+  CHECK_THROWS_AS(read_records_page(raw(msg::records, R"({"records":[],"next":"x"})")), hefl::parse_error);
+  // A negative id is refused, not wrapped to 2^64 - 1.
+  CHECK_THROWS_AS(read_records_page(raw(msg::records, R"({"records":[],"next":{"time_ms":5,"id":-1}})")),
+                  hefl::parse_error);
 }

@@ -59,8 +59,8 @@ public:
       if (!page.ok()) return page;
       for (auto& r : page.records) {
         // Every record lies after the cursor asked for, in (timestamp, id) order.
-        const auto c = iot::record_cursor::of(r);
-        if ((q.after && !(*q.after < c)) || (!all.records.empty() && !(iot::record_cursor::of(all.records.back()) < c)))
+        // (After the first page, q.after is the last record gathered, so this covers the cursor too.)
+        if (!all.records.empty() && !(iot::record_cursor::of(all.records.back()) < iot::record_cursor::of(r)))
           throw security_error("reader_client: the storage node's page is not in (timestamp, id) order after its cursor");
         if (all.records.size() >= m_max_records)
           throw security_error("reader_client: more than max_records (" + std::to_string(m_max_records) + ") records");
@@ -83,8 +83,7 @@ public:
     if (query.from) q["from"] = query.from->time_since_epoch().count();
     if (query.to) q["to"] = query.to->time_since_epoch().count();
     if (query.limit > 0) q["limit"] = query.limit;
-    if (query.after)
-      q["after"] = {{"time_ms", query.after->timestamp.time_since_epoch().count()}, {"id", query.after->id}};
+    if (query.after) q["after"] = cursor_to_json(*query.after);
     const auto reply = m_client.request(json_frame(msg::read, q));
     read_result out;
     if (reply.type == msg::refused) {
@@ -92,8 +91,9 @@ public:
       return out;
     }
     if (reply.type != msg::records) throw parse_error("reader_client: unexpected reply type " + std::to_string(reply.type));
-    out.records = read_records(reply);
-    out.next = read_next_cursor(reply);
+    auto page = read_records_page(reply);  // one parse of the reply
+    out.records = std::move(page.records);
+    out.next = page.next;
     return out;
   }
 

@@ -24,6 +24,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -199,11 +201,7 @@ private:
         if (limit < 1) throw parse_error("limit must be at least 1, got " + std::to_string(limit));
         q.limit = std::min<std::size_t>(static_cast<std::size_t>(limit), m_options.max_read_records);
       }
-      if (j.contains("after")) {
-        const auto& a = j.at("after");
-        q.after = iot::record_cursor{iot::record_time(std::chrono::milliseconds(a.at("time_ms").get<std::int64_t>())),
-                                     a.at("id").get<std::uint64_t>()};
-      }
+      if (j.contains("after")) q.after = cursor_from_json(j.at("after"));
     } catch (const std::exception& e) {
       return refusal_frame("access", "malformed", e.what());
     }
@@ -212,22 +210,26 @@ private:
       log("read refused reader=" + peer.device_id() + " reason=" + std::string(iot::to_string(*result.refusal)));
       return refusal_frame("access", iot::to_string(*result.refusal), result.message);
     }
-    nlohmann::json out = nlohmann::json::array();
+    // Each record is serialised once, into the reply's text, until the next one would pass
+    // max_read_bytes (128 bytes stay free for the envelope and "next"); the rest is the next page.
+    std::string body = "{\"records\":[";
     std::optional<iot::record_cursor> next = result.next;
-    std::size_t bytes = 64;  // the envelope and "next"
-    for (std::size_t i = 0; i < result.records.size(); ++i) {
-      auto r = record_to_json(result.records[i]);
-      bytes += r.dump().size() + 1;
-      if (bytes > m_options.max_read_bytes && i > 0) {  // the rest on the next page
-        next = iot::record_cursor::of(result.records[i - 1]);
+    std::size_t sent = 0;
+    for (const auto& r : result.records) {
+      const auto text = record_to_json(r).dump();
+      if (sent > 0 && body.size() + 1 + text.size() + 128 > m_options.max_read_bytes) {
+        next = iot::record_cursor::of(result.records[sent - 1]);
         break;
       }
-      out.push_back(std::move(r));
+      if (sent > 0) body += ',';
+      body += text;
+      ++sent;
     }
-    log("read reader=" + peer.device_id() + " records=" + std::to_string(out.size()) + (next ? " more=1" : ""));
-    nlohmann::json reply{{"records", std::move(out)}};
-    if (next) reply["next"] = {{"time_ms", next->timestamp.time_since_epoch().count()}, {"id", next->id}};
-    return json_frame(msg::records, reply);
+    body += ']';
+    if (next) body += ",\"next\":" + cursor_to_json(*next).dump();
+    body += '}';
+    log("read reader=" + peer.device_id() + " records=" + std::to_string(sent) + (next ? " more=1" : ""));
+    return {msg::records, std::vector<std::uint8_t>(body.begin(), body.end())};
   }
 
   void commit_loop() {

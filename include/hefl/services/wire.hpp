@@ -154,32 +154,42 @@ inline std::vector<std::uint8_t> unhex(const nlohmann::json& j, const char* fiel
   }
 }
 
-/// Reads a reply to a read request: {"records": [record, ...]} (each checked by record_from_json()).
+/// A page cursor on the wire: {"time_ms": integer, "id": unsigned integer}.
+[[nodiscard]] inline nlohmann::json cursor_to_json(const iot::record_cursor& c) {
+  return {{"time_ms", c.timestamp.time_since_epoch().count()}, {"id", c.id}};
+}
+
+/// The cursor in @p j (see cursor_to_json()).
+/// @throws hefl::parse_error naming what is wrong (a negative or non-integer id included)
+[[nodiscard]] inline iot::record_cursor cursor_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("time_ms") || !j.contains("id") || !j.at("time_ms").is_number_integer() ||
+      !j.at("id").is_number_unsigned())
+    throw parse_error("services: a cursor must be {\"time_ms\": integer, \"id\": unsigned integer}");
+  return {iot::record_time(std::chrono::milliseconds(j.at("time_ms").get<std::int64_t>())), j.at("id").get<std::uint64_t>()};
+}
+
+/// A reply to a read request, decoded: the records of the page and where the next page starts.
+struct records_page {
+  std::vector<iot::record> records;         ///< each checked by record_from_json()
+  std::optional<iot::record_cursor> next;   ///< "next": {"time_ms", "id"}; empty on the last page
+};
+
+/// Reads a reply to a read request: {"records": [record, ...], "next"?: {"time_ms", "id"}}.
 /// @throws hefl::parse_error if @p f is not one
-[[nodiscard]] inline std::vector<iot::record> read_records(const net::frame& f) {
+[[nodiscard]] inline records_page read_records_page(const net::frame& f) {
   if (f.type != msg::records) throw parse_error("services: expected a records frame");
   const auto j = read_json(f);
   const auto list = j.find("records");
   if (list == j.end() || !list->is_array()) throw parse_error("services: records frame: \"records\" must be an array");
-  std::vector<iot::record> out;
-  out.reserve(list->size());
-  for (const auto& r : *list) out.push_back(record_from_json(r));
+  records_page out;
+  out.records.reserve(list->size());
+  for (const auto& r : *list) out.records.push_back(record_from_json(r));
+  if (const auto n = j.find("next"); n != j.end()) out.next = cursor_from_json(*n);
   return out;
 }
 
-/// Where the next page of a records reply starts ("next": {"time_ms", "id"}), or empty on the last page.
-/// @throws hefl::parse_error if @p f is not a records frame or "next" is malformed
-[[nodiscard]] inline std::optional<iot::record_cursor> read_next_cursor(const net::frame& f) {
-  if (f.type != msg::records) throw parse_error("services: expected a records frame");
-  const auto j = read_json(f);
-  const auto n = j.find("next");
-  if (n == j.end()) return std::nullopt;
-  try {
-    return iot::record_cursor{iot::record_time(std::chrono::milliseconds(n->at("time_ms").get<std::int64_t>())),
-                              n->at("id").get<std::uint64_t>()};
-  } catch (const nlohmann::json::exception& e) {
-    throw parse_error(std::string("services: records frame: \"next\" must be {\"time_ms\", \"id\"}: ") + e.what());
-  }
-}
+/// The records of a reply to a read request (read_records_page() without the cursor).
+/// @throws hefl::parse_error if @p f is not one
+[[nodiscard]] inline std::vector<iot::record> read_records(const net::frame& f) { return read_records_page(f).records; }
 
 } // namespace hefl::services

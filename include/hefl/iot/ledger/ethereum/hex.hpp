@@ -4,6 +4,8 @@
 
 #include <hefl/core/error.hpp>
 
+#include <botan/hex.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -15,16 +17,7 @@ namespace hefl::iot::ethereum {
 using bytes = std::vector<std::uint8_t>;
 
 /// Lower-case hex with a "0x" prefix (JSON-RPC DATA).
-inline std::string to_hex(std::span<const std::uint8_t> b) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out = "0x";
-  out.reserve(2 + 2 * b.size());
-  for (auto x : b) {
-    out.push_back(digits[x >> 4]);
-    out.push_back(digits[x & 15]);
-  }
-  return out;
-}
+inline std::string to_hex(std::span<const std::uint8_t> b) { return "0x" + Botan::hex_encode(b.data(), b.size(), false); }
 
 /// A quantity in JSON-RPC form: "0x" and no leading zeros ("0x0" for zero).
 inline std::string to_quantity(std::uint64_t v) {
