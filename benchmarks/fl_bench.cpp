@@ -67,19 +67,25 @@ BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::median)->Arg(6)->Arg(10000);
 BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::trimmed_mean)->Arg(6)->Arg(10000);
 BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::krum)->Arg(6)->Arg(10000);
 
-// One client's encrypted data (depth 4: w·x, cubic, e·x) at N = 16384: he::ckks_encrypted_data_parameters(4)
-// {60, 50 x 4, 60} (scale 2^50, the trainer's FL-FHE default: room to flood the gradient sums), or
+// One client's encrypted data (depth 4: w·x, cubic, e·x) at N = 16384: fl::ckks_encrypted_data_parameters(4)
+// {60, 50 x 4 | 54, 54, 54} (scale 2^50, the FL-FHE chain: room to flood the gradient sums; 3 special
+// primes chosen by the helper), or
 // {60, 40 x 4, 60} at scale 2^40 (the chain the target names, for the encrypted-weights epoch
 // without its final flooded publication); N = 32768 he::ckks_encrypted_model_parameters(4), the
 // FL-FHE-model chain of the unpacked epoch; and fl::ckks_packed_model_parameters(4) (N = 16384,
-// {60, 55 x 4, 60}, scale 2^55), the FL-FHE-model chain of the packed epoch. Made once and never destroyed: Botan's allocator must outlive the RNG, and a
+// {60, 55 x 4 | 58, 58}, scale 2^55), the FL-FHE-model chain of the packed epoch; 4 and 5: the
+// same two chains with one special prime (special_primes{1}, the layout before hybrid key switching),
+// for comparison. Every epoch benchmark reports the bytes of the key holder's evaluation_keys() as
+// the counter eval_key_bytes. Made once and never destroyed: Botan's allocator must outlive the RNG, and a
 // leak at exit is harmless here. The key holder keeps its default budget of flooded values (16384),
 // so the data epoch runs a fixed 40 iterations per repetition (6 values each).
 hefl::he::ckks::parameters fhe_parameters(int which) {
-  if (which == 0) return hefl::he::ckks_encrypted_data_parameters(4);
+  if (which == 0) return hefl::fl::ckks_encrypted_data_parameters(4);
   if (which == 1) return hefl::he::ckks::parameters(16384, {60, 40, 40, 40, 40, 60}, 40);
   if (which == 2) return hefl::he::ckks_encrypted_model_parameters(4);
-  return hefl::fl::ckks_packed_model_parameters(4);
+  if (which == 3) return hefl::fl::ckks_packed_model_parameters(4);
+  if (which == 4) return hefl::fl::ckks_encrypted_data_parameters(4, hefl::he::ckks::special_primes{1});
+  return hefl::fl::ckks_packed_model_parameters(4, hefl::he::ckks::special_primes{1});
 }
 struct fhe_env {
   explicit fhe_env(int which) : backend(fhe_parameters(which), rng) {}
@@ -113,12 +119,12 @@ struct fhe_env {
   }
 };
 fhe_env& fhe(int which) {
-  static fhe_env* env[4] = {};
+  static fhe_env* env[6] = {};
   if (env[which] == nullptr) env[which] = new fhe_env(which);
   return *env[which];
 }
 
-// Args: threads; parameter set (0: FL-FHE default N = 16384 scale 2^50).
+// Args: threads; parameter set (0: FL-FHE default N = 16384 scale 2^50; 4: the same chain, one special prime).
 void bm_encrypted_data_epoch(benchmark::State& state) {
   hefl::set_thread_count(static_cast<int>(state.range(0)));
   auto& f = fhe(static_cast<int>(state.range(1)));
@@ -137,17 +143,19 @@ void bm_encrypted_data_epoch(benchmark::State& state) {
     const Eigen::VectorXd g = hefl::fl::gradient_from_sums(sums, f.packing.samples, f.model.weights(), o.l2);
     benchmark::DoNotOptimize(g.data());
   }
+  state.counters["eval_key_bytes"] = static_cast<double>(holder.evaluation_keys().size());
   hefl::set_thread_count(0);
 }
 BENCHMARK(bm_encrypted_data_epoch)
     ->Args({1, 0})
     ->Args({2, 0})
+    ->Args({1, 4})
     ->Iterations(40)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 // Args: threads; parameter set (1: N = 16384 scale 2^40, the configuration; 3: the FL-FHE-model
-// chain of the packed epoch, N = 16384 scale 2^55). One epoch as the trainer runs it: the packed
+// chain of the packed epoch, N = 16384 scale 2^55; 5: the same chain, one special prime). One epoch as the trainer runs it: the packed
 // epoch (fl::packed_model_epoch) and the key holder's refresh (raw decryption of the one result,
 // the 6 parameter slots read, the next parameters encrypted in the layout; the trainer floods only
 // the last epoch's model, once per round).
@@ -171,6 +179,7 @@ void bm_encrypted_model_epoch(benchmark::State& state) {
     params = hefl::fl::encrypt_packed_parameters(holder, f.packing, p);
     benchmark::DoNotOptimize(params);
   }
+  state.counters["eval_key_bytes"] = static_cast<double>(holder.evaluation_keys().size());
   hefl::set_thread_count(0);
 }
 BENCHMARK(bm_encrypted_model_epoch)
@@ -178,6 +187,7 @@ BENCHMARK(bm_encrypted_model_epoch)
     ->Args({2, 1})
     ->Args({1, 3})
     ->Args({2, 3})
+    ->Args({1, 5})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -21,6 +21,7 @@
 //   healthcare_pipeline [--quick] [--out DIR] [--patients N] [--observations K] [--rounds R] [--seed S]
 // Exits 1 and prints UNEXPECTED when an attack is not refused, a record is lost, or the ledgers differ.
 #include <hefl/crypto/botan_random.hpp>
+#include <hefl/fl/ckks_model_parameters.hpp>
 #include <hefl/fl/default_sigmoid.hpp>
 #include <hefl/hefl.hpp>
 #include <hefl/iot/collection/collector_validator.hpp>
@@ -749,7 +750,7 @@ int main(int argc, char** argv) try {
   const auto sigma = fl::default_encrypted_sigmoid();
   const auto key_start = std::chrono::steady_clock::now();
   crypto::system_random csprng;
-  he::ckks_backend ckks(he::ckks_encrypted_data_parameters(fl::encrypted_gradient_depth(sigma)), csprng);
+  he::ckks_backend ckks(fl::ckks_encrypted_data_parameters(fl::encrypted_gradient_depth(sigma)), csprng);
   std::printf("  CKKS keys (N = %zu, 128-bit secure) made in %.1f s\n", ckks.params().poly_degree(), seconds_since(key_start));
   const auto fhe_start = std::chrono::steady_clock::now();
   const auto h_fhe = fl::encrypted_data_trainer<he::ckks_backend>(ckks, cfg, sigma)

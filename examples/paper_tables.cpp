@@ -9,8 +9,8 @@
 //   FL-poly       the same with a polynomial sigmoid (--approx, default default_approx below)
 //   FL-CKKS       plaintext training, uploads CKKS-encrypted (N = 8192, primes {60,40,60}); the server
 //                 forms Σ n_k·Enc(θ_k) and only the key holder decrypts the sum
-//   FL-FHE        each client's data CKKS-encrypted (he::ckks_encrypted_data_parameters: N = 16384, scale
-//                 2^50, one ciphertext per feature column); the compute party computes the gradient
+//   FL-FHE        each client's data CKKS-encrypted (fl::ckks_encrypted_data_parameters: N = 16384, scale
+//                 2^50, special primes chosen for small keys, one ciphertext per feature column); the compute party computes the gradient
 //                 with public weights, the key holder decrypts the gradient sums (Gaussian-flooded);
 //                 uploads encrypted as in FL-CKKS
 //   FL-FHE-model  data AND weights encrypted (the TenSEAL tutorial's protocol): the compute party sees
@@ -385,7 +385,7 @@ int main(int argc, char** argv) try {
   };
   // Both modes run packed (fl/packed_model_epoch.hpp): their rotations are by powers of two, which the
   // sum_slots keys include, so neither needs the ±2^i keys of any_rotation.
-  if (!make("FL-FHE", hefl::he::ckks_encrypted_data_parameters, false, fhe) ||
+  if (!make("FL-FHE", hefl::fl::ckks_encrypted_data_parameters, false, fhe) ||
       !make("FL-FHE-model", hefl::fl::ckks_packed_model_parameters, false, fhe_model))
     return 1;
   const double setup_seconds = elapsed();
