@@ -148,7 +148,34 @@ public:
     return ckks::multiparty::cks_share(m_session, m_index, additive, ct, f, *m_rng);
   }
 
+  /// The party's collective-refresh message for @p ct (refresh number @p index of the session, for
+  /// the quorum @p active, which must contain it): multiparty::make_refresh_share with its additive
+  /// share (λ_i^T·t_i after thresholdizing) and smudging @p f on the decrypt part.
+  /// @throws hefl::security_error if the party is offline or already answered refresh @p index (a
+  ///         repeated index would give two ciphertexts the same CRP: docs/threshold.md);
+  ///         hefl::invalid_argument as multiparty::make_refresh_share and multiparty::active_share.
+  template <class Smudging>
+  [[nodiscard]] ckks::multiparty::refresh_share refresh(const ckks::ciphertext& ct, std::uint32_t index,
+                                                        std::span<const std::uint32_t> active,
+                                                        const ckks::multiparty::refresh_parameters& r,
+                                                        const Smudging& f) {
+    if (!m_online) throw security_error("ckks_threshold_party: party " + std::to_string(m_index) + " is offline");
+    if (std::find(m_refresh_indices.begin(), m_refresh_indices.end(), index) != m_refresh_indices.end())
+      throw security_error("ckks_threshold_party: party " + std::to_string(m_index) + " already answered refresh " +
+                           std::to_string(index) + "; a refresh index is used once per session");
+    if (std::find(active.begin(), active.end(), m_index) == active.end())
+      throw invalid_argument("ckks_threshold_party: party " + std::to_string(m_index) + " is not in the quorum");
+    auto out = m_thresholdized
+                   ? ckks::multiparty::make_refresh_share(
+                         m_session, m_index, ckks::multiparty::active_share(m_session, m_index, m_secret, active), ct,
+                         index, r, f, *m_rng)
+                   : ckks::multiparty::make_refresh_share(m_session, m_index, m_secret, ct, index, r, f, *m_rng);
+    m_refresh_indices.push_back(index);
+    return out;
+  }
+
 private:
+  std::vector<std::uint32_t> m_refresh_indices;
   ckks::multiparty::session m_session;
   std::uint32_t m_index;
   random_source* m_rng;
