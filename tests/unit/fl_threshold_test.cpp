@@ -5,6 +5,8 @@
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/hefl.hpp>
 
+#include "fhe_test_support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -178,4 +180,54 @@ TEST_CASE("threshold backends refuse bad setups", "[threshold][fl]") {
   CHECK_THROWS_AS(b.quorum().decrypt_for_sharing(c, he::published_noise::linear(1), std::vector<std::size_t>{1024}),
                   invalid_argument);
   CHECK_THROWS_AS(b.party(3), invalid_argument);
+}
+
+TEST_CASE("threshold keys train on encrypted data (both modes) to the accuracy of single-key encrypted training",
+          "[threshold][fl][encrypted]") {
+  const auto d = data::paper_random(600, 3, 24);
+  const auto parts = data::partition_iid(d.train, 3, 9);
+  const auto cfg = config(3, 2);  // 2 rounds of 2 local epochs: one refresh per client and round
+  const auto sigma = approx::paper_sigmoid3();
+  // N = 2048, 7 levels of 60 bits, scale 2^60: one level more than single-key training needs, for the
+  // quorum's mask of the unpublished slots (a collective decryption would show the combiner every slot).
+  const auto params = test::toy_training_parameters(5);
+  crypto::seeded_random rng(15);
+  he::ckks_backend single(params, rng);
+  model::logistic_regression a(3), b(3);
+  const auto ha = fl::encrypted_data_trainer<he::ckks_backend>(single, cfg, sigma).fit(a, parts, d.test);
+  const auto hb = fl::encrypted_model_trainer<he::ckks_backend>(single, cfg, sigma).fit(b, parts, d.test);
+
+  // The collective Galois keys the server needs: sum_slots and ±2^i (rotate composes any step).
+  std::vector<long long> steps = ckks::evaluator::sum_slots_steps(params.slot_count());
+  for (long long s = 1; s < static_cast<long long>(params.slot_count()); s *= 2)
+    for (const long long t : {s, -s})
+      if (std::find(steps.begin(), steps.end(), t) == steps.end()) steps.push_back(t);
+  he::ckks_threshold_options o{.threshold = 2, .relinearization = true, .rotation_steps = steps,
+                               .computed_noise_bound = 0x1p20,  // stated for the smudging, not measured here
+                               .computed_statistical_security = 30, .computed_published_values = 4096};
+  he::ckks_threshold_backend hospitals(params, seed(rng), 3, rng, o);
+  using data_trainer = fl::federated_trainer<he::ckks_threshold_backend, model::logistic_regression, aggregate::fedavg,
+                                             approx::polynomial_sigmoid, fl::encrypted_data_training,
+                                             fl::threshold_updates>;
+  using model_trainer = fl::federated_trainer<he::ckks_threshold_backend, model::logistic_regression, aggregate::fedavg,
+                                              approx::polynomial_sigmoid, fl::encrypted_model_training,
+                                              fl::threshold_updates>;
+  model::logistic_regression c(3), e(3);
+  const auto hc = data_trainer(hospitals, cfg, sigma).fit(c, parts, d.test);
+  const std::uint64_t decryptions_data = hospitals.quorum().decryptions();
+  const auto he_ = model_trainer(hospitals, cfg, sigma).fit(e, parts, d.test);
+  INFO("accuracy single-key data " << ha.back().accuracy << ", threshold data " << hc.back().accuracy
+                                   << "; single-key model " << hb.back().accuracy << ", threshold model "
+                                   << he_.back().accuracy);
+  INFO("parameter gap data " << (a.parameters() - c.parameters()).cwiseAbs().maxCoeff() << ", model "
+                             << (b.parameters() - e.parameters()).cwiseAbs().maxCoeff());
+  CHECK(std::fabs(hc.back().accuracy - ha.back().accuracy) <= 0.021);
+  CHECK(std::fabs(he_.back().accuracy - hb.back().accuracy) <= 0.021);
+  CHECK((a.parameters() - c.parameters()).cwiseAbs().maxCoeff() < 0.05);
+  CHECK((b.parameters() - e.parameters()).cwiseAbs().maxCoeff() < 0.05);
+  CHECK(hc.back().accuracy > 0.8);
+  // Data mode: one quorum decryption per client and epoch, plus one aggregate per round.
+  CHECK(decryptions_data == 2 * (3 * 2 + 1));
+  // Model mode: the 4 weights of each client refreshed once per round (between its 2 epochs).
+  CHECK(hospitals.quorum().refreshes() == 2 * 3 * 4);
 }

@@ -167,9 +167,9 @@ class federated_trainer {
   static_assert(!is_threshold_transport<Transport> || he::threshold_backend<Backend>,
                 "hefl: fl::threshold_updates needs a backend whose key holder is a quorum of parties "
                 "(he::ckks_threshold_backend); with a single key holder use fl::encrypted_updates: see docs/threshold.md");
-  static_assert(!(is_threshold_transport<Transport> || he::threshold_backend<Backend>) || !Compute::encrypts_data,
-                "hefl: threshold keys carry updates of fl::plaintext_training only: the encrypted compute modes need "
-                "one key holder to decrypt gradients and refresh weights every epoch: see docs/threshold.md");
+  static_assert(!(he::threshold_backend<Backend> && Compute::encrypts_data) || is_threshold_transport<Transport>,
+                "hefl: with threshold keys the encrypted compute modes publish their updates through "
+                "fl::threshold_updates (the quorum decrypts the aggregate): see docs/threshold.md");
   static_assert(!Compute::encrypts_data || Sigmoid::is_polynomial,
                 "hefl: the exact sigmoid cannot be evaluated on ciphertexts, so it cannot train on encrypted data: "
                 "use a polynomial sigmoid such as approx::paper_sigmoid3(): see docs/threat-model.md");
@@ -195,7 +195,12 @@ class federated_trainer {
   using encrypted_data_t = std::conditional_t<encrypted_compute, encrypted_dataset<server_t>, int>;
   // The encrypted modes pack a client's data (and, with encrypted weights, the parameters) into one
   // ciphertext each when the backend rotates and the layout fits (fl/packed_model_epoch.hpp).
-  static constexpr bool can_pack_model = encrypted_compute && he::has_rotate<server_t>;
+  // With threshold keys the encrypted-weights mode stays unpacked: a collective refresh keeps every
+  // slot, and the unpacked layout has each parameter in every slot (the packed one would need the
+  // parameters spread again after each refresh).
+  static constexpr bool threshold_keys = he::threshold_backend<Backend>;
+  static constexpr bool can_pack_model =
+      encrypted_compute && he::has_rotate<server_t> && !(threshold_keys && Compute::encrypts_model);
   using packed_data_t = std::conditional_t<can_pack_model, packed_model_dataset<server_t>, int>;
 
 public:
@@ -464,8 +469,15 @@ private:
     const train_options& o = m_config.local;
     Model known = global;  // the weights the current epoch starts from (public at epoch 1, then the key holder's)
     auto t = detail::clock::now();
-    std::vector<ciphertext> params = encrypt_parameters(key_holder, to_unit_parameters(global.parameters(), *m_plan));
-    for (auto& c : params) c = send(key_holder, server, c);
+    std::vector<ciphertext> params;
+    if constexpr (threshold_keys) {  // no key holder: the client encrypts the public global model
+      auto& client = he::client_of(m_backend);
+      params = encrypt_parameters(client, to_unit_parameters(global.parameters(), *m_plan));
+      for (auto& c : params) c = send(client, server, c);
+    } else {
+      params = encrypt_parameters(key_holder, to_unit_parameters(global.parameters(), *m_plan));
+      for (auto& c : params) c = send(key_holder, server, c);
+    }
     m.seconds_encryption += detail::seconds_since(t);
     for (int e = 1; e <= o.epochs; ++e) {
       detail::count_outside(known, d, sigmoid_interval(m_sigmoid), outside, scores, m.largest_score);
@@ -473,18 +485,27 @@ private:
       std::vector<ciphertext> next = encrypted_model_epoch_unit(server, data, params, o, *m_plan);
       m.seconds_local_training += detail::seconds_since(t);
       if (e == o.epochs) return next;
-      t = detail::clock::now();
-      Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
-      for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = refreshed_value(send(server, key_holder, next[j]));
-      m.seconds_decryption += detail::seconds_since(t);
-      if (!p.allFinite())
-        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
-                               "; lower the learning rate");
-      known.set_parameters(from_unit_parameters(p, *m_plan));
-      t = detail::clock::now();
-      params = encrypt_parameters(key_holder, p);
-      for (auto& c : params) c = send(key_holder, server, c);
-      m.seconds_encryption += detail::seconds_since(t);
+      if constexpr (threshold_keys) {
+        // The quorum refreshes each weight collectively (multiparty/refresh.hpp): nobody learns it, so
+        // the scores counted outside the sigmoid's interval use the round's starting weights.
+        t = detail::clock::now();
+        for (auto& c : next) c = send(key_holder, server, key_holder.refresh(send(server, key_holder, c)));
+        m.seconds_decryption += detail::seconds_since(t);
+        params = std::move(next);
+      } else {
+        t = detail::clock::now();
+        Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
+        for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = refreshed_value(send(server, key_holder, next[j]));
+        m.seconds_decryption += detail::seconds_since(t);
+        if (!p.allFinite())
+          throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
+                                 "; lower the learning rate");
+        known.set_parameters(from_unit_parameters(p, *m_plan));
+        t = detail::clock::now();
+        params = encrypt_parameters(key_holder, p);
+        for (auto& c : params) c = send(key_holder, server, c);
+        m.seconds_encryption += detail::seconds_since(t);
+      }
     }
     return params;  // not reached: epochs >= 1
   }

@@ -8,7 +8,8 @@
 ///   evaluation keys computes the gradient on them with public weights; the key holder decrypts the
 ///   gradient and the weights are updated in the clear (TenSEAL encrypted-LR tutorial, SIMD-packed).
 /// - fl::encrypted_model_training: data AND weights encrypted; the compute party sees neither; the
-///   key holder refreshes (decrypts and re-encrypts) the weights once per epoch.
+///   key holder refreshes (decrypts and re-encrypts) the weights once per epoch, or, under threshold
+///   keys, the quorum refreshes them collectively without decrypting (multiparty/refresh.hpp).
 ///
 /// how updates travel and are combined (the Transport policy)
 /// - fl::clear_updates: parameters travel in the clear; any aggregation rule, robust ones included.
@@ -17,7 +18,8 @@
 ///   by Σ n_k. Needs a linear rule.
 /// - fl::threshold_updates: as encrypted_updates, with the key holder replaced by a quorum of parties
 ///   (he::ckks_threshold_backend): no single party holds the secret key, and the aggregate is
-///   decrypted only when t parties contribute partial decryptions (docs/threshold.md).
+///   decrypted only when t parties contribute partial decryptions; with the encrypted compute
+///   policies the quorum also decrypts gradient sums and refreshes weights (docs/threshold.md).
 
 #include <hefl/he/backend.hpp>
 
@@ -60,7 +62,8 @@ struct encrypted_updates {
 };
 
 /// Transport policy: updates encrypted under a collective key, combined on ciphertexts, decrypted by
-/// a quorum (he::threshold_backend). Clients train in the clear (fl::plaintext_training).
+/// a quorum (he::threshold_backend). With any compute policy: in the encrypted ones the quorum also
+/// decrypts the published gradient sums and refreshes encrypted weights collectively (docs/threshold.md).
 struct threshold_updates {
   static constexpr bool is_encrypted = true;
   static constexpr bool is_threshold = true;

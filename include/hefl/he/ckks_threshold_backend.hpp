@@ -62,6 +62,11 @@ struct ckks_threshold_options {
   double computed_noise_bound = 0;
   int computed_statistical_security = 40;    ///< s of that Gaussian smudging, in [30, 100]
   double computed_published_values = 16384;  ///< τ of that Gaussian smudging, in [1, 2^40]
+  /// Collective refresh (ckks_quorum::refresh): V, the bound on the slot values the masks are sized
+  /// for, and λ_m (multiparty::refresh_parameters). The decrypt part is smudged with the Gaussian
+  /// smudging of computed results above.
+  double refresh_value_bound = 4;
+  int refresh_mask_security = 40;
 };
 
 /// Bytes one party sends in each setup round, and the counts of the protocol objects.
@@ -72,9 +77,9 @@ struct ckks_threshold_setup_report {
   std::uint64_t rkg_round2_bytes = 0;
   std::uint64_t rtg_bytes = 0;        ///< all RTG shares (one per Galois element)
   std::size_t galois_elements = 0;
-  /// With t < N: the Shamir points a party deals to the N - 1 others, at the size the share format
-  /// packs a polynomial (they must travel over confidential authenticated channels, which this
-  /// library does not provide, so they are not serialized here). 0 for N-out-of-N.
+  /// With t < N: the bytes of the shamir_dealing messages a party sends to the N - 1 others (secrets:
+  /// they must travel over confidential authenticated channels, which this library does not
+  /// provide). 0 for N-out-of-N.
   std::uint64_t dealing_bytes = 0;
   double seconds_per_party = 0;  ///< party-side time (shares and dealing), averaged over the parties
   double seconds_aggregation = 0; ///< aggregating every share and building the keys
@@ -148,7 +153,34 @@ public:
     return ckks::multiparty::cks_share(m_session, m_index, additive, ct, f, *m_rng);
   }
 
+  /// The party's collective-refresh message for @p ct (refresh number @p index of the session, for
+  /// the quorum @p active, which must contain it): multiparty::make_refresh_share with its additive
+  /// share (λ_i^T·t_i after thresholdizing) and smudging @p f on the decrypt part.
+  /// @throws hefl::security_error if the party is offline or already answered refresh @p index (a
+  ///         repeated index would give two ciphertexts the same CRP: docs/threshold.md);
+  ///         hefl::invalid_argument as multiparty::make_refresh_share and multiparty::active_share.
+  template <class Smudging>
+  [[nodiscard]] ckks::multiparty::refresh_share refresh(const ckks::ciphertext& ct, std::uint32_t index,
+                                                        std::span<const std::uint32_t> active,
+                                                        const ckks::multiparty::refresh_parameters& r,
+                                                        const Smudging& f) {
+    if (!m_online) throw security_error("ckks_threshold_party: party " + std::to_string(m_index) + " is offline");
+    if (std::find(m_refresh_indices.begin(), m_refresh_indices.end(), index) != m_refresh_indices.end())
+      throw security_error("ckks_threshold_party: party " + std::to_string(m_index) + " already answered refresh " +
+                           std::to_string(index) + "; a refresh index is used once per session");
+    if (std::find(active.begin(), active.end(), m_index) == active.end())
+      throw invalid_argument("ckks_threshold_party: party " + std::to_string(m_index) + " is not in the quorum");
+    auto out = m_thresholdized
+                   ? ckks::multiparty::make_refresh_share(
+                         m_session, m_index, ckks::multiparty::active_share(m_session, m_index, m_secret, active), ct,
+                         index, r, f, *m_rng)
+                   : ckks::multiparty::make_refresh_share(m_session, m_index, m_secret, ct, index, r, f, *m_rng);
+    m_refresh_indices.push_back(index);
+    return out;
+  }
+
 private:
+  std::vector<std::uint32_t> m_refresh_indices;
   ckks::multiparty::session m_session;
   std::uint32_t m_index;
   random_source* m_rng;
@@ -167,8 +199,8 @@ public:
 
   ckks_quorum(const ckks::multiparty::session& s, std::vector<ckks_threshold_party*> parties, std::size_t threshold,
               const ckks_threshold_options& options)
-      : m_session(s), m_encoder(s.params().poly_degree()), m_parties(std::move(parties)), m_threshold(threshold),
-        m_options(options) {}
+      : m_session(s), m_encoder(s.params().poly_degree()), m_evaluator(s.params()), m_parties(std::move(parties)),
+        m_threshold(threshold), m_options(options) {}
 
   [[nodiscard]] const ckks::parameters& params() const noexcept { return m_session.params(); }
   [[nodiscard]] std::size_t slot_count() const noexcept { return params().slot_count(); }
@@ -225,6 +257,20 @@ public:
       if (!(m_options.computed_noise_bound > 0))
         throw security_error("ckks_quorum: a computed result needs ckks_threshold_options::computed_noise_bound for "
                              "its smudging; none is set");
+      if (slots.size() < slot_count()) {
+        // The combiner would see every slot: zero the unpublished ones first (one plaintext product),
+        // as the single key holder publishes only the slots asked for.
+        if (c.level() == 0)
+          throw security_error("ckks_quorum: no level left to mask the " + std::to_string(slot_count() - slots.size()) +
+                               " unpublished slots of a computed result before its collective decryption; keep one "
+                               "level for the mask");
+        std::vector<double> mask(slot_count(), 0.0);
+        for (const std::size_t j : slots) mask[j] = 1.0;
+        return run(m_evaluator.multiply_plain_rescale(c, mask), active,
+                   ckks::multiparty::gaussian_smudging{m_options.computed_noise_bound,
+                                                       m_options.computed_statistical_security,
+                                                       m_options.computed_published_values});
+      }
       return run(c, active,
                  ckks::multiparty::gaussian_smudging{m_options.computed_noise_bound,
                                                      m_options.computed_statistical_security,
@@ -250,6 +296,40 @@ public:
   [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> bytes) const {
     return ckks::load_ciphertext(params(), bytes);
   }
+
+  /// Collective refresh of @p c (multiparty::collective_refresh): every online party sends its
+  /// refresh message pair for the next refresh index, the quorum combines them into a ciphertext of
+  /// the same values at the top level. No party and not the quorum learns the values; the refreshed
+  /// ciphertext carries the Gaussian smudging of computed results (computed_noise_bound).
+  /// @throws hefl::security_error if fewer than threshold() parties are online or no
+  ///         computed_noise_bound is set; hefl::invalid_argument as multiparty::make_refresh_share
+  ///         (e.g. a level without room for the masks).
+  [[nodiscard]] ciphertext_type refresh(const ciphertext_type& c) {
+    namespace mp = ckks::multiparty;
+    const std::vector<std::uint32_t> active = online();
+    if (active.size() < m_threshold)
+      throw security_error("ckks_quorum: " + std::to_string(active.size()) + " parties online, the threshold is " +
+                           std::to_string(m_threshold) + "; no refresh without a quorum");
+    if (!(m_options.computed_noise_bound > 0))
+      throw security_error("ckks_quorum::refresh: the smudging needs ckks_threshold_options::computed_noise_bound");
+    const mp::gaussian_smudging f{m_options.computed_noise_bound, m_options.computed_statistical_security,
+                                  m_options.computed_published_values};
+    const mp::refresh_parameters r{m_options.refresh_value_bound, m_options.refresh_mask_security};
+    const auto index = static_cast<std::uint32_t>(m_refreshes);
+    mp::refresh_aggregator agg(m_session, c, index, active);
+    for (auto* p : m_parties) {
+      if (!p->online()) continue;
+      const mp::refresh_share sh = p->refresh(c, index, active, r, f);
+      const std::vector<std::uint8_t> b0 = save(m_session, sh.decrypt), b1 = save(m_session, sh.encrypt);
+      m_refresh_bytes += b0.size() + b1.size();
+      agg.add(mp::load_share(m_session, b0), mp::load_share(m_session, b1));  // as the bytes would arrive
+    }
+    ++m_refreshes;
+    return mp::collective_refresh(m_session, c, index, agg.result());
+  }
+  /// Collective refreshes run, and all refresh bytes the parties sent.
+  [[nodiscard]] std::uint64_t refreshes() const noexcept { return m_refreshes; }
+  [[nodiscard]] std::uint64_t refresh_bytes_total() const noexcept { return m_refresh_bytes; }
 
   /// Collective decryptions run, and the partial-decryption bytes one party sent in the last one.
   [[nodiscard]] std::uint64_t decryptions() const noexcept { return m_decryptions; }
@@ -278,11 +358,13 @@ private:
 
   ckks::multiparty::session m_session;
   ckks::encoder m_encoder;
+  ckks::evaluator m_evaluator;  // plaintext masks only: no key
   std::vector<ckks_threshold_party*> m_parties;
   std::size_t m_threshold;
   ckks_threshold_options m_options;
   mutable std::uint64_t m_decryptions = 0, m_share_bytes = 0, m_last_share_bytes = 0;
   mutable std::size_t m_last_quorum = 0;
+  std::uint64_t m_refreshes = 0, m_refresh_bytes = 0;
 };
 
 /// N parties, their quorum, and the client and server of single-key CKKS built from the collective
@@ -399,14 +481,20 @@ public:
       t0 = clock::now();
       std::vector<std::vector<ckks::secret_key>> dealt;
       for (auto& p : m_parties) dealt.push_back(p->deal(t, m_options.policy));
+      // Each point travels as a shamir_dealing message (over a confidential channel in a deployment),
+      // checked by its recipient for session, dealer, recipient and threshold, and wiped after use.
       for (std::uint32_t j = 0; j < parties; ++j) {
         std::vector<ckks::secret_key> received;
-        for (std::uint32_t i = 0; i < parties; ++i) received.push_back(std::move(dealt[i][j]));
+        for (std::uint32_t i = 0; i < parties; ++i) {
+          std::vector<std::uint8_t> bytes = save(m_session, mp::dealing_message(m_session, i, j, t, dealt[i][j]));
+          if (i == 0 && j != 0) m_report.dealing_bytes += bytes.size();
+          received.push_back(mp::receive_dealing(m_session, mp::load_share(m_session, bytes), i, j, t));
+          volatile std::uint8_t* wipe = bytes.data();
+          for (std::size_t k = 0; k < bytes.size(); ++k) wipe[k] = 0;
+        }
         m_parties[j]->receive_points(received);
       }
       party_seconds += since(t0);
-      m_report.dealing_bytes = (parties - 1) * mp::detail::share_poly_bytes(params, params.max_level(),
-                                                                             params.special_prime_count());
     }
     m_report.seconds_per_party = party_seconds / static_cast<double>(parties);
     m_report.seconds_aggregation = agg_seconds;

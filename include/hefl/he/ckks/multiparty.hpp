@@ -7,6 +7,7 @@
 #include <hefl/he/ckks/multiparty/ckg.hpp>
 #include <hefl/he/ckks/multiparty/cks.hpp>
 #include <hefl/he/ckks/multiparty/pcks.hpp>
+#include <hefl/he/ckks/multiparty/refresh.hpp>
 #include <hefl/he/ckks/multiparty/rkg.hpp>
 #include <hefl/he/ckks/multiparty/rtg.hpp>
 #include <hefl/he/ckks/multiparty/sampling.hpp>

@@ -39,7 +39,13 @@ enum class protocol : std::uint8_t {
   rtg = 3,  ///< collective Galois-key generation (one round per Galois element)
   cks = 4,  ///< collective key switching to the zero key: decryption (one round)
   pcks = 5, ///< collective public-key switching to one party's key (one round)
+  refresh_decrypt = 6, ///< collective refresh, the masked decryption at the ciphertext's level (refresh.hpp)
+  refresh_encrypt = 7, ///< collective refresh, the re-encryption of the masks at the top level (refresh.hpp)
+  shamir_dealing = 8,  ///< t-out-of-N setup: one Shamir point P_i(α_j) from dealer i to party j (threshold.hpp; secret)
 };
+
+/// The largest protocol number a share may carry.
+inline constexpr std::uint8_t last_protocol = 8;
 
 /// The name of @p p for messages ("CKG", ...).
 [[nodiscard]] inline std::string_view protocol_name(protocol p) noexcept {
@@ -49,6 +55,9 @@ enum class protocol : std::uint8_t {
     case protocol::rtg: return "RTG";
     case protocol::cks: return "CKS";
     case protocol::pcks: return "PCKS";
+    case protocol::refresh_decrypt: return "refresh (masked decryption)";
+    case protocol::refresh_encrypt: return "refresh (re-encryption)";
+    case protocol::shamir_dealing: return "Shamir dealing";
   }
   return "unknown protocol";
 }

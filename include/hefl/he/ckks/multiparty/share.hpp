@@ -222,7 +222,7 @@ void put(std::vector<std::uint8_t>& out, std::size_t& pos, const T& v) {
   const auto level = get(std::uint32_t{});
   const auto special = get(std::uint32_t{});
   const auto count = get(std::uint32_t{});
-  if (proto < 1 || proto > 5) throw parse_error(who + "unknown protocol " + std::to_string(proto));
+  if (proto < 1 || proto > last_protocol) throw parse_error(who + "unknown protocol " + std::to_string(proto));
   if (round < 1 || round > round_count(static_cast<protocol>(proto)))
     throw parse_error(who + "round " + std::to_string(round) + " does not exist in " +
                       std::string(protocol_name(static_cast<protocol>(proto))));

@@ -13,14 +13,16 @@
 /// The additive shares then enter CKS or PCKS unchanged, with an aggregator restricted to T
 /// (cks_aggregator(s, ct, active)). Any t - 1 points of P reveal nothing about s (each coefficient
 /// of each residue is shared by Shamir's scheme over Z_q). Setup needs all N parties online; only
-/// decryption works with a quorum. The shares of step 1 are secrets: this header never serializes
-/// them (ckks::save(params, sk, ckks::expose_secret) does, for a channel that encrypts).
+/// decryption works with a quorum. The points of step 1 travel as protocol::shamir_dealing shares
+/// (dealing_message / receive_dealing: hefl:MPS format, subject = threshold and recipient), which are
+/// secrets: send them only over confidential, authenticated channels, and wipe the bytes after use.
 
 #include <hefl/core/error.hpp>
 #include <hefl/core/random.hpp>
 #include <hefl/he/ckks/keys.hpp>
 #include <hefl/he/ckks/multiparty/sampling.hpp>
 #include <hefl/he/ckks/multiparty/session.hpp>
+#include <hefl/he/ckks/multiparty/share.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -97,6 +99,46 @@ inline void check_threshold(const session& s, std::size_t t, threshold_policy po
   }
   for (auto& c : coeffs) ckks::detail::secure_wipe(c.data());
   return out;
+}
+
+/// The subject of a dealing message: the threshold in the high 32 bits, the recipient in the low.
+[[nodiscard]] constexpr std::uint64_t dealing_subject(std::size_t t, std::uint32_t recipient) noexcept {
+  return (static_cast<std::uint64_t>(t) << 32) | recipient;
+}
+
+/// The shape of a dealing message: one polynomial over all primes (chain and special).
+[[nodiscard]] inline share_shape dealing_shape(const session& s) {
+  return {1, s.params().max_level(), s.params().special_prime_count()};
+}
+
+/// Step 1 as a message: dealer @p dealer's Shamir point @p point (element @p recipient of
+/// deal_threshold_shares) for party @p recipient and threshold @p t. A secret: serialize it with
+/// save() only for a confidential, authenticated channel.
+/// @throws hefl::invalid_argument if dealer or recipient is out of range, t is 0 or above the
+///         party count, or the point belongs to other parameters.
+[[nodiscard]] inline share dealing_message(const session& s, std::uint32_t dealer, std::uint32_t recipient, std::size_t t,
+                                           const secret_key& point) {
+  if (dealer >= s.party_count() || recipient >= s.party_count())
+    throw invalid_argument("ckks::multiparty::dealing_message: dealer " + std::to_string(dealer) + " or recipient " +
+                           std::to_string(recipient) + " out of range");
+  if (t == 0 || t > s.party_count())
+    throw invalid_argument("ckks::multiparty::dealing_message: threshold " + std::to_string(t) + " outside [1, " +
+                           std::to_string(s.party_count()) + "]");
+  if (point.parameters_id() != s.params().id())
+    throw invalid_argument("ckks::multiparty::dealing_message: the point belongs to other parameters");
+  std::vector<ckks::detail::rns_poly> polys;
+  polys.push_back(point.poly());
+  return share(s, protocol::shamir_dealing, 1, dealer, dealing_subject(t, recipient), std::move(polys));
+}
+
+/// Step 1, receiver side: the point in @p message, which must come from @p dealer, be meant for
+/// @p recipient and for threshold @p t, in this session.
+/// @throws share_mismatch if the message is of another session, parameters, protocol or round, from
+///         another dealer, for another recipient or threshold, or of another shape.
+[[nodiscard]] inline secret_key receive_dealing(const session& s, const share& message, std::uint32_t dealer,
+                                                std::uint32_t recipient, std::size_t t) {
+  check_share(s, message, protocol::shamir_dealing, 1, dealing_subject(t, recipient), dealing_shape(s), dealer);
+  return secret_key(s.params(), message.polys()[0]);
 }
 
 /// Step 2, party side: party j's threshold secret t_j = Σ_i P_i(α_j) from the N shares it received

@@ -14,7 +14,7 @@
 // Exits 1 if, in either partition, FL + FHE is more than 1 point below FL exact, the labels agree on
 // fewer than 99.9% (issue 9), or a value left the key holder unflooded.
 //
-//   06_pima_ckks_training [path/to/diabetes.arff] [rounds]
+//   07_pima_ckks_training [path/to/diabetes.arff] [rounds]
 #include <hefl/crypto/botan_random.hpp>
 #include <hefl/fl/default_sigmoid.hpp>
 #include <hefl/hefl.hpp>
@@ -133,6 +133,6 @@ int main(int argc, char** argv) try {
   std::printf("\n%s\n", iid && skew ? "targets met" : "UNEXPECTED: a target of issue 9 is missed");
   return iid && skew ? 0 : 1;
 } catch (const std::exception& e) {
-  std::fprintf(stderr, "06_pima_ckks_training: %s\n", e.what());
+  std::fprintf(stderr, "07_pima_ckks_training: %s\n", e.what());
   return 2;
 }
