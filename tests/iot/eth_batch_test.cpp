@@ -53,7 +53,7 @@ bool have_ganache() {
 }
 } // namespace
 
-TEST_CASE("audit batches: the ABI of appendBatch and the leaf of an entry", "[eth][batch]") {
+TEST_CASE("audit batches: the ABI of appendBatch and the leaf of an entry", "[eth][eth_batch]") {
   const auto e = ethereum_ledger::entry_of(check_of(1));
   const sha256_digest root{7};
   const eth::bytes call = eth::audit_batch_abi::encode_append_batch(root, 1000);
@@ -82,7 +82,7 @@ TEST_CASE("audit batches: the ABI of appendBatch and the leaf of an entry", "[et
 
 TEST_CASE("batched_audit_ledger: 1000 entries in one transaction, each proof verified against the chain; "
           "a tampered entry, proof or root is refused",
-          "[eth][batch][ganache]") {
+          "[eth][eth_batch][ganache]") {
   if (!have_ganache()) return;
   hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
@@ -158,7 +158,7 @@ TEST_CASE("batched_audit_ledger: 1000 entries in one transaction, each proof ver
 
 TEST_CASE("batched_audit_ledger: a batch closes on its time bound; submit returns once the root is mined; "
           "a non-writer's batch is refused",
-          "[eth][batch][ganache]") {
+          "[eth][eth_batch][ganache]") {
   if (!have_ganache()) return;
   hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
@@ -197,7 +197,7 @@ TEST_CASE("batched_audit_ledger: a batch closes on its time bound; submit return
   CHECK(refused.entries().empty());
 }
 
-TEST_CASE("collector_validator with batched_audit_ledger logs its verdicts under a Merkle root", "[eth][batch][ganache]") {
+TEST_CASE("collector_validator with batched_audit_ledger logs its verdicts under a Merkle root", "[eth][eth_batch][ganache]") {
   if (!have_ganache()) return;
   Botan::AutoSeeded_RNG rng;
   const clock_time t0 = std::chrono::system_clock::now();
