@@ -9,18 +9,33 @@
 //              records per second over the whole run, latency per record.
 //   fresh-sealS  as fresh, but storage acknowledges a record only once the ledger block holding its
 //              entry is sealed, one block every S seconds (the paper's Proof-of-Authority chain: 5 s)
+//   --ledger ethereum | ethereum-batched  (built with hefl::ethereum): the collector's rule-check log
+//              goes to AuditLog on a ganache this program starts (127.0.0.1, a free port, a block every
+//              --block-time S seconds, stopped at exit), either one transaction per request
+//              (iot::ethereum_ledger, submitted by a pool of --eth-submitters threads) or Merkle-batched
+//              (iot::batched_audit_ledger, pipelined). The fresh bursts then also report "on chain s":
+//              from the start until every device is acknowledged AND every entry's transaction is mined.
+//   --direct   with an Ethereum ledger: the ledger alone, no services or TLS: N rule-check entries
+//              submitted at once, timed until every entry's transaction is mined.
 // Prints a Markdown table (with the CPU seconds of the services and of the devices) and writes CSV
 // `mode,devices,seconds,p50_ms,p99_ms,records_per_s`; with --plot DIR, also DIR/collector_load.csv,
 // DIR/collector_load.gp and the plot DIR/collector_load.svg made by gnuplot (the command is printed).
 //
 //   collector_load [--devices 10,100,1000] [--keepalive-devices 64] [--keepalive-records 50]
 //                  [--seal-interval 5] [--repetitions 1] [--csv FILE] [--plot DIR] [--no-cache]
+//                  [--ledger builtin|ethereum|ethereum-batched] [--block-time 5] [--eth-submitters 128] [--direct]
 // --no-cache validates every peer chain from scratch (no net::validation_cache), for comparison.
 // Runs beside whatever else the machine runs: the load average is printed with the table.
 #include <hefl/iot/collection/collector_validator.hpp>
 #include <hefl/iot/hospital/access.hpp>
 #include <hefl/iot/storage/storage_guard.hpp>
 #include <hefl/services.hpp>
+
+#ifdef HEFL_HAVE_ETHEREUM
+#include <hefl/iot/ledger/ethereum/batched_audit_ledger.hpp>
+#include <hefl/iot/ledger/ethereum/ethereum_ledger.hpp>
+#include <hefl/testing/ganache.hpp>
+#endif
 
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
@@ -30,11 +45,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <csignal>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -56,11 +74,152 @@ namespace {
 using guard_type = iot::storage_guard<iot::rule_manager<>, iot::local_ledger>;
 using access_type = iot::access_controller<iot::local_ledger>;
 using storage_type = storage_service<guard_type, access_type>;
-using validator_type = iot::collector_validator<net::cached_certificates>;
+// The collector's ledger behind one indirection, so that the built-in and the Ethereum ledgers share a type.
+struct chain_ledger {
+  std::function<iot::sha256_digest(iot::transaction)> fn;
+  iot::sha256_digest submit(iot::transaction tx) { return fn(std::move(tx)); }
+};
+using validator_type = iot::collector_validator<net::cached_certificates, iot::ecdsa_p256_signing, iot::rule_manager<>,
+                                                iot::replay_guard, chain_ledger>;
 using collector_type = collector_service<validator_type, iot::patient_smart_card<>>;
 
 // --no-cache: every chain validated from scratch, as before the validation cache (for the comparison).
 bool g_cache = true;
+// --ledger, --block-time, --eth-submitters; the moment the devices of the current run start.
+std::string g_ledger = "builtin";
+unsigned g_block_time = 5;
+std::size_t g_submitters = 128;
+std::chrono::steady_clock::time_point g_run_start;
+
+/// The collector's log on Ethereum for one run: submit() must not block a collector thread for a block.
+struct eth_run {
+  virtual ~eth_run() = default;
+  virtual iot::sha256_digest submit(iot::transaction tx) = 0;
+  /// Returns once every entry submitted so far is mined. @throws what the ledger threw
+  virtual void drain() = 0;
+  /// Ethereum transactions sent for the entries.
+  virtual std::uint64_t transactions() = 0;
+};
+
+#ifdef HEFL_HAVE_ETHEREUM
+namespace eth = iot::ethereum;
+/// ganache, its JSON-RPC client, ganache's first account and an AuditLog it deployed: one per program.
+struct eth_chain {
+  std::unique_ptr<testing::ganache_process> node;
+  std::unique_ptr<eth::json_rpc_client> rpc;
+  std::unique_ptr<eth::transaction_sender> sender;
+  eth::address audit_log{};
+};
+// Owned by main (not a static: Botan's allocator must outlive its keys).
+eth_chain* g_chain = nullptr;
+
+void start_chain() {
+  const auto tools = testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
+  g_chain->node = std::make_unique<testing::ganache_process>(tools, g_block_time);
+  g_chain->rpc = std::make_unique<eth::json_rpc_client>("127.0.0.1", g_chain->node->port(), std::chrono::seconds(30));
+  const auto secret = eth::from_hex(testing::ganache_key0);
+  std::array<std::uint8_t, 32> k{};
+  std::copy(secret.begin(), secret.end(), k.begin());
+  g_chain->sender = std::make_unique<eth::transaction_sender>(*g_chain->rpc, eth::secp256k1_key(k), g_chain->rpc->chain_id());
+  eth::legacy_transaction deploy;
+  deploy.gas_price = Botan::BigInt(g_chain->rpc->gas_price());
+  deploy.gas_limit = 1500000;
+  deploy.data = eth::audit_log_abi::creation_code();
+  const auto r = g_chain->rpc->await_receipt(g_chain->sender->submit(deploy).hash, std::chrono::seconds(120));
+  if (!r.success || !r.contract_address) throw std::runtime_error("collector_load: AuditLog deployment failed");
+  g_chain->audit_log = *r.contract_address;
+  std::printf("collector_load: ganache on 127.0.0.1:%u (pid %d), a block every %u s, AuditLog at %s\n",
+              static_cast<unsigned>(g_chain->node->port()), static_cast<int>(g_chain->node->pid()), g_block_time,
+              eth::to_hex(g_chain->audit_log).c_str());
+}
+
+/// One AuditLog transaction per request: iot::ethereum_ledger::submit (which waits for its receipt)
+/// on a pool of g_submitters threads, so the collector's threads do not wait for blocks.
+struct per_request_run final : eth_run {
+  iot::ethereum_ledger ledger{*g_chain->rpc, *g_chain->sender, g_chain->audit_log};
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<iot::transaction> queue;
+  std::size_t busy = 0;
+  std::uint64_t sent = 0;
+  bool stop = false;
+  std::exception_ptr failure;
+  std::vector<std::thread> pool;
+  per_request_run() {
+    for (std::size_t i = 0; i < g_submitters; ++i)
+      pool.emplace_back([this] {
+        std::unique_lock lock(m);
+        for (;;) {
+          cv.wait(lock, [&] { return stop || !queue.empty(); });
+          if (queue.empty()) return;
+          iot::transaction tx = std::move(queue.front());
+          queue.pop_front();
+          ++busy;
+          lock.unlock();
+          std::exception_ptr err;
+          try {
+            (void)ledger.submit(std::move(tx));
+          } catch (...) {
+            err = std::current_exception();
+          }
+          lock.lock();
+          --busy;
+          ++sent;
+          if (err && !failure) failure = err;
+          cv.notify_all();
+        }
+      });
+  }
+  ~per_request_run() override {
+    {
+      std::lock_guard lock(m);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : pool) t.join();
+  }
+  iot::sha256_digest submit(iot::transaction tx) override {
+    const auto id = tx.id();
+    {
+      std::lock_guard lock(m);
+      queue.push_back(std::move(tx));
+    }
+    cv.notify_all();
+    return id;
+  }
+  void drain() override {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return queue.empty() && busy == 0; });
+    if (failure) std::rethrow_exception(failure);
+  }
+  std::uint64_t transactions() override {
+    std::lock_guard lock(m);
+    return sent;
+  }
+};
+
+/// Merkle-batched: iot::batched_audit_ledger, pipelined (a batch closes at 1000 entries or after 100 ms).
+struct batched_run final : eth_run {
+  iot::batched_audit_ledger ledger{*g_chain->rpc, *g_chain->sender, g_chain->audit_log, [] {
+                                     iot::batched_audit_config c;
+                                     c.max_batch = 1000;
+                                     c.max_delay = std::chrono::milliseconds(100);
+                                     c.pipelined = true;
+                                     return c;
+                                   }()};
+  iot::sha256_digest submit(iot::transaction tx) override { return ledger.submit(std::move(tx)); }
+  void drain() override { ledger.wait_all(std::chrono::seconds(300)); }
+  std::uint64_t transactions() override { return ledger.batches().size(); }
+};
+#endif
+
+std::unique_ptr<eth_run> make_eth_run() {
+#ifdef HEFL_HAVE_ETHEREUM
+  if (g_ledger == "ethereum") return std::make_unique<per_request_run>();
+  if (g_ledger == "ethereum-batched") return std::make_unique<batched_run>();
+#endif
+  return nullptr;
+}
 
 // The vitals contract with a rate limit that a benchmark device does not reach.
 std::string load_contract() {
@@ -104,6 +263,7 @@ struct hospital {
     return c;
   }()};
   iot::local_ledger collector_ledger;
+  chain_ledger collector_chain{[this](iot::transaction tx) { return collector_ledger.submit(std::move(tx)); }};
   iot::rule_manager<> storage_rules{admin_check(), [](const iot::deployment_event&) {}};
   iot::rule_manager<> collector_rules{admin_check(), [](const iot::deployment_event&) {}};
   std::unique_ptr<iot::record_store<>> store;
@@ -168,7 +328,7 @@ struct hospital {
     vo.collector_id = "collector-1";
     vo.devices = &reg;
     validator = std::make_unique<validator_type>(net::cached_certificates(g_cache ? collector_cache.get() : nullptr, *trust),
-                                                 collector_rules, replay, collector_ledger, vo);
+                                                 collector_rules, replay, collector_chain, vo);
     storage_creds = std::make_unique<net::tls_credentials>(issue(iot::role::storage, "storage-1"));
     collector_creds = std::make_unique<net::tls_credentials>(issue(iot::role::collector, "collector-1"));
     if (g_cache) {
@@ -176,8 +336,10 @@ struct hospital {
       collector_creds->use_validation_cache(collector_cache);
     }
   }
+  std::function<void()> before_start;  // e.g. the Ethereum ledger's threads (after fork())
   /// Starts storage and collector (threads: call after fork()).
   void start() {
+    if (before_start) before_start();
     storage_service_options so;
     so.committers = 2;  // the guard's checks of two batches on two cores
     if (seal_interval.count() > 0) {
@@ -211,6 +373,8 @@ struct row {
   std::size_t largest_batch = 0;  // most records in one commit
   double cpu_services = 0;        // user + sys seconds of this process (collector + storage) during the run
   double cpu_devices = 0;         // user + sys seconds of the device process during the run
+  double chain_seconds = 0;       // --ledger ethereum*: until every device acknowledged and every entry mined
+  std::uint64_t chain_txs = 0;    // --ledger ethereum*: Ethereum transactions for the entries
 };
 
 double percentile(std::vector<double> v, double q) {
@@ -305,6 +469,7 @@ device_report run_split(hospital& h, double& cpu_services, Devices devices) {
     write_all(to_child[1], &port, sizeof port);
     char ready = 0;
     read_all(to_parent[0], &ready, 1);  // the devices are about to start (after any warm-up)
+    g_run_start = std::chrono::steady_clock::now();
     const double cpu0 = cpu_seconds();
     std::uint64_t stored = 0, n = 0;
     read_all(to_parent[0], &r.seconds, sizeof r.seconds);
@@ -333,6 +498,12 @@ device_report run_split(hospital& h, double& cpu_services, Devices devices) {
 row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal) {
   hospital h(n, dir, seal);
   row r;
+  std::unique_ptr<eth_run> chain;
+  if (g_ledger != "builtin")
+    h.before_start = [&] {
+      chain = make_eth_run();
+      h.collector_chain.fn = [&chain](iot::transaction tx) { return chain->submit(std::move(tx)); };
+    };
   const auto rep = run_split(h, r.cpu_services, [&](std::uint16_t port, const std::function<void()>& ready) {
     device_report out;
     out.latency.assign(n, 0.0);
@@ -369,6 +540,12 @@ row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal
     return out;
   });
   r.mode = seal.count() > 0 ? "fresh-seal" + std::to_string(seal.count() / 1000) : "fresh";
+  if (chain) {
+    chain->drain();
+    r.chain_seconds = std::max(rep.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - g_run_start).count());
+    r.chain_txs = chain->transactions();
+    r.mode += "-" + g_ledger;
+  }
   r.devices = n;
   r.seconds = rep.seconds;
   r.cpu_devices = rep.cpu;
@@ -441,6 +618,28 @@ row run_keepalive(std::size_t n, std::size_t per_device, const fs::path& dir) {
   return r;
 }
 
+// --direct: N rule-check entries straight into the Ethereum ledger, timed until all are mined.
+row run_direct(std::size_t n) {
+  auto chain = make_eth_run();
+  std::vector<iot::transaction> txs;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::array<std::uint8_t, 32> h{static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8)};
+    txs.push_back(iot::transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", h,
+                                               iot::ledger_time(std::chrono::milliseconds(static_cast<std::int64_t>(i)))));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& tx : txs) (void)chain->submit(std::move(tx));
+  const double submitted = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  chain->drain();
+  row r;
+  r.mode = "direct-" + g_ledger;
+  r.devices = r.sent = r.stored = n;
+  r.seconds = submitted;
+  r.chain_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.chain_txs = chain->transactions();
+  return r;
+}
+
 std::vector<std::size_t> parse_list(const std::string& s) {
   std::vector<std::size_t> out;
   std::stringstream ss(s);
@@ -506,6 +705,7 @@ int main(int argc, char** argv) try {
   int repetitions = 1;
   std::chrono::milliseconds seal{0};
   std::string csv, plot;
+  bool direct = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -520,17 +720,43 @@ int main(int argc, char** argv) try {
     else if (a == "--csv") csv = value();
     else if (a == "--plot") plot = value();
     else if (a == "--no-cache") g_cache = false;
+    else if (a == "--ledger") g_ledger = value();
+    else if (a == "--block-time") g_block_time = static_cast<unsigned>(parse_list(value()).at(0));
+    else if (a == "--eth-submitters") g_submitters = parse_list(value()).at(0);
+    else if (a == "--direct") direct = true;
     else throw std::invalid_argument("unknown argument '" + a + "'");
+  }
+  if (g_ledger != "builtin" && g_ledger != "ethereum" && g_ledger != "ethereum-batched")
+    throw std::invalid_argument("--ledger must be builtin, ethereum or ethereum-batched, got '" + g_ledger + "'");
+  if (direct && g_ledger == "builtin") throw std::invalid_argument("--direct needs --ledger ethereum or ethereum-batched");
+#ifdef HEFL_HAVE_ETHEREUM
+  eth_chain chain_owner;
+  g_chain = &chain_owner;
+#endif
+  if (g_ledger != "builtin") {
+#ifdef HEFL_HAVE_ETHEREUM
+    start_chain();
+#else
+    throw std::invalid_argument("--ledger " + g_ledger + ": built without hefl::ethereum (cpp-httplib)");
+#endif
   }
   const auto dir = fs::temp_directory_path() / ("hefl-collector-load-" + std::to_string(::getpid()));
   const auto load_before = load_average();
   std::printf("collector_load: load average before %s\n", load_before.c_str());
   std::vector<row> rows;
   for (int rep = 0; rep < repetitions; ++rep) {
+    if (direct) {
+      for (const auto n : fresh) {
+        std::fprintf(stderr, "direct, %zu entries ...\n", n);
+        rows.push_back(run_direct(n));
+      }
+      continue;
+    }
     for (const auto n : fresh) {
       std::fprintf(stderr, "fresh, %zu devices ...\n", n);
       rows.push_back(run_fresh(n, dir / ("fresh-" + std::to_string(n)), {}));
     }
+    if (g_ledger != "builtin") continue;  // the Ethereum ledgers: the fresh bursts only
     std::fprintf(stderr, "keepalive, %zu devices x %zu records ...\n", keep_devices, keep_records);
     rows.push_back(run_keepalive(keep_devices, keep_records, dir / "keepalive"));
     if (seal.count() > 0) {
@@ -549,6 +775,15 @@ int main(int argc, char** argv) try {
                 r.devices, r.stored, r.sent, r.seconds, r.p50, r.p99, r.per_second,
                 static_cast<unsigned long long>(r.commits), r.largest_batch, r.cpu_services,
                 r.stored ? 1000.0 * r.cpu_services / static_cast<double>(r.stored) : 0.0, r.cpu_devices);
+  if (g_ledger != "builtin") {
+    const auto paper = [](std::size_t n) { return n == 10 ? "5.72" : n == 100 ? "10.81" : n == 1000 ? "30.25" : "-"; };
+    std::printf("\nThe collector's log on Ethereum (ganache, a block every %u s); the paper (seed 003: geth PoA, 5 s "
+                "blocks) for the same burst (--direct: 'all acknowledged' = all submitted):\n\n| mode | requests | acknowledged / sent | all acknowledged s | on chain s "
+                "| Ethereum transactions | paper s |\n|---|---|---|---|---|---|---|\n", g_block_time);
+    for (const auto& r : rows)
+      std::printf("| %s | %zu | %zu / %zu | %.3f | %.3f | %llu | %s |\n", r.mode.c_str(), r.devices, r.stored, r.sent,
+                  r.seconds, r.chain_seconds, static_cast<unsigned long long>(r.chain_txs), paper(r.devices));
+  }
   std::printf("load average after: %s\n", load_average().c_str());
   if (!csv.empty()) {
     write_csv(csv, rows);

@@ -3,6 +3,10 @@
 // rule check, storage or access decision: the request's hash, the verdict, a reason code, the device
 // and the block time. Entries live in events (cheap, readable with eth_getLogs); the contract keeps
 // only their count and a hash chain over them, so a reader can tell whether it has seen every entry.
+// Batches (appendBatch): many entries per transaction. Only the SHA-256 Merkle root of a batch
+// (RFC 6962 tree, computed off chain) goes on chain; the entries stay with the writer, each with an
+// inclusion proof a reader checks against the root in the BatchAppended event. Batches have their
+// own count and hash chain, so single entries and batches can share one contract.
 pragma solidity 0.8.24;
 
 contract AuditLog {
@@ -31,6 +35,21 @@ contract AuditLog {
         bytes32 head
     );
     event WriterChanged(address indexed writer, bool allowed);
+
+    /// Number of batches so far; the next batch gets this index.
+    uint64 public batchCount;
+    /// batchHead_i = keccak256(abi.encode(batchHead_{i-1}, i, root, entries, writer, timestamp)).
+    bytes32 public batchHead;
+
+    event BatchAppended(
+        uint64 indexed batch,
+        bytes32 indexed root,
+        uint32 entries,
+        address writer,
+        uint256 timestamp,
+        bytes32 head
+    );
+    error EmptyBatch();
 
     error NotAdmin(address caller);
     error NotWriter(address caller);
@@ -63,5 +82,16 @@ contract AuditLog {
         head = h;
         count = index + 1;
         emit Appended(index, requestHash, deviceId, kind, accepted, reason, msg.sender, block.timestamp, h);
+    }
+
+    /// Appends a batch of `entries` entries by its Merkle root and returns the batch's index. Writers only.
+    function appendBatch(bytes32 root, uint32 entries) external returns (uint64 batch) {
+        if (!isWriter[msg.sender]) revert NotWriter(msg.sender);
+        if (entries == 0) revert EmptyBatch();
+        batch = batchCount;
+        bytes32 h = keccak256(abi.encode(batchHead, batch, root, entries, msg.sender, block.timestamp));
+        batchHead = h;
+        batchCount = batch + 1;
+        emit BatchAppended(batch, root, entries, msg.sender, block.timestamp, h);
     }
 }
