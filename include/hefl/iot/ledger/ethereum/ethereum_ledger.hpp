@@ -48,7 +48,10 @@ public:
   /// The AuditLog entry of a transaction: request hash = its id; kind from its kind; accepted from
   /// its verdict ("accepted"), "allowed" or true for a stored record; reason 0 if accepted, else 1;
   /// device = the rule check's 24-hex-digit SGTIN-96 left-aligned, or Keccak-256 of the patient id.
-  /// @throws ethereum_entry_refused for kinds other than rule_check, record_stored and access
+  /// A custom entry of type "record_refused" (storage_guard) is a storage entry, not accepted, device =
+  /// Keccak-256 of the patient id; "record_store_rollback" likewise with Keccak-256 of the record id.
+  /// @throws ethereum_entry_refused for kinds other than rule_check, record_stored, access and those two
+  ///         custom types
   [[nodiscard]] static ethereum::audit_entry entry_of(const transaction& tx) {
     ethereum::audit_entry e;
     std::copy(tx.id().begin(), tx.id().end(), e.request_hash.begin());
@@ -74,8 +77,19 @@ public:
         e.accepted = f.contains("allowed") && f["allowed"].is_boolean() && f["allowed"].get<bool>();
         e.device_id = ethereum::keccak256(text("patient"));
         break;
+      case tx_kind::custom:
+        // The storage guard's refusals and the record store's rollbacks: storage entries, not accepted.
+        if (text("type") == "record_refused" || text("type") == "record_store_rollback") {
+          e.kind = ethereum::audit_kind::storage;
+          e.accepted = false;
+          e.device_id = text("type") == "record_refused" ? ethereum::keccak256(text("patient"))
+                                                         : ethereum::keccak256(text("record"));
+          break;
+        }
+        [[fallthrough]];
       default:
-        throw ethereum_entry_refused("ethereum_ledger: AuditLog records rule checks, stored records and access, not " +
+        throw ethereum_entry_refused("ethereum_ledger: AuditLog records rule checks, stored records, storage refusals "
+                                     "and access, not " +
                                      std::string(to_string(tx.kind())));
     }
     e.reason = e.accepted ? 0 : 1;
