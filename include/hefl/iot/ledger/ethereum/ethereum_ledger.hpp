@@ -10,11 +10,13 @@
 #include <hefl/iot/ledger/ethereum/sender.hpp>
 #include <hefl/iot/ledger/ledger.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hefl::iot {
@@ -25,10 +27,19 @@ public:
   using security_error::security_error;
 };
 
+/// An entry's block left the chain (a reorganisation) before it was final: the entry is no longer
+/// in entries() and must be submitted again.
+class ethereum_entry_reorganised : public io_error {
+public:
+  using io_error::io_error;
+};
+
 /// How ethereum_ledger submits.
 struct ethereum_ledger_config {
   std::chrono::milliseconds receipt_timeout{std::chrono::seconds(60)};  ///< bound on waiting for each receipt
   std::uint64_t gas_limit = 200000;                                       ///< per append (one costs about 40k)
+  std::uint64_t confirmations = 0;  ///< blocks on top of an entry's block before await_final() calls it final
+  std::chrono::milliseconds poll{50};  ///< how often await_final() asks the node
 };
 
 /// A ledger_policy over the AuditLog contract. Thread-safe.
@@ -38,6 +49,9 @@ public:
   struct entry {
     transaction tx;
     ethereum::audit_record record;
+    ethereum::hash32 tx_hash{};     ///< the Ethereum transaction that appended it
+    std::uint64_t block_number = 0; ///< the block its receipt named
+    ethereum::hash32 block_hash{};  ///< ... and that block's hash
   };
 
   /// @param audit_log address of a deployed AuditLog where @p sender's account is a writer
@@ -118,8 +132,45 @@ public:
       throw ethereum::malformed_reply("ethereum_ledger: the receipt's Appended event does not match the entry");
     const sha256_digest id = tx.id();
     std::lock_guard lock(m_mutex);
-    m_entries.push_back({std::move(tx), *rec});
+    m_entries.push_back({std::move(tx), *rec, st.hash, r.block_number, r.block_hash});
     return id;
+  }
+
+  /// Waits until entry @p id (submitted here) has config.confirmations blocks on top of the block
+  /// that holds it, re-reading its receipt each poll: if the receipt is gone or names another block,
+  /// a reorganisation dropped it and the entry is removed from entries() (submit it again).
+  /// @returns the number of the block holding the entry
+  /// @throws ethereum_entry_reorganised; ethereum::receipt_timeout if not final within @p timeout;
+  ///         hefl::invalid_argument if @p id was not submitted here; ethereum::node_unreachable,
+  ///         ethereum::json_rpc_error, ethereum::malformed_reply
+  std::uint64_t await_final(const sha256_digest& id, std::chrono::milliseconds timeout) {
+    ethereum::hash32 tx_hash{}, block_hash{};
+    {
+      std::lock_guard lock(m_mutex);
+      const auto it = find_locked(id);
+      if (it == m_entries.end()) throw invalid_argument("ethereum_ledger::await_final: entry was not submitted here");
+      tx_hash = it->tx_hash;
+      block_hash = it->block_hash;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto r = m_rpc.transaction_receipt(tx_hash);
+      if (!r || r->block_hash != block_hash) {
+        std::lock_guard lock(m_mutex);
+        const auto it = find_locked(id);
+        const std::uint64_t index = it == m_entries.end() ? 0 : it->record.index;
+        if (it != m_entries.end()) m_entries.erase(it);
+        m_sender.resync();  // the account's nonce went back with the chain
+        throw ethereum_entry_reorganised("ethereum_ledger: the block holding entry " + std::to_string(index) +
+                                         (r ? " was replaced by another" : " left the chain") +
+                                         " before it was final; submit the entry again");
+      }
+      if (m_rpc.block_number() >= r->block_number + m_config.confirmations) return r->block_number;
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw ethereum::receipt_timeout("ethereum_ledger: entry not final (" + std::to_string(m_config.confirmations) +
+                                        " confirmations) within the timeout");
+      std::this_thread::sleep_for(m_config.poll);
+    }
   }
 
   /// The entries this node submitted, in submission order.
@@ -164,6 +215,10 @@ public:
   }
 
 private:
+  std::vector<entry>::iterator find_locked(const sha256_digest& id) {
+    return std::find_if(m_entries.begin(), m_entries.end(), [&id](const entry& e) { return e.tx.id() == id; });
+  }
+
   // A hex device id of at most 32 bytes, left-aligned; anything else by its Keccak-256.
   static ethereum::hash32 device_word(const std::string& s) {
     if (!s.empty() && s.size() <= 64) {
