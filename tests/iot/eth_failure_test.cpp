@@ -10,6 +10,10 @@
 
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include <unistd.h>
 
 #ifndef HEFL_ETH_TOOLS_DEFAULT
 #define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
@@ -86,4 +90,54 @@ TEST_CASE("ethereum_ledger: confirmations before final, and a reorganisation is 
   // Node down: await_final is a typed error, not a hang.
   node.stop();
   CHECK_THROWS_AS(ledger.await_final(tx1.id(), std::chrono::seconds(2)), eth::node_unreachable);
+}
+
+TEST_CASE("ethereum_ledger: a transaction dropped from the pool is resubmitted with the same nonce",
+          "[eth][ledger][ganache][failure]") {
+  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
+  if (hefl::testing::ganache_cli(tools).empty()) {
+    WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
+    return;
+  }
+  const auto db = std::filesystem::temp_directory_path() / ("hefl-ganache-drop-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(db);
+  std::filesystem::create_directories(db);
+  hefl::testing::ganache_process::options o;
+  o.db_path = db;
+  auto node = std::make_unique<hefl::testing::ganache_process>(tools, o);
+  o.port = node->port();
+  const eth::json_rpc_client rpc("127.0.0.1", o.port, std::chrono::seconds(20));
+  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::legacy_transaction deploy;
+  deploy.gas_price = Botan::BigInt(rpc.gas_price());
+  deploy.gas_limit = 1000000;
+  deploy.data = eth::audit_log_abi::creation_code();
+  const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash, std::chrono::seconds(30));
+  REQUIRE(dr.success);
+  ethereum_ledger_config config;
+  config.receipt_timeout = std::chrono::milliseconds(500);
+  ethereum_ledger ledger(rpc, sender, *dr.contract_address, config);
+  const std::array<std::uint8_t, 32> h{4};
+  const auto tx0 = transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", h, ledger_now());
+  const auto nonce = rpc.transaction_count(sender.account(), "latest");
+
+  // Mining stopped: the append waits in the pool, submit ends in receipt_timeout and keeps it pending.
+  rpc.call("miner_stop");
+  CHECK_THROWS_AS(ledger.submit(tx0), eth::receipt_timeout);
+  CHECK(ledger.pending_count() == 1);
+  CHECK(ledger.entries().empty());
+  // The node restarts from its stored chain: its pool, and the transaction, are gone.
+  node->stop();
+  node.reset();
+  node = std::make_unique<hefl::testing::ganache_process>(tools, o);
+  CHECK(rpc.transaction_count(sender.account(), "pending") == nonce);
+  // Resubmitted byte for byte: mined in its nonce slot, and the entry is recorded.
+  CHECK(ledger.resubmit_pending() == 1);
+  CHECK(ledger.pending_count() == 0);
+  REQUIRE(ledger.entries().size() == 1);
+  CHECK(ledger.entries()[0].tx.id() == tx0.id());
+  CHECK(rpc.transaction_count(sender.account(), "latest") == nonce + 1);
+  CHECK_FALSE(ledger.verify_against_chain().has_value());
+  node.reset();
+  std::filesystem::remove_all(db);
 }

@@ -123,7 +123,65 @@ public:
     call.to = m_audit_log;
     call.data = ethereum::audit_log_abi::encode_append(e);
     const ethereum::signed_transaction st = m_sender.submit(std::move(call));
-    const ethereum::receipt r = m_rpc.await_receipt(st.hash, m_config.receipt_timeout);
+    std::optional<ethereum::receipt> awaited;
+    try {
+      awaited = m_rpc.await_receipt(st.hash, m_config.receipt_timeout);
+    } catch (const ethereum::receipt_timeout&) {
+      // Kept, signed, for resubmit_pending(): the same nonce, so it fills its place in the account's order.
+      std::lock_guard lock(m_mutex);
+      m_pending.push_back({tx, e, st});
+      throw;
+    }
+    return record_receipt(std::move(tx), e, st, *awaited);
+  }
+
+  /// Sends again, byte for byte (same nonce, same hash), each entry whose submit() ended in
+  /// receipt_timeout, in submission order, and waits for each receipt: a transaction the node dropped
+  /// from its pool (a restart, eviction) is mined in its nonce slot. An entry that times out again
+  /// stays pending.
+  /// @returns how many pending entries are now on chain
+  /// @throws as submit()
+  std::size_t resubmit_pending() {
+    std::vector<pending_entry> todo;
+    {
+      std::lock_guard lock(m_mutex);
+      todo.swap(m_pending);
+    }
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      try {
+        try {
+          (void)m_rpc.send_raw_transaction(todo[i].st.raw);
+        } catch (const ethereum::json_rpc_error&) {
+          // "already known" (still pooled) or "nonce too low" (already mined): the receipt decides.
+        }
+        const ethereum::receipt r = m_rpc.await_receipt(todo[i].st.hash, m_config.receipt_timeout);
+        record_receipt(todo[i].tx, todo[i].entry, todo[i].st, r);
+        ++done;
+      } catch (...) {
+        std::lock_guard lock(m_mutex);
+        m_pending.insert(m_pending.begin(), todo.begin() + static_cast<std::ptrdiff_t>(i), todo.end());
+        throw;
+      }
+    }
+    return done;
+  }
+
+  /// Entries whose submit() timed out and that resubmit_pending() has not landed yet.
+  [[nodiscard]] std::size_t pending_count() const {
+    std::lock_guard lock(m_mutex);
+    return m_pending.size();
+  }
+
+private:
+  struct pending_entry {
+    transaction tx;
+    ethereum::audit_entry entry;
+    ethereum::signed_transaction st;
+  };
+
+  sha256_digest record_receipt(transaction tx, const ethereum::audit_entry& e, const ethereum::signed_transaction& st,
+                               const ethereum::receipt& r) {
     if (!r.success) throw ethereum_entry_refused("ethereum_ledger: AuditLog.append reverted (is this account a writer?)");
     std::optional<ethereum::audit_record> rec;
     for (const auto& l : r.logs)
@@ -135,6 +193,8 @@ public:
     m_entries.push_back({std::move(tx), *rec, st.hash, r.block_number, r.block_hash});
     return id;
   }
+
+public:
 
   /// Waits until entry @p id (submitted here) has config.confirmations blocks on top of the block
   /// that holds it, re-reading its receipt each poll: if the receipt is gone or names another block,
@@ -243,6 +303,7 @@ private:
   ethereum_ledger_config m_config;
   mutable std::mutex m_mutex;
   std::vector<entry> m_entries;
+  std::vector<pending_entry> m_pending;
 };
 
 static_assert(ledger_policy<ethereum_ledger>, "hefl::iot::ethereum_ledger must satisfy ledger_policy");
