@@ -10,11 +10,13 @@
 #include <hefl/iot/ledger/ethereum/sender.hpp>
 #include <hefl/iot/ledger/ledger.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hefl::iot {
@@ -25,10 +27,19 @@ public:
   using security_error::security_error;
 };
 
+/// An entry's block left the chain (a reorganisation) before it was final: the entry is no longer
+/// in entries() and must be submitted again.
+class ethereum_entry_reorganised : public io_error {
+public:
+  using io_error::io_error;
+};
+
 /// How ethereum_ledger submits.
 struct ethereum_ledger_config {
   std::chrono::milliseconds receipt_timeout{std::chrono::seconds(60)};  ///< bound on waiting for each receipt
   std::uint64_t gas_limit = 200000;                                       ///< per append (one costs about 40k)
+  std::uint64_t confirmations = 0;  ///< blocks on top of an entry's block before await_final() calls it final
+  std::chrono::milliseconds poll{50};  ///< how often await_final() asks the node
 };
 
 /// A ledger_policy over the AuditLog contract. Thread-safe.
@@ -38,6 +49,9 @@ public:
   struct entry {
     transaction tx;
     ethereum::audit_record record;
+    ethereum::hash32 tx_hash{};     ///< the Ethereum transaction that appended it
+    std::uint64_t block_number = 0; ///< the block its receipt named
+    ethereum::hash32 block_hash{};  ///< ... and that block's hash
   };
 
   /// @param audit_log address of a deployed AuditLog where @p sender's account is a writer
@@ -48,7 +62,10 @@ public:
   /// The AuditLog entry of a transaction: request hash = its id; kind from its kind; accepted from
   /// its verdict ("accepted"), "allowed" or true for a stored record; reason 0 if accepted, else 1;
   /// device = the rule check's 24-hex-digit SGTIN-96 left-aligned, or Keccak-256 of the patient id.
-  /// @throws ethereum_entry_refused for kinds other than rule_check, record_stored and access
+  /// A custom entry of type "record_refused" (storage_guard) is a storage entry, not accepted, device =
+  /// Keccak-256 of the patient id; "record_store_rollback" likewise with Keccak-256 of the record id.
+  /// @throws ethereum_entry_refused for kinds other than rule_check, record_stored, access and those two
+  ///         custom types
   [[nodiscard]] static ethereum::audit_entry entry_of(const transaction& tx) {
     ethereum::audit_entry e;
     std::copy(tx.id().begin(), tx.id().end(), e.request_hash.begin());
@@ -74,8 +91,19 @@ public:
         e.accepted = f.contains("allowed") && f["allowed"].is_boolean() && f["allowed"].get<bool>();
         e.device_id = ethereum::keccak256(text("patient"));
         break;
+      case tx_kind::custom:
+        // The storage guard's refusals and the record store's rollbacks: storage entries, not accepted.
+        if (text("type") == "record_refused" || text("type") == "record_store_rollback") {
+          e.kind = ethereum::audit_kind::storage;
+          e.accepted = false;
+          e.device_id = text("type") == "record_refused" ? ethereum::keccak256(text("patient"))
+                                                         : ethereum::keccak256(text("record"));
+          break;
+        }
+        [[fallthrough]];
       default:
-        throw ethereum_entry_refused("ethereum_ledger: AuditLog records rule checks, stored records and access, not " +
+        throw ethereum_entry_refused("ethereum_ledger: AuditLog records rule checks, stored records, storage refusals "
+                                     "and access, not " +
                                      std::string(to_string(tx.kind())));
     }
     e.reason = e.accepted ? 0 : 1;
@@ -95,7 +123,65 @@ public:
     call.to = m_audit_log;
     call.data = ethereum::audit_log_abi::encode_append(e);
     const ethereum::signed_transaction st = m_sender.submit(std::move(call));
-    const ethereum::receipt r = m_rpc.await_receipt(st.hash, m_config.receipt_timeout);
+    std::optional<ethereum::receipt> awaited;
+    try {
+      awaited = m_rpc.await_receipt(st.hash, m_config.receipt_timeout);
+    } catch (const ethereum::receipt_timeout&) {
+      // Kept, signed, for resubmit_pending(): the same nonce, so it fills its place in the account's order.
+      std::lock_guard lock(m_mutex);
+      m_pending.push_back({tx, e, st});
+      throw;
+    }
+    return record_receipt(std::move(tx), e, st, *awaited);
+  }
+
+  /// Sends again, byte for byte (same nonce, same hash), each entry whose submit() ended in
+  /// receipt_timeout, in submission order, and waits for each receipt: a transaction the node dropped
+  /// from its pool (a restart, eviction) is mined in its nonce slot. An entry that times out again
+  /// stays pending.
+  /// @returns how many pending entries are now on chain
+  /// @throws as submit()
+  std::size_t resubmit_pending() {
+    std::vector<pending_entry> todo;
+    {
+      std::lock_guard lock(m_mutex);
+      todo.swap(m_pending);
+    }
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      try {
+        try {
+          (void)m_rpc.send_raw_transaction(todo[i].st.raw);
+        } catch (const ethereum::json_rpc_error&) {
+          // "already known" (still pooled) or "nonce too low" (already mined): the receipt decides.
+        }
+        const ethereum::receipt r = m_rpc.await_receipt(todo[i].st.hash, m_config.receipt_timeout);
+        record_receipt(todo[i].tx, todo[i].entry, todo[i].st, r);
+        ++done;
+      } catch (...) {
+        std::lock_guard lock(m_mutex);
+        m_pending.insert(m_pending.begin(), todo.begin() + static_cast<std::ptrdiff_t>(i), todo.end());
+        throw;
+      }
+    }
+    return done;
+  }
+
+  /// Entries whose submit() timed out and that resubmit_pending() has not landed yet.
+  [[nodiscard]] std::size_t pending_count() const {
+    std::lock_guard lock(m_mutex);
+    return m_pending.size();
+  }
+
+private:
+  struct pending_entry {
+    transaction tx;
+    ethereum::audit_entry entry;
+    ethereum::signed_transaction st;
+  };
+
+  sha256_digest record_receipt(transaction tx, const ethereum::audit_entry& e, const ethereum::signed_transaction& st,
+                               const ethereum::receipt& r) {
     if (!r.success) throw ethereum_entry_refused("ethereum_ledger: AuditLog.append reverted (is this account a writer?)");
     std::optional<ethereum::audit_record> rec;
     for (const auto& l : r.logs)
@@ -104,8 +190,47 @@ public:
       throw ethereum::malformed_reply("ethereum_ledger: the receipt's Appended event does not match the entry");
     const sha256_digest id = tx.id();
     std::lock_guard lock(m_mutex);
-    m_entries.push_back({std::move(tx), *rec});
+    m_entries.push_back({std::move(tx), *rec, st.hash, r.block_number, r.block_hash});
     return id;
+  }
+
+public:
+
+  /// Waits until entry @p id (submitted here) has config.confirmations blocks on top of the block
+  /// that holds it, re-reading its receipt each poll: if the receipt is gone or names another block,
+  /// a reorganisation dropped it and the entry is removed from entries() (submit it again).
+  /// @returns the number of the block holding the entry
+  /// @throws ethereum_entry_reorganised; ethereum::receipt_timeout if not final within @p timeout;
+  ///         hefl::invalid_argument if @p id was not submitted here; ethereum::node_unreachable,
+  ///         ethereum::json_rpc_error, ethereum::malformed_reply
+  std::uint64_t await_final(const sha256_digest& id, std::chrono::milliseconds timeout) {
+    ethereum::hash32 tx_hash{}, block_hash{};
+    {
+      std::lock_guard lock(m_mutex);
+      const auto it = find_locked(id);
+      if (it == m_entries.end()) throw invalid_argument("ethereum_ledger::await_final: entry was not submitted here");
+      tx_hash = it->tx_hash;
+      block_hash = it->block_hash;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto r = m_rpc.transaction_receipt(tx_hash);
+      if (!r || r->block_hash != block_hash) {
+        std::lock_guard lock(m_mutex);
+        const auto it = find_locked(id);
+        const std::uint64_t index = it == m_entries.end() ? 0 : it->record.index;
+        if (it != m_entries.end()) m_entries.erase(it);
+        m_sender.resync();  // the account's nonce went back with the chain
+        throw ethereum_entry_reorganised("ethereum_ledger: the block holding entry " + std::to_string(index) +
+                                         (r ? " was replaced by another" : " left the chain") +
+                                         " before it was final; submit the entry again");
+      }
+      if (m_rpc.block_number() >= r->block_number + m_config.confirmations) return r->block_number;
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw ethereum::receipt_timeout("ethereum_ledger: entry not final (" + std::to_string(m_config.confirmations) +
+                                        " confirmations) within the timeout");
+      std::this_thread::sleep_for(m_config.poll);
+    }
   }
 
   /// The entries this node submitted, in submission order.
@@ -150,6 +275,10 @@ public:
   }
 
 private:
+  std::vector<entry>::iterator find_locked(const sha256_digest& id) {
+    return std::find_if(m_entries.begin(), m_entries.end(), [&id](const entry& e) { return e.tx.id() == id; });
+  }
+
   // A hex device id of at most 32 bytes, left-aligned; anything else by its Keccak-256.
   static ethereum::hash32 device_word(const std::string& s) {
     if (!s.empty() && s.size() <= 64) {
@@ -174,6 +303,7 @@ private:
   ethereum_ledger_config m_config;
   mutable std::mutex m_mutex;
   std::vector<entry> m_entries;
+  std::vector<pending_entry> m_pending;
 };
 
 static_assert(ledger_policy<ethereum_ledger>, "hefl::iot::ethereum_ledger must satisfy ledger_policy");
