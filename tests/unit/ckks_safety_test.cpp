@@ -307,18 +307,34 @@ void scan_freed(const void* p, std::size_t n) noexcept {
 
 } // namespace
 
-void* operator new(std::size_t n) {
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
+// Every non-aligned form of new and delete is replaced, so that a block allocated by one form and
+// released by another always pairs malloc with free (AddressSanitizer reports a replaced delete that
+// frees a block its own, unreplaced nothrow new made as an alloc-dealloc mismatch). The aligned forms
+// stay the library's on both sides.
+namespace {
+void* scanned_alloc(std::size_t n) noexcept { return std::malloc(n == 0 ? 1 : n); }
+void scanned_free(void* p) noexcept {
   if (p != nullptr) scan_freed(p, malloc_usable_size(p));
   std::free(p);
 }
-void operator delete(void* p, std::size_t n) noexcept {
-  scan_freed(p, n);
-  std::free(p);
+} // namespace
+
+void* operator new(std::size_t n) {
+  if (void* p = scanned_alloc(n)) return p;
+  throw std::bad_alloc();
 }
+void* operator new[](std::size_t n) {
+  if (void* p = scanned_alloc(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return scanned_alloc(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return scanned_alloc(n); }
+void operator delete(void* p) noexcept { scanned_free(p); }
+void operator delete[](void* p) noexcept { scanned_free(p); }
+void operator delete(void* p, std::size_t) noexcept { scanned_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { scanned_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { scanned_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { scanned_free(p); }
 
 TEST_CASE("item 1: the uniform part and the seed of a symmetric ciphertext come from the encryptor only",
           "[ckks][safety]") {
