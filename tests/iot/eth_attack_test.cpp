@@ -33,12 +33,6 @@ namespace eth = hefl::iot::ethereum;
 
 namespace {
 
-eth::secp256k1_key key_of(const char* hex) {
-  const auto b = eth::from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return eth::secp256k1_key(s);
-}
 
 // The other valid ECDSA P-256 signature (r, n - s): other bytes, same message (a replay under a used nonce).
 std::vector<std::uint8_t> malleated(const std::vector<std::uint8_t>& rs) {
@@ -62,7 +56,7 @@ struct chain_fixture {
 
   explicit chain_fixture(const std::filesystem::path& tools)
       : node(tools, 0), rpc("127.0.0.1", node.port(), std::chrono::seconds(20)),
-        sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id()) {
+        sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id()) {
     eth::legacy_transaction deploy;
     deploy.gas_price = Botan::BigInt(rpc.gas_price());
     deploy.gas_limit = 1000000;

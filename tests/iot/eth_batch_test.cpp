@@ -24,12 +24,6 @@ using namespace std::chrono_literals;
 namespace eth = hefl::iot::ethereum;
 
 namespace {
-eth::secp256k1_key key_of(const char* hex) {
-  const auto b = eth::from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return eth::secp256k1_key(s);
-}
 ledger_time at(std::int64_t ms) { return ledger_time(std::chrono::milliseconds(ms)); }
 transaction check_of(std::size_t i) {
   const std::array<std::uint8_t, 32> payload_hash{static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8)};
@@ -86,7 +80,7 @@ TEST_CASE("batched_audit_ledger: 1000 entries in one transaction, each proof ver
   if (!have_ganache()) return;
   hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   const eth::address audit_log = deploy_audit_log(rpc, sender);
   const std::uint64_t nonce_before = rpc.transaction_count(sender.account(), "latest");
 
@@ -162,7 +156,7 @@ TEST_CASE("batched_audit_ledger: a batch closes on its time bound; submit return
   if (!have_ganache()) return;
   hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   const eth::address audit_log = deploy_audit_log(rpc, sender);
   {
     batched_audit_config cfg;
@@ -188,7 +182,7 @@ TEST_CASE("batched_audit_ledger: a batch closes on its time bound; submit return
     CHECK_THROWS_AS(ledger.submit(transaction(tx_kind::custom, {{"type", "note"}}, at(5))), ethereum_entry_refused);
   }
   // Ganache's second account is not a writer: its batch reverts and its entry fails with a typed error.
-  eth::transaction_sender stranger(rpc, key_of(hefl::testing::ganache_key1), rpc.chain_id());
+  eth::transaction_sender stranger(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
   batched_audit_config cfg;
   cfg.max_delay = 50ms;
   batched_audit_ledger refused(rpc, stranger, audit_log, cfg);
@@ -220,7 +214,7 @@ TEST_CASE("collector_validator with batched_audit_ledger logs its verdicts under
 
   hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   const eth::address audit_log = deploy_audit_log(rpc, sender);
   batched_audit_config cfg;
   cfg.max_delay = 50ms;

@@ -27,12 +27,6 @@ namespace eth = hefl::iot::ethereum;
 
 namespace {
 
-eth::secp256k1_key key_of(const char* hex) {
-  const auto b = eth::from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return eth::secp256k1_key(s);
-}
 
 /// The built-in Proof-of-Authority ledger, one sealer, blocks cut on flush().
 struct builtin_subject {
@@ -111,7 +105,7 @@ struct ethereum_subject {
     if (hefl::testing::ganache_cli(tools).empty()) return;
     node = std::make_unique<hefl::testing::ganache_process>(tools, 0);
     rpc = std::make_unique<eth::json_rpc_client>("127.0.0.1", node->port(), std::chrono::seconds(20));
-    sender = std::make_unique<eth::transaction_sender>(*rpc, key_of(hefl::testing::ganache_key0), rpc->chain_id());
+    sender = std::make_unique<eth::transaction_sender>(*rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc->chain_id());
     eth::legacy_transaction deploy;
     deploy.gas_price = Botan::BigInt(rpc->gas_price());
     deploy.gas_limit = 1000000;
@@ -157,7 +151,7 @@ struct ethereum_subject {
 
   /// A forged entry here is one from an account that is not an AuditLog writer: the append reverts.
   void submit_forged(const transaction& tx) {
-    eth::transaction_sender outsider(*rpc, key_of(hefl::testing::ganache_key1), rpc->chain_id());
+    eth::transaction_sender outsider(*rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc->chain_id());
     ethereum_ledger foreign(*rpc, outsider, contract);
     foreign.submit(tx);
   }

@@ -22,15 +22,6 @@
 using namespace hefl::iot;
 namespace eth = hefl::iot::ethereum;
 
-namespace {
-eth::secp256k1_key key_of(const char* hex) {
-  const auto b = eth::from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return eth::secp256k1_key(s);
-}
-} // namespace
-
 TEST_CASE("ethereum_ledger: confirmations before final, and a reorganisation is reported and resubmitted",
           "[eth][ledger][ganache][failure]") {
   const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
@@ -40,7 +31,7 @@ TEST_CASE("ethereum_ledger: confirmations before final, and a reorganisation is 
   }
   hefl::testing::ganache_process node(tools, 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   eth::legacy_transaction deploy;
   deploy.gas_price = Botan::BigInt(rpc.gas_price());
   deploy.gas_limit = 1000000;
@@ -107,7 +98,7 @@ TEST_CASE("ethereum_ledger: a transaction dropped from the pool is resubmitted w
   auto node = std::make_unique<hefl::testing::ganache_process>(tools, o);
   o.port = node->port();
   const eth::json_rpc_client rpc("127.0.0.1", o.port, std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   eth::legacy_transaction deploy;
   deploy.gas_price = Botan::BigInt(rpc.gas_price());
   deploy.gas_limit = 1000000;

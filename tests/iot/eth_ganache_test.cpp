@@ -27,12 +27,6 @@ using hefl::testing::ganache_process;
 namespace {
 std::filesystem::path tools() { return hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT); }
 
-secp256k1_key key_of(const char* hex) {
-  const bytes b = from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return secp256k1_key(s);
-}
 
 hash32 word_of(std::uint64_t v) {
   hash32 h{};
@@ -104,7 +98,7 @@ TEST_CASE("AuditLog on ganache: deploy, append, read back, concurrent submitters
   const json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
   REQUIRE(rpc.chain_id() == 1337);
 
-  const secp256k1_key key = key_of(hefl::testing::ganache_key0);
+  const secp256k1_key key = hefl::testing::account_key(hefl::testing::ganache_key0);
   const auto accounts = rpc.call("eth_accounts");
   REQUIRE(accounts.size() >= 2);
   CHECK(accounts[0].get<std::string>() == to_hex(key.account()));  // our address derivation agrees with ganache's
@@ -148,7 +142,7 @@ TEST_CASE("AuditLog on ganache: deploy, append, read back, concurrent submitters
   audit_entry bad_kind = entry_for(2, true);
   bad_kind.kind = static_cast<audit_kind>(3);
   CHECK_FALSE(rpc.await_receipt(sender.submit(call_tx(rpc, log, audit_log_abi::encode_append(bad_kind))).hash).success);
-  transaction_sender outsider(rpc, key_of(hefl::testing::ganache_key1), 1337);
+  transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), 1337);
   CHECK_FALSE(rpc.await_receipt(outsider.submit(call_tx(rpc, log, audit_log_abi::encode_append(first))).hash).success);
   CHECK(view(rpc, log, "count()") == word_of(2));
 
@@ -201,7 +195,7 @@ TEST_CASE("AuditLog on ganache with 1 s blocks: receipts are awaited across bloc
   }
   ganache_process node(tools(), 1);
   const json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   const address log = deploy_audit_log(rpc, sender);
   const signed_transaction st = sender.submit(call_tx(rpc, log, audit_log_abi::encode_append(entry_for(7, true))));
   // Not mined yet right after submission (the next block is up to 1 s away), then mined.
@@ -264,8 +258,8 @@ TEST_CASE("RuleRegistry on ganache: admin-only, versions only go up, events on c
   }
   ganache_process node(tools(), 0);
   const json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  transaction_sender admin(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
-  transaction_sender outsider(rpc, key_of(hefl::testing::ganache_key1), rpc.chain_id());
+  transaction_sender admin(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
+  transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
 
   legacy_transaction deploy;
   deploy.gas_price = Botan::BigInt(rpc.gas_price());

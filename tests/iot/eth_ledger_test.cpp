@@ -18,12 +18,6 @@ using namespace hefl::iot;
 namespace eth = hefl::iot::ethereum;
 
 namespace {
-eth::secp256k1_key key_of(const char* hex) {
-  const auto b = eth::from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return eth::secp256k1_key(s);
-}
 ledger_time at(std::int64_t ms) { return ledger_time(std::chrono::milliseconds(ms)); }
 } // namespace
 
@@ -53,7 +47,7 @@ TEST_CASE("ethereum_ledger on ganache: submit, read back, verify against the cha
   }
   hefl::testing::ganache_process node(tools, 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   eth::legacy_transaction deploy;
   deploy.gas_price = Botan::BigInt(rpc.gas_price());
   deploy.gas_limit = 1000000;
@@ -80,7 +74,7 @@ TEST_CASE("ethereum_ledger on ganache: submit, read back, verify against the cha
   // Kinds AuditLog does not record are refused before anything is sent.
   CHECK_THROWS_AS(ledger.submit(transaction(tx_kind::custom, {{"type", "note"}}, at(7))), ethereum_entry_refused);
   // An account that is not a writer: the append reverts and submit says so.
-  eth::transaction_sender outsider(rpc, key_of(hefl::testing::ganache_key1), rpc.chain_id());
+  eth::transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
   ethereum_ledger foreign(rpc, outsider, *dr.contract_address);
   CHECK_THROWS_AS(foreign.submit(txs[0]), ethereum_entry_refused);
   CHECK(ledger.entries().size() == txs.size());
@@ -106,7 +100,7 @@ TEST_CASE("ethereum_ledger: ganache stopped mid-run is node_unreachable, and aft
   auto node = std::make_unique<hefl::testing::ganache_process>(tools, o);
   o.port = node->port();  // the restart listens where the client already points
   const eth::json_rpc_client rpc("127.0.0.1", o.port, std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
   eth::legacy_transaction deploy;
   deploy.gas_price = Botan::BigInt(rpc.gas_price());
   deploy.gas_limit = 1000000;

@@ -27,12 +27,6 @@ using namespace std::chrono_literals;
 namespace eth = hefl::iot::ethereum;
 
 namespace {
-eth::secp256k1_key key_of(const char* hex) {
-  const auto b = eth::from_hex(hex);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(b.begin(), b.end(), s.begin());
-  return eth::secp256k1_key(s);
-}
 
 // The vital-signs contract at @p version with heart_rate bpm at most @p max_bpm.
 std::string vital_signs(std::uint64_t version, std::int64_t max_bpm) {
@@ -70,8 +64,8 @@ TEST_CASE("rule_registry_reader on ganache: on-chain rules feed the rule manager
   }
   hefl::testing::ganache_process node(tools, 0);
   const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender chain_admin(rpc, key_of(hefl::testing::ganache_key0), rpc.chain_id());
-  eth::transaction_sender outsider(rpc, key_of(hefl::testing::ganache_key1), rpc.chain_id());
+  eth::transaction_sender chain_admin(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
+  eth::transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
   eth::legacy_transaction deploy;
   deploy.gas_price = Botan::BigInt(rpc.gas_price());
   deploy.gas_limit = 2000000;

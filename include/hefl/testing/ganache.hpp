@@ -5,7 +5,9 @@
 /// answers eth_chainId and stops it by its PID. POSIX only. Every wait is bounded.
 
 #include <hefl/core/error.hpp>
+#include <hefl/iot/ledger/ethereum/hex.hpp>
 #include <hefl/iot/ledger/ethereum/json_rpc.hpp>
+#include <hefl/iot/ledger/ethereum/secp256k1.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,8 +23,10 @@
 #include <filesystem>
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -45,6 +49,14 @@ inline std::filesystem::path ganache_cli(const std::filesystem::path& tools_dir)
 /// ganache's --wallet.deterministic accounts 0 and 1 (their keys are public: test chains only).
 inline constexpr const char* ganache_key0 = "4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d";
 inline constexpr const char* ganache_key1 = "6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+
+/// An account key from its 64 hex digits (e.g. ganache_key0), for tests.
+/// @throws hefl::invalid_argument when @p hex does not hold exactly 32 bytes
+inline iot::ethereum::secp256k1_key account_key(std::string_view hex) {
+  const auto bytes = iot::ethereum::from_hex(hex);
+  if (bytes.size() != 32) throw invalid_argument("account_key: a secp256k1 key has 32 bytes, got " + std::to_string(bytes.size()));
+  return iot::ethereum::secp256k1_key(std::span<const std::uint8_t, 32>(bytes.data(), 32));
+}
 
 /// One running ganache process; stopped (SIGTERM, then SIGKILL) by stop() or the destructor.
 class ganache_process {
