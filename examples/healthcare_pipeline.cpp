@@ -750,7 +750,12 @@ int main(int argc, char** argv) try {
   const auto sigma = fl::default_encrypted_sigmoid();
   const auto key_start = std::chrono::steady_clock::now();
   crypto::system_random csprng;
-  he::ckks_backend ckks(fl::ckks_encrypted_data_parameters(fl::encrypted_gradient_depth(sigma)), csprng);
+  // The key's flooding sized to this run (τ: the gradient sums it will publish): σ grows with sqrt(τ),
+  // and the library's default τ = 16384 left too little room on some runs' data (CI, session 8).
+  he::ckks_backend_options key_options;
+  key_options.flooding.computed_published_values =
+      fl::published_computed_values<fl::encrypted_data_training>(cfg, clients.front().features());
+  he::ckks_backend ckks(fl::ckks_encrypted_data_parameters(fl::encrypted_gradient_depth(sigma)), csprng, key_options);
   std::printf("  CKKS keys (N = %zu, 128-bit secure) made in %.1f s\n", ckks.params().poly_degree(), seconds_since(key_start));
   const auto fhe_start = std::chrono::steady_clock::now();
   const auto h_fhe = fl::encrypted_data_trainer<he::ckks_backend>(ckks, cfg, sigma)

@@ -206,14 +206,20 @@ struct fhe_holder {
   }
 };
 
-// The computed values a run of `method` publishes: FL-FHE the n + 1 gradient sums of every client's
-// every local epoch, FL-FHE-model the n + 1 last-epoch weights of every client, per round.
+// The computed values a run of `method` publishes over every configuration (fl::published_computed_values:
+// FL-FHE the n + 1 gradient sums of every client's every local epoch, FL-FHE-model the n + 1
+// last-epoch weights of every client, per round).
 double published_values(const std::string& method, const options& o) {
+  namespace fl = hefl::fl;
+  fl::trainer_config cfg;
+  cfg.rounds = o.rounds;
+  cfg.local.epochs = o.local_epochs;
+  cfg.clients = o.clients;
   double total = 0;
-  for (std::size_t n : o.features) {
-    const double per_client = static_cast<double>(n + 1) * (method == "FL-FHE" ? o.local_epochs : 1);
-    total += static_cast<double>(o.samples.size()) * o.rounds * static_cast<double>(o.clients) * per_client;
-  }
+  for (std::size_t n : o.features)
+    total += static_cast<double>(o.samples.size()) *
+             (method == "FL-FHE" ? fl::published_computed_values<fl::encrypted_data_training>(cfg, n)
+                                 : fl::published_computed_values<fl::encrypted_model_training>(cfg, n));
   return total;
 }
 

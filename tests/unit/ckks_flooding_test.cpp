@@ -267,6 +267,8 @@ TEST_CASE("the trainer floods every aggregate it publishes and says which decryp
     fl::encrypted_data_trainer<he::ckks_backend>(b, cfg, approx::paper_sigmoid3()).fit(m, d.train, d.test);
     CHECK(b.key_holder().estimated_floodings() == 2 * 4 * 1);  // one packed gradient per round, client, epoch
     CHECK(b.key_holder().published_computed_values() == 2 * 4 * 1 * 3);  // n + 1 sums each, nothing else
+    CHECK(static_cast<double>(b.key_holder().published_computed_values()) ==
+          fl::published_computed_values<fl::encrypted_data_training>(cfg, 2));
     CHECK(b.key_holder().flooded_decryptions() == 2 + 8);  // plus one aggregate per round
     CHECK(b.key_holder().unflooded_decryptions() == 0);
     CHECK(b.key_holder().raw_decryptions() == 0);

@@ -199,5 +199,10 @@ TEST_CASE("encrypted FL-FHE modes under toy CKKS follow plaintext FL-poly", "[fl
   // FL-FHE: rounds·clients·epochs; FL-FHE-model: rounds·clients (its n + 1 weights in one packed ciphertext)
   CHECK(kh.estimated_floodings() == 2 * 4 * 2 + 2 * 4);
   CHECK(kh.published_computed_values() == 2 * 4 * 2 * 4 + 2 * 4 * 4);  // n + 1 = 4 values each time
+  CHECK(static_cast<double>(kh.published_computed_values()) ==
+        fl::published_computed_values<fl::encrypted_data_training>(cfg, 3) +
+            fl::published_computed_values<fl::encrypted_model_training>(cfg, 3));
+  CHECK(fl::published_computed_values<fl::plaintext_training>(cfg, 3) == 0);
+  CHECK_THROWS_AS(fl::published_computed_values<fl::encrypted_data_training>(cfg, 0), invalid_argument);
   CHECK(kh.flooded_decryptions() == kh.estimated_floodings() + 2 + 2);  // plus one aggregate per round and mode
 }

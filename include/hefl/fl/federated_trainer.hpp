@@ -78,6 +78,23 @@ struct trainer_config {
   }
 };
 
+/// How many computed values the key holder decrypts for sharing in one fit() of @p config on data
+/// with @p features features under the Compute policy @p C: encrypted_data_training publishes the
+/// n + 1 gradient sums of every client's every local epoch, encrypted_model_training the n + 1
+/// last-epoch weights of every client, in every round; plaintext training none. This is the τ to size
+/// he::ckks_flooding_options::computed_published_values with: the Gaussian flooding's σ grows with
+/// sqrt(τ), so a key sized to its run floods no more than it must (by that formula the default
+/// τ = 16384 costs 3.7 bits of room more than τ = 96) and refuses to publish beyond it.
+/// @throws hefl::invalid_argument as trainer_config::validate, or for 0 features.
+template <compute_policy C>
+[[nodiscard]] double published_computed_values(const trainer_config& config, std::size_t features) {
+  config.validate();
+  if (features == 0) throw invalid_argument("fl::published_computed_values: features must be >= 1");
+  if constexpr (!C::encrypts_data) return 0;
+  const double per_client = static_cast<double>(features + 1) * (C::encrypts_model ? 1 : config.local.epochs);
+  return static_cast<double>(config.rounds) * static_cast<double>(config.clients) * per_client;
+}
+
 namespace detail {
 
 template <class B>
