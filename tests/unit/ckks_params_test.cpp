@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <set>
 #include <vector>
@@ -29,6 +30,13 @@ TEST_CASE("parameters expose the chain, the special prime and the scale", "[ckks
   CHECK(p.special_prime() == p.primes()[3]);
   CHECK(p.modulus_bits() == 200);
   CHECK(p.scale() == 0x1p40);
+  // log2 Q_l: the chain primes up to level l, never the special prime.
+  CHECK(p.log2_modulus(0) == Approx(std::log2(static_cast<double>(p.primes()[0]))));
+  CHECK(p.log2_modulus(2) == Approx(std::log2(static_cast<double>(p.primes()[0])) +
+                                    std::log2(static_cast<double>(p.primes()[1])) +
+                                    std::log2(static_cast<double>(p.primes()[2]))));
+  CHECK(p.log2_modulus(2) == Approx(140).margin(0.01));
+  CHECK_THROWS_AS(p.log2_modulus(3), hefl::invalid_argument);
   CHECK(p.security_level() == security::classical_128);
   std::set<std::uint64_t> distinct(p.primes().begin(), p.primes().end());
   CHECK(distinct.size() == 4);

@@ -143,6 +143,14 @@ void count_outside(const Model& m, const data::dataset& d, const std::optional<s
   }
 }
 
+
+// Refuses parameters that stopped being finite at local epoch @p epoch (a too large learning rate).
+inline void require_finite(const Eigen::VectorXd& p, int epoch) {
+  if (!p.allFinite())
+    throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(epoch) +
+                           "; lower the learning rate");
+}
+
 } // namespace detail
 
 /// Federated training loop.
@@ -465,9 +473,7 @@ private:
       m.seconds_decryption += detail::seconds_since(t);
       const Eigen::VectorXd next =
           local.parameters() - o.learning_rate * gradient_from_sums(first, data.samples, local.weights(), o.l2);
-      if (!next.allFinite())
-        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
-                               "; lower the learning rate");
+      detail::require_finite(next, e);
       local.set_parameters(next);
     }
     return local.parameters();
@@ -514,9 +520,7 @@ private:
         Eigen::VectorXd p(static_cast<Eigen::Index>(next.size()));
         for (std::size_t j = 0; j < next.size(); ++j) p(static_cast<Eigen::Index>(j)) = refreshed_value(send(server, key_holder, next[j]));
         m.seconds_decryption += detail::seconds_since(t);
-        if (!p.allFinite())
-          throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
-                                 "; lower the learning rate");
+        detail::require_finite(p, e);
         known.set_parameters(from_unit_parameters(p, *m_plan));
         t = detail::clock::now();
         params = encrypt_parameters(key_holder, p);
@@ -547,9 +551,7 @@ private:
       m.seconds_decryption += detail::seconds_since(t);
       const Eigen::VectorXd next =
           local.parameters() - o.learning_rate * gradient_from_sums(first, data.packing.samples, local.weights(), o.l2);
-      if (!next.allFinite())
-        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
-                               "; lower the learning rate");
+      detail::require_finite(next, e);
       local.set_parameters(next);
     }
     return local.parameters();
@@ -590,9 +592,7 @@ private:
       Eigen::VectorXd p(static_cast<Eigen::Index>(slots.size()));
       for (std::size_t j = 0; j < slots.size(); ++j) p(static_cast<Eigen::Index>(j)) = all[slots[j]];
       m.seconds_decryption += detail::seconds_since(t);
-      if (!p.allFinite())
-        throw invalid_argument("federated_trainer: parameters diverged at local epoch " + std::to_string(e) +
-                               "; lower the learning rate");
+      detail::require_finite(p, e);
       known.set_parameters(from_unit_parameters(p, *m_plan));
       t = detail::clock::now();
       params = send(key_holder, server, encrypt_packed_parameters(key_holder, data.packing, p));

@@ -111,8 +111,7 @@ struct ckks_backend_options {
 /// λ_s + log2(N · fresh_noise_bound()) + log2(sqrt(N/6)) bits per unit weight: at 2^100 and λ_s = 40
 /// by this formula about 27 bits stay at N = 16384, 30 at N = 8192 (ckks_key_holder::decrypt_for_sharing).
 [[nodiscard]] inline double ckks_update_log2_scale(const ckks::parameters& params) {
-  double top = 0;
-  for (std::size_t i = 0; i <= params.max_level(); ++i) top += std::log2(static_cast<double>(params.primes()[i]));
+  const double top = params.log2_modulus(params.max_level());
   return std::max(params.log2_scale(), std::min(100.0, std::floor(top) - 40.0));
 }
 

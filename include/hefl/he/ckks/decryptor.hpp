@@ -194,8 +194,7 @@ public:
                                               random_source& rng) const {
     const double amplitude = flooding_amplitude(m_params.poly_degree(), f);
     plaintext pt = decrypt(ct);
-    double log2_q = 0;
-    for (std::size_t i = 0; i <= ct.level(); ++i) log2_q += std::log2(static_cast<double>(m_params.primes()[i]));
+    const double log2_q = m_params.log2_modulus(ct.level());
     const std::vector<double> raw = detail::centered_coefficients(m_params, pt.poly());
     double largest = 0;
     for (const double c : raw) largest = std::max(largest, std::fabs(c));

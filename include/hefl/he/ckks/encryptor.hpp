@@ -117,8 +117,7 @@ template <class EncodeInto>
   if (level > params.max_level())
     throw invalid_argument("ckks::encode: level " + std::to_string(level) + " exceeds the top level " +
                            std::to_string(params.max_level()));
-  double log2_q = 0;
-  for (std::size_t i = 0; i <= level; ++i) log2_q += std::log2(static_cast<double>(params.primes()[i]));
+  const double log2_q = params.log2_modulus(level);
   std::vector<double> coeffs(params.poly_degree());
   // The coefficients are bounded by Q_l/2 (as in Microsoft SEAL), not by 64-bit integers: an
   // unrescaled product at scale 2^80 takes plaintexts at that scale. +inf when Q_l/2 exceeds doubles.

@@ -85,11 +85,7 @@ public:
     if (!std::isfinite(tolerance.value) || tolerance.value < 0 || tolerance.value >= 0x1p-10)
       throw invalid_argument("ckks::evaluator: the relative scale tolerance must be in [0, 2^-10), got " +
                              std::to_string(tolerance.value));
-    double log2_q = 0;
-    for (std::size_t l = 0; l <= params.max_level(); ++l) {
-      log2_q += std::log2(static_cast<double>(params.primes()[l]));
-      m_log2_modulus.push_back(log2_q);
-    }
+    for (std::size_t l = 0; l <= params.max_level(); ++l) m_log2_modulus.push_back(params.log2_modulus(l));
   }
 
   /// The parameters.

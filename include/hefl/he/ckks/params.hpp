@@ -325,6 +325,16 @@ public:
   [[nodiscard]] int modulus_bits() const noexcept { return m_modulus_bits; }
   /// log2 of the default scale.
   [[nodiscard]] double log2_scale() const noexcept { return m_log2_scale; }
+  /// log2 of Q_l = q_0·...·q_l, the ciphertext modulus at level @p level.
+  /// @throws hefl::invalid_argument if @p level exceeds max_level().
+  [[nodiscard]] double log2_modulus(std::size_t level) const {
+    if (level > max_level())
+      throw invalid_argument("ckks::parameters::log2_modulus: level " + std::to_string(level) + " exceeds the top level " +
+                             std::to_string(max_level()));
+    double bits = 0;
+    for (std::size_t i = 0; i <= level; ++i) bits += std::log2(static_cast<double>(primes()[i]));
+    return bits;
+  }
   /// The default scale, 2^log2_scale.
   [[nodiscard]] double scale() const noexcept { return std::exp2(m_log2_scale); }
   /// The security requirement the set was checked against.

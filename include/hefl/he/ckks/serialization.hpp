@@ -494,8 +494,7 @@ struct shape_rule {
 /// decode to infinities and NaNs, and a scale at or above the modulus leaves no room for any value.
 [[nodiscard]] inline double read_scale(input& in, const parameters& params, std::size_t level) {
   const auto scale = in.get<double>("scale");
-  double log2_q = 0;
-  for (std::size_t i = 0; i <= level; ++i) log2_q += std::log2(static_cast<double>(params.primes()[i]));
+  const double log2_q = params.log2_modulus(level);
   if (!std::isfinite(scale) || !(scale >= 1) || !(std::log2(scale) < log2_q)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", scale);

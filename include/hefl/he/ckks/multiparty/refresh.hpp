@@ -79,7 +79,7 @@ template <class Smudging>
 /// @throws hefl::invalid_argument unless Q_l >= 2^(b + log2 K + 2).
 inline void check_refresh_room(const session& s, const ciphertext& ct, double bits) {
   const double need = std::ceil(bits + std::log2(static_cast<double>(s.party_count()))) + 2;
-  const double have = log2_modulus(s.params(), ct.level());
+  const double have = s.params().log2_modulus(ct.level());
   if (!(need <= have) || bits > 125)
     throw invalid_argument("ckks::multiparty::refresh: masks of 2^" + std::to_string(static_cast<int>(std::ceil(bits))) +
                            " for " + std::to_string(s.party_count()) + " parties need a modulus of 2^" +

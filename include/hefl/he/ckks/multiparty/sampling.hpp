@@ -24,35 +24,32 @@ using namespace hefl::he::ckks::detail;
 
 __extension__ typedef __int128 i128;
 
+/// A fresh polynomial (NTT form) at @p level with @p special special limbs, its coefficients drawn by
+/// @p sample(poly, stream, context) from a stream on @p rng.
+template <class Sampler>
+[[nodiscard]] rns_poly fresh_poly(const parameters& params, std::size_t level, std::size_t special, random_source& rng,
+                                  Sampler&& sample) {
+  rns_poly p(params.poly_degree(), level, special);
+  {
+    random_stream rs(rng);
+    sample(p, rs, params.context());
+  }
+  to_ntt(p, params.context());
+  return p;
+}
+
 /// A fresh ternary polynomial (NTT form) at @p level with @p special special limbs.
 [[nodiscard]] inline rns_poly ternary_poly(const parameters& params, std::size_t level, std::size_t special,
                                            random_source& rng) {
-  rns_poly u(params.poly_degree(), level, special);
-  {
-    random_stream rs(rng);
-    sample_ternary(u, rs, params.context());
-  }
-  to_ntt(u, params.context());
-  return u;
+  return fresh_poly(params, level, special, rng,
+                    [](rns_poly& p, random_stream& rs, const context& c) { sample_ternary(p, rs, c); });
 }
 
 /// A fresh discrete Gaussian polynomial (σ = 3.2, NTT form) at @p level with @p special special limbs.
 [[nodiscard]] inline rns_poly gaussian_poly(const parameters& params, std::size_t level, std::size_t special,
                                             random_source& rng) {
-  rns_poly e(params.poly_degree(), level, special);
-  {
-    random_stream rs(rng);
-    add_gaussian_error(e, rs, params.context());
-  }
-  to_ntt(e, params.context());
-  return e;
-}
-
-/// log2 of Q_l = q_0·...·q_l.
-[[nodiscard]] inline double log2_modulus(const parameters& params, std::size_t level) {
-  double bits = 0;
-  for (std::size_t i = 0; i <= level; ++i) bits += std::log2(static_cast<double>(params.primes()[i]));
-  return bits;
+  return fresh_poly(params, level, special, rng,
+                    [](rns_poly& p, random_stream& rs, const context& c) { add_gaussian_error(p, rs, c); });
 }
 
 /// The smudging polynomial of a partial decryption: every coefficient uniform on the integers of
@@ -62,7 +59,7 @@ __extension__ typedef __int128 i128;
 [[nodiscard]] inline rns_poly smudging_poly(const parameters& params, std::size_t level, const flooding_parameters& f,
                                             std::size_t parties, random_source& rng) {
   const double amplitude = flooding_amplitude(params.poly_degree(), f);
-  const double room = log2_modulus(params, level) - 3;
+  const double room = params.log2_modulus(level) - 3;
   if (!(std::log2(amplitude * static_cast<double>(parties)) < room) || !(amplitude < 0x1p125))
     throw invalid_argument("ckks::multiparty: the smudging noise of " + std::to_string(parties) + " parties, 2^" +
                            std::to_string(std::log2(amplitude * static_cast<double>(parties))) +
@@ -125,7 +122,7 @@ struct gaussian_smudging {
 [[nodiscard]] inline rns_poly smudging_poly(const parameters& params, std::size_t level, const gaussian_smudging& g,
                                             std::size_t parties, random_source& rng) {
   const double sigma = smudging_deviation(g);
-  const double room = log2_modulus(params, level) - 3;
+  const double room = params.log2_modulus(level) - 3;
   if (!(std::log2(10 * sigma * static_cast<double>(parties)) < room) || !(sigma < 0x1p115))
     throw invalid_argument("ckks::multiparty: the Gaussian smudging of " + std::to_string(parties) +
                            " parties (10σ = 2^" + std::to_string(std::log2(10 * sigma * static_cast<double>(parties))) +
