@@ -1,4 +1,5 @@
 #include <hefl/iot/hospital/access.hpp>
+#include "hospital_fixture.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,14 +25,7 @@ payload access_heart_rate(std::int64_t bpm) { return hefl_test::vital("heart_rat
 
 // A ward: a CA and a rogue CA with the same name, patients, staff with certificates and
 // assignments, a record store holding signed records, and a ledger.
-struct ward_fixture {
-  Botan::AutoSeeded_RNG rng;
-  clock_time t0 = std::chrono::system_clock::now();
-  certificate_authority ca{"St Mary Hospital", t0 - 2h};
-  certificate_authority rogue{"St Mary Hospital", t0 - 2h};
-  trust_store trust = trust_store::in_memory();
-  registry reg;
-  identity_directory keys;
+struct ward_fixture : hefl_test::hospital_pki {
   Botan::ECDSA_PrivateKey collector_key{rng, Botan::EC_Group("secp256r1")};
   Botan::ECDSA_PrivateKey person_key{rng, Botan::EC_Group("secp256r1")};  // staff keys also serve TLS
   Botan::ECDSA_PrivateKey device_key{rng, Botan::EC_Group("secp256r1")};
@@ -42,8 +36,6 @@ struct ward_fixture {
   record_store<> store{":memory:", keys};
 
   ward_fixture() {
-    trust.add_root(ca.root());
-    trust.add_crl(ca.crl());  // revocation information is required by default
     reg.register_patient({"p-1001", "cardiology", "12", "A"});
     reg.register_patient({"p-1002", "cardiology", "12", "B"});
     reg.register_collector("collector-icu");
@@ -63,15 +55,19 @@ struct ward_fixture {
     put(bob, 88, 1'700'000'000'500);
   }
 
+  // A certificate for the fixture's key of role @p r (collector, device or person).
   Botan::X509_Certificate issue(role r, const std::string& subject, certificate_authority* by = nullptr) {
-    identity id;
-    id.role = r;
-    id.subject_id = subject;
-    if (r == role::device) id.device_epc = monitor;
-    const Botan::Public_Key& key = r == role::collector ? static_cast<const Botan::Public_Key&>(collector_key)
-                                   : is_node(r)        ? static_cast<const Botan::Public_Key&>(device_key)
-                                                       : static_cast<const Botan::Public_Key&>(person_key);
-    return (by ? *by : ca).issue(key, id, t0 - 1h, 24h * 30);
+    if (r == role::device) {
+      identity id;
+      id.role = r;
+      id.subject_id = subject;
+      id.device_epc = monitor;
+      return (by ? *by : ca).issue(device_key, id, t0 - 1h, 24h * 30);
+    }
+    return hospital_pki::issue(r == role::collector ? static_cast<const Botan::Public_Key&>(collector_key)
+                               : is_node(r)        ? static_cast<const Botan::Public_Key&>(device_key)
+                                                   : static_cast<const Botan::Public_Key&>(person_key),
+                               r, subject, by);
   }
 
   void put(patient_smart_card<>& card, std::int64_t bpm, std::int64_t ms) {

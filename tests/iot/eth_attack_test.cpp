@@ -1,18 +1,20 @@
-// The storage guard and the access controller logging to iot::ethereum_ledger (AuditLog on a ganache
+// The storage guard and the access controller logging to an Ethereum ledger (AuditLog on a ganache
 // this test starts), under the attacks their own tests cover with the built-in ledger: false data
 // (rule violation, forbidden type), a forged patient signature, a device not assigned to the patient
 // (wrong patient), an unknown device, a replayed nonce, a revoked collector, a rogue CA, and readers
-// who are not assigned or not staff. Each refusal's entry is read back from the chain's events.
+// who are not assigned or not staff. Each scenario runs twice, unchanged: with iot::ethereum_ledger
+// (one append per entry; each refusal's entry read back from the chain's Appended events) and with
+// iot::batched_audit_ledger (Merkle batches; each entry's inclusion proof checked against the root
+// the chain's BatchAppended event records).
 #include <hefl/iot/hospital/access.hpp>
+#include <hefl/iot/ledger/ethereum/batched_audit_ledger.hpp>
 #include <hefl/iot/ledger/ethereum/ethereum_ledger.hpp>
 #include <hefl/iot/storage/storage_guard.hpp>
-#include <hefl/testing/ganache.hpp>
 
+#include "eth_support.hpp"
+#include "hospital_fixture.hpp"
 #include "test_support.hpp"
 
-#include <catch2/catch.hpp>
-
-#include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
 
 #include <array>
@@ -21,11 +23,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
-
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
 
 using namespace hefl::iot;
 using namespace std::chrono_literals;
@@ -33,67 +33,58 @@ namespace eth = hefl::iot::ethereum;
 
 namespace {
 
-
-// The other valid ECDSA P-256 signature (r, n - s): other bytes, same message (a replay under a used nonce).
-std::vector<std::uint8_t> malleated(const std::vector<std::uint8_t>& rs) {
-  REQUIRE(rs.size() == 64);
-  const Botan::EC_Group p256("secp256r1");
-  const auto flipped = Botan::BigInt::encode_1363(p256.get_order() - Botan::BigInt(rs.data() + 32, 32), 32);
-  std::vector<std::uint8_t> out(rs.begin(), rs.begin() + 32);
-  out.insert(out.end(), flipped.begin(), flipped.end());
-  return out;
-}
+using hefl_test::malleated;
 
 payload heart_payload(std::int64_t bpm) { return hefl_test::vital("heart_rate", "bpm", bpm); }
 
-/// AuditLog deployed on a ganache started here, and an ethereum_ledger writing to it.
+/// AuditLog deployed on a ganache started here, and a Ledger (ethereum_ledger or batched_audit_ledger) writing to it.
+template <class Ledger>
 struct chain_fixture {
-  hefl::testing::ganache_process node;
-  eth::json_rpc_client rpc;
-  eth::transaction_sender sender;
-  eth::address contract{};
-  std::unique_ptr<ethereum_ledger> ledger;
+  hefl::testing::ganache_chain chain;
+  std::unique_ptr<Ledger> ledger;
 
-  explicit chain_fixture(const std::filesystem::path& tools)
-      : node(tools, 0), rpc("127.0.0.1", node.port(), std::chrono::seconds(20)),
-        sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id()) {
-    eth::legacy_transaction deploy;
-    deploy.gas_price = Botan::BigInt(rpc.gas_price());
-    deploy.gas_limit = 1000000;
-    deploy.data = eth::audit_log_abi::creation_code();
-    const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash, std::chrono::seconds(30));
-    REQUIRE(dr.success);
-    contract = *dr.contract_address;
-    ethereum_ledger_config c;
-    c.receipt_timeout = std::chrono::seconds(30);
-    ledger = std::make_unique<ethereum_ledger>(rpc, sender, contract, c);
+  explicit chain_fixture(const std::filesystem::path& tools) : chain(tools) {
+    if constexpr (std::is_same_v<Ledger, ethereum_ledger>) {
+      ethereum_ledger_config c;
+      c.receipt_timeout = 30s;
+      ledger = std::make_unique<Ledger>(chain.rpc, chain.sender, chain.audit_log, c);
+    } else {
+      batched_audit_config c;
+      c.max_delay = 20ms;  // not pipelined: each submit returns once its batch's root is mined
+      c.receipt_timeout = 30s;
+      ledger = std::make_unique<Ledger>(chain.rpc, chain.sender, chain.audit_log, c);
+    }
   }
 
-  /// The AuditLog record whose request hash is @p id, read from the chain's Appended events.
-  std::optional<eth::audit_record> on_chain(const sha256_digest& id) const {
-    eth::log_filter f;
-    f.emitter = contract;
-    f.topics = {eth::audit_log_abi::appended_topic()};
-    for (const auto& lg : rpc.logs(f)) {
-      if (lg.removed) continue;
-      const auto r = eth::audit_log_abi::decode_appended(lg);
-      if (std::equal(id.begin(), id.end(), r.entry.request_hash.begin())) return r;
+  /// The AuditLog entry whose request hash is @p id as the chain records it, and its writer:
+  /// ethereum_ledger's from the Appended events; batched_audit_ledger's from the entry's inclusion
+  /// proof, verified against the root of its batch's BatchAppended event (verify_inclusion).
+  std::optional<std::pair<eth::audit_entry, eth::address>> on_chain(const sha256_digest& id) const {
+    if constexpr (std::is_same_v<Ledger, ethereum_ledger>) {
+      eth::log_filter f;
+      f.emitter = chain.audit_log;
+      f.topics = {eth::audit_log_abi::appended_topic()};
+      for (const auto& lg : chain.rpc.logs(f)) {
+        if (lg.removed) continue;
+        const auto r = eth::audit_log_abi::decode_appended(lg);
+        if (std::equal(id.begin(), id.end(), r.entry.request_hash.begin())) return std::pair{r.entry, r.writer};
+      }
+    } else {
+      for (const auto& e : ledger->entries()) {
+        if (e.tx.id() != id) continue;
+        const auto rec = eth::verify_inclusion(chain.rpc, chain.audit_log, e.inclusion);
+        return std::pair{e.inclusion.entry, rec.writer};
+      }
     }
     return std::nullopt;
   }
 };
 
-/// The storage side of a hospital (as storage_guard_test builds it) with every entry going to
-/// ethereum_ledger, plus staff certificates and the access controller in front of the store.
-struct eth_hospital {
-  chain_fixture& chain;
-  Botan::AutoSeeded_RNG rng;
-  clock_time t0 = std::chrono::system_clock::now();
-  certificate_authority ca{"St Mary Hospital", t0 - 2h};
-  certificate_authority rogue{"St Mary Hospital", t0 - 2h};
-  trust_store trust = trust_store::in_memory();
-  registry reg;
-  identity_directory keys;
+/// The storage side of a hospital (as storage_guard_test builds it) with every entry going to the
+/// Ethereum ledger, plus staff certificates and the access controller in front of the store.
+template <class Ledger>
+struct eth_hospital : hefl_test::hospital_pki {
+  chain_fixture<Ledger>& chain;
   Botan::ECDSA_PrivateKey node_key{rng, Botan::EC_Group("secp256r1")};
   Botan::ECDSA_PrivateKey admin_key{rng, Botan::EC_Group("secp256r1")};
   Botan::ECDSA_PrivateKey doctor_key{rng, Botan::EC_Group("secp256r1")};
@@ -109,14 +100,11 @@ struct eth_hospital {
                          // AuditLog has no deployment kind: contract deployments are RuleRegistry's business.
                          [](const deployment_event&) {}};
   record_store<> store{":memory:", keys, *chain.ledger};
-  storage_guard<rule_manager<>, ethereum_ledger> guard{trust, reg, keys, rules, store, *chain.ledger};
-  access_controller<ethereum_ledger> readers{trust, reg, store, *chain.ledger};
+  storage_guard<rule_manager<>, Ledger> guard{trust, reg, keys, rules, store, *chain.ledger};
+  access_controller<Ledger> readers{trust, reg, store, *chain.ledger};
   std::uint64_t next_ms = 0;
-  std::map<sgtin96, std::unique_ptr<Botan::ECDSA_PrivateKey>> device_keys;
 
-  explicit eth_hospital(chain_fixture& c) : chain(c) {
-    trust.add_root(ca.root());
-    trust.add_crl(ca.crl());
+  explicit eth_hospital(chain_fixture<Ledger>& c) : chain(c) {
     icu_cert = issue(node_key, role::collector, "collector-icu");
     admin_cert = issue(admin_key, role::admin, "admin.root");
     doctor_cert = issue(doctor_key, role::doctor, "dr.house");
@@ -139,29 +127,9 @@ struct eth_hospital {
         std::chrono::floor<std::chrono::milliseconds>(t0).time_since_epoch().count() - 60'000);
   }
 
-  Botan::X509_Certificate issue(const Botan::Public_Key& key, role r, const std::string& subject,
-                                certificate_authority* by = nullptr) {
-    identity id;
-    id.role = r;
-    id.subject_id = subject;
-    return (by ? *by : ca).issue(key, id, t0 - 1h, 24h * 30);
-  }
-  Botan::ECDSA_PrivateKey& device_key(const sgtin96& epc) {
-    auto& k = device_keys[epc];
-    if (!k) k = std::make_unique<Botan::ECDSA_PrivateKey>(rng, Botan::EC_Group("secp256r1"));
-    return *k;
-  }
-  Botan::X509_Certificate issue_device(const sgtin96& epc, const std::string& subject) {
-    identity id;
-    id.role = role::device;
-    id.subject_id = subject;
-    id.device_epc = epc;
-    id.group_id = 1;
-    return ca.issue(device_key(epc), id, t0 - 1h, 24h * 30);
-  }
   record honest(patient_smart_card<>& card, const sgtin96& device, const payload& p) {
     const auto req = make_signed_request(device, "collector-icu", card.patient_id(), p,
-                                         record_time(std::chrono::milliseconds(next_ms++)), device_key(device), rng);
+                                         record_time(std::chrono::milliseconds(next_ms++)), key_of(device), rng);
     return make_attested_record(req, card, "collector-icu", node_key, rng);
   }
   access_result read_as(const Botan::X509_Certificate& cert, const Botan::Private_Key& key, const std::string& patient) {
@@ -173,35 +141,27 @@ struct eth_hospital {
   void check_on_chain(const sha256_digest& id, eth::audit_kind kind, bool accepted, const std::string& patient) {
     const auto r = chain.on_chain(id);
     REQUIRE(r.has_value());
-    CHECK(r->entry.kind == kind);
-    CHECK(r->entry.accepted == accepted);
-    CHECK(r->entry.reason == (accepted ? 0 : 1));
-    CHECK(r->entry.device_id == eth::keccak256(patient));
-    CHECK(r->writer == chain.sender.account());
+    CHECK(r->first.kind == kind);
+    CHECK(r->first.accepted == accepted);
+    CHECK(r->first.reason == (accepted ? 0 : 1));
+    CHECK(r->first.device_id == eth::keccak256(patient));
+    CHECK(r->second == chain.chain.sender.account());
   }
 };
 
-bool have_ganache(std::filesystem::path& tools) {
-  tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  if (!hefl::testing::ganache_cli(tools).empty()) return true;
-  WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
-  return false;
-}
-
 } // namespace
 
-TEST_CASE("ethereum_ledger: storage_guard stores honest records and logs each forged one's refusal on chain",
-          "[eth][ledger][ganache][storage_guard][attack]") {
-  std::filesystem::path tools;
-  if (!have_ganache(tools)) return;
-  chain_fixture chain(tools);
-  eth_hospital h(chain);
+TEMPLATE_TEST_CASE("Ethereum ledgers: storage_guard stores honest records and logs each forged one's refusal on chain",
+                   "[eth][ledger][ganache][storage_guard][attack]", ethereum_ledger, batched_audit_ledger) {
+  HEFL_GANACHE_OR_SKIP(tools);
+  chain_fixture<TestType> chain(tools);
+  eth_hospital<TestType> h(chain);
   const std::vector<Botan::X509_Certificate> icu{h.icu_cert};
 
   const auto ok = h.guard.submit(h.honest(h.alice, h.monitor, heart_payload(72)), icu, h.t0);
   INFO(ok.message);
   REQUIRE(ok.ok());
-  // record_store logged record_stored through ethereum_ledger: the last entry this node submitted.
+  // record_store logged record_stored through the ledger: the only entry so far.
   const auto entries = chain.ledger->entries();
   REQUIRE(entries.size() == 1);
   CHECK(entries[0].tx.kind() == tx_kind::record_stored);
@@ -262,12 +222,11 @@ TEST_CASE("ethereum_ledger: storage_guard stores honest records and logs each fo
   CHECK_FALSE(chain.ledger->verify_against_chain().has_value());
 }
 
-TEST_CASE("ethereum_ledger: access_controller logs allowed and refused reads on chain",
-          "[eth][ledger][ganache][access][attack]") {
-  std::filesystem::path tools;
-  if (!have_ganache(tools)) return;
-  chain_fixture chain(tools);
-  eth_hospital h(chain);
+TEMPLATE_TEST_CASE("Ethereum ledgers: access_controller logs allowed and refused reads on chain",
+                   "[eth][ledger][ganache][access][attack]", ethereum_ledger, batched_audit_ledger) {
+  HEFL_GANACHE_OR_SKIP(tools);
+  chain_fixture<TestType> chain(tools);
+  eth_hospital<TestType> h(chain);
   REQUIRE(h.guard.submit(h.honest(h.alice, h.monitor, heart_payload(72)), {h.icu_cert}, h.t0).ok());
 
   const auto allowed = h.read_as(h.doctor_cert, h.doctor_key, "p-1001");

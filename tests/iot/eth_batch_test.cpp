@@ -3,9 +3,8 @@
 // and tampered entries, proofs and roots refused with batch_proof_refused.
 #include <hefl/iot.hpp>
 #include <hefl/iot/ledger/ethereum/batched_audit_ledger.hpp>
-#include <hefl/testing/ganache.hpp>
 
-#include <catch2/catch.hpp>
+#include "eth_support.hpp"
 
 #include <botan/auto_rng.h>
 
@@ -14,10 +13,6 @@
 #include <iostream>
 #include <set>
 #include <thread>
-
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
 
 using namespace hefl::iot;
 using namespace std::chrono_literals;
@@ -29,21 +24,6 @@ transaction check_of(std::size_t i) {
   const std::array<std::uint8_t, 32> payload_hash{static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8)};
   return transaction::rule_check("3074257bf7194e4000001a85", "icu", i % 7 == 0 ? "out_of_range" : "accepted", payload_hash,
                                  at(static_cast<std::int64_t>(1000 + i)));
-}
-eth::address deploy_audit_log(const eth::json_rpc_client& rpc, eth::transaction_sender& sender) {
-  eth::legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(rpc.gas_price());
-  deploy.gas_limit = 1500000;
-  deploy.data = eth::audit_log_abi::creation_code();
-  const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash);
-  REQUIRE(dr.success);
-  return *dr.contract_address;
-}
-bool have_ganache() {
-  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  if (!hefl::testing::ganache_cli(tools).empty()) return true;
-  WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
-  return false;
 }
 } // namespace
 
@@ -77,11 +57,11 @@ TEST_CASE("audit batches: the ABI of appendBatch and the leaf of an entry", "[et
 TEST_CASE("batched_audit_ledger: 1000 entries in one transaction, each proof verified against the chain; "
           "a tampered entry, proof or root is refused",
           "[eth][eth_batch][ganache]") {
-  if (!have_ganache()) return;
-  hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
-  const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  const eth::address audit_log = deploy_audit_log(rpc, sender);
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_chain chain(tools);
+  const auto& rpc = chain.rpc;
+  auto& sender = chain.sender;
+  const eth::address audit_log = chain.audit_log;
   const std::uint64_t nonce_before = rpc.transaction_count(sender.account(), "latest");
 
   batched_audit_config cfg;
@@ -153,11 +133,11 @@ TEST_CASE("batched_audit_ledger: 1000 entries in one transaction, each proof ver
 TEST_CASE("batched_audit_ledger: a batch closes on its time bound; submit returns once the root is mined; "
           "a non-writer's batch is refused",
           "[eth][eth_batch][ganache]") {
-  if (!have_ganache()) return;
-  hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
-  const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  const eth::address audit_log = deploy_audit_log(rpc, sender);
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_chain chain(tools);
+  const auto& rpc = chain.rpc;
+  auto& sender = chain.sender;
+  const eth::address audit_log = chain.audit_log;
   {
     batched_audit_config cfg;
     cfg.max_batch = 1000;
@@ -182,17 +162,20 @@ TEST_CASE("batched_audit_ledger: a batch closes on its time bound; submit return
     CHECK_THROWS_AS(ledger.submit(transaction(tx_kind::custom, {{"type", "note"}}, at(5))), ethereum_entry_refused);
   }
   // Ganache's second account is not a writer: its batch reverts and its entry fails with a typed error.
-  eth::transaction_sender stranger(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
+  auto stranger = chain.sender_for(hefl::testing::ganache_key1);
   batched_audit_config cfg;
   cfg.max_delay = 50ms;
   batched_audit_ledger refused(rpc, stranger, audit_log, cfg);
   CHECK_THROWS_AS(refused.submit(check_of(1)), ethereum_entry_refused);
+  // The message names the contract's error, decoded from the replayed appendBatch's revert data.
+  CHECK_THROWS_WITH(refused.submit(check_of(2)), Catch::Contains("AuditLog.appendBatch reverted: NotWriter(" +
+                                                                 eth::to_hex(stranger.account()) + ")"));
   CHECK(refused.batches().empty());
   CHECK(refused.entries().empty());
 }
 
 TEST_CASE("collector_validator with batched_audit_ledger logs its verdicts under a Merkle root", "[eth][eth_batch][ganache]") {
-  if (!have_ganache()) return;
+  HEFL_GANACHE_OR_SKIP(tools);
   Botan::AutoSeeded_RNG rng;
   const clock_time t0 = std::chrono::system_clock::now();
   certificate_authority ca{"St Mary Hospital", t0 - 2h};
@@ -212,13 +195,12 @@ TEST_CASE("collector_validator with batched_audit_ledger logs its verdicts under
   REQUIRE(rules.deploy(sign_deployment(vital_signs_example_contract, *admin_keys.private_key, admin, rng)).accepted());
   replay_guard replay;
 
-  hefl::testing::ganache_process node(hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT), 0);
-  const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  const eth::address audit_log = deploy_audit_log(rpc, sender);
+  hefl::testing::ganache_chain chain(tools);
+  const auto& rpc = chain.rpc;
+  const eth::address audit_log = chain.audit_log;
   batched_audit_config cfg;
   cfg.max_delay = 50ms;
-  batched_audit_ledger chain_log(rpc, sender, audit_log, cfg);
+  batched_audit_ledger chain_log(rpc, chain.sender, audit_log, cfg);
 
   collector_validator_options o;
   o.collector_id = "collector-icu";

@@ -5,9 +5,8 @@
 // Where the two differ by design the difference is a named capability of the subject, not a skip.
 #include <hefl/iot/ledger/ethereum/ethereum_ledger.hpp>
 #include <hefl/iot/ledger/ledger.hpp>
-#include <hefl/testing/ganache.hpp>
 
-#include <catch2/catch.hpp>
+#include "eth_support.hpp"
 
 #include <array>
 #include <chrono>
@@ -17,10 +16,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
 
 using namespace hefl::iot;
 namespace eth = hefl::iot::ethereum;
@@ -95,28 +90,22 @@ struct ethereum_subject {
   static constexpr bool stores_whole_entry = false;  // only the SHA-256 id and a summary go on chain
 
   std::filesystem::path tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  std::unique_ptr<hefl::testing::ganache_process> node;
-  std::unique_ptr<eth::json_rpc_client> rpc;
-  std::unique_ptr<eth::transaction_sender> sender;
+  std::unique_ptr<hefl::testing::ganache_chain> chain;
+  const eth::json_rpc_client* rpc = nullptr;
+  eth::transaction_sender* sender = nullptr;
   std::unique_ptr<ethereum_ledger> l;
   eth::address contract{};
 
   ethereum_subject() {
     if (hefl::testing::ganache_cli(tools).empty()) return;
-    node = std::make_unique<hefl::testing::ganache_process>(tools, 0);
-    rpc = std::make_unique<eth::json_rpc_client>("127.0.0.1", node->port(), std::chrono::seconds(20));
-    sender = std::make_unique<eth::transaction_sender>(*rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc->chain_id());
-    eth::legacy_transaction deploy;
-    deploy.gas_price = Botan::BigInt(rpc->gas_price());
-    deploy.gas_limit = 1000000;
-    deploy.data = eth::audit_log_abi::creation_code();
-    const eth::receipt dr = rpc->await_receipt(sender->submit(deploy).hash, std::chrono::seconds(30));
-    REQUIRE(dr.success);
-    contract = *dr.contract_address;
+    chain = std::make_unique<hefl::testing::ganache_chain>(tools);
+    rpc = &chain->rpc;
+    sender = &chain->sender;
+    contract = chain->audit_log;
     l = std::make_unique<ethereum_ledger>(*rpc, *sender, contract);
   }
 
-  bool available() const { return node != nullptr; }
+  bool available() const { return chain != nullptr; }
   sha256_digest submit(transaction tx) { return l->submit(std::move(tx)); }
   void wait_included() {}  // submit() returns once the receipt is in (bounded by receipt_timeout)
   bool included(const sha256_digest& id) const {
@@ -151,7 +140,7 @@ struct ethereum_subject {
 
   /// A forged entry here is one from an account that is not an AuditLog writer: the append reverts.
   void submit_forged(const transaction& tx) {
-    eth::transaction_sender outsider(*rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc->chain_id());
+    auto outsider = chain->sender_for(hefl::testing::ganache_key1);
     ethereum_ledger foreign(*rpc, outsider, contract);
     foreign.submit(tx);
   }

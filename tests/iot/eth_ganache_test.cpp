@@ -5,9 +5,8 @@
 // that the client reports it as down. Every wait is bounded.
 #include <hefl/iot/ledger/ethereum/audit_log.hpp>
 #include <hefl/iot/ledger/ethereum/sender.hpp>
-#include <hefl/testing/ganache.hpp>
 
-#include <catch2/catch.hpp>
+#include "eth_support.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -17,15 +16,10 @@
 #include <thread>
 #include <vector>
 
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
-
 using namespace hefl::iot::ethereum;
-using hefl::testing::ganache_process;
+using hefl::testing::ganache_chain;
 
 namespace {
-std::filesystem::path tools() { return hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT); }
 
 
 hash32 word_of(std::uint64_t v) {
@@ -89,20 +83,17 @@ address deploy_audit_log(const json_rpc_client& rpc, transaction_sender& sender)
 } // namespace
 
 TEST_CASE("AuditLog on ganache: deploy, append, read back, concurrent submitters, node down", "[eth][ganache]") {
-  if (hefl::testing::ganache_cli(tools()).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools() << " (scripts/eth/install.sh installs it; "
-         "scripts/test.sh runs that)");
-    return;
-  }
-  ganache_process node(tools(), 0);
-  const json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
+  HEFL_GANACHE_OR_SKIP(tools);
+  ganache_chain chain(tools, {}, false);  // this test deploys AuditLog itself and checks the address
+  auto& node = chain.node;
+  const json_rpc_client& rpc = chain.rpc;
   REQUIRE(rpc.chain_id() == 1337);
 
   const secp256k1_key key = hefl::testing::account_key(hefl::testing::ganache_key0);
   const auto accounts = rpc.call("eth_accounts");
   REQUIRE(accounts.size() >= 2);
   CHECK(accounts[0].get<std::string>() == to_hex(key.account()));  // our address derivation agrees with ganache's
-  transaction_sender sender(rpc, key, rpc.chain_id());
+  transaction_sender& sender = chain.sender;
 
   const address log = deploy_audit_log(rpc, sender);
 
@@ -142,7 +133,7 @@ TEST_CASE("AuditLog on ganache: deploy, append, read back, concurrent submitters
   audit_entry bad_kind = entry_for(2, true);
   bad_kind.kind = static_cast<audit_kind>(3);
   CHECK_FALSE(rpc.await_receipt(sender.submit(call_tx(rpc, log, audit_log_abi::encode_append(bad_kind))).hash).success);
-  transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), 1337);
+  auto outsider = chain.sender_for(hefl::testing::ganache_key1);
   CHECK_FALSE(rpc.await_receipt(outsider.submit(call_tx(rpc, log, audit_log_abi::encode_append(first))).hash).success);
   CHECK(view(rpc, log, "count()") == word_of(2));
 
@@ -189,13 +180,12 @@ TEST_CASE("AuditLog on ganache: deploy, append, read back, concurrent submitters
 }
 
 TEST_CASE("AuditLog on ganache with 1 s blocks: receipts are awaited across blocks", "[eth][ganache]") {
-  if (hefl::testing::ganache_cli(tools()).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools() << " (scripts/eth/install.sh installs it)");
-    return;
-  }
-  ganache_process node(tools(), 1);
-  const json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_process::options one_second;
+  one_second.block_time_s = 1;
+  ganache_chain chain(tools, one_second, false);
+  const json_rpc_client& rpc = chain.rpc;
+  transaction_sender& sender = chain.sender;
   const address log = deploy_audit_log(rpc, sender);
   const signed_transaction st = sender.submit(call_tx(rpc, log, audit_log_abi::encode_append(entry_for(7, true))));
   // Not mined yet right after submission (the next block is up to 1 s away), then mined.
@@ -252,22 +242,12 @@ installed_rule rule_of(const json_rpc_client& rpc, const address& registry, std:
 } // namespace
 
 TEST_CASE("RuleRegistry on ganache: admin-only, versions only go up, events on change", "[eth][ganache]") {
-  if (hefl::testing::ganache_cli(tools()).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools() << " (scripts/eth/install.sh installs it)");
-    return;
-  }
-  ganache_process node(tools(), 0);
-  const json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  transaction_sender admin(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
-
-  legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(rpc.gas_price());
-  deploy.gas_limit = 2000000;
-  deploy.data = from_hex(hefl::iot::ethereum::contracts::rule_registry_bytecode);
-  const receipt dr = rpc.await_receipt(admin.submit(deploy).hash);
-  REQUIRE(dr.success);
-  const address registry = *dr.contract_address;
+  HEFL_GANACHE_OR_SKIP(tools);
+  ganache_chain chain(tools, {}, false);
+  const json_rpc_client& rpc = chain.rpc;
+  transaction_sender& admin = chain.sender;
+  auto outsider = chain.sender_for(hefl::testing::ganache_key1);
+  const address registry = chain.deploy(from_hex(hefl::iot::ethereum::contracts::rule_registry_bytecode), 2000000);
 
   const std::string group = "icu-monitors";
   const std::string v1 = R"({"group":"icu-monitors","version":1,"types":{"heart_rate":{"fields":{"bpm":{"type":"integer","int_min":20,"int_max":250}}}}})";

@@ -2,9 +2,8 @@
 // request's rule check lands in AuditLog on a ganache the test starts itself.
 #include <hefl/iot.hpp>
 #include <hefl/iot/ledger/ethereum/ethereum_ledger.hpp>
-#include <hefl/testing/ganache.hpp>
 
-#include <catch2/catch.hpp>
+#include "eth_support.hpp"
 
 #include <botan/auto_rng.h>
 
@@ -13,20 +12,12 @@
 #include <chrono>
 #include <string>
 
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
-
 using namespace hefl::iot;
 using namespace std::chrono_literals;
 namespace eth = hefl::iot::ethereum;
 
 TEST_CASE("collector_validator with ethereum_ledger logs its verdicts in AuditLog", "[eth][ledger][ganache]") {
-  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  if (hefl::testing::ganache_cli(tools).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
-    return;
-  }
+  HEFL_GANACHE_OR_SKIP(tools);
   // A hospital CA, an admin who deploys the example rule contract, one device.
   Botan::AutoSeeded_RNG rng;
   const clock_time t0 = std::chrono::system_clock::now();
@@ -48,19 +39,8 @@ TEST_CASE("collector_validator with ethereum_ledger logs its verdicts in AuditLo
   replay_guard replay;
 
   // The chain: ganache, AuditLog deployed by ganache's first account, the ledger over it.
-  hefl::testing::ganache_process node(tools, 0);
-  const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  const auto secret = eth::from_hex(hefl::testing::ganache_key0);
-  std::array<std::uint8_t, 32> s{};
-  std::copy(secret.begin(), secret.end(), s.begin());
-  eth::transaction_sender sender(rpc, eth::secp256k1_key(s), rpc.chain_id());
-  eth::legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(rpc.gas_price());
-  deploy.gas_limit = 1000000;
-  deploy.data = eth::audit_log_abi::creation_code();
-  const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash);
-  REQUIRE(dr.success);
-  ethereum_ledger chain_log(rpc, sender, *dr.contract_address);
+  hefl::testing::ganache_chain chain(tools);
+  ethereum_ledger chain_log(chain.rpc, chain.sender, chain.audit_log);
 
   collector_validator_options o;
   o.collector_id = "collector-icu";

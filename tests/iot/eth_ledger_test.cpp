@@ -1,18 +1,14 @@
 // iot::ethereum_ledger on a ganache it starts itself: hefl ledger transactions become AuditLog
 // entries, receipts are awaited, and the chain is re-read and checked against the local view.
 #include <hefl/iot/ledger/ethereum/ethereum_ledger.hpp>
-#include <hefl/testing/ganache.hpp>
 
-#include <catch2/catch.hpp>
+#include "eth_support.hpp"
+#include "test_support.hpp"
 
 #include <array>
 #include <chrono>
 #include <filesystem>
 #include <memory>
-
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
 
 using namespace hefl::iot;
 namespace eth = hefl::iot::ethereum;
@@ -40,22 +36,14 @@ TEST_CASE("ethereum_ledger: entries of a transaction", "[eth][ledger]") {
 }
 
 TEST_CASE("ethereum_ledger on ganache: submit, read back, verify against the chain", "[eth][ledger][ganache]") {
-  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  if (hefl::testing::ganache_cli(tools).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
-    return;
-  }
-  hefl::testing::ganache_process node(tools, 0);
-  const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  eth::legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(rpc.gas_price());
-  deploy.gas_limit = 1000000;
-  deploy.data = eth::audit_log_abi::creation_code();
-  const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash);
-  REQUIRE(dr.success);
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_chain chain(tools);
+  const auto& rpc = chain.rpc;
+  auto& sender = chain.sender;
+  auto& node = chain.node;
+  const eth::address audit_log = chain.audit_log;
 
-  ethereum_ledger ledger(rpc, sender, *dr.contract_address);
+  ethereum_ledger ledger(rpc, sender, audit_log);
   const std::array<std::uint8_t, 32> payload_hash{9};
   const std::vector<transaction> txs = {
       transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", payload_hash, at(1000)),
@@ -74,9 +62,13 @@ TEST_CASE("ethereum_ledger on ganache: submit, read back, verify against the cha
   // Kinds AuditLog does not record are refused before anything is sent.
   CHECK_THROWS_AS(ledger.submit(transaction(tx_kind::custom, {{"type", "note"}}, at(7))), ethereum_entry_refused);
   // An account that is not a writer: the append reverts and submit says so.
-  eth::transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
-  ethereum_ledger foreign(rpc, outsider, *dr.contract_address);
-  CHECK_THROWS_AS(foreign.submit(txs[0]), ethereum_entry_refused);
+  auto outsider = chain.sender_for(hefl::testing::ganache_key1);
+  ethereum_ledger foreign(rpc, outsider, audit_log);
+  // The message names the contract's error (NotWriter with the caller), decoded from the revert data
+  // of the transaction replayed with eth_call, not a guess.
+  CHECK_THROWS_WITH(foreign.submit(txs[0]), Catch::Contains("AuditLog.append reverted: NotWriter(" +
+                                                            eth::to_hex(outsider.account()) + ")"));
+  CHECK_THROWS_AS(foreign.submit(txs[1]), ethereum_entry_refused);
   CHECK(ledger.entries().size() == txs.size());
   CHECK_FALSE(ledger.verify_against_chain().has_value());
 
@@ -87,42 +79,26 @@ TEST_CASE("ethereum_ledger on ganache: submit, read back, verify against the cha
 
 TEST_CASE("ethereum_ledger: ganache stopped mid-run is node_unreachable, and after a restart submits resume",
           "[eth][ledger][ganache]") {
-  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  if (hefl::testing::ganache_cli(tools).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
-    return;
-  }
-  const auto db = std::filesystem::temp_directory_path() / ("hefl-ganache-db-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(db);
-  std::filesystem::create_directories(db);
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl_test::temp_dir db("hefl-ganache-db-");
   hefl::testing::ganache_process::options o;
-  o.db_path = db;
-  auto node = std::make_unique<hefl::testing::ganache_process>(tools, o);
-  o.port = node->port();  // the restart listens where the client already points
-  const eth::json_rpc_client rpc("127.0.0.1", o.port, std::chrono::seconds(20));
-  eth::transaction_sender sender(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  eth::legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(rpc.gas_price());
-  deploy.gas_limit = 1000000;
-  deploy.data = eth::audit_log_abi::creation_code();
-  const eth::receipt dr = rpc.await_receipt(sender.submit(deploy).hash);
-  REQUIRE(dr.success);
-  ethereum_ledger ledger(rpc, sender, *dr.contract_address);
+  o.db_path = db.path;
+  hefl::testing::ganache_chain chain(tools, o);
+  o.port = chain.node.port();  // the restart listens where the client already points
+  ethereum_ledger ledger(chain.rpc, chain.sender, chain.audit_log);
   const std::array<std::uint8_t, 32> h{5};
   const auto tx0 = transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", h, at(1));
   const auto tx1 = transaction::rule_check("3074257bf7194e4000001a85", "icu", "accepted", h, at(2));
   CHECK(ledger.submit(tx0) == tx0.id());
 
-  node->stop();
+  chain.node.stop();
   CHECK_THROWS_AS(ledger.submit(tx1), eth::node_unreachable);
   CHECK(ledger.entries().size() == 1);
 
-  node = std::make_unique<hefl::testing::ganache_process>(tools, o);  // same chain database, same port
+  const hefl::testing::ganache_process restarted(tools, o);  // same chain database, same port
   CHECK(ledger.submit(tx1) == tx1.id());  // the sender re-read its nonce from the node
   const auto entries = ledger.entries();
   REQUIRE(entries.size() == 2);
   CHECK(entries[1].record.index == 1);
   CHECK_FALSE(ledger.verify_against_chain().has_value());
-  node.reset();
-  std::filesystem::remove_all(db);
 }

@@ -5,11 +5,9 @@
 // non-admin certificate is refused by the rule manager even though the chain's admin sent it.
 #include <hefl/iot/ledger/ethereum/rule_registry.hpp>
 #include <hefl/iot/pki/pki.hpp>
-#include <hefl/testing/ganache.hpp>
 
+#include "eth_support.hpp"
 #include "test_support.hpp"
-
-#include <catch2/catch.hpp>
 
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
@@ -17,10 +15,6 @@
 #include <array>
 #include <chrono>
 #include <string>
-
-#ifndef HEFL_ETH_TOOLS_DEFAULT
-#define HEFL_ETH_TOOLS_DEFAULT ".eth-tools"
-#endif
 
 using namespace hefl::iot;
 using namespace std::chrono_literals;
@@ -57,22 +51,12 @@ TEST_CASE("RuleRegistry document: a signed deployment round-trips, garbage is a 
 
 TEST_CASE("rule_registry_reader on ganache: on-chain rules feed the rule manager, admin-only, no rollback",
           "[eth][ganache][rules]") {
-  const auto tools = hefl::testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
-  if (hefl::testing::ganache_cli(tools).empty()) {
-    WARN("SKIPPED: ganache is not installed under " << tools << " (scripts/eth/install.sh installs it)");
-    return;
-  }
-  hefl::testing::ganache_process node(tools, 0);
-  const eth::json_rpc_client rpc("127.0.0.1", node.port(), std::chrono::seconds(20));
-  eth::transaction_sender chain_admin(rpc, hefl::testing::account_key(hefl::testing::ganache_key0), rpc.chain_id());
-  eth::transaction_sender outsider(rpc, hefl::testing::account_key(hefl::testing::ganache_key1), rpc.chain_id());
-  eth::legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(rpc.gas_price());
-  deploy.gas_limit = 2000000;
-  deploy.data = eth::from_hex(eth::contracts::rule_registry_bytecode);
-  const eth::receipt dr = rpc.await_receipt(chain_admin.submit(deploy).hash, std::chrono::seconds(30));
-  REQUIRE(dr.success);
-  const eth::address registry = *dr.contract_address;
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_chain chain(tools, {}, false);
+  const auto& rpc = chain.rpc;
+  auto& chain_admin = chain.sender;
+  auto outsider = chain.sender_for(hefl::testing::ganache_key1);
+  const eth::address registry = chain.deploy(eth::from_hex(eth::contracts::rule_registry_bytecode), 2000000);
 
   Botan::AutoSeeded_RNG rng;
   const auto t0 = std::chrono::system_clock::now();
@@ -121,6 +105,8 @@ TEST_CASE("rule_registry_reader on ganache: on-chain rules feed the rule manager
     FAIL("a non-admin setRule was accepted");
   } catch (const rule_registry_refused& e) {
     CHECK(e.reason() == rule_registry_refused::reason_kind::not_admin);
+    // The contract's own error, decoded from the replayed call's revert data, with the caller's address.
+    CHECK_THAT(e.what(), Catch::Contains("NotAdmin(" + eth::to_hex(outsider.account()) + ")"));
   }
   CHECK_FALSE(reader.sync(group, rules).has_value());
 
@@ -141,6 +127,7 @@ TEST_CASE("rule_registry_reader on ganache: on-chain rules feed the rule manager
     FAIL("a stale setRule was accepted");
   } catch (const rule_registry_refused& e) {
     CHECK(e.reason() == rule_registry_refused::reason_kind::stale_version);
+    CHECK_THAT(e.what(), Catch::Contains("StaleVersion(2, 2)"));
   }
 
   // The chain admin installs a document signed by a doctor: the rule manager refuses it (not_admin).

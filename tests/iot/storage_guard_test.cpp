@@ -1,4 +1,5 @@
 #include <hefl/iot/storage/storage_guard.hpp>
+#include "hospital_fixture.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -18,15 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The other valid ECDSA P-256 signature (r, n - s) of a 64-byte (r, s): other bytes, same message.
-std::vector<std::uint8_t> malleated(const std::vector<std::uint8_t>& rs) {
-  REQUIRE(rs.size() == 64);
-  const Botan::EC_Group p256("secp256r1");
-  const auto flipped = Botan::BigInt::encode_1363(p256.get_order() - Botan::BigInt(rs.data() + 32, 32), 32);
-  std::vector<std::uint8_t> out(rs.begin(), rs.begin() + 32);
-  out.insert(out.end(), flipped.begin(), flipped.end());
-  return out;
-}
+using hefl_test::malleated;
 
 payload guard_payload(const std::string& type, const std::string& field, nlohmann::json value) {
   return hefl_test::vital(type, field, std::move(value));
@@ -35,14 +28,7 @@ payload guard_payload(const std::string& type, const std::string& field, nlohman
 // The storage side of a hospital: CA (and a rogue CA with the same name), registry, the storage
 // node's directory filled from real certificates, its own rule manager with the vital-signs contract
 // deployed by an admin, a ledger, a record store that logs to it, and the guard in front of the store.
-struct storage_fixture {
-  Botan::AutoSeeded_RNG rng;
-  clock_time t0 = std::chrono::system_clock::now();
-  certificate_authority ca{"St Mary Hospital", t0 - 2h};
-  certificate_authority rogue{"St Mary Hospital", t0 - 2h};
-  trust_store trust = trust_store::in_memory();
-  registry reg;
-  identity_directory keys;
+struct storage_fixture : hefl_test::hospital_pki {
   local_ledger chain;
   Botan::ECDSA_PrivateKey node_key{rng, Botan::EC_Group("secp256r1")};   // the ICU collector's key
   Botan::ECDSA_PrivateKey er_key{rng, Botan::EC_Group("secp256r1")};     // the ER collector's key
@@ -64,11 +50,8 @@ struct storage_fixture {
   record_store<> store{":memory:", keys, chain};
   storage_guard<rule_manager<>, local_ledger> guard{trust, reg, keys, rules, store, chain};
   std::uint64_t next_ms = 0;
-  std::map<sgtin96, std::unique_ptr<Botan::ECDSA_PrivateKey>> device_keys;  // what each device signs with
 
   storage_fixture() {
-    trust.add_root(ca.root());
-    trust.add_crl(ca.crl());  // revocation information is required by default
     icu_cert = issue(node_key, role::collector, "collector-icu");
     er_cert = issue(er_key, role::collector, "collector-er");
     admin_cert = issue(admin_key, role::admin, "admin.root");
@@ -87,30 +70,6 @@ struct storage_fixture {
     REQUIRE(rules.deploy(sign_deployment(vital_signs_example_contract, admin_key, admin_cert, rng)).accepted());
     next_ms = static_cast<std::uint64_t>(
         std::chrono::floor<std::chrono::milliseconds>(t0).time_since_epoch().count() - 60'000);
-  }
-
-  Botan::X509_Certificate issue(const Botan::Public_Key& key, role r, const std::string& subject,
-                                certificate_authority* by = nullptr) {
-    identity id;
-    id.role = r;
-    id.subject_id = subject;
-    return (by ? *by : ca).issue(key, id, t0 - 1h, 24h * 30);
-  }
-
-  Botan::ECDSA_PrivateKey& key_of(const sgtin96& epc) {
-    auto& k = device_keys[epc];
-    if (!k) k = std::make_unique<Botan::ECDSA_PrivateKey>(rng, Botan::EC_Group("secp256r1"));
-    return *k;
-  }
-
-  Botan::X509_Certificate issue_device(const sgtin96& epc, const std::string& subject) {
-    const auto& device_key = key_of(epc);
-    identity id;
-    id.role = role::device;
-    id.subject_id = subject;
-    id.device_epc = epc;
-    id.group_id = 1;  // the vital-signs group
-    return ca.issue(device_key, id, t0 - 1h, 24h * 30);
   }
 
   // The request device @p device signs for @p patient_id at @p at (default: the next timestamp).

@@ -5,9 +5,11 @@
 /// answers eth_chainId and stops it by its PID. POSIX only. Every wait is bounded.
 
 #include <hefl/core/error.hpp>
+#include <hefl/iot/ledger/ethereum/audit_log.hpp>
 #include <hefl/iot/ledger/ethereum/hex.hpp>
 #include <hefl/iot/ledger/ethereum/json_rpc.hpp>
 #include <hefl/iot/ledger/ethereum/secp256k1.hpp>
+#include <hefl/iot/ledger/ethereum/sender.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -195,6 +198,42 @@ private:
   std::uint16_t m_port = 0;
   pid_t m_pid = -1;
   std::filesystem::path m_log;
+};
+
+/// The usual start of an Ethereum test: a ganache of its own, a JSON-RPC client, a sender for
+/// ganache's account 0 (the admin and first writer) and, unless told otherwise, AuditLog deployed by it.
+struct ganache_chain {
+  ganache_process node;
+  iot::ethereum::json_rpc_client rpc;
+  iot::ethereum::transaction_sender sender;  ///< ganache account 0
+  iot::ethereum::address audit_log{};        ///< the deployed AuditLog (zero when not deployed)
+
+  /// Starts ganache with @p o and deploys AuditLog when @p deploy_audit_log.
+  /// @throws io_error if ganache does not start or the deployment reverts; as json_rpc_client
+  explicit ganache_chain(const std::filesystem::path& tools_dir, const ganache_process::options& o = {},
+                         bool deploy_audit_log = true)
+      : node(tools_dir, o), rpc("127.0.0.1", node.port(), std::chrono::seconds(20)),
+        sender(rpc, account_key(ganache_key0), rpc.chain_id()) {
+    if (deploy_audit_log) audit_log = deploy(iot::ethereum::audit_log_abi::creation_code(), 1500000);
+  }
+
+  /// Deploys @p creation_code from account 0.
+  /// @returns the contract's address
+  /// @throws io_error if the deployment reverts; as json_rpc_client
+  iot::ethereum::address deploy(const iot::ethereum::bytes& creation_code, std::uint64_t gas_limit = 3000000) {
+    iot::ethereum::legacy_transaction tx;
+    tx.gas_price = Botan::BigInt(rpc.gas_price());
+    tx.gas_limit = gas_limit;
+    tx.data = creation_code;
+    const iot::ethereum::receipt r = rpc.await_receipt(sender.submit(std::move(tx)).hash, std::chrono::seconds(30));
+    if (!r.success || !r.contract_address) throw io_error("ganache_chain: the contract deployment reverted");
+    return *r.contract_address;
+  }
+
+  /// A sender for another of ganache's accounts (e.g. ganache_key1: not an AuditLog writer).
+  [[nodiscard]] iot::ethereum::transaction_sender sender_for(std::string_view key_hex) const {
+    return iot::ethereum::transaction_sender(rpc, account_key(key_hex), rpc.chain_id());
+  }
 };
 
 } // namespace hefl::testing

@@ -7,6 +7,7 @@
 /// Only the entry's SHA-256 id goes on chain; the full transaction stays with the caller.
 
 #include <hefl/iot/ledger/ethereum/audit_log.hpp>
+#include <hefl/iot/ledger/ethereum/revert_reason.hpp>
 #include <hefl/iot/ledger/ethereum/sender.hpp>
 #include <hefl/iot/ledger/ledger.hpp>
 
@@ -112,7 +113,8 @@ public:
 
   /// Appends @p tx's entry to AuditLog, waits for the receipt and checks the event it emitted.
   /// @returns the transaction's id
-  /// @throws ethereum_entry_refused (unsupported kind, or the append reverted: not a writer),
+  /// @throws ethereum_entry_refused (unsupported kind, or the append reverted: the message names the
+  ///         contract's error, e.g. NotWriter(0x...), decoded by ethereum::explain_revert),
   ///         ethereum::node_unreachable, ethereum::receipt_timeout, ethereum::json_rpc_error,
   ///         ethereum::malformed_reply (including an event that does not match the entry)
   sha256_digest submit(transaction tx) {
@@ -182,7 +184,14 @@ private:
 
   sha256_digest record_receipt(transaction tx, const ethereum::audit_entry& e, const ethereum::signed_transaction& st,
                                const ethereum::receipt& r) {
-    if (!r.success) throw ethereum_entry_refused("ethereum_ledger: AuditLog.append reverted (is this account a writer?)");
+    if (!r.success) {
+      ethereum::legacy_transaction call;
+      call.gas_limit = m_config.gas_limit;
+      call.to = m_audit_log;
+      call.data = ethereum::audit_log_abi::encode_append(e);
+      throw ethereum_entry_refused("ethereum_ledger: AuditLog.append reverted: " +
+                                   ethereum::explain_revert(m_rpc, m_sender.account(), call, r).text);
+    }
     std::optional<ethereum::audit_record> rec;
     for (const auto& l : r.logs)
       if (l.emitter == m_audit_log) rec = ethereum::audit_log_abi::decode_appended(l);

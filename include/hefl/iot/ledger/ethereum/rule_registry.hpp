@@ -12,6 +12,7 @@
 #include <hefl/iot/ledger/ethereum/contract_artifacts.hpp>
 #include <hefl/iot/ledger/ethereum/json_rpc.hpp>
 #include <hefl/iot/ledger/ethereum/keccak.hpp>
+#include <hefl/iot/ledger/ethereum/revert_reason.hpp>
 #include <hefl/iot/ledger/ethereum/sender.hpp>
 
 #include <botan/data_src.h>
@@ -27,8 +28,9 @@
 
 namespace hefl::iot {
 
-/// RuleRegistry.setRule reverted. reason() says which of the contract's errors applies (found by
-/// reading the registry's state after the revert: its admin and the installed version).
+/// RuleRegistry.setRule reverted. reason() says which of the contract's errors applies (decoded from
+/// the revert data of the transaction replayed with eth_call, ethereum::explain_revert); the message
+/// names the error with its arguments.
 class rule_registry_refused : public security_error {
 public:
   /// The contract's custom errors this client tells apart.
@@ -164,20 +166,14 @@ inline ethereum::receipt set_rule(const ethereum::json_rpc_client& rpc, ethereum
   call.gas_limit = 3000000;
   call.to = registry;
   call.data = abi::encode_set_rule(group, version, abi::document_of(d));
+  const ethereum::legacy_transaction sent = call;
   const ethereum::receipt r = rpc.await_receipt(admin.submit(std::move(call)).hash, timeout);
   if (r.success) return r;
-  // The receipt carries no revert data: tell the contract's errors apart by its state.
-  const auto sel = abi::detail::selector("admin()");
-  const ethereum::bytes a = rpc.eth_call(registry, sel);
-  if (a.size() != 32 || !std::equal(admin.account().begin(), admin.account().end(), a.begin() + 12))
-    throw rule_registry_refused(rule_registry_refused::reason_kind::not_admin,
-                                "RuleRegistry.setRule reverted: NotAdmin (the sender is not the registry's admin)");
-  const auto installed = abi::decode_rule_of(rpc.eth_call(registry, abi::encode_rule_of(group)));
-  if (version <= installed.version)
-    throw rule_registry_refused(rule_registry_refused::reason_kind::stale_version,
-                                "RuleRegistry.setRule reverted: StaleVersion (installed " +
-                                    std::to_string(installed.version) + ", proposed " + std::to_string(version) + ")");
-  throw rule_registry_refused(rule_registry_refused::reason_kind::other, "RuleRegistry.setRule reverted");
+  const ethereum::revert_reason why = ethereum::explain_revert(rpc, admin.account(), sent, r);
+  const auto kind = why.name == "NotAdmin"       ? rule_registry_refused::reason_kind::not_admin
+                    : why.name == "StaleVersion" ? rule_registry_refused::reason_kind::stale_version
+                                                 : rule_registry_refused::reason_kind::other;
+  throw rule_registry_refused(kind, "RuleRegistry.setRule reverted: " + why.text);
 }
 
 /// Reads groups' rules from a deployed RuleRegistry and installs them in a rule_manager. Thread-safe.
