@@ -15,6 +15,14 @@
 //              (iot::ethereum_ledger, submitted by a pool of --eth-submitters threads) or Merkle-batched
 //              (iot::batched_audit_ledger, pipelined). The fresh bursts then also report "on chain s":
 //              from the start until every device is acknowledged AND every entry's transaction is mined.
+//   --transport fresh,resumed,connected  how the devices of a burst reach the collector (default: fresh):
+//              fresh      a full mutual-TLS handshake per device (no remembered session);
+//              resumed    each device connected once before the clock starts and closed; in the burst it
+//                         reconnects and resumes its TLS session (abbreviated handshake, RFC 5246 section
+//                         7.3; the collector validates the remembered chain again);
+//              connected  each device's connection is open before the clock starts (a monitor that stays
+//                         connected): no handshake in the burst.
+//              Every mode prints the collector's handshakes during the timed burst (full / resumed).
 //   --direct   with an Ethereum ledger: the ledger alone, no services or TLS: N rule-check entries
 //              submitted at once, timed until every entry's transaction is mined.
 // Prints a Markdown table (with the CPU seconds of the services and of the devices) and writes CSV
@@ -24,6 +32,7 @@
 //   collector_load [--devices 10,100,1000] [--keepalive-devices 64] [--keepalive-records 50]
 //                  [--seal-interval 5] [--repetitions 1] [--csv FILE] [--plot DIR] [--no-cache]
 //                  [--ledger builtin|ethereum|ethereum-batched] [--block-time 5] [--eth-submitters 128] [--direct]
+//                  [--transport fresh,resumed,connected]
 // --no-cache validates every peer chain from scratch (no net::validation_cache), for comparison.
 // Runs beside whatever else the machine runs: the load average is printed with the table.
 #include <hefl/iot/collection/collector_validator.hpp>
@@ -57,6 +66,7 @@
 #include <functional>
 #include <fstream>
 #include <latch>
+#include <semaphore>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -90,6 +100,9 @@ std::string g_ledger = "builtin";
 unsigned g_block_time = 5;
 std::size_t g_submitters = 128;
 std::chrono::steady_clock::time_point g_run_start;
+// --transport: how the devices of a fresh burst connect.
+enum class transport { fresh, resumed, connected };
+const char* name_of(transport t) { return t == transport::fresh ? "fresh" : t == transport::resumed ? "resumed" : "connected"; }
 
 /// The collector's log on Ethereum for one run: submit() must not block a collector thread for a block.
 struct eth_run {
@@ -99,6 +112,9 @@ struct eth_run {
   virtual void drain() = 0;
   /// Ethereum transactions sent for the entries.
   virtual std::uint64_t transactions() = 0;
+  /// When the newest entry was handed to the ledger (steady_clock ticks; 0 = none yet).
+  std::atomic<std::int64_t> last_entry{0};
+  void note_entry() { last_entry = std::chrono::steady_clock::now().time_since_epoch().count(); }
 };
 
 #ifdef HEFL_HAVE_ETHEREUM
@@ -179,6 +195,7 @@ struct per_request_run final : eth_run {
     for (auto& t : pool) t.join();
   }
   iot::sha256_digest submit(iot::transaction tx) override {
+    note_entry();
     const auto id = tx.id();
     {
       std::lock_guard lock(m);
@@ -207,7 +224,10 @@ struct batched_run final : eth_run {
                                      c.pipelined = true;
                                      return c;
                                    }()};
-  iot::sha256_digest submit(iot::transaction tx) override { return ledger.submit(std::move(tx)); }
+  iot::sha256_digest submit(iot::transaction tx) override {
+    note_entry();
+    return ledger.submit(std::move(tx));
+  }
   void drain() override { ledger.wait_all(std::chrono::seconds(300)); }
   std::uint64_t transactions() override { return ledger.batches().size(); }
 };
@@ -337,6 +357,7 @@ struct hospital {
     }
   }
   std::function<void()> before_start;  // e.g. the Ethereum ledger's threads (after fork())
+  std::function<void()> on_ready;      // the devices are about to start: the timed span begins
   /// Starts storage and collector (threads: call after fork()).
   void start() {
     if (before_start) before_start();
@@ -375,6 +396,12 @@ struct row {
   double cpu_devices = 0;         // user + sys seconds of the device process during the run
   double chain_seconds = 0;       // --ledger ethereum*: until every device acknowledged and every entry mined
   std::uint64_t chain_txs = 0;    // --ledger ethereum*: Ethereum transactions for the entries
+  double last_entry_seconds = 0;  // --ledger ethereum*: from the start until the last entry reached the ledger
+  std::uint64_t hs_full = 0, hs_resumed = 0;  // the collector's TLS handshakes during the timed span
+  bool counted_handshakes = false;             // hs_* were counted (the burst modes)
+  [[nodiscard]] std::string handshakes() const {
+    return counted_handshakes ? std::to_string(hs_full) + " / " + std::to_string(hs_resumed) : std::string("-");
+  }
 };
 
 double percentile(std::vector<double> v, double q) {
@@ -470,6 +497,7 @@ device_report run_split(hospital& h, double& cpu_services, Devices devices) {
     char ready = 0;
     read_all(to_parent[0], &ready, 1);  // the devices are about to start (after any warm-up)
     g_run_start = std::chrono::steady_clock::now();
+    if (h.on_ready) h.on_ready();
     const double cpu0 = cpu_seconds();
     std::uint64_t stored = 0, n = 0;
     read_all(to_parent[0], &r.seconds, sizeof r.seconds);
@@ -495,9 +523,17 @@ device_report run_split(hospital& h, double& cpu_services, Devices devices) {
   return r;
 }
 
-row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal) {
+double seconds_since_start(std::int64_t ticks, std::chrono::steady_clock::time_point start) {
+  if (ticks == 0) return 0.0;
+  const std::chrono::steady_clock::time_point t{std::chrono::steady_clock::duration(ticks)};
+  return std::chrono::duration<double>(t - start).count();
+}
+
+row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal, transport how = transport::fresh) {
   hospital h(n, dir, seal);
   row r;
+  net::handshake_counts hs0;
+  h.on_ready = [&] { hs0 = h.collector->server().handshakes(); };
   std::unique_ptr<eth_run> chain;
   if (g_ledger != "builtin")
     h.before_start = [&] {
@@ -508,7 +544,8 @@ row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal
     device_report out;
     out.latency.assign(n, 0.0);
     std::vector<char> ok(n, 0);
-    std::latch go(static_cast<std::ptrdiff_t>(n) + 1);
+    std::latch prepared(static_cast<std::ptrdiff_t>(n) + 1), go(static_cast<std::ptrdiff_t>(n) + 1);
+    std::counting_semaphore<> priming(32);  // connections made before the clock: 32 at a time, not a burst
     std::vector<std::thread> threads;
     threads.reserve(n);
     for (std::size_t i = 0; i < n; ++i)
@@ -516,9 +553,31 @@ row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal
         device_client_options o;
         o.port = port;
         o.max_attempts = 3;
-        device_client dev(h.devices[i], "collector-1", o);
+        o.tls.resume_sessions = how == transport::resumed;
+        // Each device remembers the collector chains it validated (its own memo, as on its own hardware):
+        // a resumed handshake then validates the remembered chain from it; a fresh device has none.
+        auto creds = h.devices[i];
+        creds.use_validation_cache(std::make_shared<net::validation_cache>());
+        device_client dev(std::move(creds), "collector-1", o);
         vitals_generator g(i);
         const auto data = g.next(all_vitals[i % all_vitals.size()]);
+        if (how != transport::fresh) {  // before the clock: a full handshake that the burst resumes, or a connection it uses
+          priming.acquire();
+          for (int attempt = 1;; ++attempt) {
+            try {
+              dev.connect();
+              break;
+            } catch (const std::exception& e) {
+              if (attempt == 3) {  // the burst then makes a full handshake, counted in the table
+                std::fprintf(stderr, "collector_load (devices): device %zu could not connect before the burst: %s\n", i, e.what());
+                break;
+              }
+            }
+          }
+          priming.release();
+          if (how == transport::resumed) dev.close();
+        }
+        prepared.arrive_and_wait();
         go.arrive_and_wait();
         const auto t = std::chrono::steady_clock::now();
         try {
@@ -529,6 +588,7 @@ row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal
         }
         out.latency[i] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
       });
+    prepared.arrive_and_wait();
     ready();
     const double cpu0 = cpu_seconds();
     const auto start = std::chrono::steady_clock::now();
@@ -539,11 +599,16 @@ row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal
     out.stored = static_cast<std::size_t>(std::count(ok.begin(), ok.end(), 1));
     return out;
   });
-  r.mode = seal.count() > 0 ? "fresh-seal" + std::to_string(seal.count() / 1000) : "fresh";
+  const auto hs1 = h.collector->server().handshakes();
+  r.hs_full = hs1.full - hs0.full;
+  r.hs_resumed = hs1.resumed - hs0.resumed;
+  r.counted_handshakes = true;
+  r.mode = std::string(name_of(how)) + (seal.count() > 0 ? "-seal" + std::to_string(seal.count() / 1000) : "");
   if (chain) {
     chain->drain();
     r.chain_seconds = std::max(rep.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - g_run_start).count());
     r.chain_txs = chain->transactions();
+    r.last_entry_seconds = seconds_since_start(chain->last_entry, g_run_start);
     r.mode += "-" + g_ledger;
   }
   r.devices = n;
@@ -637,6 +702,7 @@ row run_direct(std::size_t n) {
   r.seconds = submitted;
   r.chain_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.chain_txs = chain->transactions();
+  r.last_entry_seconds = seconds_since_start(chain->last_entry, start);
   return r;
 }
 
@@ -706,6 +772,7 @@ int main(int argc, char** argv) try {
   std::chrono::milliseconds seal{0};
   std::string csv, plot;
   bool direct = false;
+  std::vector<transport> transports{transport::fresh};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -724,6 +791,17 @@ int main(int argc, char** argv) try {
     else if (a == "--block-time") g_block_time = static_cast<unsigned>(parse_list(value()).at(0));
     else if (a == "--eth-submitters") g_submitters = parse_list(value()).at(0);
     else if (a == "--direct") direct = true;
+    else if (a == "--transport") {
+      transports.clear();
+      std::stringstream ss(value());
+      std::string t;
+      while (std::getline(ss, t, ','))
+        if (t == "fresh") transports.push_back(transport::fresh);
+        else if (t == "resumed") transports.push_back(transport::resumed);
+        else if (t == "connected") transports.push_back(transport::connected);
+        else throw std::invalid_argument("--transport takes fresh, resumed or connected separated by commas, got '" + t + "'");
+      if (transports.empty()) throw std::invalid_argument("--transport needs at least one of fresh, resumed, connected");
+    }
     else throw std::invalid_argument("unknown argument '" + a + "'");
   }
   if (g_ledger != "builtin" && g_ledger != "ethereum" && g_ledger != "ethereum-batched")
@@ -752,10 +830,15 @@ int main(int argc, char** argv) try {
       }
       continue;
     }
-    for (const auto n : fresh) {
-      std::fprintf(stderr, "fresh, %zu devices ...\n", n);
-      rows.push_back(run_fresh(n, dir / ("fresh-" + std::to_string(n)), {}));
-    }
+    for (const auto how : transports)
+      for (const auto n : fresh) {
+        std::fprintf(stderr, "%s, %zu devices ...\n", name_of(how), n);
+        rows.push_back(run_fresh(n, dir / (std::string(name_of(how)) + "-" + std::to_string(n)), {}, how));
+        const auto& r = rows.back();
+        std::fprintf(stderr, "  %s %zu: %zu / %zu acknowledged in %.3f s, handshakes full / resumed %s, last entry %.3f s, "
+                     "on chain %.3f s, load %s\n", r.mode.c_str(), r.devices, r.stored, r.sent, r.seconds,
+                     r.handshakes().c_str(), r.last_entry_seconds, r.chain_seconds, load_average().c_str());
+      }
     if (g_ledger != "builtin") continue;  // the Ethereum ledgers: the fresh bursts only
     std::fprintf(stderr, "keepalive, %zu devices x %zu records ...\n", keep_devices, keep_records);
     rows.push_back(run_keepalive(keep_devices, keep_records, dir / "keepalive"));
@@ -768,21 +851,27 @@ int main(int argc, char** argv) try {
     }
   }
   std::printf("\n| mode | devices | acknowledged / sent | seconds | p50 ms | p99 ms | records/s | commits | largest batch "
-              "| CPU s services | CPU ms / record services | CPU s devices |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| CPU s services | CPU ms / record services | CPU s devices | TLS handshakes full / resumed |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows)
-    std::printf("| %s | %zu | %zu / %zu | %.3f | %.1f | %.1f | %.0f | %llu | %zu | %.2f | %.2f | %.2f |\n", r.mode.c_str(),
+    std::printf("| %s | %zu | %zu / %zu | %.3f | %.1f | %.1f | %.0f | %llu | %zu | %.2f | %.2f | %.2f | %s |\n", r.mode.c_str(),
                 r.devices, r.stored, r.sent, r.seconds, r.p50, r.p99, r.per_second,
                 static_cast<unsigned long long>(r.commits), r.largest_batch, r.cpu_services,
-                r.stored ? 1000.0 * r.cpu_services / static_cast<double>(r.stored) : 0.0, r.cpu_devices);
+                r.stored ? 1000.0 * r.cpu_services / static_cast<double>(r.stored) : 0.0, r.cpu_devices,
+                r.handshakes().c_str());
   if (g_ledger != "builtin") {
     const auto paper = [](std::size_t n) { return n == 10 ? "5.72" : n == 100 ? "10.81" : n == 1000 ? "30.25" : "-"; };
     std::printf("\nThe collector's log on Ethereum (ganache, a block every %u s); the paper (seed 003: geth PoA, 5 s "
-                "blocks) for the same burst (--direct: 'all acknowledged' = all submitted):\n\n| mode | requests | acknowledged / sent | all acknowledged s | on chain s "
-                "| Ethereum transactions | paper s |\n|---|---|---|---|---|---|---|\n", g_block_time);
+                "blocks) for the same burst (--direct: 'all acknowledged' = all submitted; TLS handshakes: the collector's "
+                "during the burst, full / resumed; last entry: when the last rule-check entry reached the ledger, after which "
+                "only ganache's block clock is waited for):\n\n| mode | requests | TLS handshakes full / resumed | acknowledged / sent "
+                "| all acknowledged s | last entry s | on chain s | Ethereum transactions | paper s |\n"
+                "|---|---|---|---|---|---|---|---|---|\n",
+                g_block_time);
     for (const auto& r : rows)
-      std::printf("| %s | %zu | %zu / %zu | %.3f | %.3f | %llu | %s |\n", r.mode.c_str(), r.devices, r.stored, r.sent,
-                  r.seconds, r.chain_seconds, static_cast<unsigned long long>(r.chain_txs), paper(r.devices));
+      std::printf("| %s | %zu | %s | %zu / %zu | %.3f | %.3f | %.3f | %llu | %s |\n", r.mode.c_str(), r.devices,
+                  r.handshakes().c_str(), r.stored, r.sent, r.seconds, r.last_entry_seconds, r.chain_seconds,
+                  static_cast<unsigned long long>(r.chain_txs), paper(r.devices));
   }
   std::printf("load average after: %s\n", load_average().c_str());
   if (!csv.empty()) {

@@ -222,6 +222,48 @@ TEST_CASE("services: a device whose certificate comes from a foreign CA fails th
   CHECK(h.collector->server().refusals().front().find("untrusted") != std::string::npos);
 }
 
+TEST_CASE("services: a device that reconnects resumes its TLS session; once revoked, its resumption is refused",
+          "[services][resumption]") {
+  hospital h;
+  auto dev = h.device(1);  // alice's monitor; device_client_options resume sessions by default
+  vitals_generator vitals(7);
+  const auto first = dev.submit("p-1001", vitals.next(vital::heart_rate));
+  INFO(why(first));
+  REQUIRE(first.stored);
+  CHECK_FALSE(dev.resumed());
+  dev.close();
+
+  const auto second = dev.submit("p-1001", vitals.next(vital::spo2));  // reconnects
+  INFO(why(second));
+  REQUIRE(second.stored);
+  CHECK(dev.resumed());
+  CHECK(h.collector->server().handshakes().full == 1);
+  CHECK(h.collector->server().handshakes().resumed == 1);
+  auto doctor = h.reader(iot::role::doctor, "dr-house");
+  const auto read = doctor.read("p-1001");
+  REQUIRE(read.ok());
+  REQUIRE(read.records.size() == 2);
+  for (const auto& r : read.records) CHECK(r.device == dev.epc());  // the resumed session's certificate
+  dev.close();
+
+  // Captured and revoked: the remembered session's chain is validated again and refused.
+  REQUIRE(h.ca.revoke(h.device_creds.at("dev-1").chain().front()));
+  h.trust->add_crl(h.ca.crl());
+  try {
+    (void)dev.submit("p-1001", vitals.next(vital::heart_rate));
+    FAIL("a revoked device resumed its session");
+  } catch (const security_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("certificate_revoked"));
+  }
+  CHECK(h.store.size() == 2);
+  CHECK(h.collector->server().handshakes().resumed == 1);
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (h.collector->server().refusals().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE_FALSE(h.collector->server().refusals().empty());
+  CHECK(h.collector->server().refusals().back().find("revoked") != std::string::npos);
+}
+
 TEST_CASE("services: an exact retry (same signed bytes) of a stored record is answered with the stored id, stored once",
           "[services][retry]") {
   hospital h;

@@ -5,6 +5,7 @@
 
 #include <hefl/net/detail/connection.hpp>
 
+#include <botan/system_rng.h>
 #include <botan/tls_client.h>
 
 #include <atomic>
@@ -25,6 +26,12 @@ struct client_options {
   std::chrono::milliseconds request_timeout{10000};  ///< default deadline of request()
   std::size_t max_frame_size = 1u << 20;             ///< largest reply payload accepted
   iot::role_set accepted_server_roles{iot::role::collector, iot::role::storage};  ///< who may serve us
+  /// Remember the server's TLS session and offer it at the next connect(): a server that remembers it
+  /// too (server_limits::session_cache_size) resumes it with an abbreviated handshake (RFC 5246
+  /// section 7.3: no key exchange, no signatures) and both ends validate the other's remembered chain
+  /// again (CRL, expiry, role). False: every connect() is a full handshake. See docs/net.md.
+  bool resume_sessions = false;
+  std::chrono::seconds session_lifetime{3600};  ///< a remembered session is not offered after this
 };
 
 /// Completes one request of tls_client::request_async(frame, reply_handler, ...): either an exception
@@ -37,9 +44,11 @@ namespace detail {
 
 class client_session final : public connection {
 public:
-  client_session(asio::ip::tcp::socket socket, const tls_credentials& creds, const client_options& o)
+  client_session(asio::ip::tcp::socket socket, const tls_credentials& creds, const client_options& o,
+                 Botan::TLS::Session_Manager* sessions, Botan::TLS::Server_Information server)
       : connection(std::move(socket), creds, iot::cert_usage::tls_server, o.accepted_server_roles,
-                   {o.connect_timeout, o.request_timeout, std::chrono::hours(24)}, o.max_frame_size) {}
+                   {o.connect_timeout, o.request_timeout, std::chrono::hours(24)}, o.max_frame_size, sessions),
+        m_server_info(std::move(server)) {}
 
   std::future<void> handshake_future() { return m_handshake.get_future(); }
 
@@ -52,7 +61,7 @@ public:
       }
       try {
         self->start(std::make_unique<Botan::TLS::Client>(*self, self->m_sessions, self->m_adapter, self->m_policy,
-                                                          self->m_rng));
+                                                          self->m_rng, self->m_server_info));
       } catch (const std::exception& e) {
         self->abort(std::string("TLS setup failed: ") + e.what());
       }
@@ -96,6 +105,7 @@ public:
   [[nodiscard]] const std::string& version() const { return m_version; }
   [[nodiscard]] const std::string& suite() const { return m_suite; }
   [[nodiscard]] bool open() const noexcept { return established() && !closing(); }
+  [[nodiscard]] bool resumed_session() const noexcept { return resumed(); }
 
 private:
   void on_established() override {
@@ -157,6 +167,7 @@ private:
     std::shared_ptr<asio::steady_timer> timer;  ///< null without a deadline
   };
 
+  Botan::TLS::Server_Information m_server_info;  ///< the session cache's key (empty: no resumption)
   std::promise<void> m_handshake;
   bool m_handshake_done = false;
   std::map<std::uint32_t, pending_request> m_pending;
@@ -173,6 +184,11 @@ public:
   explicit tls_client(tls_credentials creds, client_options opts = {}) : m_creds(std::move(creds)), m_options(opts) {
     if (opts.connect_timeout.count() <= 0 || opts.request_timeout.count() <= 0 || opts.max_frame_size == 0)
       throw invalid_argument("tls_client: deadlines and max_frame_size must be positive");
+    if (opts.resume_sessions) {
+      if (opts.session_lifetime.count() <= 0)
+        throw invalid_argument("tls_client: session_lifetime must be positive when resume_sessions is set");
+      m_sessions = std::make_unique<Botan::TLS::Session_Manager_In_Memory>(Botan::system_rng(), 16, opts.session_lifetime);
+    }
     m_thread = std::thread([this] { m_io.run(); });
   }
   tls_client(const tls_client&) = delete;
@@ -195,8 +211,9 @@ public:
     asio::error_code ec;
     const auto addr = asio::ip::make_address(host, ec);
     if (ec) throw invalid_argument("tls_client: bad address \"" + host + "\": " + ec.message());
-    auto s = std::make_shared<detail::client_session>(asio::ip::tcp::socket(asio::make_strand(m_io)), m_creds,
-                                                      m_options);
+    auto s = std::make_shared<detail::client_session>(
+        asio::ip::tcp::socket(asio::make_strand(m_io)), m_creds, m_options, m_sessions.get(),
+        m_sessions ? Botan::TLS::Server_Information(host, port) : Botan::TLS::Server_Information());
     auto done = s->handshake_future();
     m_session = s;
     const asio::ip::tcp::endpoint ep(addr, port);
@@ -273,6 +290,14 @@ public:
     return {m_session->version(), m_session->suite()};
   }
 
+  /// Whether the current connection resumed a remembered TLS session (client_options::resume_sessions)
+  /// rather than running a full handshake.
+  /// @throws hefl::io_error if no handshake has completed
+  [[nodiscard]] bool resumed() const {
+    if (!m_session || !m_session->open()) throw io_error("tls_client: not connected");
+    return m_session->resumed_session();
+  }
+
   /// Whether the connection is established and not closing (a snapshot: the server may close it any time).
   [[nodiscard]] bool connected() const { return m_session && m_session->open(); }
 
@@ -298,6 +323,7 @@ private:
 
   tls_credentials m_creds;
   client_options m_options;
+  std::unique_ptr<Botan::TLS::Session_Manager> m_sessions;  ///< null unless resume_sessions; outlives the sessions
   asio::io_context m_io{1};
   asio::executor_work_guard<asio::io_context::executor_type> m_work{m_io.get_executor()};
   std::shared_ptr<detail::client_session> m_session;

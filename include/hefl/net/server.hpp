@@ -6,6 +6,7 @@
 
 #include <hefl/net/detail/connection.hpp>
 
+#include <botan/system_rng.h>
 #include <botan/tls_server.h>
 
 #include <atomic>
@@ -40,6 +41,18 @@ struct server_limits {
   std::size_t max_refusals_kept = 256;
   std::size_t max_refusal_chars = 512;          ///< longest refusal reason kept (longer ones are cut)
   iot::role_set accepted_client_roles = iot::role_set::any();  ///< roles allowed to connect
+  /// TLS sessions remembered (by session ID, no tickets) so that a client reconnecting with
+  /// client_options::resume_sessions resumes with an abbreviated handshake (RFC 5246 section 7.3);
+  /// its remembered chain is validated again, so a revoked client is refused. 0 = none: every
+  /// handshake is a full one. Remembered master secrets cost forward secrecy for session_lifetime.
+  std::size_t session_cache_size = 0;
+  std::chrono::seconds session_lifetime{3600};  ///< a remembered session is not resumed after this
+};
+
+/// Handshakes completed by a tls_server, by kind.
+struct handshake_counts {
+  std::uint64_t full = 0;     ///< key exchange, signatures and the client's chain validated
+  std::uint64_t resumed = 0;  ///< abbreviated: a remembered session, its chain validated again
 };
 
 /// Computes the reply to one request from a verified peer. May throw: the client then gets
@@ -64,12 +77,16 @@ class server_session;
 struct server_state {
   server_state(tls_credentials c, request_handler h, async_request_handler a, server_limits l)
       : creds(std::move(c)), handler(std::move(h)), async_handler(std::move(a)), limits(l),
-        pool(l.handler_threads == 0 ? 1 : l.handler_threads) {}
+        pool(l.handler_threads == 0 ? 1 : l.handler_threads),
+        tls_sessions(l.session_cache_size == 0 ? nullptr
+                                           : std::make_unique<Botan::TLS::Session_Manager_In_Memory>(
+                                                 Botan::system_rng(), l.session_cache_size, l.session_lifetime)) {}
   tls_credentials creds;
   request_handler handler;              ///< set for a synchronous server
   async_request_handler async_handler;  ///< set for an asynchronous server
   server_limits limits;
   asio::thread_pool pool;
+  std::unique_ptr<Botan::TLS::Session_Manager> tls_sessions;  ///< null without a session cache; thread-safe
   std::mutex mutex;
   std::condition_variable cv;
   std::size_t connections = 0;
@@ -79,6 +96,7 @@ struct server_state {
   std::vector<std::weak_ptr<server_session>> sessions;
   std::deque<std::string> refusals;   ///< the newest limits.max_refusals_kept refusals
   std::uint64_t refusals_total = 0;   ///< every refusal since start
+  handshake_counts handshakes;        ///< established sessions by kind
   std::atomic<bool> stopping{false};
   /// False once stop() is past draining: late asynchronous replies are dropped, never posted to the
   /// server's io_context (which the server's destructor frees). Guarded by mutex.
@@ -109,7 +127,7 @@ public:
   server_session(asio::ip::tcp::socket socket, std::shared_ptr<server_state> state)
       : connection(std::move(socket), state->creds, iot::cert_usage::tls_client, state->limits.accepted_client_roles,
                    {state->limits.handshake_timeout, state->limits.read_timeout, state->limits.idle_timeout},
-                   state->limits.max_frame_size),
+                   state->limits.max_frame_size, state->tls_sessions.get()),
         m_state(std::move(state)) {}
 
   void begin() {
@@ -131,6 +149,11 @@ public:
 
 private:
   bool busy() const override { return m_in_flight > 0; }
+
+  void on_established() override {
+    std::lock_guard lock(m_state->mutex);
+    ++(resumed() ? m_state->handshakes.resumed : m_state->handshakes.full);
+  }
 
   void on_frame(std::uint32_t id, frame f) override {
     if (m_draining || m_state->stopping) {
@@ -255,6 +278,8 @@ private:
     const auto& limits = state->limits;
     if (limits.max_connections == 0 || limits.max_in_flight_per_peer == 0 || limits.max_frame_size == 0)
       throw invalid_argument("tls_server: max_connections, max_in_flight_per_peer and max_frame_size must be positive");
+    if (limits.session_cache_size > 0 && limits.session_lifetime.count() <= 0)
+      throw invalid_argument("tls_server: session_lifetime must be positive when session_cache_size is set");
     m_state = std::move(state);
     asio::error_code ec;
     const auto addr = asio::ip::make_address(address, ec);
@@ -306,6 +331,11 @@ public:
   [[nodiscard]] std::uint64_t refusals_total() const {
     std::lock_guard lock(m_state->mutex);
     return m_state->refusals_total;
+  }
+  /// Sessions established so far, full and resumed (server_limits::session_cache_size).
+  [[nodiscard]] handshake_counts handshakes() const {
+    std::lock_guard lock(m_state->mutex);
+    return m_state->handshakes;
   }
   /// refusals_total() and refusals() read together (one lock), for a log that shows each refusal once.
   struct refusal_snapshot {

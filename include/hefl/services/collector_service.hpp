@@ -51,6 +51,8 @@ struct collector_service_options {
     l.io_threads = 2;       // TLS handshakes of many devices on both cores
     l.max_connections = 1024;
     l.accepted_client_roles = iot::role_set{iot::role::device};
+    l.session_cache_size = 4096;  // devices reconnecting resume (their chain validated again): docs/net.md
+    l.session_lifetime = std::chrono::hours(1);
     return l;
   }();
   std::uint16_t port = 0;              ///< 0 = ephemeral (see port())

@@ -25,9 +25,12 @@ struct device_client_options {
   std::uint16_t port = 0;          ///< the collector service's port
   int max_attempts = 3;            ///< sends of one request, counting the first
   std::chrono::milliseconds retry_delay{50};
+  /// By default a reconnecting device resumes its TLS session (abbreviated handshake, the collector's
+  /// chain validated again) where the collector remembers it (collector_service_options::limits).
   net::client_options tls = [] {
     net::client_options o;
     o.accepted_server_roles = iot::role_set{iot::role::collector};
+    o.resume_sessions = true;
     return o;
   }();
 };
@@ -115,7 +118,23 @@ public:
     return send(sign(std::move(patient_id), std::move(data), at));
   }
 
-  /// Closes the connection.
+  /// Opens the connection now (send() would open it on first use): a monitor that stays connected
+  /// sends later requests without any handshake. Does nothing if connected.
+  /// @throws as net::tls_client::connect
+  void connect() {
+    if (!m_client.connected()) m_client.connect(m_options.host, m_options.port);
+  }
+
+  /// Whether the connection is open and resumed a remembered TLS session (see device_client_options::tls).
+  [[nodiscard]] bool resumed() const {
+    try {
+      return m_client.resumed();
+    } catch (const io_error&) {
+      return false;  // not connected
+    }
+  }
+
+  /// Closes the connection; the TLS session stays remembered for the next connection.
   void close() { m_client.close(); }
 
 private:

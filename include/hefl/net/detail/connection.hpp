@@ -59,9 +59,13 @@ inline Botan::TLS::Alert::Type alert_for(iot::chain_status s) noexcept {
 /// Base of the server and client sessions. Everything here runs on the socket's strand.
 class connection : public Botan::TLS::Callbacks, public std::enable_shared_from_this<connection> {
 public:
+  /// @param sessions TLS sessions to resume from and remember (shared by the connections of one client
+  ///        or server; it must outlive this connection), or null: every handshake is a full one
   connection(asio::ip::tcp::socket socket, const tls_credentials& creds, iot::cert_usage peer_usage,
-             iot::role_set peer_roles, deadlines d, std::size_t max_frame)
+             iot::role_set peer_roles, deadlines d, std::size_t max_frame,
+             Botan::TLS::Session_Manager* sessions = nullptr)
       : m_socket(std::move(socket)), m_timer(m_socket.get_executor()), m_creds(creds), m_adapter(creds),
+        m_sessions(sessions ? *sessions : m_no_sessions), m_remember_sessions(sessions != nullptr),
         m_peer_usage(peer_usage), m_peer_roles(peer_roles), m_deadlines(d), m_max_frame(max_frame) {}
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -129,6 +133,8 @@ protected:
 
   [[nodiscard]] bool closing() const noexcept { return m_closing || m_finished; }
   [[nodiscard]] bool established() const noexcept { return m_established; }
+  /// Whether the session was resumed (abbreviated handshake) rather than newly negotiated.
+  [[nodiscard]] bool resumed() const noexcept { return m_resumed; }
 
   // Botan callbacks (on the strand, from inside received_data/send/close or the channel constructor).
   void tls_emit_data(const std::uint8_t data[], std::size_t size) override {
@@ -147,12 +153,17 @@ protected:
     if (alert.is_fatal()) m_fatal_alert = alert.type_string();
   }
   bool tls_session_established(const Botan::TLS::Session& session) override {
-    if (!m_peer) throw Botan::TLS::TLS_Exception(Botan::TLS::Alert::HANDSHAKE_FAILURE, "no verified peer certificate");
+    // An abbreviated handshake (RFC 5246 section 7.3) carries no Certificate message, so Botan calls no
+    // tls_verify_cert_chain: the chain the session was first established with is validated again here
+    // (trust store, CRL, expiry, usage, role), and a refused one is dropped from the session cache.
+    if (!m_peer) adopt_resumed(session.peer_certs(), session.session_id());
     m_version = session.version().to_string();
     m_suite = session.ciphersuite().to_string();
-    return false;  // never cache: a resumed session would skip the CRL check of the peer
+    return m_remember_sessions;  // true: Botan saves the session in m_sessions for later resumption
   }
   void tls_session_activated() override {
+    // Belt and braces: whichever handshake ran, no session is used without a peer validated just now.
+    if (!m_peer) adopt_resumed(m_channel ? m_channel->peer_cert_chain() : std::vector<Botan::X509_Certificate>{}, {});
     m_established = true;
     m_last_activity = steady::now();
     arm_timer();
@@ -162,12 +173,7 @@ protected:
                              const std::vector<std::shared_ptr<const Botan::OCSP::Response>>&,
                              const std::vector<Botan::Certificate_Store*>&, Botan::Usage_Type, const std::string&,
                              const Botan::TLS::Policy&) override {
-    const auto v = m_creds.validate_peer(chain, m_peer_usage, std::chrono::system_clock::now(), m_peer_roles);
-    if (!v.ok()) {
-      m_refusal = v.reason;
-      throw Botan::TLS::TLS_Exception(alert_for(v.status), "peer certificate refused: " + v.reason);
-    }
-    m_peer = peer_identity{*v.holder, chain.front()};
+    verify_peer(chain);
   }
 
   asio::ip::tcp::socket m_socket;
@@ -176,7 +182,10 @@ protected:
   credentials_adapter m_adapter;
   strict_policy m_policy;
   Botan::AutoSeeded_RNG m_rng;
-  Botan::TLS::Session_Manager_Noop m_sessions;
+  Botan::TLS::Session_Manager_Noop m_no_sessions;
+  Botan::TLS::Session_Manager& m_sessions;
+  bool m_remember_sessions;
+  bool m_resumed = false;
   std::unique_ptr<Botan::TLS::Channel> m_channel;
   std::optional<peer_identity> m_peer;
   std::string m_refusal;      ///< validate_chain's reason when the peer chain was refused
@@ -187,6 +196,29 @@ protected:
   steady::time_point m_started = steady::now();
 
 private:
+  /// Validates @p chain as the peer's; throws the TLS alert for a refusal (Botan sends it, fatal).
+  void verify_peer(const std::vector<Botan::X509_Certificate>& chain) {
+    const auto v = m_creds.validate_peer(chain, m_peer_usage, std::chrono::system_clock::now(), m_peer_roles);
+    if (!v.ok()) {
+      m_refusal = v.reason;
+      throw Botan::TLS::TLS_Exception(alert_for(v.status), "peer certificate refused: " + v.reason);
+    }
+    m_peer = peer_identity{*v.holder, chain.front()};
+  }
+
+  /// The peer of a resumed session: its remembered chain, validated as in a full handshake.
+  void adopt_resumed(const std::vector<Botan::X509_Certificate>& chain, const std::vector<std::uint8_t>& session_id) {
+    if (chain.empty())
+      throw Botan::TLS::TLS_Exception(Botan::TLS::Alert::HANDSHAKE_FAILURE, "no verified peer certificate");
+    try {
+      verify_peer(chain);
+    } catch (...) {
+      if (!session_id.empty()) m_sessions.remove_entry(session_id);
+      throw;
+    }
+    m_resumed = true;
+  }
+
   [[nodiscard]] steady::time_point deadline() const {
     if (!m_established) return m_started + m_deadlines.handshake;
     if (!m_plain.empty()) return m_partial_since + m_deadlines.read;
