@@ -182,6 +182,26 @@ TEST_CASE("threshold backends refuse bad setups", "[threshold][fl]") {
   CHECK_THROWS_AS(b.party(3), invalid_argument);
 }
 
+TEST_CASE("the quorum masks the unpublished slots of a computed result however the published ones are listed",
+          "[threshold][fl]") {
+  crypto::seeded_random rng(15);
+  he::ckks_threshold_backend b(toy(), seed(rng), 3, rng, {.threshold = 2, .computed_noise_bound = 0x1p20});
+  const std::vector<double> x{0.25, -0.5, 0.75};
+  const ckks::evaluator ev(b.params());
+  // A slot listed slot_count() times publishes one slot: the other slot_count() - 1 need the mask,
+  // and at level 0 there is no level for it.
+  const std::vector<std::size_t> repeated(b.params().slot_count(), 0);
+  const auto low = ev.mod_switch_to(b.client().encrypt(x), 0);
+  CHECK_THROWS_WITH(b.quorum().decrypt_for_sharing(low, he::published_noise::computed(), repeated),
+                    Catch::Contains("no level left to mask the " + std::to_string(b.params().slot_count() - 1)));
+  // With a level to spare, a list with repeats is masked and answered slot by slot, as listed.
+  const std::vector<std::size_t> some{0, 0, 2, 2, 1};
+  const auto got = b.quorum().decrypt_for_sharing(b.client().encrypt(x), he::published_noise::computed(), some);
+  REQUIRE(got.size() == some.size());
+  CHECK(got[0] == got[1]);
+  CHECK(got[2] == got[3]);
+}
+
 TEST_CASE("threshold keys train on encrypted data (both modes) to the accuracy of single-key encrypted training",
           "[threshold][fl][encrypted]") {
   const auto d = data::paper_random(600, 3, 24);

@@ -257,15 +257,19 @@ public:
       if (!(m_options.computed_noise_bound > 0))
         throw security_error("ckks_quorum: a computed result needs ckks_threshold_options::computed_noise_bound for "
                              "its smudging; none is set");
-      if (slots.size() < slot_count()) {
+      // The distinct slots asked for: a list that repeats a slot (as long as slot_count() or longer)
+      // still leaves the others unpublished.
+      std::vector<double> mask(slot_count(), 0.0);
+      std::size_t distinct = 0;
+      for (const std::size_t j : slots)
+        if (mask[j] == 0.0) mask[j] = 1.0, ++distinct;
+      if (distinct < slot_count()) {
         // The combiner would see every slot: zero the unpublished ones first (one plaintext product),
         // as the single key holder publishes only the slots asked for.
         if (c.level() == 0)
-          throw security_error("ckks_quorum: no level left to mask the " + std::to_string(slot_count() - slots.size()) +
+          throw security_error("ckks_quorum: no level left to mask the " + std::to_string(slot_count() - distinct) +
                                " unpublished slots of a computed result before its collective decryption; keep one "
                                "level for the mask");
-        std::vector<double> mask(slot_count(), 0.0);
-        for (const std::size_t j : slots) mask[j] = 1.0;
         return run(m_evaluator.multiply_plain_rescale(c, mask), active,
                    ckks::multiparty::gaussian_smudging{m_options.computed_noise_bound,
                                                        m_options.computed_statistical_security,
