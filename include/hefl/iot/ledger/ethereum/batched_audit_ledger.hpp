@@ -37,7 +37,7 @@ struct batched_audit_config {
   std::size_t max_batch = 1000;                                           ///< a batch closes at this many entries
   std::chrono::milliseconds max_delay{100};                               ///< ... or when its first entry waited this long
   bool pipelined = false;  ///< false: submit() returns once the entry's root is mined; true: at once (use wait())
-  std::chrono::milliseconds receipt_timeout{std::chrono::seconds(60)};  ///< bound on waiting for each receipt
+  std::chrono::milliseconds receipt_timeout{std::chrono::seconds(60)};  ///< bound on each receipt, counted from its batch's submission
   std::uint64_t gas_limit = 200000;                                       ///< per appendBatch (one costs about 60k)
   std::string database;  ///< SQLite file keeping entries, batches and pending entries; empty: memory only
   std::uint64_t confirmations = 0;     ///< blocks on top of a batch's block before await_final() calls it final
@@ -45,7 +45,8 @@ struct batched_audit_config {
 };
 
 /// A ledger_policy writing Merkle-batched entries to AuditLog. Thread-safe; the destructor closes the
-/// open batch and waits for every submitted batch's receipt (bounded by receipt_timeout).
+/// open batch and waits for every submitted batch's receipt, each until receipt_timeout after that
+/// batch was submitted (so batches stuck behind an unmined one end together, not one timeout apiece).
 class batched_audit_ledger {
 public:
   /// One logged entry: the transaction and what a reader needs to check it against the chain.
@@ -333,6 +334,7 @@ private:
     ethereum::legacy_transaction call;  // for replaying a revert
     ethereum::signed_transaction st;
     std::exception_ptr failure;  // set when submitting failed
+    std::chrono::steady_clock::time_point sent = std::chrono::steady_clock::now();  // its receipt bound counts from here
   };
   // A batch on chain through this object.
   struct own_batch {
@@ -502,6 +504,7 @@ private:
         ethereum::legacy_transaction call = b.call;
         call.gas_price = Botan::BigInt(m_rpc.gas_price());
         b.st = m_sender.submit(std::move(call));
+        b.sent = std::chrono::steady_clock::now();
         if (m_store) {
           std::vector<std::uint64_t> seqs;
           for (const auto& p : b.items) seqs.push_back(p.seq);
@@ -529,7 +532,11 @@ private:
       std::exception_ptr failure = b.failure;
       if (!failure) {
         try {
-          r = m_rpc.await_receipt(b.st.hash, m_config.receipt_timeout);
+          // Bounded from the batch's submission, not from now: batches behind an unmined nonce cannot be
+          // mined before it, and waiting receipt_timeout for each in turn made shutdown take n times that.
+          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              b.sent + m_config.receipt_timeout - std::chrono::steady_clock::now());
+          r = m_rpc.await_receipt(b.st.hash, std::max(left, std::chrono::milliseconds(0)));
         } catch (const ethereum::receipt_timeout&) {
           // Kept, signed, for resubmit_pending(): the same nonce fills its place in the account's order.
           failure = std::current_exception();

@@ -208,6 +208,13 @@ public:
   hash32 send_raw_transaction(std::span<const std::uint8_t> raw) const {
     return json_rpc_detail::fixed<32>(call("eth_sendRawTransaction", {to_hex(raw)}), "transaction hash");
   }
+  /// Whether the node holds the transaction (in its pool or mined): eth_getTransactionByHash is not null.
+  /// @throws as call()
+  [[nodiscard]] bool knows_transaction(const hash32& tx_hash) const {
+    const nlohmann::json r = call("eth_getTransactionByHash", {to_hex(tx_hash)});
+    if (!r.is_null() && !r.is_object()) throw malformed_reply("json-rpc: eth_getTransactionByHash result is neither null nor an object");
+    return !r.is_null();
+  }
   /// The receipt, or nullopt while the transaction is not mined.
   /// @throws as call()
   [[nodiscard]] std::optional<receipt> transaction_receipt(const hash32& tx_hash) const {

@@ -27,15 +27,21 @@ public:
 
   /// Gives @p tx the account's next nonce, signs it for this chain and submits it.
   /// The first call, and the first after a failure, reads the nonce from the node ("pending").
-  /// @throws node_unreachable, json_rpc_error (the node refused it), malformed_reply
+  /// When the send itself is uncertain (node_unreachable: a timeout or a dropped connection, so the
+  /// node may hold the transaction or not), asks the node for the transaction's hash and, while it
+  /// does not know it, sends the same signed bytes again (same nonce, same hash), at most
+  /// uncertain_resends times: a transaction the node took counts as sent instead of failing (its nonce
+  /// then reused by the next submit and refused). Re-reading the nonce is no cure on ganache 7, whose
+  /// "pending" count leaves out the transactions in its pool.
+  /// @throws node_unreachable (still uncertain after the resends), json_rpc_error (the node refused
+  ///         it), malformed_reply
   signed_transaction submit(legacy_transaction tx) {
     std::lock_guard lock(m_mutex);
     try {
       if (!m_next) m_next = m_rpc.transaction_count(m_account, "pending");
       tx.nonce = *m_next;
       signed_transaction st = sign(tx, m_key, m_chain_id);
-      const hash32 reported = m_rpc.send_raw_transaction(st.raw);
-      if (reported != st.hash) throw malformed_reply("json-rpc: node reports another hash for the transaction");
+      send_idempotent(st);
       ++*m_next;
       return st;
     } catch (...) {
@@ -50,7 +56,33 @@ public:
     m_next.reset();
   }
 
+  /// How often an uncertain send is checked and repeated with the same bytes before submit() gives up.
+  static constexpr int uncertain_resends = 2;
+
 private:
+  // Sends @p st; after an uncertain failure, the node's view of its hash decides, and a send of the
+  // same bytes (never a new nonce) is the only retry. Each call is bounded by the client's timeout.
+  void send_idempotent(const signed_transaction& st) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        const hash32 reported = m_rpc.send_raw_transaction(st.raw);
+        if (reported != st.hash) throw malformed_reply("json-rpc: node reports another hash for the transaction");
+        return;
+      } catch (const node_unreachable&) {
+        if (attempt >= uncertain_resends) throw;
+      } catch (const json_rpc_error&) {
+        // A resend refused ("already imported", "can't be replaced") may be the first send landing late.
+        if (attempt > 0 && m_rpc.knows_transaction(st.hash)) return;
+        throw;
+      }
+      try {
+        if (m_rpc.knows_transaction(st.hash)) return;  // it got there; only the reply was lost
+      } catch (const node_unreachable&) {
+        // still uncertain: the resend decides
+      }
+    }
+  }
+
   const json_rpc_client& m_rpc;
   secp256k1_key m_key;
   address m_account;
