@@ -3,6 +3,8 @@
 // session was first established with, which both ends validate again (a revoked peer cannot resume).
 #include <hefl/net.hpp>
 
+#include "net_support.hpp"
+
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
 
@@ -15,6 +17,7 @@
 
 using namespace hefl;
 using namespace hefl::net;
+using namespace hefl::net::test;
 using namespace std::chrono_literals;
 
 namespace {
@@ -32,13 +35,7 @@ struct resumption_fixture {
 
   tls_credentials issue(iot::role r, const std::string& subject, std::uint64_t serial) {
     auto key = std::make_shared<Botan::ECDSA_PrivateKey>(rng, Botan::EC_Group("secp256r1"));
-    iot::identity id;
-    id.role = r;
-    id.subject_id = subject;
-    id.group_id = 7;
-    if (r == iot::role::device)
-      id.device_epc = iot::sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345." + std::to_string(serial), 1);
-    return tls_credentials({ca.issue(*key, id, t0, 24h)}, key, trust);
+    return tls_credentials({ca.issue(*key, make_identity(r, subject, serial, 7), t0, 24h)}, key, trust);
   }
   void revoke(const tls_credentials& c) {
     REQUIRE(ca.revoke(c.chain().front()));
@@ -47,7 +44,6 @@ struct resumption_fixture {
 };
 
 frame text_frame(const std::string& s) { return {1, std::vector<std::uint8_t>(s.begin(), s.end())}; }
-std::string text_of(const frame& f) { return std::string(f.payload.begin(), f.payload.end()); }
 
 /// Echoes "<peer id>/<payload>": the identity the server bound to the connection.
 frame identity_echo(const peer_identity& peer, frame f) { return text_frame(peer.device_id() + "/" + text_of(f)); }
@@ -69,21 +65,6 @@ client_options resuming() {
   return o;
 }
 
-template <class F>
-bool eventually(F cond, std::chrono::milliseconds limit = 3000ms) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
-
-bool any_contains(const std::vector<std::string>& v, const std::string& needle) {
-  for (const auto& s : v)
-    if (s.find(needle) != std::string::npos) return true;
-  return false;
-}
 
 } // namespace
 

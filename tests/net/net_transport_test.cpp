@@ -1,5 +1,7 @@
 #include <hefl/net.hpp>
 
+#include "net_support.hpp"
+
 #include <botan/auto_rng.h>
 #include <botan/ecdsa.h>
 
@@ -13,20 +15,10 @@
 
 using namespace hefl;
 using namespace hefl::net;
+using namespace hefl::net::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-iot::identity make_identity(iot::role r, const std::string& subject, std::uint64_t serial, std::uint32_t group) {
-  iot::identity id;
-  id.role = r;
-  id.subject_id = subject;
-  id.group_id = group;
-  id.rule_id = 70;
-  if (r == iot::role::device)
-    id.device_epc = iot::sgtin96::from_urn("urn:epc:id:sgtin:0614141.812345." + std::to_string(serial), 1);
-  return id;
-}
 
 /// A hospital CA, a rogue CA with the same name, and a trust store holding the hospital root and CRL.
 struct net_fixture {
@@ -59,7 +51,6 @@ net_fixture& fx() {
 }
 
 frame text_frame(std::uint8_t type, const std::string& s) { return {type, std::vector<std::uint8_t>(s.begin(), s.end())}; }
-std::string text_of(const frame& f) { return std::string(f.payload.begin(), f.payload.end()); }
 
 /// Echoes "<device id>/<group id>/<payload>", so a test sees the identity the server used.
 frame identity_echo(const peer_identity& peer, frame f) {
@@ -73,24 +64,6 @@ server_limits fast_limits() {
   l.idle_timeout = 5s;
   l.stop_timeout = 5s;
   return l;
-}
-
-/// Polls @p cond every 10 ms for at most @p limit.
-template <class F>
-bool eventually(F cond, std::chrono::milliseconds limit = 3000ms) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
-
-bool any_contains(const std::vector<std::string>& v, const std::string& needle) {
-  for (const auto& s : v) {
-    if (s.find(needle) != std::string::npos) return true;
-  }
-  return false;
 }
 
 /// A TLS client that presents no certificate at all (Botan's empty Credentials_Manager), driven by
