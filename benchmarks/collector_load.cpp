@@ -8,13 +8,21 @@
 //   keepalive  D devices on persistent connections send records back to back for a fixed count each;
 //              records per second over the whole run, latency per record.
 //   fresh-sealS  as fresh, but storage acknowledges a record only once the ledger block holding its
-//              entry is sealed, one block every S seconds (the paper's Proof-of-Authority chain: 5 s)
+//              entry is sealed, one block every S seconds (the paper's Proof-of-Authority chain: 5 s);
+//              built-in ledger only, run for each --transport (resumed-sealS, connected-sealS)
 //   --ledger ethereum | ethereum-batched  (built with hefl::ethereum): the collector's rule-check log
 //              goes to AuditLog on a ganache this program starts (127.0.0.1, a free port, a block every
 //              --block-time S seconds, stopped at exit), either one transaction per request
 //              (iot::ethereum_ledger, submitted by a pool of --eth-submitters threads) or Merkle-batched
 //              (iot::batched_audit_ledger, pipelined). The fresh bursts then also report "on chain s":
 //              from the start until every device is acknowledged AND every entry's transaction is mined.
+//   --ledger builtin,ethereum,ethereum-batched  (a comma list, each ledger at most once): the bursts of
+//              each listed ledger one after another in this process (one ganache, one AuditLog per
+//              Ethereum ledger), each ledger's tables as for a single --ledger, then one combined table:
+//              a row per (transport, requests), a column per ledger with its end-to-end seconds (built-in:
+//              all acknowledged, and with --seal-interval also acknowledged after the block holding each
+//              record's entry is sealed; Ethereum: on chain), and the paper's figure. With a list, the CSV
+//              gains a leading `ledger` column and a trailing `end_to_end_s` (the combined table's figure).
 //   --transport fresh,resumed,connected  how the devices of a burst reach the collector (default: fresh):
 //              fresh      a full mutual-TLS handshake per device (no remembered session);
 //              resumed    each device connected once before the clock starts and closed; in the burst it
@@ -31,9 +39,11 @@
 //
 //   collector_load [--devices 10,100,1000] [--keepalive-devices 64] [--keepalive-records 50]
 //                  [--seal-interval 5] [--repetitions 1] [--csv FILE] [--plot DIR] [--no-cache]
-//                  [--ledger builtin|ethereum|ethereum-batched] [--block-time 5] [--eth-submitters 128] [--direct]
+//                  [--ledger builtin|ethereum|ethereum-batched[,...]] [--block-time 5] [--eth-submitters 128] [--direct]
 //                  [--transport fresh,resumed,connected]
 // --no-cache validates every peer chain from scratch (no net::validation_cache), for comparison.
+// Exit code 2 on a bad argument (std::invalid_argument, e.g. an unknown or repeated ledger, --direct with
+// builtin) or a failed run, with the reason on stderr.
 // Runs beside whatever else the machine runs: the load average is printed with the table.
 #include <hefl/iot/collection/collector_validator.hpp>
 #include <hefl/iot/hospital/access.hpp>
@@ -95,11 +105,41 @@ using collector_type = collector_service<validator_type, iot::patient_smart_card
 
 // --no-cache: every chain validated from scratch, as before the validation cache (for the comparison).
 bool g_cache = true;
-// --ledger, --block-time, --eth-submitters; the moment the devices of the current run start.
-std::string g_ledger = "builtin";
+// --block-time, --eth-submitters: the same for every Ethereum ledger of an invocation.
 unsigned g_block_time = 5;
 std::size_t g_submitters = 128;
-std::chrono::steady_clock::time_point g_run_start;
+
+/// --ledger: where the collector's rule-check log goes. Each run is given its ledger (no global), so
+/// that one invocation can measure several.
+enum class ledger_kind { builtin, ethereum, ethereum_batched };
+const char* name_of(ledger_kind k) {
+  return k == ledger_kind::builtin ? "builtin" : k == ledger_kind::ethereum ? "ethereum" : "ethereum-batched";
+}
+bool on_ethereum(ledger_kind k) { return k != ledger_kind::builtin; }
+
+/// The --ledger value: one ledger or a comma list, each at most once, in the order given.
+/// @throws std::invalid_argument for an empty item, an unknown ledger or one listed twice
+std::vector<ledger_kind> parse_ledgers(const std::string& s) {
+  std::vector<ledger_kind> out;
+  std::size_t from = 0;
+  for (;;) {
+    const auto comma = s.find(',', from);
+    const std::string item = s.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    ledger_kind k{};
+    if (item == "builtin") k = ledger_kind::builtin;
+    else if (item == "ethereum") k = ledger_kind::ethereum;
+    else if (item == "ethereum-batched") k = ledger_kind::ethereum_batched;
+    else
+      throw std::invalid_argument("--ledger must be builtin, ethereum or ethereum-batched, or a comma list of them, got '" +
+                                  item + "'" + (item == s ? std::string() : " in '" + s + "'"));
+    if (std::find(out.begin(), out.end(), k) != out.end())
+      throw std::invalid_argument("--ledger lists " + item + " twice in '" + s +
+                                  "': each ledger runs once per invocation (--repetitions repeats them)");
+    out.push_back(k);
+    if (comma == std::string::npos) return out;
+    from = comma + 1;
+  }
+}
 // --transport: how the devices of a fresh burst connect.
 enum class transport { fresh, resumed, connected };
 const char* name_of(transport t) { return t == transport::fresh ? "fresh" : t == transport::resumed ? "resumed" : "connected"; }
@@ -119,17 +159,27 @@ struct eth_run {
 
 #ifdef HEFL_HAVE_ETHEREUM
 namespace eth = iot::ethereum;
-/// ganache, its JSON-RPC client, ganache's first account and an AuditLog it deployed: one per program.
+/// ganache, its JSON-RPC client, ganache's first account, and one AuditLog per Ethereum ledger of the
+/// invocation (so each ledger's log holds only its own entries): one per program. The ledgers run one
+/// after another, so they share the account and its nonces without racing.
 struct eth_chain {
   std::unique_ptr<testing::ganache_process> node;
   std::unique_ptr<eth::json_rpc_client> rpc;
   std::unique_ptr<eth::transaction_sender> sender;
-  eth::address audit_log{};
+  std::vector<std::pair<ledger_kind, eth::address>> audit_logs;
+  /// @throws std::logic_error if no AuditLog was deployed for @p k
+  [[nodiscard]] eth::address audit_log(ledger_kind k) const {
+    for (const auto& [kind, at] : audit_logs)
+      if (kind == k) return at;
+    throw std::logic_error(std::string("collector_load: no AuditLog deployed for ") + name_of(k));
+  }
 };
 // Owned by main (not a static: Botan's allocator must outlive its keys).
 eth_chain* g_chain = nullptr;
 
-void start_chain() {
+/// Starts ganache and deploys an AuditLog for each Ethereum ledger in @p ledgers.
+/// @throws hefl::io_error if ganache is not installed or does not start; std::runtime_error if a deployment fails
+void start_chain(const std::vector<ledger_kind>& ledgers) {
   const auto tools = testing::eth_tools_dir(HEFL_ETH_TOOLS_DEFAULT);
   g_chain->node = std::make_unique<testing::ganache_process>(tools, g_block_time);
   g_chain->rpc = std::make_unique<eth::json_rpc_client>("127.0.0.1", g_chain->node->port(), std::chrono::seconds(30));
@@ -137,22 +187,31 @@ void start_chain() {
   std::array<std::uint8_t, 32> k{};
   std::copy(secret.begin(), secret.end(), k.begin());
   g_chain->sender = std::make_unique<eth::transaction_sender>(*g_chain->rpc, eth::secp256k1_key(k), g_chain->rpc->chain_id());
-  eth::legacy_transaction deploy;
-  deploy.gas_price = Botan::BigInt(g_chain->rpc->gas_price());
-  deploy.gas_limit = 1500000;
-  deploy.data = eth::audit_log_abi::creation_code();
-  const auto r = g_chain->rpc->await_receipt(g_chain->sender->submit(deploy).hash, std::chrono::seconds(120));
-  if (!r.success || !r.contract_address) throw std::runtime_error("collector_load: AuditLog deployment failed");
-  g_chain->audit_log = *r.contract_address;
-  std::printf("collector_load: ganache on 127.0.0.1:%u (pid %d), a block every %u s, AuditLog at %s\n",
-              static_cast<unsigned>(g_chain->node->port()), static_cast<int>(g_chain->node->pid()), g_block_time,
-              eth::to_hex(g_chain->audit_log).c_str());
+  std::vector<std::pair<ledger_kind, eth::hash32>> deployments;  // all sent first: they share a block
+  for (const auto l : ledgers) {
+    if (!on_ethereum(l)) continue;
+    eth::legacy_transaction deploy;
+    deploy.gas_price = Botan::BigInt(g_chain->rpc->gas_price());
+    deploy.gas_limit = 1500000;
+    deploy.data = eth::audit_log_abi::creation_code();
+    deployments.emplace_back(l, g_chain->sender->submit(deploy).hash);
+  }
+  for (const auto& [l, hash] : deployments) {
+    const auto r = g_chain->rpc->await_receipt(hash, std::chrono::seconds(120));
+    if (!r.success || !r.contract_address)
+      throw std::runtime_error(std::string("collector_load: AuditLog deployment for ") + name_of(l) + " failed");
+    g_chain->audit_logs.emplace_back(l, *r.contract_address);
+    std::printf("collector_load: ganache on 127.0.0.1:%u (pid %d), a block every %u s, AuditLog%s%s at %s\n",
+                static_cast<unsigned>(g_chain->node->port()), static_cast<int>(g_chain->node->pid()), g_block_time,
+                deployments.size() > 1 ? " for " : "", deployments.size() > 1 ? name_of(l) : "",
+                eth::to_hex(*r.contract_address).c_str());
+  }
 }
 
 /// One AuditLog transaction per request: iot::ethereum_ledger::submit (which waits for its receipt)
 /// on a pool of g_submitters threads, so the collector's threads do not wait for blocks.
 struct per_request_run final : eth_run {
-  iot::ethereum_ledger ledger{*g_chain->rpc, *g_chain->sender, g_chain->audit_log};
+  iot::ethereum_ledger ledger{*g_chain->rpc, *g_chain->sender, g_chain->audit_log(ledger_kind::ethereum)};
   std::mutex m;
   std::condition_variable cv;
   std::deque<iot::transaction> queue;
@@ -217,7 +276,7 @@ struct per_request_run final : eth_run {
 
 /// Merkle-batched: iot::batched_audit_ledger, pipelined (a batch closes at 1000 entries or after 100 ms).
 struct batched_run final : eth_run {
-  iot::batched_audit_ledger ledger{*g_chain->rpc, *g_chain->sender, g_chain->audit_log, [] {
+  iot::batched_audit_ledger ledger{*g_chain->rpc, *g_chain->sender, g_chain->audit_log(ledger_kind::ethereum_batched), [] {
                                      iot::batched_audit_config c;
                                      c.max_batch = 1000;
                                      c.max_delay = std::chrono::milliseconds(100);
@@ -233,11 +292,13 @@ struct batched_run final : eth_run {
 };
 #endif
 
-std::unique_ptr<eth_run> make_eth_run() {
+/// The collector's log for one run on @p k (nullptr for the built-in ledger).
+std::unique_ptr<eth_run> make_eth_run(ledger_kind k) {
 #ifdef HEFL_HAVE_ETHEREUM
-  if (g_ledger == "ethereum") return std::make_unique<per_request_run>();
-  if (g_ledger == "ethereum-batched") return std::make_unique<batched_run>();
+  if (k == ledger_kind::ethereum) return std::make_unique<per_request_run>();
+  if (k == ledger_kind::ethereum_batched) return std::make_unique<batched_run>();
 #endif
+  (void)k;
   return nullptr;
 }
 
@@ -358,6 +419,7 @@ struct hospital {
   }
   std::function<void()> before_start;  // e.g. the Ethereum ledger's threads (after fork())
   std::function<void()> on_ready;      // the devices are about to start: the timed span begins
+  std::chrono::steady_clock::time_point run_start;  // when the devices were told to start (run_split)
   /// Starts storage and collector (threads: call after fork()).
   void start() {
     if (before_start) before_start();
@@ -387,6 +449,11 @@ struct hospital {
 
 struct row {
   std::string mode;
+  ledger_kind ledger = ledger_kind::builtin;
+  transport how = transport::fresh;  // the burst modes (burst or direct true)
+  bool burst = false;                // a fresh/resumed/connected burst (not keepalive, not --direct)
+  bool direct = false;               // --direct: the Ethereum ledger alone
+  bool sealed = false;               // built-in: acknowledged after the block holding the entry was sealed
   std::size_t devices = 0;
   double seconds = 0, p50 = 0, p99 = 0, per_second = 0;
   std::size_t stored = 0, sent = 0;
@@ -496,7 +563,7 @@ device_report run_split(hospital& h, double& cpu_services, Devices devices) {
     write_all(to_child[1], &port, sizeof port);
     char ready = 0;
     read_all(to_parent[0], &ready, 1);  // the devices are about to start (after any warm-up)
-    g_run_start = std::chrono::steady_clock::now();
+    h.run_start = std::chrono::steady_clock::now();
     if (h.on_ready) h.on_ready();
     const double cpu0 = cpu_seconds();
     std::uint64_t stored = 0, n = 0;
@@ -529,15 +596,16 @@ double seconds_since_start(std::int64_t ticks, std::chrono::steady_clock::time_p
   return std::chrono::duration<double>(t - start).count();
 }
 
-row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal, transport how = transport::fresh) {
+row run_fresh(ledger_kind ledger, std::size_t n, const fs::path& dir, std::chrono::milliseconds seal,
+              transport how = transport::fresh) {
   hospital h(n, dir, seal);
   row r;
   net::handshake_counts hs0;
   h.on_ready = [&] { hs0 = h.collector->server().handshakes(); };
   std::unique_ptr<eth_run> chain;
-  if (g_ledger != "builtin")
+  if (on_ethereum(ledger))
     h.before_start = [&] {
-      chain = make_eth_run();
+      chain = make_eth_run(ledger);
       h.collector_chain.fn = [&chain](iot::transaction tx) { return chain->submit(std::move(tx)); };
     };
   const auto rep = run_split(h, r.cpu_services, [&](std::uint16_t port, const std::function<void()>& ready) {
@@ -604,12 +672,16 @@ row run_fresh(std::size_t n, const fs::path& dir, std::chrono::milliseconds seal
   r.hs_resumed = hs1.resumed - hs0.resumed;
   r.counted_handshakes = true;
   r.mode = std::string(name_of(how)) + (seal.count() > 0 ? "-seal" + std::to_string(seal.count() / 1000) : "");
+  r.ledger = ledger;
+  r.how = how;
+  r.burst = true;
+  r.sealed = seal.count() > 0;
   if (chain) {
     chain->drain();
-    r.chain_seconds = std::max(rep.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - g_run_start).count());
+    r.chain_seconds = std::max(rep.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - h.run_start).count());
     r.chain_txs = chain->transactions();
-    r.last_entry_seconds = seconds_since_start(chain->last_entry, g_run_start);
-    r.mode += "-" + g_ledger;
+    r.last_entry_seconds = seconds_since_start(chain->last_entry, h.run_start);
+    r.mode += std::string("-") + name_of(ledger);
   }
   r.devices = n;
   r.seconds = rep.seconds;
@@ -684,8 +756,8 @@ row run_keepalive(std::size_t n, std::size_t per_device, const fs::path& dir) {
 }
 
 // --direct: N rule-check entries straight into the Ethereum ledger, timed until all are mined.
-row run_direct(std::size_t n) {
-  auto chain = make_eth_run();
+row run_direct(ledger_kind ledger, std::size_t n) {
+  auto chain = make_eth_run(ledger);
   std::vector<iot::transaction> txs;
   for (std::size_t i = 0; i < n; ++i) {
     const std::array<std::uint8_t, 32> h{static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8)};
@@ -697,7 +769,9 @@ row run_direct(std::size_t n) {
   const double submitted = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   chain->drain();
   row r;
-  r.mode = "direct-" + g_ledger;
+  r.mode = std::string("direct-") + name_of(ledger);
+  r.ledger = ledger;
+  r.direct = true;
   r.devices = r.sent = r.stored = n;
   r.seconds = submitted;
   r.chain_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -720,18 +794,120 @@ std::vector<std::size_t> parse_list(const std::string& s) {
   return out;
 }
 
-void write_csv(const std::string& path, const std::vector<row>& rows) {
+/// The figure comparable to the paper's "all requests answered with the log entry on the chain": on
+/// Ethereum, until every entry's transaction is mined; built-in, until all are acknowledged (after the
+/// block holding each entry is sealed when the row is sealed).
+double end_to_end(const row& r) { return on_ethereum(r.ledger) ? r.chain_seconds : r.seconds; }
+
+/// @p with_ledger (a --ledger list): a leading `ledger` column and a trailing `end_to_end_s`.
+/// @throws std::runtime_error if @p path cannot be written
+void write_csv(const std::string& path, const std::vector<row>& rows, bool with_ledger) {
   std::ofstream out(path);
   if (!out) throw std::runtime_error("cannot write " + path);
-  out << "mode,devices,seconds,p50_ms,p99_ms,records_per_s\n";
+  out << (with_ledger ? "ledger," : "") << "mode,devices,seconds,p50_ms,p99_ms,records_per_s"
+      << (with_ledger ? ",end_to_end_s" : "") << "\n";
+  for (const auto& r : rows) {
+    if (with_ledger) out << name_of(r.ledger) << ",";
+    out << r.mode << "," << r.devices << "," << r.seconds << "," << r.p50 << "," << r.p99 << "," << r.per_second;
+    if (with_ledger) out << "," << end_to_end(r);
+    out << "\n";
+  }
+}
+
+const char* paper_seconds(std::size_t n) { return n == 10 ? "5.72" : n == 100 ? "10.81" : n == 1000 ? "30.25" : "-"; }
+
+/// One ledger's tables, as a single --ledger prints them: every row, then (Ethereum) the chain's view.
+void print_detail(const std::vector<row>& rows, ledger_kind ledger) {
+  std::printf("\n| mode | devices | acknowledged / sent | seconds | p50 ms | p99 ms | records/s | commits | largest batch "
+              "| CPU s services | CPU ms / record services | CPU s devices | TLS handshakes full / resumed |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows)
-    out << r.mode << "," << r.devices << "," << r.seconds << "," << r.p50 << "," << r.p99 << "," << r.per_second << "\n";
+    if (r.ledger == ledger)
+      std::printf("| %s | %zu | %zu / %zu | %.3f | %.1f | %.1f | %.0f | %llu | %zu | %.2f | %.2f | %.2f | %s |\n",
+                  r.mode.c_str(), r.devices, r.stored, r.sent, r.seconds, r.p50, r.p99, r.per_second,
+                  static_cast<unsigned long long>(r.commits), r.largest_batch, r.cpu_services,
+                  r.stored ? 1000.0 * r.cpu_services / static_cast<double>(r.stored) : 0.0, r.cpu_devices,
+                  r.handshakes().c_str());
+  if (!on_ethereum(ledger)) return;
+  std::printf("\nThe collector's log on Ethereum (ganache, a block every %u s); the paper (seed 003: geth PoA, 5 s "
+              "blocks) for the same burst (--direct: 'all acknowledged' = all submitted; TLS handshakes: the collector's "
+              "during the burst, full / resumed; last entry: when the last rule-check entry reached the ledger, after which "
+              "only ganache's block clock is waited for):\n\n| mode | requests | TLS handshakes full / resumed | acknowledged / sent "
+              "| all acknowledged s | last entry s | on chain s | Ethereum transactions | paper s |\n"
+              "|---|---|---|---|---|---|---|---|---|\n",
+              g_block_time);
+  for (const auto& r : rows)
+    if (r.ledger == ledger)
+      std::printf("| %s | %zu | %s | %zu / %zu | %.3f | %.3f | %.3f | %llu | %s |\n", r.mode.c_str(), r.devices,
+                  r.handshakes().c_str(), r.stored, r.sent, r.seconds, r.last_entry_seconds, r.chain_seconds,
+                  static_cast<unsigned long long>(r.chain_txs), paper_seconds(r.devices));
+}
+
+/// The --ledger list's combined table: a row per (transport, requests), a column per ledger (two for the
+/// built-in one with --seal-interval) with its end-to-end seconds, and the paper's. With repetitions,
+/// the median and the range.
+void print_combined(const std::vector<row>& rows, const std::vector<ledger_kind>& ledgers,
+                    const std::vector<transport>& transports, const std::vector<std::size_t>& counts,
+                    std::chrono::milliseconds seal, bool direct, int repetitions) {
+  struct column {
+    std::string title;
+    std::function<bool(const row&)> takes;
+  };
+  std::vector<column> columns;
+  const auto seal_s = std::to_string(seal.count() / 1000);
+  for (const auto l : ledgers) {
+    const std::string name = name_of(l);
+    if (direct) {
+      columns.push_back({"`" + name + "` --direct: on chain s", [l](const row& r) { return r.direct && r.ledger == l; }});
+    } else if (!on_ethereum(l)) {
+      columns.push_back({"`builtin`: all acknowledged s", [](const row& r) { return r.burst && !on_ethereum(r.ledger) && !r.sealed; }});
+      if (seal.count() > 0)
+        columns.push_back({"`builtin`, a block sealed every " + seal_s + " s: all acknowledged s",
+                           [](const row& r) { return r.burst && !on_ethereum(r.ledger) && r.sealed; }});
+    } else {
+      columns.push_back({"`" + name + "`: on chain s", [l](const row& r) { return r.burst && r.ledger == l; }});
+    }
+  }
+  std::printf("\nAll ledgers of this invocation, one after another (ganache: a block every %u s). Seconds from the "
+              "devices' start until every request is answered with its log entry in the ledger:%s%s%s "
+              "Paper: seed 003, geth PoA with 5 s blocks, all requests answered.%s\n\n| transport | requests |",
+              g_block_time,
+              std::find(ledgers.begin(), ledgers.end(), ledger_kind::builtin) != ledgers.end() && !direct
+                  ? " `builtin`: all acknowledged, the entries handed to the built-in ledger without waiting for their "
+                    "block;"
+                  : "",
+              seal.count() > 0 && !direct
+                  ? " `builtin`, sealed: acknowledged only after storage's block holding the record's entry is sealed;"
+                  : "",
+              std::any_of(ledgers.begin(), ledgers.end(), on_ethereum)
+                  ? " Ethereum: all acknowledged and every rule-check entry's AuditLog transaction mined (`on chain s`)."
+                  : "",
+              repetitions > 1 ? " Median of the repetitions, their range in brackets." : "");
+  for (const auto& c : columns) std::printf(" %s |", c.title.c_str());
+  std::printf(" paper s |\n|---|---|");
+  for (std::size_t i = 0; i < columns.size(); ++i) std::printf("---|");
+  std::printf("---|\n");
+  const std::vector<transport> routes = direct ? std::vector<transport>{transport::fresh} : transports;
+  for (const auto how : routes)
+    for (const auto n : counts) {
+      std::printf("| %s | %zu |", direct ? "none (--direct)" : name_of(how), n);
+      for (const auto& c : columns) {
+        std::vector<double> v;
+        for (const auto& r : rows)
+          if (c.takes(r) && r.devices == n && (direct || r.how == how)) v.push_back(end_to_end(r));
+        std::sort(v.begin(), v.end());
+        if (v.empty()) std::printf(" – |");
+        else if (v.size() == 1) std::printf(" %.3f |", v[0]);
+        else std::printf(" %.3f (%.3f-%.3f) |", percentile(v, 0.5), v.front(), v.back());
+      }
+      std::printf(" %s |\n", paper_seconds(n));
+    }
 }
 
 // One gnuplot data block per fresh mode (devices, seconds, p50 s, p99 s), and the paper's figures.
-void write_plot(const fs::path& dir, const std::vector<row>& rows, const std::string& load_before) {
+void write_plot(const fs::path& dir, const std::vector<row>& rows, const std::string& load_before, bool with_ledger) {
   fs::create_directories(dir);
-  write_csv((dir / "collector_load.csv").string(), rows);
+  write_csv((dir / "collector_load.csv").string(), rows, with_ledger);
   std::vector<std::string> modes;
   for (const auto& r : rows)
     if (r.mode != "keepalive" && std::find(modes.begin(), modes.end(), r.mode) == modes.end()) modes.push_back(r.mode);
@@ -773,6 +949,8 @@ int main(int argc, char** argv) try {
   std::string csv, plot;
   bool direct = false;
   std::vector<transport> transports{transport::fresh};
+  std::vector<ledger_kind> ledgers{ledger_kind::builtin};
+  std::string ledger_arg = "builtin";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -787,7 +965,7 @@ int main(int argc, char** argv) try {
     else if (a == "--csv") csv = value();
     else if (a == "--plot") plot = value();
     else if (a == "--no-cache") g_cache = false;
-    else if (a == "--ledger") g_ledger = value();
+    else if (a == "--ledger") ledgers = parse_ledgers(ledger_arg = value());
     else if (a == "--block-time") g_block_time = static_cast<unsigned>(parse_list(value()).at(0));
     else if (a == "--eth-submitters") g_submitters = parse_list(value()).at(0);
     else if (a == "--direct") direct = true;
@@ -804,81 +982,65 @@ int main(int argc, char** argv) try {
     }
     else throw std::invalid_argument("unknown argument '" + a + "'");
   }
-  if (g_ledger != "builtin" && g_ledger != "ethereum" && g_ledger != "ethereum-batched")
-    throw std::invalid_argument("--ledger must be builtin, ethereum or ethereum-batched, got '" + g_ledger + "'");
-  if (direct && g_ledger == "builtin") throw std::invalid_argument("--direct needs --ledger ethereum or ethereum-batched");
+  const bool any_ethereum = std::any_of(ledgers.begin(), ledgers.end(), on_ethereum);
+  if (direct && !std::all_of(ledgers.begin(), ledgers.end(), on_ethereum))
+    throw std::invalid_argument(ledgers.size() == 1 ? std::string("--direct needs --ledger ethereum or ethereum-batched")
+                                                    : "--direct measures Ethereum ledgers alone, without services; "
+                                                      "--ledger '" + ledger_arg + "' lists builtin");
 #ifdef HEFL_HAVE_ETHEREUM
   eth_chain chain_owner;
   g_chain = &chain_owner;
-#endif
-  if (g_ledger != "builtin") {
-#ifdef HEFL_HAVE_ETHEREUM
-    start_chain();
+  if (any_ethereum) start_chain(ledgers);  // once, whatever the number of Ethereum ledgers
 #else
-    throw std::invalid_argument("--ledger " + g_ledger + ": built without hefl::ethereum (cpp-httplib)");
+  if (any_ethereum) throw std::invalid_argument("--ledger " + ledger_arg + ": built without hefl::ethereum (cpp-httplib)");
 #endif
-  }
+  const bool several = ledgers.size() > 1;
   const auto dir = fs::temp_directory_path() / ("hefl-collector-load-" + std::to_string(::getpid()));
   const auto load_before = load_average();
   std::printf("collector_load: load average before %s\n", load_before.c_str());
   std::vector<row> rows;
-  for (int rep = 0; rep < repetitions; ++rep) {
-    if (direct) {
-      for (const auto n : fresh) {
-        std::fprintf(stderr, "direct, %zu entries ...\n", n);
-        rows.push_back(run_direct(n));
+  for (int rep = 0; rep < repetitions; ++rep)
+    for (const auto ledger : ledgers) {
+      const std::string lname = name_of(ledger);
+      const auto where = [&](const std::string& run) { return dir / (several ? lname + "-" + run : run); };
+      if (direct) {
+        for (const auto n : fresh) {
+          std::fprintf(stderr, "%sdirect, %zu entries ...\n", several ? (lname + ": ").c_str() : "", n);
+          rows.push_back(run_direct(ledger, n));
+        }
+        continue;
       }
-      continue;
+      const auto bursts = [&](std::chrono::milliseconds s) {
+        for (const auto how : transports)
+          for (const auto n : fresh) {
+            std::fprintf(stderr, "%s%s, %zu devices%s ...\n", several ? (lname + ": ").c_str() : "", name_of(how), n,
+                         s.count() > 0 ? (", a block sealed every " + std::to_string(s.count() / 1000) + " s").c_str() : "");
+            const std::string run = std::string(s.count() > 0 ? "seal-" : "") + name_of(how) + "-" + std::to_string(n);
+            rows.push_back(run_fresh(ledger, n, where(run), s, how));
+            const auto& r = rows.back();
+            std::fprintf(stderr, "  %s %zu: %zu / %zu acknowledged in %.3f s, handshakes full / resumed %s, last entry %.3f s, "
+                         "on chain %.3f s, load %s\n", r.mode.c_str(), r.devices, r.stored, r.sent, r.seconds,
+                         r.handshakes().c_str(), r.last_entry_seconds, r.chain_seconds, load_average().c_str());
+          }
+      };
+      bursts({});
+      if (on_ethereum(ledger)) continue;  // the Ethereum ledgers: the fresh bursts only
+      std::fprintf(stderr, "%skeepalive, %zu devices x %zu records ...\n", several ? (lname + ": ").c_str() : "",
+                   keep_devices, keep_records);
+      rows.push_back(run_keepalive(keep_devices, keep_records, where("keepalive")));
+      if (seal.count() > 0) bursts(seal);
     }
-    for (const auto how : transports)
-      for (const auto n : fresh) {
-        std::fprintf(stderr, "%s, %zu devices ...\n", name_of(how), n);
-        rows.push_back(run_fresh(n, dir / (std::string(name_of(how)) + "-" + std::to_string(n)), {}, how));
-        const auto& r = rows.back();
-        std::fprintf(stderr, "  %s %zu: %zu / %zu acknowledged in %.3f s, handshakes full / resumed %s, last entry %.3f s, "
-                     "on chain %.3f s, load %s\n", r.mode.c_str(), r.devices, r.stored, r.sent, r.seconds,
-                     r.handshakes().c_str(), r.last_entry_seconds, r.chain_seconds, load_average().c_str());
-      }
-    if (g_ledger != "builtin") continue;  // the Ethereum ledgers: the fresh bursts only
-    std::fprintf(stderr, "keepalive, %zu devices x %zu records ...\n", keep_devices, keep_records);
-    rows.push_back(run_keepalive(keep_devices, keep_records, dir / "keepalive"));
-    if (seal.count() > 0) {
-      for (const auto n : fresh) {
-        std::fprintf(stderr, "fresh, %zu devices, a block sealed every %lld s ...\n", n,
-                     static_cast<long long>(seal.count() / 1000));
-        rows.push_back(run_fresh(n, dir / ("seal-" + std::to_string(n)), seal));
-      }
-    }
+  for (const auto ledger : ledgers) {
+    if (several) std::printf("\n%s:\n", name_of(ledger));
+    print_detail(rows, ledger);
   }
-  std::printf("\n| mode | devices | acknowledged / sent | seconds | p50 ms | p99 ms | records/s | commits | largest batch "
-              "| CPU s services | CPU ms / record services | CPU s devices | TLS handshakes full / resumed |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (const auto& r : rows)
-    std::printf("| %s | %zu | %zu / %zu | %.3f | %.1f | %.1f | %.0f | %llu | %zu | %.2f | %.2f | %.2f | %s |\n", r.mode.c_str(),
-                r.devices, r.stored, r.sent, r.seconds, r.p50, r.p99, r.per_second,
-                static_cast<unsigned long long>(r.commits), r.largest_batch, r.cpu_services,
-                r.stored ? 1000.0 * r.cpu_services / static_cast<double>(r.stored) : 0.0, r.cpu_devices,
-                r.handshakes().c_str());
-  if (g_ledger != "builtin") {
-    const auto paper = [](std::size_t n) { return n == 10 ? "5.72" : n == 100 ? "10.81" : n == 1000 ? "30.25" : "-"; };
-    std::printf("\nThe collector's log on Ethereum (ganache, a block every %u s); the paper (seed 003: geth PoA, 5 s "
-                "blocks) for the same burst (--direct: 'all acknowledged' = all submitted; TLS handshakes: the collector's "
-                "during the burst, full / resumed; last entry: when the last rule-check entry reached the ledger, after which "
-                "only ganache's block clock is waited for):\n\n| mode | requests | TLS handshakes full / resumed | acknowledged / sent "
-                "| all acknowledged s | last entry s | on chain s | Ethereum transactions | paper s |\n"
-                "|---|---|---|---|---|---|---|---|---|\n",
-                g_block_time);
-    for (const auto& r : rows)
-      std::printf("| %s | %zu | %s | %zu / %zu | %.3f | %.3f | %.3f | %llu | %s |\n", r.mode.c_str(), r.devices,
-                  r.handshakes().c_str(), r.stored, r.sent, r.seconds, r.last_entry_seconds, r.chain_seconds,
-                  static_cast<unsigned long long>(r.chain_txs), paper(r.devices));
-  }
+  if (several) print_combined(rows, ledgers, transports, fresh, seal, direct, repetitions);
   std::printf("load average after: %s\n", load_average().c_str());
   if (!csv.empty()) {
-    write_csv(csv, rows);
+    write_csv(csv, rows, several);
     std::printf("CSV written to %s\n", csv.c_str());
   }
-  if (!plot.empty()) write_plot(plot, rows, load_before);
+  if (!plot.empty()) write_plot(plot, rows, load_before, several);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "collector_load: %s\n", e.what());
