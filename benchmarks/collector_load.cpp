@@ -893,12 +893,20 @@ void print_combined(const std::vector<row>& rows, const std::vector<ledger_kind>
       std::printf("| %s | %zu |", direct ? "none (--direct)" : name_of(how), n);
       for (const auto& c : columns) {
         std::vector<double> v;
+        std::size_t short_runs = 0;  // runs where not every request was acknowledged: not "all answered"
         for (const auto& r : rows)
-          if (c.takes(r) && r.devices == n && (direct || r.how == how)) v.push_back(end_to_end(r));
+          if (c.takes(r) && r.devices == n && (direct || r.how == how)) {
+            v.push_back(end_to_end(r));
+            if (r.stored < r.sent) ++short_runs;
+          }
         std::sort(v.begin(), v.end());
         if (v.empty()) std::printf(" – |");
-        else if (v.size() == 1) std::printf(" %.3f |", v[0]);
-        else std::printf(" %.3f (%.3f-%.3f) |", percentile(v, 0.5), v.front(), v.back());
+        else {
+          if (v.size() == 1) std::printf(" %.3f", v[0]);
+          else std::printf(" %.3f (%.3f-%.3f)", percentile(v, 0.5), v.front(), v.back());
+          if (short_runs > 0) std::printf(", not all acknowledged in %zu of %zu runs", short_runs, v.size());
+          std::printf(" |");
+        }
       }
       std::printf(" %s |\n", paper_seconds(n));
     }
@@ -985,7 +993,7 @@ int main(int argc, char** argv) try {
   const bool any_ethereum = std::any_of(ledgers.begin(), ledgers.end(), on_ethereum);
   if (direct && !std::all_of(ledgers.begin(), ledgers.end(), on_ethereum))
     throw std::invalid_argument(ledgers.size() == 1 ? std::string("--direct needs --ledger ethereum or ethereum-batched")
-                                                    : "--direct measures Ethereum ledgers alone, without services; "
+                                                    : "--direct measures Ethereum ledgers alone, without services: "
                                                       "--ledger '" + ledger_arg + "' lists builtin");
 #ifdef HEFL_HAVE_ETHEREUM
   eth_chain chain_owner;
