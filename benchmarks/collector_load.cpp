@@ -868,21 +868,30 @@ void print_combined(const std::vector<row>& rows, const std::vector<ledger_kind>
       columns.push_back({"`" + name + "`: on chain s", [l](const row& r) { return r.burst && r.ledger == l; }});
     }
   }
-  std::printf("\nAll ledgers of this invocation, one after another (ganache: a block every %u s). Seconds from the "
-              "devices' start until every request is answered with its log entry in the ledger:%s%s%s "
-              "Paper: seed 003, geth PoA with 5 s blocks, all requests answered.%s\n\n| transport | requests |",
-              g_block_time,
-              std::find(ledgers.begin(), ledgers.end(), ledger_kind::builtin) != ledgers.end() && !direct
-                  ? " `builtin`: all acknowledged, the entries handed to the built-in ledger without waiting for their "
-                    "block;"
-                  : "",
-              seal.count() > 0 && !direct
-                  ? " `builtin`, sealed: acknowledged only after storage's block holding the record's entry is sealed;"
-                  : "",
-              std::any_of(ledgers.begin(), ledgers.end(), on_ethereum)
-                  ? " Ethereum: all acknowledged and every rule-check entry's AuditLog transaction mined (`on chain s`)."
-                  : "",
-              repetitions > 1 ? " Median of the repetitions, their range in brackets." : "");
+  const char* repeated = repetitions > 1 ? " Median of the repetitions, their range in brackets." : "";
+  if (direct) {
+    std::printf("\nAll ledgers of this invocation, one after another (ganache: a block every %u s), --direct: seconds "
+                "from the first submission until every entry's transaction is mined (the ledger alone, no services). "
+                "Paper: seed 003, geth PoA with 5 s blocks, all requests answered through its whole system.%s\n\n"
+                "| transport | requests |",
+                g_block_time, repeated);
+  } else {
+    const bool builtin = std::find(ledgers.begin(), ledgers.end(), ledger_kind::builtin) != ledgers.end();
+    std::printf("\nAll ledgers of this invocation, one after another (ganache: a block every %u s). Seconds from the "
+                "devices' start until every request is answered with its log entry in the ledger:%s%s%s "
+                "Paper: seed 003, geth PoA with 5 s blocks, all requests answered.%s\n\n| transport | requests |",
+                g_block_time,
+                builtin ? " `builtin`: all acknowledged, the entries handed to the built-in ledger without waiting for "
+                          "their block;"
+                        : "",
+                builtin && seal.count() > 0
+                    ? " `builtin`, sealed: acknowledged only after storage's block holding the record's entry is sealed;"
+                    : "",
+                std::any_of(ledgers.begin(), ledgers.end(), on_ethereum)
+                    ? " Ethereum: all acknowledged and every rule-check entry's AuditLog transaction mined (`on chain s`)."
+                    : "",
+                repeated);
+  }
   for (const auto& c : columns) std::printf(" %s |", c.title.c_str());
   std::printf(" paper s |\n|---|---|");
   for (std::size_t i = 0; i < columns.size(); ++i) std::printf("---|");
@@ -1043,7 +1052,7 @@ int main(int argc, char** argv) try {
     print_detail(rows, ledger);
   }
   if (several) print_combined(rows, ledgers, transports, fresh, seal, direct, repetitions);
-  std::printf("load average after: %s\n", load_average().c_str());
+  std::printf("%sload average after: %s\n", several ? "\n" : "", load_average().c_str());
   if (!csv.empty()) {
     write_csv(csv, rows, several);
     std::printf("CSV written to %s\n", csv.c_str());
