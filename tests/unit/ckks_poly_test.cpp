@@ -186,10 +186,10 @@ std::vector<double> centered_one_at_a_time(const rns_poly& a, const context& ctx
 }
 
 TEST_CASE("to_centered_doubles gives the one-coefficient-at-a-time Garner doubles bit for bit", "[ckks][poly]") {
-  // Chain primes of 50, 40, 40, 45, 40 and 50 bits: each pair (q_k, q_i) of the digit updates needs
+  // Chain primes of 40, 40, 50, 45, 40 and 50 bits: each pair (q_k, q_i) of the digit updates needs
   // no reduction (q_k <= q_i), one subtraction (q_k <= 2·q_i) or Barrett (q_k > 2·q_i). N = 4096:
   // four chunks of 1024 coefficients, on the threaded path when threads are available.
-  const parameters p(4096, {50, 40, 40, 45, 40, 50, 60}, 40, insecure);
+  const parameters p(4096, {40, 40, 50, 45, 40, 50, 60}, 40, insecure);
   const auto& ctx = p.context();
   rns_poly a(4096, p.max_level(), 0);
   std::mt19937_64 rng(33);
@@ -200,6 +200,31 @@ TEST_CASE("to_centered_doubles gives the one-coefficient-at-a-time Garner double
     // Edge residues in the first coefficients: 0, 1, q - 1, (q - 1)/2, (q + 1)/2.
     const u64 edges[] = {0, 1, q - 1, (q - 1) / 2, (q + 1) / 2};
     for (std::size_t j = 0; j < 5; ++j) a.limb(i)[j] = edges[j];
+  }
+  // Coefficients made from chosen Garner digits (v = d_0 + q_0·(d_1 + q_1·(d_2 + ...))): digits at
+  // the top of their range, d_k >= q_i for a larger q_k, which random residues almost never give.
+  const auto primes = ctx.primes();
+  const std::size_t limbs = a.limb_count();
+  for (std::size_t j = 5; j < 64; ++j) {
+    std::vector<u64> d(limbs);
+    for (std::size_t k = 0; k < limbs; ++k) {
+      const u64 spread = j % 3 == 0 ? 0 : rng() % 1024;
+      d[k] = j % 4 == 1 && k % 2 == 1 ? spread : primes[k] - 1 - spread;
+    }
+    for (std::size_t i = 0; i < limbs; ++i) {
+      const modulus q(primes[i]);
+      u64 r = q.reduce(d[limbs - 1]);
+      for (std::size_t k = limbs - 1; k-- > 0;) r = q.reduce(static_cast<u128>(r) * primes[k] + d[k]);
+      a.limb(i)[j] = r;
+    }
+  }
+  // q_0 - 1 >= q_1 with residue 0 mod q_1: digit_1's update subtracts a digit_0 that must be reduced
+  // by one subtraction first (q_1 < q_0 <= 2·q_1), else the difference wraps.
+  REQUIRE(primes[1] < primes[0]);
+  REQUIRE(primes[0] <= 2 * primes[1]);
+  for (std::size_t j = 64; j < 80; ++j) {
+    a.limb(0)[j] = primes[0] - 1 - (j - 64);
+    for (std::size_t i = 1; i < limbs; ++i) a.limb(i)[j] = (j - 64) % 3;
   }
   std::vector<double> out(4096);
   for (;;) {
