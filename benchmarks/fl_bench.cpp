@@ -19,7 +19,9 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 namespace {
 
@@ -90,9 +92,11 @@ hefl::he::ckks::parameters fhe_parameters(int which) {
 // The Galois keys of parameter set `which`, exactly those its benchmarks rotate by
 // (fl::rotation_steps_for_layout for 1000 samples x 5 features): the packed layout's (every power of
 // two below its period, 8192 slots here) for the packed epochs, sum_slots' for the unpacked one
-// (sets 1 and 2). Relinearization as by default.
+// (sets 1 and 2). Relinearization as by default. With HEFL_FL_BENCH_ALL_ROTATIONS=1 in the
+// environment, the default key set instead (sum_slots' steps and every ±2^i), for comparison.
 hefl::he::ckks_backend_options fhe_options(int which, std::size_t slots) {
   using hefl::fl::encrypted_layout;
+  if (const char* all = std::getenv("HEFL_FL_BENCH_ALL_ROTATIONS"); all != nullptr && std::string(all) == "1") return {};
   hefl::he::rotation_key_set keys;
   if (which != 2) keys.merge(hefl::fl::rotation_steps_for_layout(encrypted_layout::packed, slots, 1000, 5));
   if (which == 1 || which == 2) keys.merge(hefl::fl::rotation_steps_for_layout(encrypted_layout::columns, slots, 1000, 5));
