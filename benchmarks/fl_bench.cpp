@@ -19,7 +19,9 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 namespace {
 
@@ -75,8 +77,8 @@ BENCHMARK_TEMPLATE(bm_aggregate, hefl::aggregate::krum)->Arg(6)->Arg(10000);
 // FL-FHE-model chain of the unpacked epoch; and fl::ckks_packed_model_parameters(4) (N = 16384,
 // {60, 55 x 4 | 58, 58}, scale 2^55), the FL-FHE-model chain of the packed epoch; 4 and 5: the
 // same two chains with one special prime (special_primes{1}, the layout before hybrid key switching),
-// for comparison. Every epoch benchmark reports the bytes of the key holder's evaluation_keys() as
-// the counter eval_key_bytes. Made once and never destroyed: Botan's allocator must outlive the RNG, and a
+// for comparison. Every epoch benchmark reports the bytes of the key holder's evaluation_keys()
+// (relinearization and the Galois keys of fhe_options) as the counter eval_key_bytes. Made once and never destroyed: Botan's allocator must outlive the RNG, and a
 // leak at exit is harmless here. The key holder keeps its default budget of flooded values (16384),
 // so the data epoch runs a fixed 40 iterations per repetition (6 values each).
 hefl::he::ckks::parameters fhe_parameters(int which) {
@@ -87,8 +89,25 @@ hefl::he::ckks::parameters fhe_parameters(int which) {
   if (which == 4) return hefl::fl::ckks_encrypted_data_parameters(4, hefl::he::ckks::special_primes{1});
   return hefl::fl::ckks_packed_model_parameters(4, hefl::he::ckks::special_primes{1});
 }
+// The Galois keys of parameter set `which`, exactly those its benchmarks rotate by
+// (fl::rotation_steps_for_layout for 1000 samples x 5 features): the packed layout's (every power of
+// two below its period, 8192 slots here) for the packed epochs, sum_slots' for the unpacked one
+// (sets 1 and 2). Relinearization as by default. With HEFL_FL_BENCH_ALL_ROTATIONS=1 in the
+// environment, the default key set instead (sum_slots' steps and every ±2^i), for comparison.
+hefl::he::ckks_backend_options fhe_options(int which, std::size_t slots) {
+  using hefl::fl::encrypted_layout;
+  if (const char* all = std::getenv("HEFL_FL_BENCH_ALL_ROTATIONS"); all != nullptr && std::string(all) == "1") return {};
+  hefl::he::rotation_key_set keys;
+  if (which != 2) keys.merge(hefl::fl::rotation_steps_for_layout(encrypted_layout::packed, slots, 1000, 5));
+  if (which == 1 || which == 2) keys.merge(hefl::fl::rotation_steps_for_layout(encrypted_layout::columns, slots, 1000, 5));
+  hefl::he::ckks_backend_options o;
+  o.exact_rotations = std::move(keys);
+  return o;
+}
 struct fhe_env {
-  explicit fhe_env(int which) : backend(fhe_parameters(which), rng) {}
+  explicit fhe_env(int which) : fhe_env(fhe_parameters(which), which) {}
+  fhe_env(const hefl::he::ckks::parameters& params, int which)
+      : backend(params, rng, fhe_options(which, params.slot_count())) {}
   hefl::crypto::system_random rng;
   hefl::he::ckks_backend backend;
   hefl::data::train_test data = hefl::data::paper_random(1000, 5, 7);

@@ -755,7 +755,10 @@ int main(int argc, char** argv) try {
   he::ckks_backend_options key_options;
   key_options.flooding.computed_published_values =
       fl::published_computed_values<fl::encrypted_data_training>(cfg, clients.front().features());
-  he::ckks_backend ckks(fl::ckks_encrypted_data_parameters(fl::encrypted_gradient_depth(sigma)), csprng, key_options);
+  const auto params = fl::ckks_encrypted_data_parameters(fl::encrypted_gradient_depth(sigma));
+  // Only the Galois keys the clients' epochs use (their layouts' rotations), not every ±2^i.
+  key_options.exact_rotations = fl::rotation_steps_for<fl::encrypted_data_training>(params.slot_count(), clients);
+  he::ckks_backend ckks(params, csprng, key_options);
   std::printf("  CKKS keys (N = %zu, 128-bit secure) made in %.1f s\n", ckks.params().poly_degree(), seconds_since(key_start));
   const auto fhe_start = std::chrono::steady_clock::now();
   const auto h_fhe = fl::encrypted_data_trainer<he::ckks_backend>(ckks, cfg, sigma)

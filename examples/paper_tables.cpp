@@ -197,14 +197,29 @@ struct fhe_holder {
   // `published`: how many computed values the key holder will publish in this run, its flooding's τ
   // (ckks_flooding_options::computed_published_values): σ grows with sqrt(τ), so a key sized to its
   // run floods no more than it must, and refuses anything beyond.
-  fhe_holder(hefl::he::ckks::parameters params, bool any_rotation, double published)
-      : backend(std::move(params), rng, options(any_rotation, published)) {}
-  static hefl::he::ckks_backend_options options(bool any_rotation, double published) {
-    hefl::he::ckks_backend_options o{true, true, any_rotation, {}, {}};
+  // `rotations`: exactly the Galois keys the runs use (fl::rotation_steps_for), not every ±2^i.
+  fhe_holder(hefl::he::ckks::parameters params, hefl::he::rotation_key_set rotations, double published)
+      : backend(std::move(params), rng, options(std::move(rotations), published)) {}
+  static hefl::he::ckks_backend_options options(hefl::he::rotation_key_set rotations, double published) {
+    hefl::he::ckks_backend_options o;
+    o.exact_rotations = std::move(rotations);
     o.flooding.computed_published_values = std::max(1.0, published);
     return o;
   }
 };
+
+// The rotations the runs of one encrypted mode perform over every configuration, on `slots` slots:
+// fl::rotation_steps_for of each configuration's clients, partitioned as the trainer partitions them.
+template <class Compute>
+hefl::he::rotation_key_set rotations_used(std::size_t slots, const options& o) {
+  hefl::he::rotation_key_set keys;
+  for (std::size_t m : o.samples)
+    for (std::size_t n : o.features) {
+      const auto data = hefl::data::paper_random(m, n, o.seed + 1000003 * m + n);
+      keys.merge(hefl::fl::rotation_steps_for<Compute>(slots, hefl::data::partition_iid(data.train, o.clients, o.seed)));
+    }
+  return keys;
+}
 
 // The computed values a run of `method` publishes over every configuration (fl::published_computed_values:
 // FL-FHE the n + 1 gradient sums of every client's every local epoch, FL-FHE-model the n + 1
@@ -375,12 +390,14 @@ int main(int argc, char** argv) try {
   // docs/threat-model.md, docs/results.md.
   std::unique_ptr<fhe_holder> fhe, fhe_model;
   const int levels = hefl::fl::encrypted_gradient_depth(sigma);
-  const auto make = [&](const char* method, auto parameters, bool any_rotation, std::unique_ptr<fhe_holder>& into) {
+  const auto make = [&](const char* method, auto parameters, auto compute, std::unique_ptr<fhe_holder>& into) {
     if (!wants(method)) return true;
     std::cerr << "generating the CKKS keys for " << method << " (" << levels << " levels for " << sigma.name()
               << ") ..." << std::flush;
     try {
-      into = std::make_unique<fhe_holder>(parameters(levels), any_rotation, published_values(method, o));
+      auto params = parameters(levels);
+      auto rotations = rotations_used<decltype(compute)>(params.slot_count(), o);
+      into = std::make_unique<fhe_holder>(std::move(params), std::move(rotations), published_values(method, o));
     } catch (const hefl::error& e) {
       std::cerr << "\npaper_tables: no 128-bit secure chain for " << sigma.name() << " (" << levels
                 << " levels): " << e.what() << "\n";
@@ -389,10 +406,10 @@ int main(int argc, char** argv) try {
     std::cerr << " done (" << static_cast<int>(elapsed()) << " s)\n";
     return true;
   };
-  // Both modes run packed (fl/packed_model_epoch.hpp): their rotations are by powers of two, which the
-  // sum_slots keys include, so neither needs the ±2^i keys of any_rotation.
-  if (!make("FL-FHE", hefl::fl::ckks_encrypted_data_parameters, false, fhe) ||
-      !make("FL-FHE-model", hefl::fl::ckks_packed_model_parameters, false, fhe_model))
+  // Each key set holds only the rotations its mode's runs perform (fl::rotation_steps_for): the packed
+  // layout's powers of two below its period, and sum_slots' keys where a client does not pack.
+  if (!make("FL-FHE", hefl::fl::ckks_encrypted_data_parameters, hefl::fl::encrypted_data_training{}, fhe) ||
+      !make("FL-FHE-model", hefl::fl::ckks_packed_model_parameters, hefl::fl::encrypted_model_training{}, fhe_model))
     return 1;
   const double setup_seconds = elapsed();
   const std::size_t runs = o.samples.size() * o.features.size() * o.methods.size();

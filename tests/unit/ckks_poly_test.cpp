@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -152,6 +153,88 @@ TEST_CASE("doubles beyond 2^63 convert exactly and compose back at many limbs", 
   CHECK_THROWS_AS(from_signed(std::span<const double>(coeffs).first(31), 3, false, ctx), hefl::invalid_argument);
   coeffs[7] = 0;
   CHECK_THROWS_AS(from_signed(coeffs, 4, false, ctx), hefl::invalid_argument);
+}
+
+// to_centered_doubles before session 10: Garner's digits one coefficient at a time, each digit
+// reduced by Barrett and subtracted with sub_mod. The chunked version must give the same doubles.
+std::vector<double> centered_one_at_a_time(const rns_poly& a, const context& ctx) {
+  const std::size_t limbs = a.level() + 1;
+  const auto primes = ctx.primes();
+  std::vector<double> out(a.degree());
+  std::vector<u64> digits(limbs);
+  std::vector<double> balanced(limbs);
+  for (std::size_t j = 0; j < a.degree(); ++j) {
+    for (std::size_t i = 0; i < limbs; ++i) {
+      const modulus& q = ctx.ntt(i).mod();
+      u64 t = a.limb(i)[j];
+      for (std::size_t k = 0; k < i; ++k)
+        t = mul_shoup(sub_mod(t, q.reduce(digits[k]), q.value()), ctx.inverse(k, i), ctx.inverse_shoup(k, i),
+                      q.value());
+      digits[i] = t;
+    }
+    u64 carry = 0;
+    for (std::size_t i = 0; i < limbs; ++i) {
+      const u64 d = digits[i] + carry;
+      balanced[i] = d > (primes[i] - 1) / 2 ? -static_cast<double>(primes[i] - d) : static_cast<double>(d);
+      carry = d > (primes[i] - 1) / 2 ? 1 : 0;
+    }
+    double value = balanced[limbs - 1];
+    for (std::size_t i = limbs - 1; i-- > 0;) value = value * static_cast<double>(primes[i]) + balanced[i];
+    out[j] = value;
+  }
+  return out;
+}
+
+TEST_CASE("to_centered_doubles gives the one-coefficient-at-a-time Garner doubles bit for bit", "[ckks][poly]") {
+  // Chain primes of 40, 40, 50, 45, 40 and 50 bits: each pair (q_k, q_i) of the digit updates needs
+  // no reduction (q_k <= q_i), one subtraction (q_k <= 2·q_i) or Barrett (q_k > 2·q_i). N = 4096:
+  // four chunks of 1024 coefficients, on the threaded path when threads are available.
+  const parameters p(4096, {40, 40, 50, 45, 40, 50, 60}, 40, insecure);
+  const auto& ctx = p.context();
+  rns_poly a(4096, p.max_level(), 0);
+  std::mt19937_64 rng(33);
+  for (std::size_t i = 0; i < a.limb_count(); ++i) {
+    const u64 q = ctx.primes()[i];
+    std::uniform_int_distribution<u64> uniform(0, q - 1);
+    for (std::size_t j = 0; j < 4096; ++j) a.limb(i)[j] = uniform(rng);
+    // Edge residues in the first coefficients: 0, 1, q - 1, (q - 1)/2, (q + 1)/2.
+    const u64 edges[] = {0, 1, q - 1, (q - 1) / 2, (q + 1) / 2};
+    for (std::size_t j = 0; j < 5; ++j) a.limb(i)[j] = edges[j];
+  }
+  // Coefficients made from chosen Garner digits (v = d_0 + q_0·(d_1 + q_1·(d_2 + ...))): digits at
+  // the top of their range, d_k >= q_i for a larger q_k, which random residues almost never give.
+  const auto primes = ctx.primes();
+  const std::size_t limbs = a.limb_count();
+  for (std::size_t j = 5; j < 64; ++j) {
+    std::vector<u64> d(limbs);
+    for (std::size_t k = 0; k < limbs; ++k) {
+      const u64 spread = j % 3 == 0 ? 0 : rng() % 1024;
+      d[k] = j % 4 == 1 && k % 2 == 1 ? spread : primes[k] - 1 - spread;
+    }
+    for (std::size_t i = 0; i < limbs; ++i) {
+      const modulus q(primes[i]);
+      u64 r = q.reduce(d[limbs - 1]);
+      for (std::size_t k = limbs - 1; k-- > 0;) r = q.reduce(static_cast<u128>(r) * primes[k] + d[k]);
+      a.limb(i)[j] = r;
+    }
+  }
+  // q_0 - 1 >= q_1 with residue 0 mod q_1: digit_1's update subtracts a digit_0 that must be reduced
+  // by one subtraction first (q_1 < q_0 <= 2·q_1), else the difference wraps.
+  REQUIRE(primes[1] < primes[0]);
+  REQUIRE(primes[0] <= 2 * primes[1]);
+  for (std::size_t j = 64; j < 80; ++j) {
+    a.limb(0)[j] = primes[0] - 1 - (j - 64);
+    for (std::size_t i = 1; i < limbs; ++i) a.limb(i)[j] = (j - 64) % 3;
+  }
+  std::vector<double> out(4096);
+  for (;;) {
+    CAPTURE(a.level());
+    to_centered_doubles(a, out, ctx);
+    const std::vector<double> expected = centered_one_at_a_time(a, ctx);
+    REQUIRE(std::memcmp(out.data(), expected.data(), out.size() * sizeof(double)) == 0);
+    if (a.level() == 0) break;
+    a.drop_last_limb();
+  }
 }
 
 TEST_CASE("add, sub, negate, scalar and NTT products agree with integer arithmetic", "[ckks][poly]") {

@@ -191,12 +191,27 @@ template <class B, class Sigmoid>
 /// The block size encrypted_gradient_packed uses for @p samples samples and @p features features:
 /// the smallest power of two >= samples, or 0 when the features+1 blocks do not fit in the slots
 /// (or the slot count is not a power of two), in which case use encrypted_gradient.
-template <class B>
-[[nodiscard]] std::size_t packed_gradient_block(const B& backend, std::size_t samples, std::size_t features) {
-  const auto slots = static_cast<std::size_t>(backend.slot_count());
+/// packed_gradient_block for a backend with @p slots slots.
+[[nodiscard]] inline std::size_t packed_gradient_block_for_slots(std::size_t slots, std::size_t samples,
+                                                                 std::size_t features) {
   if (samples == 0 || slots == 0 || (slots & (slots - 1)) != 0) return 0;
   const std::size_t block = std::bit_ceil(samples);
   return block <= slots / (features + 1) ? block : 0;
+}
+
+template <class B>
+[[nodiscard]] std::size_t packed_gradient_block(const B& backend, std::size_t samples, std::size_t features) {
+  return packed_gradient_block_for_slots(static_cast<std::size_t>(backend.slot_count()), samples, features);
+}
+
+/// The steps encrypted_gradient_packed rotates by with @p features features and @p block: −j·block
+/// for j = 1..features (each product into its block) and 1, 2, ..., block/2 (the window sum),
+/// in increasing order.
+[[nodiscard]] inline std::vector<long long> packed_gradient_rotation_steps(std::size_t features, std::size_t block) {
+  std::vector<long long> steps;
+  for (std::size_t j = features; j >= 1; --j) steps.push_back(-static_cast<long long>(j * block));
+  for (std::size_t step = 1; step < block; step *= 2) steps.push_back(static_cast<long long>(step));
+  return steps;
 }
 
 /// encrypted_gradient with the n+1 sums packed into ONE ciphertext: sum j (j < features: Σ_i e_i·x_ij;

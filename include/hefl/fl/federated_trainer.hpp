@@ -24,6 +24,7 @@
 #include <hefl/fl/packed_model_epoch.hpp>
 #include <hefl/fl/metrics.hpp>
 #include <hefl/fl/policies.hpp>
+#include <hefl/fl/rotation_steps.hpp>
 #include <hefl/he/backend.hpp>
 #include <hefl/model/logistic_regression.hpp>
 
@@ -245,8 +246,10 @@ public:
   /// @param on_round optional; called after every round with its round_metrics; may return void or
   ///        round_decision.
   /// @throws hefl::invalid_argument if clients.size() != config().clients, every client is empty,
-  ///         the test set is empty, the parameters do not fit in the backend's slots, or a client's
-  ///         data do not fit (encrypted training); whatever the rule's check_clients, the backend
+  ///         the test set is empty, the parameters do not fit in the backend's slots, a client's
+  ///         data do not fit (encrypted training), or the server's keys (he::has_rotation_key_query)
+  ///         miss a rotation some client's encrypted epochs perform (the message names the step and
+  ///         the client; checked before any work: fl::rotation_steps_for lists them); whatever the rule's check_clients, the backend
   ///         and local training throw (hefl::depth_exhausted before any work if the backend's levels
   ///         are too few for encrypted training).
   template <class Callback = std::nullptr_t>
@@ -272,6 +275,9 @@ public:
                                " parameters do not fit in " + std::to_string(client.slot_count()) + " slots");
     }
     const auto interval = sigmoid_interval(m_sigmoid);
+
+    if constexpr (encrypted_compute && he::has_rotate<server_t> && he::has_rotation_key_query<server_t>)
+      check_rotation_keys(server, clients);
 
     std::vector<std::optional<encrypted_data_t>> encrypted(clients.size());
     std::vector<std::optional<packed_data_t>> packed(clients.size());
@@ -436,6 +442,29 @@ private:
     }
     m.seconds_local_training += detail::seconds_since(t);
     return local.parameters();
+  }
+
+  // Refuses, before any work, a server whose keys miss a rotation some client's epochs perform
+  // (fl::rotation_steps_for lists them; the layouts are the ones fit() picks).
+  void check_rotation_keys(const server_t& server, const std::vector<data::dataset>& clients) const {
+    const auto slots = static_cast<std::size_t>(server.slot_count());
+    for (std::size_t k = 0; k < clients.size(); ++k) {
+      if (clients[k].empty()) continue;
+      const std::size_t m = clients[k].size(), n = clients[k].features();
+      const encrypted_layout layout = encrypted_layout_for<Compute>(slots, m, n, threshold_keys);
+      const he::rotation_key_set keys = rotation_steps_for_layout(layout, slots, m, n);
+      const auto where = [&] {
+        return "client " + std::to_string(k) + "'s epochs (" + layout_name(layout) + " layout, " + std::to_string(m) +
+               " samples, " + std::to_string(n) + " features) use; generate the keys of fl::rotation_steps_for "
+               "(he::ckks_backend_options::exact_rotations) or the default set";
+      };
+      for (const long long step : keys.steps)
+        if (!server.can_rotate(step))
+          throw invalid_argument("federated_trainer::fit: the server has no rotation key for step " +
+                                 std::to_string(step) + ", which " + where());
+      if (keys.sum_slots && !server.can_sum_slots())
+        throw invalid_argument("federated_trainer::fit: the server has no keys for sum_slots, which " + where());
+    }
   }
 
   // Encrypted data, public weights: the compute party computes the gradient sums, the key holder

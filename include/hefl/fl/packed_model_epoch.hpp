@@ -73,12 +73,29 @@ struct model_packing {
 /// it does not fit (the period groups·block exceeds the slots, or the slot count is not a power of
 /// two): then use encrypted_model_epoch_unit.
 template <class B>
-[[nodiscard]] std::optional<model_packing> pack_model(const B& backend, std::size_t samples, std::size_t features) {
-  const auto slots = static_cast<std::size_t>(backend.slot_count());
+[[nodiscard]] std::optional<model_packing> pack_model(const B& backend, std::size_t samples, std::size_t features);
+
+/// pack_model for a backend with @p slots slots (what a key holder knows before any backend exists).
+[[nodiscard]] inline std::optional<model_packing> pack_model_for_slots(std::size_t slots, std::size_t samples,
+                                                                       std::size_t features) {
   if (samples == 0 || features == 0 || slots == 0 || (slots & (slots - 1)) != 0) return std::nullopt;
   const std::size_t block = std::bit_ceil(samples), groups = std::bit_ceil(features + 1);
   if (block > slots || groups > slots / block) return std::nullopt;
   return model_packing{samples, features, block, groups, slots};
+}
+
+template <class B>
+[[nodiscard]] std::optional<model_packing> pack_model(const B& backend, std::size_t samples, std::size_t features) {
+  return pack_model_for_slots(static_cast<std::size_t>(backend.slot_count()), samples, features);
+}
+
+/// The steps packed_model_epoch and packed_gradient rotate by on @p packing: block, 2·block, ...,
+/// period/2 (adding the blocks together) and 1, 2, ..., block/2 (summing within a block), that is
+/// every power of two below the period, all to the left.
+[[nodiscard]] inline std::vector<long long> packed_epoch_rotation_steps(const model_packing& packing) {
+  std::vector<long long> steps;
+  for (std::size_t step = 1; step < packing.period(); step *= 2) steps.push_back(static_cast<long long>(step));
+  return steps;
 }
 
 /// A client's training set in the packed layout: one ciphertext for the features and the bias column,

@@ -7,6 +7,7 @@
 
 #include <hefl/core/error.hpp>
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -75,6 +76,38 @@ concept has_rotate = requires(const B& b, const typename B::ciphertext_type& c, 
 template <class B>
 concept has_native_sum_slots = requires(const B& b, const typename B::ciphertext_type& c) {
   { b.sum_slots(c) } -> std::same_as<typename B::ciphertext_type>;
+};
+
+/// Which rotations a computation performs, so that a key holder can generate exactly their keys
+/// (fl::rotation_steps_for lists them for the trainer's encrypted epochs; he::ckks_backend_options::
+/// exact_rotations and plain_backend::set_rotation_keys take it).
+struct rotation_key_set {
+  /// The steps passed to `rotate` (negative: right), each once, in increasing order.
+  std::vector<long long> steps;
+  /// Whether the computation calls he::sum_slots: the backend's own keys for it (CKKS:
+  /// ckks::evaluator::sum_slots_steps), or for a backend without a native sum_slots the rotations
+  /// 1, 2, ..., slots/2 of he::sum_slots' fallback.
+  bool sum_slots = false;
+
+  /// Adds @p step to steps unless it is there already, keeping them sorted.
+  void add_step(long long step) {
+    const auto at = std::lower_bound(steps.begin(), steps.end(), step);
+    if (at == steps.end() || *at != step) steps.insert(at, step);
+  }
+  /// This set and @p other together.
+  void merge(const rotation_key_set& other) {
+    for (const long long s : other.steps) add_step(s);
+    sum_slots = sum_slots || other.sum_slots;
+  }
+  friend bool operator==(const rotation_key_set&, const rotation_key_set&) = default;
+};
+
+/// Optional capability: the compute party says whether its keys cover a rotation (`can_rotate(steps)`)
+/// and he::sum_slots (`can_sum_slots()`), so a computation can refuse a missing key before any work.
+template <class S>
+concept has_rotation_key_query = requires(const S& s, long long steps) {
+  { s.can_rotate(steps) } -> std::convertible_to<bool>;
+  { s.can_sum_slots() } -> std::convertible_to<bool>;
 };
 
 /// Every slot of the result holds the sum of all slots of @p c: the backend's own sum_slots if it has

@@ -103,6 +103,14 @@ struct ckks_backend_options {
   std::vector<long long> extra_rotation_steps;
   /// How decryptions for another party are flooded.
   ckks_flooding_options flooding{};
+  /// When set (and rotations is true), the Galois keys are exactly these: a key for each listed step,
+  /// ckks::evaluator::sum_slots_steps if it asks for sum_slots, and extra_rotation_steps; no ±2^i
+  /// whatever any_rotation says. fl::rotation_steps_for lists what the trainer's encrypted epochs use
+  /// (the FL-FHE-model epoch at N = 16384 needs half the default set). A step left out is refused
+  /// when used, naming it (or composed from signed powers of two that are listed), and the trainer
+  /// refuses before any work when its epochs need a key that is missing. Steps that are multiples
+  /// of the slot count need no key and are skipped.
+  std::optional<rotation_key_set> exact_rotations;
 };
 
 /// log2 of the scale he::ckks_client::encrypt_update encodes model updates at: 2^100, or less when
@@ -289,13 +297,25 @@ public:
     std::vector<std::vector<std::uint8_t>> blobs{ckks::save(m_params)};
     blobs.push_back(options.relinearization ? ckks::save(m_params, m_keygen.create_relin_keys())
                                             : std::vector<std::uint8_t>{});
+    if (options.exact_rotations && !options.rotations)
+      throw invalid_argument("ckks_key_holder: exact_rotations is set but rotations is false; set rotations to "
+                             "generate the listed keys, or leave exact_rotations empty");
     if (options.rotations) {
-      std::vector<long long> steps = ckks::evaluator::sum_slots_steps(m_params.slot_count());
       const auto slots = static_cast<long long>(m_params.slot_count());
-      for (long long s = 1; options.any_rotation && s < slots; s *= 2)
-        for (const long long t : {s, -s}) add_unique(steps, t);
+      std::vector<long long> steps;
+      if (options.exact_rotations) {
+        if (options.exact_rotations->sum_slots) steps = ckks::evaluator::sum_slots_steps(m_params.slot_count());
+        for (const long long t : options.exact_rotations->steps)
+          if (t % slots != 0) add_unique(steps, t);
+      } else {
+        steps = ckks::evaluator::sum_slots_steps(m_params.slot_count());
+        for (long long s = 1; options.any_rotation && s < slots; s *= 2)
+          for (const long long t : {s, -s}) add_unique(steps, t);
+      }
       for (const long long t : options.extra_rotation_steps) add_unique(steps, t);
-      blobs.push_back(ckks::save(m_params, m_keygen.create_galois_keys(steps)));
+      // An exact set may ask for nothing (an epoch without rotations): then no Galois keys at all.
+      if (steps.empty()) blobs.emplace_back();
+      else blobs.push_back(ckks::save(m_params, m_keygen.create_galois_keys(steps)));
     } else {
       blobs.emplace_back();
     }
@@ -665,15 +685,21 @@ public:
     return m_evaluator.multiply_relin_rescale(a, b, *m_relin);
   }
   /// Slots rotated left by @p steps (negative: right).
-  /// @throws hefl::invalid_argument if the key holder generated no rotation keys.
+  /// @throws hefl::invalid_argument if the key holder generated no rotation keys, or neither the
+  ///         step's key nor keys composing it (the message names the step).
   [[nodiscard]] ciphertext_type rotate(const ciphertext_type& a, int steps) const {
     return m_evaluator.rotate(a, steps, galois("rotate"));
   }
   /// Every slot receives the sum of all slots (hoisted radix-4 rounds, see ckks::evaluator::sum_slots).
-  /// @throws hefl::invalid_argument if the key holder generated no rotation keys.
+  /// @throws hefl::invalid_argument if the key holder generated no rotation keys, or not those of
+  ///         ckks::evaluator::sum_slots_steps (the message names the missing step).
   [[nodiscard]] ciphertext_type sum_slots(const ciphertext_type& a) const {
     return m_evaluator.sum_slots(a, galois("sum_slots"));
   }
+  /// Whether rotate(a, @p steps) finds its keys (the step's own, or signed powers of two composing it).
+  [[nodiscard]] bool can_rotate(long long steps) const { return m_galois && m_evaluator.can_rotate(steps, *m_galois); }
+  /// Whether sum_slots finds its keys.
+  [[nodiscard]] bool can_sum_slots() const { return m_galois && m_evaluator.can_sum_slots(*m_galois); }
 
   /// The versioned binary form of @p c (see docs/ckks.md).
   [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return ckks::save(m_params, c); }
@@ -693,7 +719,8 @@ private:
   const ckks::galois_keys& galois(const char* op) const {
     if (!m_galois)
       throw invalid_argument(std::string("ckks_server::") + op +
-                             ": no rotation keys (ckks_backend_options::rotations = false)");
+                             ": no rotation keys (ckks_backend_options::rotations = false, or exact_rotations "
+                             "lists none)");
     return *m_galois;
   }
 
@@ -769,6 +796,8 @@ public:
   }
   [[nodiscard]] ciphertext_type rotate(const ciphertext_type& a, int steps) const { return m_server.rotate(a, steps); }
   [[nodiscard]] ciphertext_type sum_slots(const ciphertext_type& a) const { return m_server.sum_slots(a); }
+  [[nodiscard]] bool can_rotate(long long steps) const { return m_server.can_rotate(steps); }
+  [[nodiscard]] bool can_sum_slots() const { return m_server.can_sum_slots(); }
 
   [[nodiscard]] std::vector<std::uint8_t> serialize(const ciphertext_type& c) const { return m_server.serialize(c); }
   [[nodiscard]] ciphertext_type deserialize(std::span<const std::uint8_t> bytes) const {
@@ -782,6 +811,7 @@ private:
 };
 
 static_assert(arithmetic_backend<ckks_backend> && has_roles<ckks_backend> && has_native_sum_slots<ckks_backend>);
+static_assert(has_rotation_key_query<ckks_server> && has_rotation_key_query<ckks_backend>);
 namespace detail {
 template <class S>
 concept can_decrypt = requires(const S& s, const typename S::ciphertext_type& c) { s.decrypt(c); };

@@ -13,8 +13,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hefl::he {
@@ -114,8 +116,28 @@ public:
     for (std::size_t i = 0; i < r.slots.size(); ++i) r.slots[i] *= b.slots[i];
     return r;
   }
+  /// From now on, rotate() and sum_slots() accept only what @p keys lists, as a CKKS server with
+  /// exactly those Galois keys would (stricter: a step is never composed from others), so a key set
+  /// missing a step shows here, before any key is generated. Unrestricted until called.
+  void set_rotation_keys(rotation_key_set keys) {
+    for (long long& s : keys.steps) s = normalized(s);
+    m_rotation_keys = std::move(keys);
+  }
+  /// Whether rotate(c, steps) is allowed: always, unless set_rotation_keys restricted it.
+  [[nodiscard]] bool can_rotate(long long steps) const {
+    const long long k = normalized(steps);
+    return !m_rotation_keys || k == 0 ||
+           std::find(m_rotation_keys->steps.begin(), m_rotation_keys->steps.end(), k) != m_rotation_keys->steps.end();
+  }
+  /// Whether sum_slots is allowed: always, unless set_rotation_keys restricted it without sum_slots.
+  [[nodiscard]] bool can_sum_slots() const { return !m_rotation_keys || m_rotation_keys->sum_slots; }
+
   /// Cyclic left rotation by @p steps (negative rotates right), as CKKS rotations do.
+  /// @throws hefl::invalid_argument if set_rotation_keys left no key for the step (the message names it).
   [[nodiscard]] plain_ciphertext rotate(const plain_ciphertext& a, int steps) const {
+    if (!can_rotate(steps))
+      throw invalid_argument("plain_backend::rotate: no rotation key for step " + std::to_string(steps) +
+                             " (set_rotation_keys lists " + std::to_string(m_rotation_keys->steps.size()) + " steps)");
     plain_ciphertext r{std::vector<double>(a.slots.size()), a.level};
     const auto n = static_cast<long long>(a.slots.size());
     const long long k = ((steps % n) + n) % n;
@@ -123,7 +145,10 @@ public:
     return r;
   }
   /// Every slot receives the sum of all slots (what log2(slots) rotations and additions give in CKKS).
+  /// @throws hefl::invalid_argument if set_rotation_keys was given a set without sum_slots.
   [[nodiscard]] plain_ciphertext sum_slots(const plain_ciphertext& a) const {
+    if (!can_sum_slots())
+      throw invalid_argument("plain_backend::sum_slots: the rotation keys (set_rotation_keys) do not include sum_slots");
     double total = 0.0;
     for (double v : a.slots) total += v;
     return plain_ciphertext{std::vector<double>(a.slots.size(), total), a.level};
@@ -177,10 +202,16 @@ private:
                              " plaintext values exceed " + std::to_string(a.slots.size()) + " slots");
   }
 
+  [[nodiscard]] long long normalized(long long steps) const {
+    const auto n = static_cast<long long>(m_slot_count);
+    return ((steps % n) + n) % n;
+  }
+
   std::size_t m_slot_count;
   int m_max_depth;
+  std::optional<rotation_key_set> m_rotation_keys;
 };
 
-static_assert(arithmetic_backend<plain_backend>);
+static_assert(arithmetic_backend<plain_backend> && has_rotation_key_query<plain_backend>);
 
 } // namespace hefl::he

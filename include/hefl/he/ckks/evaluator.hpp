@@ -44,6 +44,7 @@
 #include <complex>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -624,6 +625,32 @@ public:
     return steps;
   }
 
+  /// Whether rotate(a, @p steps, @p gk) finds its keys: the step's own, or signed powers of two that
+  /// compose it (a multiple of N/2 needs none).
+  [[nodiscard]] bool can_rotate(long long steps, const galois_keys& gk) const {
+    check(gk, "can_rotate");
+    const long long k = normalized_step(steps);
+    if (k == 0 || gk.has(galois_element_for_step(k, m_params.poly_degree()))) return true;
+    return find_rotation_plan(steps, gk).has_value();
+  }
+
+  /// Whether sum_slots(a, @p gk) finds its keys (a radix-2 key for every round it cannot take in radix 4).
+  [[nodiscard]] bool can_sum_slots(const galois_keys& gk) const {
+    check(gk, "can_sum_slots");
+    const auto slots = static_cast<long long>(slot_count());
+    const std::size_t n = m_params.poly_degree();
+    for (long long s = 1; s < slots;) {
+      if (slots / s >= 4 && gk.has(galois_element_for_step(s, n)) && gk.has(galois_element_for_step(2 * s, n)) &&
+          (gk.has(galois_element_for_step(-s, n)) || gk.has(galois_element_for_step(3 * s, n)))) {
+        s *= 4;
+        continue;
+      }
+      if (!gk.has(galois_element_for_step(s, n))) return false;
+      s *= 2;
+    }
+    return true;
+  }
+
   /// Every slot receives the sum of all N/2 slots; level and scale unchanged. Radix-4 rounds: the
   /// round of stride s adds the rotations by s, 2s and -s (or 3s) to the running sum, all three from
   /// one hoisted decomposition and summed before one mod-down (Halevi–Shoup 2018 hoisting; the
@@ -1026,23 +1053,27 @@ private:
   }
 
   // Signed powers of two whose rotations compose the rotation by steps, all with keys in gk:
-  // the non-adjacent form of the step or of its complement (step - N/2), or plain binary forms.
-  [[nodiscard]] std::vector<long long> rotation_plan(long long steps, const galois_keys& gk, const char* op) const {
+  // the non-adjacent form of the step or of its complement (step - N/2), or plain binary forms;
+  // nothing if none has all its keys.
+  // The non-adjacent form of x (signed powers of two), without parts that are multiples of slots.
+  [[nodiscard]] static std::vector<long long> naf_parts(long long x, long long slots) {
+    std::vector<long long> parts;
+    const long long sign = x < 0 ? -1 : 1;
+    long long v = x < 0 ? -x : x;
+    for (long long bit = 1; v != 0; bit *= 2, v /= 2) {
+      if (v & 1) {
+        const long long z = 2 - (v & 3); // +1 or -1
+        v -= z;
+        if ((bit * z) % slots != 0) parts.push_back(sign * z * bit);
+      }
+    }
+    return parts;
+  }
+
+  [[nodiscard]] std::optional<std::vector<long long>> find_rotation_plan(long long steps, const galois_keys& gk) const {
     const auto slots = static_cast<long long>(slot_count());
     const long long k = normalized_step(steps);
-    const auto naf = [slots](long long x) {
-      std::vector<long long> parts;
-      const long long sign = x < 0 ? -1 : 1;
-      long long v = x < 0 ? -x : x;
-      for (long long bit = 1; v != 0; bit *= 2, v /= 2) {
-        if (v & 1) {
-          const long long z = 2 - (v & 3); // +1 or -1
-          v -= z;
-          if ((bit * z) % slots != 0) parts.push_back(sign * z * bit);
-        }
-      }
-      return parts;
-    };
+    const auto naf = [slots](long long x) { return naf_parts(x, slots); };
     const auto binary = [slots](long long x, long long sign) {
       std::vector<long long> parts;
       for (long long bit = 1; bit < slots; bit *= 2)
@@ -1058,8 +1089,15 @@ private:
       if (all && (best == nullptr || c.size() < best->size())) best = &c;
     }
     if (best != nullptr) return *best;
+    return std::nullopt;
+  }
+
+  [[nodiscard]] std::vector<long long> rotation_plan(long long steps, const galois_keys& gk, const char* op) const {
+    if (auto plan = find_rotation_plan(steps, gk)) return std::move(*plan);
+    const auto slots = static_cast<long long>(slot_count());
+    const long long k = normalized_step(steps);
     std::string missing;
-    for (const long long part : candidates[0])
+    for (const long long part : naf_parts(k, slots))
       if (!gk.has(galois_element_for_step(part, m_params.poly_degree())))
         missing += (missing.empty() ? "" : ", ") + std::to_string(part);
     throw invalid_argument(std::string("ckks::evaluator::") + op + ": no Galois key for rotation step " +
