@@ -61,10 +61,12 @@ public:
   /// BatchAppended event for that batch records; every batch the chain holds from this writer account
   /// must be in the file (one file per writer account and AuditLog); a batch whose transaction went
   /// out before the restart is sent again (same bytes) and awaited; entries not submitted yet go into
-  /// the open batch.
+  /// the open batch. Pending rows (not on chain, so not covered by a root there) must carry MACs keyed
+  /// from the sender's account key (audit_batch_store::pending()).
   /// @throws invalid_argument if max_batch is 0 or above 2^32 - 1, or the file belongs to another
   ///         contract or account; ethereum::batch_store_tampered naming the first batch whose rows are
-  ///         unreadable, changed or missing; hefl::io_error if the file cannot be used;
+  ///         unreadable, changed or missing, or (pending_row()) the first pending row that is
+  ///         unreadable or whose MAC does not verify; hefl::io_error if the file cannot be used;
   ///         ethereum::node_unreachable, json_rpc_error, malformed_reply while reading the chain
   batched_audit_ledger(const ethereum::json_rpc_client& rpc, ethereum::transaction_sender& sender,
                        ethereum::address audit_log, batched_audit_config config = {})
@@ -72,7 +74,8 @@ public:
     if (config.max_batch == 0 || config.max_batch > UINT32_MAX)
       throw invalid_argument("batched_audit_ledger: max_batch must be in 1..2^32-1");
     if (!config.database.empty()) {
-      m_store = std::make_unique<ethereum::audit_batch_store>(config.database, audit_log, sender.account());
+      m_store = std::make_unique<ethereum::audit_batch_store>(
+          config.database, audit_log, sender.account(), sender.derive_secret(ethereum::audit_batch_store::row_key_purpose));
       restore();
     }
     m_batcher = std::thread([this] { batch_loop(); });
