@@ -16,6 +16,7 @@
 #include <array>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -244,4 +245,30 @@ TEST_CASE("batched_audit_ledger: a pending row edited, inserted or renumbered in
   CHECK(ledger.entries().size() == 8);
   CHECK(ledger.pending_count() == 0);
   CHECK_FALSE(ledger.verify_against_chain().has_value());
+}
+
+TEST_CASE("audit_batch_store: a file from before the pending rows' MACs gets the columns and its pending rows "
+          "are refused; a short row key is refused",
+          "[eth][eth_batch][persist]") {
+  hefl_test::temp_dir dir("hefl_eth_old_schema_");
+  const std::string db = dir.file("old.db");
+  const eth::address contract{0x11}, writer{0x22};
+  sql(db, "CREATE TABLE eth_batch_pending (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, author TEXT NOT NULL, "
+          "signature TEXT NOT NULL, tx_hash TEXT NOT NULL DEFAULT '', raw TEXT NOT NULL DEFAULT '')");
+  sql(db, "INSERT INTO eth_batch_pending (seq, body, author, signature) VALUES (3, '" + check_of(3).canonical() + "', '', '')");
+  const auto key = hefl::testing::account_key(hefl::testing::ganache_key0).derive_secret(eth::audit_batch_store::row_key_purpose);
+  eth::audit_batch_store store(db, contract, writer, key);
+  try {
+    (void)store.pending();
+    FAIL("a pending row without a MAC was accepted");
+  } catch (const eth::batch_store_tampered& e) {
+    INFO(e.what());
+    CHECK(e.pending_row() == std::optional<std::uint64_t>(3));
+  }
+  CHECK(store.add_pending(check_of(4)) == 4);  // rows written now carry MACs
+  sql(db, "DELETE FROM eth_batch_pending WHERE seq = 3");
+  const auto rows = store.pending();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].tx == check_of(4));
+  CHECK_THROWS_AS(eth::audit_batch_store(db, contract, writer, Botan::secure_vector<std::uint8_t>(8)), hefl::invalid_argument);
 }
