@@ -27,11 +27,11 @@
 
 #include <charconv>
 #include <cstdint>
-#include <memory>
-#include <optional>
-#include <mutex>
-#include <string>
 #include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
