@@ -95,7 +95,9 @@ public:
     if (m_uncertain) {
       ++trips;  // node_unreachable here leaves it uncertain, for the next submit
       if (m_rpc.knows_transaction(m_uncertain->hash)) m_next = m_uncertain->nonce + 1;
-      // else the node holds nothing for it: each send of it ended, so its nonce is free
+      // else the node holds nothing for it now: its nonce goes to this transaction. Should a send of
+      // the old one still arrive, the node refuses one of the two as a used nonce, and a later
+      // submit moves past it.
       m_uncertain.reset();
     }
     if (!m_next) {
