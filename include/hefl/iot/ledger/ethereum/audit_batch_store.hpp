@@ -7,6 +7,11 @@
 /// transaction). The entries are stored whole (canonical transaction text and author signature); the
 /// proofs are not stored but recomputed from the batch's entries, so an edited or deleted entry row
 /// changes the batch's Merkle root and is caught when the root is compared with the chain's.
+/// A pending row is not on chain, so nothing there covers it: each carries an HMAC-SHA-256 (RFC 2104)
+/// over its sequence number and its entry, and one over its batch transaction once it went out, keyed
+/// with a secret derived from the writer account's key (transaction_sender::derive_secret), and
+/// pending() refuses a row whose MACs do not verify. An edited, inserted, renumbered or swapped
+/// pending row is caught; a deleted one is not (nor the whole file replaced by an older copy of it).
 ///
 /// Like ledger_store: Botan 2.19's wrapper swallows statement errors and reads integers as 32-bit, so
 /// 64-bit values are stored as text and writes are checked by counting rows on a second connection.
@@ -16,12 +21,16 @@
 #include <hefl/iot/ledger/ledger.hpp>
 
 #include <botan/hex.h>
+#include <botan/mac.h>
+#include <botan/mem_ops.h>
 #include <botan/sqlite3.h>
 
 #include <charconv>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,15 +38,24 @@
 namespace hefl::iot::ethereum {
 
 /// A batch restored from the SQLite file does not match the chain, or its rows are unreadable or
-/// missing: an entry row edited or deleted, a batch row deleted, a root or count changed. batch()
-/// names the batch.
+/// missing: an entry row edited or deleted, a batch row deleted, a root or count changed; or a pending
+/// row (not on chain yet) is unreadable or its MAC does not verify. batch() names the batch;
+/// pending_row() the pending row's sequence number when the fault is there (batch() is then 0).
 class batch_store_tampered : public security_error {
 public:
   batch_store_tampered(std::uint64_t batch, const std::string& message) : security_error(message), m_batch(batch) {}
+  /// A fault in pending row @p seq.
+  static batch_store_tampered in_pending_row(std::uint64_t seq, const std::string& message) {
+    batch_store_tampered e(0, message);
+    e.m_pending_row = seq;
+    return e;
+  }
   [[nodiscard]] std::uint64_t batch() const noexcept { return m_batch; }
+  [[nodiscard]] std::optional<std::uint64_t> pending_row() const noexcept { return m_pending_row; }
 
 private:
   std::uint64_t m_batch;
+  std::optional<std::uint64_t> m_pending_row;
 };
 
 /// One batch as the store holds it.
@@ -59,10 +77,19 @@ struct stored_pending {
 /// The batched ledger's SQLite file. Thread-safe.
 class audit_batch_store {
 public:
-  /// Opens (or creates) the file at @p path for AuditLog @p contract written by @p writer.
+  /// What transaction_sender::derive_secret is given for the pending rows' MAC key.
+  static constexpr std::string_view row_key_purpose = "hefl audit_batch_store pending rows v1";
+
+  /// Opens (or creates) the file at @p path for AuditLog @p contract written by @p writer; @p row_key
+  /// (at least 16 bytes; batched_audit_ledger passes sender.derive_secret(row_key_purpose)) keys the
+  /// pending rows' MACs.
   /// @throws hefl::io_error if it cannot be opened; hefl::invalid_argument if it belongs to another
-  ///         contract or writer account
-  audit_batch_store(const std::string& path, const address& contract, const address& writer) : m_path(path) {
+  ///         contract or writer account, or @p row_key is shorter than 16 bytes
+  audit_batch_store(const std::string& path, const address& contract, const address& writer,
+                    Botan::secure_vector<std::uint8_t> row_key)
+      : m_path(path), m_contract(contract), m_writer(writer), m_row_key(std::move(row_key)) {
+    if (m_row_key.size() < 16)
+      throw invalid_argument("audit_batch_store: the row key has " + std::to_string(m_row_key.size()) + " bytes, at least 16 needed");
     try {
       m_db = std::make_unique<Botan::Sqlite3_Database>(path);
       exec(*m_db, "PRAGMA busy_timeout = 5000");
@@ -75,7 +102,12 @@ public:
                   "body TEXT NOT NULL, author TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (batch, leaf))");
       exec(*m_db, "CREATE TABLE IF NOT EXISTS eth_batch_pending (seq INTEGER PRIMARY KEY, body TEXT NOT NULL, "
                   "author TEXT NOT NULL, signature TEXT NOT NULL, tx_hash TEXT NOT NULL DEFAULT '', "
-                  "raw TEXT NOT NULL DEFAULT '')");
+                  "raw TEXT NOT NULL DEFAULT '', mac TEXT NOT NULL DEFAULT '', sent_mac TEXT NOT NULL DEFAULT '')");
+      // A file from before the MACs: the columns are added, and its pending rows (without MACs) are refused.
+      for (const char* column : {"mac", "sent_mac"})
+        if (count(*m_db, std::string("SELECT count(*) FROM pragma_table_info('eth_batch_pending') WHERE name = '") +
+                             column + "'") == 0)
+          exec(*m_db, std::string("ALTER TABLE eth_batch_pending ADD COLUMN ") + column + " TEXT NOT NULL DEFAULT ''");
       m_committed = std::make_unique<Botan::Sqlite3_Database>(path);
       exec(*m_committed, "PRAGMA busy_timeout = 5000");
       const std::string c = to_hex(contract), w = to_hex(writer);
@@ -108,12 +140,7 @@ public:
     const std::lock_guard lock(m_mutex);
     const std::uint64_t seq = m_next_seq++;
     guarded("write pending entry", [&] {
-      const auto ins = m_db->new_statement("INSERT INTO eth_batch_pending (seq, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
-      ins->bind(1, static_cast<std::size_t>(seq));
-      ins->bind(2, tx.canonical());
-      ins->bind(3, tx.author());
-      ins->bind(4, Botan::hex_encode(tx.author_signature(), false));
-      ins->spin();
+      insert_pending(seq, tx);
       if (count(*m_committed, "SELECT count(*) FROM eth_batch_pending WHERE seq = " + std::to_string(seq)) != 1)
         throw io_error("audit_batch_store: pending entry did not reach " + m_path);
     });
@@ -126,10 +153,11 @@ public:
     const std::lock_guard lock(m_mutex);
     in_transaction("mark a batch submitted", [&] {
       for (const auto seq : seqs) {
-        const auto up = m_db->new_statement("UPDATE eth_batch_pending SET tx_hash = ?1, raw = ?2 WHERE seq = ?3");
+        const auto up = m_db->new_statement("UPDATE eth_batch_pending SET tx_hash = ?1, raw = ?2, sent_mac = ?3 WHERE seq = ?4");
         up->bind(1, to_hex(tx_hash));
         up->bind(2, to_hex(raw));
-        up->bind(3, static_cast<std::size_t>(seq));
+        up->bind(3, Botan::hex_encode(sent_mac(seq, to_hex(tx_hash), to_hex(raw)), false));
+        up->bind(4, static_cast<std::size_t>(seq));
         up->spin();
       }
       if (!seqs.empty() &&
@@ -210,14 +238,7 @@ public:
         del->bind(1, b);
         del->spin();
       }
-      for (std::size_t i = 0; i < entries.size(); ++i) {
-        const auto ins = m_db->new_statement("INSERT INTO eth_batch_pending (seq, body, author, signature) VALUES (?1, ?2, ?3, ?4)");
-        ins->bind(1, static_cast<std::size_t>(first + i));
-        ins->bind(2, entries[i].canonical());
-        ins->bind(3, entries[i].author());
-        ins->bind(4, Botan::hex_encode(entries[i].author_signature(), false));
-        ins->spin();
-      }
+      for (std::size_t i = 0; i < entries.size(); ++i) insert_pending(first + i, entries[i]);
     });
     m_next_seq = first + entries.size();
     for (std::size_t i = 0; i < entries.size(); ++i) out.push_back({first + i, entries[i], {}, {}});
@@ -272,25 +293,43 @@ public:
     return out;
   }
 
-  /// The entries not on chain yet, in submission order.
-  /// @throws batch_store_tampered (batch 0 ... the message names the row) if a row is unreadable; hefl::io_error
+  /// The entries not on chain yet, in submission order, each row's MACs checked.
+  /// @throws batch_store_tampered with pending_row() naming the first row that is unreadable or whose
+  ///         MACs do not verify (edited, inserted, renumbered, or written without this writer's key);
+  ///         hefl::io_error
   [[nodiscard]] std::vector<stored_pending> pending() const {
     const std::lock_guard lock(m_mutex);
     std::vector<stored_pending> out;
     guarded("read pending entries", [&] {
-      const auto q = m_db->new_statement("SELECT CAST(seq AS TEXT), body, author, signature, tx_hash, raw FROM "
-                                         "eth_batch_pending ORDER BY seq");
+      const auto q = m_db->new_statement("SELECT CAST(seq AS TEXT), body, author, signature, tx_hash, raw, mac, sent_mac "
+                                         "FROM eth_batch_pending ORDER BY seq");
       while (q->step()) {
-        const std::string seq = q->get_str(0);
+        const std::string seq_text = q->get_str(0);
+        std::uint64_t seq = 0;
         try {
-          stored_pending p{parse_u64(seq, "seq"), entry_of_row(q->get_str(1), q->get_str(2), q->get_str(3)), {}, {}};
-          if (!q->get_str(4).empty()) {
-            p.tx_hash = fixed<32>(q->get_str(4), "tx_hash");
-            p.raw = from_hex(q->get_str(5));
+          seq = parse_u64(seq_text, "seq");
+        } catch (const parse_error& e) {
+          throw batch_store_tampered::in_pending_row(0, "audit_batch_store: a pending row of " + m_path + " is unreadable: " + e.what());
+        }
+        const std::string name = "audit_batch_store: pending row " + seq_text + " of " + m_path;
+        const std::string body = q->get_str(1), author = q->get_str(2), signature = q->get_str(3);
+        const std::string tx_hash = q->get_str(4), raw = q->get_str(5);
+        if (!mac_matches(entry_mac(seq, body, author, signature), q->get_str(6)))
+          throw batch_store_tampered::in_pending_row(
+              seq, name + ": its MAC does not verify (the row was edited, inserted or renumbered, or written without this writer's key)");
+        if (!(tx_hash.empty() && raw.empty() && q->get_str(7).empty()) &&
+            !mac_matches(sent_mac(seq, tx_hash, raw), q->get_str(7)))
+          throw batch_store_tampered::in_pending_row(
+              seq, name + ": the MAC over its batch transaction does not verify (edited, or moved from another row)");
+        try {
+          stored_pending p{seq, entry_of_row(body, author, signature), {}, {}};
+          if (!tx_hash.empty()) {
+            p.tx_hash = fixed<32>(tx_hash, "tx_hash");
+            p.raw = from_hex(raw);
           }
           out.push_back(std::move(p));
         } catch (const hefl::error& e) {
-          throw io_error("audit_batch_store: pending row " + seq + " is unreadable: " + e.what());
+          throw batch_store_tampered::in_pending_row(seq, name + " is unreadable: " + e.what());
         }
       }
     });
@@ -298,6 +337,54 @@ public:
   }
 
 private:
+  // Inserts pending row @p seq holding @p tx, with its MAC (caller holds m_mutex).
+  void insert_pending(std::uint64_t seq, const transaction& tx) {
+    const std::string body = tx.canonical(), signature = Botan::hex_encode(tx.author_signature(), false);
+    const auto ins = m_db->new_statement(
+        "INSERT INTO eth_batch_pending (seq, body, author, signature, mac) VALUES (?1, ?2, ?3, ?4, ?5)");
+    ins->bind(1, static_cast<std::size_t>(seq));
+    ins->bind(2, body);
+    ins->bind(3, tx.author());
+    ins->bind(4, signature);
+    ins->bind(5, Botan::hex_encode(entry_mac(seq, body, tx.author(), signature), false));
+    ins->spin();
+  }
+  // HMAC-SHA-256 (RFC 2104) over a domain tag, the file's contract and writer, the row's sequence
+  // number and the length-prefixed fields: a row cannot be moved to another number, file or purpose.
+  [[nodiscard]] std::vector<std::uint8_t> row_mac(std::string_view tag, std::uint64_t seq,
+                                                  std::initializer_list<std::string_view> fields) const {
+    const auto mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
+    mac->set_key(m_row_key);
+    const auto put = [&](std::string_view f) {
+      const std::uint64_t n = f.size();
+      for (int i = 7; i >= 0; --i) mac->update(static_cast<std::uint8_t>(n >> (8 * i)));
+      mac->update(reinterpret_cast<const std::uint8_t*>(f.data()), f.size());
+    };
+    put(tag);
+    mac->update(m_contract.data(), m_contract.size());
+    mac->update(m_writer.data(), m_writer.size());
+    for (int i = 7; i >= 0; --i) mac->update(static_cast<std::uint8_t>(seq >> (8 * i)));
+    for (const auto f : fields) put(f);
+    const auto out = mac->final();
+    return {out.begin(), out.end()};
+  }
+  [[nodiscard]] std::vector<std::uint8_t> entry_mac(std::uint64_t seq, std::string_view body, std::string_view author,
+                                                    std::string_view signature) const {
+    return row_mac("hefl eth_batch_pending entry v1", seq, {body, author, signature});
+  }
+  [[nodiscard]] std::vector<std::uint8_t> sent_mac(std::uint64_t seq, std::string_view tx_hash, std::string_view raw) const {
+    return row_mac("hefl eth_batch_pending sent v1", seq, {tx_hash, raw});
+  }
+  static bool mac_matches(const std::vector<std::uint8_t>& expected, const std::string& stored_hex) {
+    std::vector<std::uint8_t> stored;
+    try {
+      stored = Botan::hex_decode(stored_hex, false);
+    } catch (const Botan::Exception&) {
+      return false;
+    }
+    return stored.size() == expected.size() && Botan::constant_time_compare(stored.data(), expected.data(), stored.size());
+  }
+
   template <class F>
   static auto guarded(std::string_view what, F&& f) -> decltype(f()) {
     try {
@@ -369,6 +456,9 @@ private:
   }
 
   std::string m_path;
+  address m_contract{};
+  address m_writer{};
+  Botan::secure_vector<std::uint8_t> m_row_key;
   mutable std::mutex m_mutex;
   std::unique_ptr<Botan::Sqlite3_Database> m_db;
   std::unique_ptr<Botan::Sqlite3_Database> m_committed;

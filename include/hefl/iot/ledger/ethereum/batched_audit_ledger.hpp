@@ -41,7 +41,7 @@ struct batched_audit_config {
   std::uint64_t gas_limit = 200000;                                       ///< per appendBatch (one costs about 60k)
   std::string database;  ///< SQLite file keeping entries, batches and pending entries; empty: memory only
   std::uint64_t confirmations = 0;     ///< blocks on top of a batch's block before await_final() calls it final
-  std::chrono::milliseconds poll{50};  ///< how often await_final() asks the node
+  std::chrono::milliseconds poll{50};  ///< how often await_final() and resubmit_pending() ask the node
 };
 
 /// A ledger_policy writing Merkle-batched entries to AuditLog. Thread-safe; the destructor closes the
@@ -61,10 +61,12 @@ public:
   /// BatchAppended event for that batch records; every batch the chain holds from this writer account
   /// must be in the file (one file per writer account and AuditLog); a batch whose transaction went
   /// out before the restart is sent again (same bytes) and awaited; entries not submitted yet go into
-  /// the open batch.
+  /// the open batch. Pending rows (not on chain, so not covered by a root there) must carry MACs keyed
+  /// from the sender's account key (audit_batch_store::pending()).
   /// @throws invalid_argument if max_batch is 0 or above 2^32 - 1, or the file belongs to another
   ///         contract or account; ethereum::batch_store_tampered naming the first batch whose rows are
-  ///         unreadable, changed or missing; hefl::io_error if the file cannot be used;
+  ///         unreadable, changed or missing, or (pending_row()) the first pending row that is
+  ///         unreadable or whose MAC does not verify; hefl::io_error if the file cannot be used;
   ///         ethereum::node_unreachable, json_rpc_error, malformed_reply while reading the chain
   batched_audit_ledger(const ethereum::json_rpc_client& rpc, ethereum::transaction_sender& sender,
                        ethereum::address audit_log, batched_audit_config config = {})
@@ -72,7 +74,8 @@ public:
     if (config.max_batch == 0 || config.max_batch > UINT32_MAX)
       throw invalid_argument("batched_audit_ledger: max_batch must be in 1..2^32-1");
     if (!config.database.empty()) {
-      m_store = std::make_unique<ethereum::audit_batch_store>(config.database, audit_log, sender.account());
+      m_store = std::make_unique<ethereum::audit_batch_store>(
+          config.database, audit_log, sender.account(), sender.derive_secret(ethereum::audit_batch_store::row_key_purpose));
       restore();
     }
     m_batcher = std::thread([this] { batch_loop(); });
@@ -211,44 +214,81 @@ public:
     }
   }
 
-  /// Sends again, byte for byte (same nonce, same hash), each batch whose receipt did not come within
-  /// receipt_timeout, in submission order, and waits for each receipt: a transaction the node dropped
-  /// from its pool is mined in its nonce slot and the batch's entries are released. A batch that
-  /// times out again stays pending.
+  /// Sends again, byte for byte (same nonce, same hash), every batch whose receipt did not come within
+  /// receipt_timeout, all of them first, in submission (nonce) order, then waits for their receipts
+  /// together, each until receipt_timeout after its own resend (polling every config.poll): n batches
+  /// take one receipt_timeout at most, not n. A transaction the node dropped from its pool is mined in
+  /// its nonce slot and the batch's entries are released. Batches whose receipt does not come again,
+  /// or whose receipt the node cannot be asked for, stay pending, in order.
   /// @returns how many entries are now on chain
-  /// @throws as wait() for the batch that failed
+  /// @throws after every batch is settled or put back, the first failure in batch order:
+  ///         ethereum::receipt_timeout or node_unreachable (that batch stays pending), or the error a
+  ///         batch failed with for good (as wait(): ethereum_entry_refused, malformed_reply, ...)
   std::size_t resubmit_pending() {
     std::deque<in_flight> todo;
     {
       std::lock_guard lock(m_mutex);
       todo.swap(m_stalled);
     }
-    std::size_t done = 0;
-    const auto put_back = [&](std::size_t from) {
-      std::lock_guard lock(m_mutex);
-      for (std::size_t j = todo.size(); j-- > from;) m_stalled.push_front(std::move(todo[j]));
-    };
-    for (std::size_t i = 0; i < todo.size(); ++i) {
-      std::optional<ethereum::receipt> r;
+    using clock = std::chrono::steady_clock;
+    const std::size_t n = todo.size();
+    std::vector<clock::time_point> resent(n);
+    for (std::size_t i = 0; i < n; ++i) {
       try {
-        try {
-          (void)m_rpc.send_raw_transaction(todo[i].st.raw);
-        } catch (const ethereum::json_rpc_error&) {
-          // "already known" (still pooled) or "nonce too low" (already mined): the receipt decides.
-        }
-        r = m_rpc.await_receipt(todo[i].st.hash, m_config.receipt_timeout);
-      } catch (...) {
-        put_back(i);  // still pending, this one included
-        throw;
+        (void)m_rpc.send_raw_transaction(todo[i].st.raw);
+      } catch (const ethereum::json_rpc_error&) {
+        // "already known" (still pooled) or "nonce too low" (already mined): the receipt decides.
+      } catch (const ethereum::node_unreachable&) {
+        // asking for its receipt tells whether the node can be reached at all
       }
-      try {
-        settle(todo[i], &*r, nullptr);
-      } catch (...) {
-        put_back(i + 1);  // this batch failed for good (its entries say why); the later ones stay pending
-        throw;
-      }
-      done += todo[i].items.size();
+      resent[i] = clock::now();
     }
+    std::vector<std::optional<ethereum::receipt>> receipts(n);
+    std::vector<std::exception_ptr> errors(n);
+    std::vector<bool> open(n, true);
+    for (std::size_t left = n; left > 0;) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!open[i]) continue;
+        try {
+          receipts[i] = m_rpc.transaction_receipt(todo[i].st.hash);
+          if (!receipts[i] && clock::now() >= resent[i] + m_config.receipt_timeout)
+            throw ethereum::receipt_timeout("batched_audit_ledger::resubmit_pending: no receipt for " +
+                                            ethereum::to_hex(todo[i].st.hash) + " within " +
+                                            std::to_string(m_config.receipt_timeout.count()) + " ms of its resend");
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+        if (receipts[i] || errors[i]) {
+          open[i] = false;
+          --left;
+        }
+      }
+      if (left > 0) std::this_thread::sleep_for(m_config.poll);
+    }
+    std::size_t done = 0;
+    std::exception_ptr first;
+    std::deque<in_flight> still;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!receipts[i]) {
+        if (!first) first = errors[i];
+        still.push_back(std::move(todo[i]));
+        continue;
+      }
+      try {
+        settle(todo[i], &*receipts[i], nullptr);
+        done += todo[i].items.size();
+      } catch (...) {
+        if (!first) first = std::current_exception();  // failed for good: its entries say why
+      }
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      while (!still.empty()) {
+        m_stalled.push_front(std::move(still.back()));
+        still.pop_back();
+      }
+    }
+    if (first) std::rethrow_exception(first);
     return done;
   }
 
@@ -586,7 +626,9 @@ private:
       }
     }
     if (failure) {
-      m_sender.resync();  // the node may not hold later nonces either
+      // The sender's nonce stays: a reverted or mismatched batch used its nonce, and a failed submit
+      // was settled by the sender itself (re-reading the node's count here could go back behind
+      // batches still in the pool).
       if (m_store) {
         std::vector<std::uint64_t> seqs;
         for (const auto& p : b.items) seqs.push_back(p.seq);

@@ -35,14 +35,17 @@ class json_rpc_error : public error {
 public:
   json_rpc_error(std::string method, std::int64_t code, const std::string& message, nlohmann::json data)
       : error("json-rpc " + method + ": error " + std::to_string(code) + ": " + message),
-        m_method(std::move(method)), m_code(code), m_data(std::move(data)) {}
+        m_method(std::move(method)), m_code(code), m_message(message), m_data(std::move(data)) {}
   [[nodiscard]] std::int64_t code() const noexcept { return m_code; }
+  /// The error object's "message", as the node sent it.
+  [[nodiscard]] const std::string& message_text() const noexcept { return m_message; }
   [[nodiscard]] const std::string& method() const noexcept { return m_method; }
   [[nodiscard]] const nlohmann::json& data() const noexcept { return m_data; }
 
 private:
   std::string m_method;
   std::int64_t m_code;
+  std::string m_message;
   nlohmann::json m_data;
 };
 

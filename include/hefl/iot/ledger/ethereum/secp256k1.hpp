@@ -13,6 +13,7 @@
 #include <botan/bigint.h>
 #include <botan/ec_group.h>
 #include <botan/ecdsa.h>
+#include <botan/kdf.h>
 #include <botan/pubkey.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 namespace hefl::iot::ethereum {
@@ -122,6 +124,19 @@ public:
     // Ids 2 and 3 (R's x coordinate ≥ n) have probability about 2^-128 and no legacy-v encoding.
     if (out.recovery_id > 1) throw security_error("secp256k1: recovery id > 1, sign again with another message");
     return out;
+  }
+
+  /// A 32-byte secret for another purpose (a MAC key, say), derived from this account key with
+  /// HKDF-SHA-256 (RFC 5869), @p purpose as its info: one key for the account holder to keep, none to
+  /// store beside it, and no way back from the derived secret to the account key.
+  /// @throws invalid_argument if @p purpose is empty
+  [[nodiscard]] Botan::secure_vector<std::uint8_t> derive_secret(std::string_view purpose) const {
+    if (purpose.empty()) throw invalid_argument("secp256k1: derive_secret needs a purpose");
+    const auto secret = Botan::BigInt::encode_1363(m_key->private_value(), 32);
+    const auto kdf = Botan::KDF::create_or_throw("HKDF(SHA-256)");
+    static constexpr std::string_view salt = "hefl secp256k1 derive_secret v1";
+    return kdf->derive_key(32, secret.data(), secret.size(), reinterpret_cast<const std::uint8_t*>(salt.data()),
+                           salt.size(), reinterpret_cast<const std::uint8_t*>(purpose.data()), purpose.size());
   }
 
 private:
