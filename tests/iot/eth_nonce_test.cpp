@@ -424,3 +424,90 @@ TEST_CASE("batched_audit_ledger: resubmit_pending bounds each wait from its batc
   CHECK(ledger.entries().size() == batches);
   CHECK_FALSE(ledger.verify_against_chain().has_value());
 }
+
+TEST_CASE("ethereum_ledger: resubmit_pending sends every timed-out entry and waits for their receipts "
+          "together, not one after another",
+          "[eth][eth_nonce][ganache]") {
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_process::options o;
+  o.block_time_s = 2;  // one block every 2 s: receipts awaited one after another cost a block each
+  hefl::testing::ganache_chain chain(tools, o);
+  scripted_proxy proxy(chain.node.port(), 0ms);
+  const eth::json_rpc_client via("127.0.0.1", proxy.port(), 5s);
+  eth::transaction_sender sender(via, hefl::testing::account_key(hefl::testing::ganache_key0), chain.rpc.chain_id());
+  using action = scripted_proxy::action;
+  ethereum_ledger_config c;
+  c.receipt_timeout = 3s;
+  constexpr std::size_t entries = 5;
+  ethereum_ledger ledger(via, sender, chain.audit_log, c);
+  // The node answers each send with its hash and drops it: every submit ends in receipt_timeout.
+  proxy.set_rule([](const std::string& m) { return m == "eth_sendRawTransaction" ? action::swallow : action::forward; });
+  {
+    std::vector<std::thread> submitters;
+    std::atomic<int> timed_out{0};
+    for (std::size_t i = 0; i < entries; ++i)
+      submitters.emplace_back([&, i] {
+        try {
+          (void)ledger.submit(check_of(300 + i));
+        } catch (const eth::receipt_timeout&) {
+          ++timed_out;
+        } catch (...) {  // any other failure leaves timed_out short, which the REQUIRE reports
+        }
+      });
+    for (auto& t : submitters) t.join();
+    REQUIRE(timed_out == static_cast<int>(entries));
+  }
+  REQUIRE(ledger.pending_count() == entries);
+
+  proxy.set_rule([](const std::string&) { return action::forward; });
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(ledger.resubmit_pending() == entries);
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO("resubmit_pending took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  // All sent, then all awaited: about one block (2 s); one after another would be about a block per entry.
+  CHECK(took < 6s);
+  CHECK(ledger.pending_count() == 0);
+  CHECK(ledger.entries().size() == entries);
+  CHECK_FALSE(ledger.verify_against_chain().has_value());
+}
+
+TEST_CASE("ethereum_ledger: resubmit_pending bounds each wait from its entry's resend and keeps the "
+          "entries that time out again",
+          "[eth][eth_nonce][ganache]") {
+  HEFL_GANACHE_OR_SKIP(tools);
+  hefl::testing::ganache_chain chain(tools);
+  ethereum_ledger_config c;
+  c.receipt_timeout = 2s;
+  constexpr std::size_t entries = 4;
+  ethereum_ledger ledger(chain.rpc, chain.sender, chain.audit_log, c);
+  chain.rpc.call("miner_stop");
+  {
+    std::vector<std::thread> submitters;
+    std::atomic<int> timed_out{0};  // counted here: Catch's assertions are not thread-safe
+    for (std::size_t i = 0; i < entries; ++i)
+      submitters.emplace_back([&, i] {
+        try {
+          (void)ledger.submit(check_of(400 + i));
+        } catch (const eth::receipt_timeout&) {
+          ++timed_out;
+        } catch (...) {  // any other failure leaves timed_out short, which the REQUIRE reports
+        }
+      });
+    for (auto& t : submitters) t.join();
+    REQUIRE(timed_out == static_cast<int>(entries));
+  }
+  REQUIRE(ledger.pending_count() == entries);
+
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(ledger.resubmit_pending(), eth::receipt_timeout);  // still nothing mined
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO("resubmit_pending failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took < 5s);  // one receipt_timeout (2 s) for all, not 2 s apiece
+  CHECK(ledger.pending_count() == entries);
+
+  chain.rpc.call("miner_start");
+  chain.rpc.call("evm_mine");
+  CHECK(ledger.resubmit_pending() == entries);
+  CHECK(ledger.entries().size() == entries);
+  CHECK_FALSE(ledger.verify_against_chain().has_value());
+}

@@ -13,6 +13,7 @@
 #include <hefl/iot/ledger/ethereum/audit_batch.hpp>
 #include <hefl/iot/ledger/ethereum/audit_batch_store.hpp>
 #include <hefl/iot/ledger/ethereum/ethereum_ledger.hpp>
+#include <hefl/iot/ledger/ethereum/resend.hpp>
 #include <hefl/iot/ledger/ethereum/revert_reason.hpp>
 #include <hefl/iot/ledger/ethereum/sender.hpp>
 
@@ -230,52 +231,22 @@ public:
       std::lock_guard lock(m_mutex);
       todo.swap(m_stalled);
     }
-    using clock = std::chrono::steady_clock;
     const std::size_t n = todo.size();
-    std::vector<clock::time_point> resent(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      try {
-        (void)m_rpc.send_raw_transaction(todo[i].st.raw);
-      } catch (const ethereum::json_rpc_error&) {
-        // "already known" (still pooled) or "nonce too low" (already mined): the receipt decides.
-      } catch (const ethereum::node_unreachable&) {
-        // asking for its receipt tells whether the node can be reached at all
-      }
-      resent[i] = clock::now();
-    }
-    std::vector<std::optional<ethereum::receipt>> receipts(n);
-    std::vector<std::exception_ptr> errors(n);
-    std::vector<bool> open(n, true);
-    for (std::size_t left = n; left > 0;) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (!open[i]) continue;
-        try {
-          receipts[i] = m_rpc.transaction_receipt(todo[i].st.hash);
-          if (!receipts[i] && clock::now() >= resent[i] + m_config.receipt_timeout)
-            throw ethereum::receipt_timeout("batched_audit_ledger::resubmit_pending: no receipt for " +
-                                            ethereum::to_hex(todo[i].st.hash) + " within " +
-                                            std::to_string(m_config.receipt_timeout.count()) + " ms of its resend");
-        } catch (...) {
-          errors[i] = std::current_exception();
-        }
-        if (receipts[i] || errors[i]) {
-          open[i] = false;
-          --left;
-        }
-      }
-      if (left > 0) std::this_thread::sleep_for(m_config.poll);
-    }
+    std::vector<const ethereum::signed_transaction*> txs;
+    for (const auto& b : todo) txs.push_back(&b.st);
+    const auto outcomes =
+        ethereum::resend_and_await(m_rpc, txs, m_config.receipt_timeout, m_config.poll, "batched_audit_ledger::resubmit_pending");
     std::size_t done = 0;
     std::exception_ptr first;
     std::deque<in_flight> still;
     for (std::size_t i = 0; i < n; ++i) {
-      if (!receipts[i]) {
-        if (!first) first = errors[i];
+      if (!outcomes[i].mined) {
+        if (!first) first = outcomes[i].error;
         still.push_back(std::move(todo[i]));
         continue;
       }
       try {
-        settle(todo[i], &*receipts[i], nullptr);
+        settle(todo[i], &*outcomes[i].mined, nullptr);
         done += todo[i].items.size();
       } catch (...) {
         if (!first) first = std::current_exception();  // failed for good: its entries say why

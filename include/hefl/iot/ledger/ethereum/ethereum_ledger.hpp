@@ -7,12 +7,15 @@
 /// Only the entry's SHA-256 id goes on chain; the full transaction stays with the caller.
 
 #include <hefl/iot/ledger/ethereum/audit_log.hpp>
+#include <hefl/iot/ledger/ethereum/resend.hpp>
 #include <hefl/iot/ledger/ethereum/revert_reason.hpp>
 #include <hefl/iot/ledger/ethereum/sender.hpp>
 #include <hefl/iot/ledger/ledger.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -40,7 +43,7 @@ struct ethereum_ledger_config {
   std::chrono::milliseconds receipt_timeout{std::chrono::seconds(60)};  ///< bound on waiting for each receipt
   std::uint64_t gas_limit = 200000;                                       ///< per append (one costs about 40k)
   std::uint64_t confirmations = 0;  ///< blocks on top of an entry's block before await_final() calls it final
-  std::chrono::milliseconds poll{50};  ///< how often await_final() asks the node
+  std::chrono::milliseconds poll{50};  ///< how often await_final() and resubmit_pending() ask the node
 };
 
 /// A ledger_policy over the AuditLog contract. Thread-safe.
@@ -137,35 +140,47 @@ public:
     return record_receipt(std::move(tx), e, st, *awaited);
   }
 
-  /// Sends again, byte for byte (same nonce, same hash), each entry whose submit() ended in
-  /// receipt_timeout, in submission order, and waits for each receipt: a transaction the node dropped
-  /// from its pool (a restart, eviction) is mined in its nonce slot. An entry that times out again
-  /// stays pending.
+  /// Sends again, byte for byte (same nonce, same hash), every entry whose submit() ended in
+  /// receipt_timeout, all of them first, then awaits their receipts together, each until
+  /// receipt_timeout after its own resend (ethereum::resend_and_await): a transaction the node dropped
+  /// from its pool (a restart, eviction) is mined in its nonce slot, and n of them take about one
+  /// block, not one receipt_timeout apiece. Concurrent submits time out in any order, not nonce order;
+  /// since every one is sent before any is awaited, none waits for a nonce sent after it. Entries that
+  /// land are recorded; the others stay pending.
   /// @returns how many pending entries are now on chain
-  /// @throws as submit()
+  /// @throws the first failure among them (ethereum::receipt_timeout, node_unreachable,
+  ///         ethereum_entry_refused for a reverted append, malformed_reply), after recording the rest
   std::size_t resubmit_pending() {
     std::vector<pending_entry> todo;
     {
       std::lock_guard lock(m_mutex);
       todo.swap(m_pending);
     }
+    std::vector<const ethereum::signed_transaction*> txs;
+    for (const auto& p : todo) txs.push_back(&p.st);
+    const auto outcomes =
+        ethereum::resend_and_await(m_rpc, txs, m_config.receipt_timeout, m_config.poll, "ethereum_ledger::resubmit_pending");
     std::size_t done = 0;
+    std::exception_ptr first;
+    std::vector<pending_entry> still;
     for (std::size_t i = 0; i < todo.size(); ++i) {
+      if (!outcomes[i].mined) {
+        if (!first) first = outcomes[i].error;
+        still.push_back(std::move(todo[i]));
+        continue;
+      }
       try {
-        try {
-          (void)m_rpc.send_raw_transaction(todo[i].st.raw);
-        } catch (const ethereum::json_rpc_error&) {
-          // "already known" (still pooled) or "nonce too low" (already mined): the receipt decides.
-        }
-        const ethereum::receipt r = m_rpc.await_receipt(todo[i].st.hash, m_config.receipt_timeout);
-        record_receipt(todo[i].tx, todo[i].entry, todo[i].st, r);
+        record_receipt(todo[i].tx, todo[i].entry, todo[i].st, *outcomes[i].mined);
         ++done;
       } catch (...) {
-        std::lock_guard lock(m_mutex);
-        m_pending.insert(m_pending.begin(), todo.begin() + static_cast<std::ptrdiff_t>(i), todo.end());
-        throw;
+        if (!first) first = std::current_exception();  // reverted or not the entry: refused for good
       }
     }
+    if (!still.empty()) {
+      std::lock_guard lock(m_mutex);
+      m_pending.insert(m_pending.begin(), std::make_move_iterator(still.begin()), std::make_move_iterator(still.end()));
+    }
+    if (first) std::rethrow_exception(first);
     return done;
   }
 
